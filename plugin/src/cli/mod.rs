@@ -1,0 +1,42 @@
+//! Command line: one subcommand per job; each parses its own arguments and calls the library.
+
+pub mod bench;
+pub mod demo;
+pub mod demo_chain;
+pub mod recognize;
+pub mod scan;
+
+#[derive(clap::Parser)]
+#[command(
+    name = "tari-wallet-sync",
+    version,
+    about = "Turns a Tari view key into a synced wallet database"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Build a small demo chain (once) and scan its wallets: the quickest way to see it work.
+    Demo(demo::Args),
+    /// Write a demo cache of genuine outputs with known demo wallets.
+    DemoChain(demo_chain::Args),
+    /// Scan a cache for one wallet.
+    Scan(scan::Args),
+    /// Measure scan throughput on a demo cache.
+    Bench(bench::Args),
+    /// Recognise a wallet's outputs among outputs listed in a JSON file.
+    Recognize(recognize::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::DemoChain(args) => demo_chain::run(&args),
+        Command::Scan(args) => scan::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Recognize(args) => recognize::run(args),
+    }
+}

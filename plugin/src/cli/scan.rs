@@ -1,0 +1,102 @@
+//! `scan`: scans a cache for one wallet and prints its outputs and balance.
+
+use std::{path::PathBuf, sync::atomic::AtomicBool};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use tari_wallet_sync::{
+    cache::CacheView,
+    recognize::WalletKey,
+    scan::{ScanOptions, ScanRequest, ScanResult, scan},
+};
+use zeroize::Zeroizing;
+
+use crate::secret_input::read_secret;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    pub cache: PathBuf,
+    /// The private view key as hex. Prefer --view-key-file: a key on the command line lands in shell
+    /// history and the process list.
+    #[arg(long, conflicts_with = "view_key_file")]
+    pub view_key: Option<String>,
+    /// File holding the private view key as hex; `-` reads standard input.
+    #[arg(long)]
+    pub view_key_file: Option<String>,
+    #[arg(long)]
+    pub spend_public_key: String,
+    #[arg(long, default_value_t = 0)]
+    pub birthday: u64,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let view_key = match (&args.view_key, &args.view_key_file) {
+        (Some(hex), None) => Zeroizing::new(hex.clone()),
+        (None, Some(path)) => read_secret(path, "view key")?,
+        _ => bail!("give the view key with --view-key-file FILE (or - for standard input)"),
+    };
+    let key =
+        WalletKey::from_hex(&view_key, &args.spend_public_key).map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    let view =
+        CacheView::open(&args.cache).with_context(|| format!("opening the cache at {}", args.cache.display()))?;
+    let started = std::time::Instant::now();
+    let request = ScanRequest {
+        key,
+        birthday: args.birthday,
+    };
+    let mut results = scan(
+        &view,
+        &[request],
+        &ScanOptions::default(),
+        &|_| {},
+        &AtomicBool::new(false),
+    )?;
+    let result = results.pop().expect("one result per request");
+    if args.json {
+        println!("{}", to_json(&result));
+    } else {
+        println!(
+            "{} outputs owned ({} spent), balance {} µT at height {}, scanned {} outputs in {:.2} s",
+            result.outputs.len(),
+            result.outputs.iter().filter(|o| o.spent.is_some()).count(),
+            result.balance(),
+            result.tip.map_or(0, |t| t.height),
+            view.output_count() - view.first_output_at(args.birthday),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+pub fn to_json(result: &ScanResult) -> serde_json::Value {
+    let outputs: Vec<_> = result
+        .outputs
+        .iter()
+        .map(|o| {
+            json!({
+                "output_hash": hex::encode(o.output_hash),
+                "height": o.height,
+                "block_hash": hex::encode(o.block_hash),
+                "value": o.value,
+                "mask": hex::encode(o.mask.as_bytes()),
+                "memo": o.memo.to_string(),
+                "provenance": o.provenance,
+                "script_class": o.script_class,
+                "output_type": o.output_type,
+                "maturity": o.maturity,
+                "spent_height": o.spent.map(|s| s.height),
+            })
+        })
+        .collect();
+    json!({
+        "tip_height": result.tip.map(|t| t.height),
+        "tip_hash": result.tip.map(|t| hex::encode(t.hash)),
+        "from_height": result.from_height,
+        "balance": result.balance(),
+        "outputs": outputs,
+    })
+}

@@ -1,0 +1,57 @@
+//! Cache: the on-disk store of every block, output and spend a scan reads, in our own versioned format,
+//! memory-mapped. Owns the files of one directory, the writer (append in height order, batch, roll back)
+//! and read-only snapshots; it does not know where blocks come from (`source`) nor what an output means
+//! to a wallet (`recognize`, `scan`). The format is specified in `docs/cache-format.md`.
+//!
+//! In short: blocks live in segments of four append-only files (block records, 128-byte output
+//! records, spent hashes, script and encrypted-data blobs); two checksummed header slots name the
+//! segments with their published lengths; a spent index of sorted run files maps output hashes to the
+//! spending height. A publish fsyncs data before the header that names it, a rollback copies the cut
+//! segment instead of truncating it, and a snapshot maps only published bytes, so neither a crash nor a
+//! reorg ever shows a reader a torn block.
+
+mod error;
+mod files;
+mod format;
+mod header;
+mod spent;
+mod state;
+mod view;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::CacheError;
+pub use header::Tip;
+pub use view::{BlockRecord, CacheView, OutputRecord};
+pub use writer::{Batch, Cache, CacheOptions};
+
+/// The cache's format version; a cache written by a newer version is refused, never modified.
+pub const FORMAT_VERSION: u32 = header::FORMAT_VERSION;
+
+/// One block as every source delivers it, in height order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockData {
+    pub height: u64,
+    pub hash: [u8; 32],
+    pub prev_hash: [u8; 32],
+    pub timestamp: u64,
+    pub outputs: Vec<OutputData>,
+    /// Hashes of the outputs this block's inputs spend.
+    pub spent: Vec<[u8; 32]>,
+}
+
+/// One output of a block: what a scan needs to recognise it, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputData {
+    pub output_hash: [u8; 32],
+    pub commitment: [u8; 32],
+    pub sender_offset_public_key: [u8; 32],
+    /// Usually 80..=336 bytes; stored as given.
+    pub encrypted_data: Vec<u8>,
+    /// Serialized script; usually 33 bytes.
+    pub script: Vec<u8>,
+    pub output_type: u8,
+    pub maturity: u64,
+}

@@ -1,0 +1,318 @@
+//! Published state: one header with every file it names mapped at its published length, checked cheaply
+//! when opened, and the lookups from height or output index to a segment and a record. Owns the mapped
+//! bytes; not the public API (`view`) nor writing (`writer`).
+
+use std::path::{Path, PathBuf};
+
+use super::{
+    CacheError,
+    files::{Part, Region, run_path, segment_path},
+    format::{BLOCK_LEN, HASH_LEN, OUTPUT_LEN, RawBlock, block_checksum},
+    header::{Header, read_slots},
+};
+
+/// The maps of one segment's four files.
+#[derive(Clone, Default)]
+pub(crate) struct SegmentMaps {
+    pub blocks: Region,
+    pub outputs: Region,
+    pub spent: Region,
+    pub blobs: Region,
+}
+
+/// A published header and its maps. Immutable; snapshots share it through an `Arc`.
+pub(crate) struct State {
+    pub dir: PathBuf,
+    pub header: Header,
+    pub segments: Vec<SegmentMaps>,
+    pub runs: Vec<Region>,
+}
+
+/// The bytes of one block's outputs, spent hashes and blobs.
+pub(crate) struct BlockParts<'a> {
+    pub outputs: &'a [u8],
+    pub spent: &'a [u8],
+    pub blobs: &'a [u8],
+}
+
+/// The result of opening a directory: the state, and what was skipped to reach it.
+pub(crate) struct Opened {
+    pub state: State,
+    pub skipped: Option<CacheError>,
+    /// A newer valid header's files failed the checks, so `state` is an older publish.
+    pub fell_back: bool,
+}
+
+fn mul(a: u64, b: usize) -> Option<u64> {
+    a.checked_mul(b as u64)
+}
+
+impl State {
+    /// Maps every file `header` names. Maps in `reuse` are shared where a file's published length is
+    /// unchanged, so publishing a block remaps only the segment it grew.
+    pub fn load(dir: &Path, header: Header, reuse: Option<&State>) -> Result<State, CacheError> {
+        let too_big = |id: u64| CacheError::corrupt(segment_path(dir, id, Part::Blocks), "segment length overflows");
+        let mut segments = Vec::with_capacity(header.segments.len());
+        for meta in &header.segments {
+            let old = reuse.and_then(|r| {
+                let i = r.header.segments.iter().position(|s| s.id == meta.id)?;
+                Some((r.header.segments[i], r.segments[i].clone()))
+            });
+            if let Some((old_meta, maps)) = &old
+                && old_meta == meta
+            {
+                segments.push(maps.clone());
+                continue;
+            }
+            let lens = [
+                mul(meta.block_count, BLOCK_LEN).ok_or_else(|| too_big(meta.id))?,
+                mul(meta.output_count, OUTPUT_LEN).ok_or_else(|| too_big(meta.id))?,
+                mul(meta.spent_count, HASH_LEN).ok_or_else(|| too_big(meta.id))?,
+                meta.blob_len,
+            ];
+            let mut maps = [
+                Region::default(),
+                Region::default(),
+                Region::default(),
+                Region::default(),
+            ];
+            for ((part, len), slot) in Part::ALL.into_iter().zip(lens).zip(&mut maps) {
+                // A grown file keeps its prefix, so an old map that covers the new length is reused too.
+                let old_map = old.as_ref().map(|(_, m)| match part {
+                    Part::Blocks => &m.blocks,
+                    Part::Outputs => &m.outputs,
+                    Part::Spent => &m.spent,
+                    Part::Blobs => &m.blobs,
+                });
+                *slot = match old_map {
+                    Some(m) if m.len() == len => m.clone(),
+                    _ => Region::map(&segment_path(dir, meta.id, part), len)?,
+                };
+            }
+            let [blocks, outputs, spent, blobs] = maps;
+            segments.push(SegmentMaps {
+                blocks,
+                outputs,
+                spent,
+                blobs,
+            });
+        }
+        let mut runs = Vec::with_capacity(header.runs.len());
+        for meta in &header.runs {
+            let old = reuse.and_then(|r| {
+                let i = r.header.runs.iter().position(|m| m.id == meta.id)?;
+                Some(r.runs[i].clone())
+            });
+            let len = mul(meta.entries, super::format::RUN_ENTRY_LEN)
+                .ok_or_else(|| CacheError::corrupt(run_path(dir, meta.id), "run length overflows"))?;
+            runs.push(match old {
+                Some(m) if m.len() == len => m,
+                _ => Region::map(&run_path(dir, meta.id), len)?,
+            });
+        }
+        Ok(State {
+            dir: dir.to_owned(),
+            header,
+            segments,
+            runs,
+        })
+    }
+
+    /// Opens the newest header slot whose files pass `check`, falling back to the older slot. Retries
+    /// when a file is missing: the writer may have replaced the header between our read and our maps.
+    pub fn open(dir: &Path) -> Result<Opened, CacheError> {
+        let mut attempts = 0;
+        loop {
+            let slots = read_slots(dir)?;
+            let mut skipped = slots.rejected;
+            let mut newest_error = None;
+            // Ids a failed newer header used are never reused, even though its files are abandoned.
+            let next_file_id = slots.newest_first.iter().map(|h| h.next_file_id).max().unwrap_or(1);
+            for header in slots.newest_first {
+                match State::load(dir, header, None).and_then(|s| s.check().map(|()| s)) {
+                    Ok(mut state) => {
+                        state.header.next_file_id = state.header.next_file_id.max(next_file_id);
+                        let fell_back = newest_error.is_some();
+                        return Ok(Opened {
+                            state,
+                            skipped: newest_error.or(skipped.take()),
+                            fell_back,
+                        });
+                    }
+                    Err(e) => newest_error = newest_error.or(Some(e)),
+                }
+            }
+            let error = newest_error.unwrap_or(CacheError::NotFound { dir: dir.to_owned() });
+            attempts += 1;
+            if !error.is_missing_file() || attempts >= 3 {
+                return Err(error);
+            }
+        }
+    }
+
+    /// Cheap consistency check, O(segments): the first and last block of every segment agree with the
+    /// header and the last one matches its checksum. A full check is `CacheView::verify`.
+    pub fn check(&self) -> Result<(), CacheError> {
+        for (i, meta) in self.header.segments.iter().enumerate() {
+            let path = segment_path(&self.dir, meta.id, Part::Blocks);
+            let first = self
+                .block(i, 0)
+                .ok_or_else(|| CacheError::corrupt(&path, "segment has no blocks"))?;
+            if first.height != meta.first_height
+                || first.output_start != meta.first_output
+                || first.spent_start != 0
+                || first.blob_start != 0
+            {
+                return Err(CacheError::corrupt(
+                    &path,
+                    format!("block {} disagrees with the header", first.height),
+                ));
+            }
+            let last = self
+                .block(i, meta.block_count - 1)
+                .ok_or_else(|| CacheError::corrupt(&path, "segment has no blocks"))?;
+            let ends_match = Some(last.height) == meta.end_height().map(|h| h - 1)
+                && last.output_end() == meta.end_output()
+                && last.spent_start.checked_add(u64::from(last.spent_count)) == Some(meta.spent_count)
+                && last.blob_start.checked_add(last.blob_len) == Some(meta.blob_len);
+            if !ends_match {
+                return Err(CacheError::corrupt(
+                    &path,
+                    format!("block {} disagrees with the header", last.height),
+                ));
+            }
+            self.check_block(i, &last)?;
+        }
+        if let Some(tip) = self.header.tip
+            && self.block_at(tip.height).is_none_or(|b| *b.hash != tip.hash)
+        {
+            return Err(CacheError::corrupt(
+                &self.dir,
+                format!("tip {} differs from its block", tip.height),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks one block against its checksum.
+    pub fn check_block(&self, segment: usize, block: &RawBlock<'_>) -> Result<(), CacheError> {
+        let id = self.header.segments.get(segment).map_or(0, |s| s.id);
+        let path = segment_path(&self.dir, id, Part::Blocks);
+        let pos = self
+            .header
+            .segments
+            .get(segment)
+            .and_then(|s| block.height.checked_sub(s.first_height));
+        let record = pos.and_then(|p| self.record(segment, p));
+        let parts = self.parts(segment, block);
+        let (Some(record), Some(parts)) = (record, parts) else {
+            return Err(CacheError::corrupt(
+                path,
+                format!("block {} points outside its segment", block.height),
+            ));
+        };
+        if block_checksum(record, parts.outputs, parts.spent, parts.blobs) != block.crc {
+            return Err(CacheError::BlockChecksum {
+                path,
+                height: block.height,
+            });
+        }
+        Ok(())
+    }
+
+    fn record(&self, segment: usize, pos: u64) -> Option<&[u8; BLOCK_LEN]> {
+        let maps = self.segments.get(segment)?;
+        maps.blocks
+            .bytes()
+            .as_chunks::<BLOCK_LEN>()
+            .0
+            .get(usize::try_from(pos).ok()?)
+    }
+
+    /// The block at position `pos` of segment `segment`.
+    pub fn block(&self, segment: usize, pos: u64) -> Option<RawBlock<'_>> {
+        self.record(segment, pos).map(RawBlock::decode)
+    }
+
+    /// The segment holding `height`, and the block's position in it.
+    pub fn segment_at_height(&self, height: u64) -> Option<(usize, u64)> {
+        let segs = &self.header.segments;
+        let i = segs.partition_point(|s| s.first_height <= height).checked_sub(1)?;
+        let pos = height - segs[i].first_height;
+        (pos < segs[i].block_count).then_some((i, pos))
+    }
+
+    pub fn block_at(&self, height: u64) -> Option<RawBlock<'_>> {
+        let (segment, pos) = self.segment_at_height(height)?;
+        self.block(segment, pos)
+    }
+
+    /// The segment holding output `index`, and the output's position in it.
+    pub fn segment_at_output(&self, index: u64) -> Option<(usize, u64)> {
+        let segs = &self.header.segments;
+        let i = segs.partition_point(|s| s.first_output <= index).checked_sub(1)?;
+        let pos = index - segs[i].first_output;
+        (pos < segs[i].output_count).then_some((i, pos))
+    }
+
+    /// The output records of a segment, as fixed-width arrays borrowed from the map.
+    pub fn output_records(&self, segment: usize) -> &[[u8; OUTPUT_LEN]] {
+        self.segments
+            .get(segment)
+            .map_or(&[], |m| m.outputs.bytes().as_chunks::<OUTPUT_LEN>().0)
+    }
+
+    pub fn blobs(&self, segment: usize) -> &[u8] {
+        self.segments.get(segment).map_or(&[], |m| m.blobs.bytes())
+    }
+
+    /// The spent hashes of a segment.
+    pub fn spent_hashes(&self, segment: usize) -> &[[u8; HASH_LEN]] {
+        self.segments
+            .get(segment)
+            .map_or(&[], |m| m.spent.bytes().as_chunks::<HASH_LEN>().0)
+    }
+
+    /// Position within its segment of the block holding the segment's `entry`-th spent hash.
+    pub fn block_of_spent(&self, segment: usize, entry: u64) -> Option<u64> {
+        let records = self.segments.get(segment)?.blocks.bytes().as_chunks::<BLOCK_LEN>().0;
+        // The last block starting at or before `entry` holds it; blocks without spends share their
+        // start with the next block and come before it.
+        let pos = records
+            .partition_point(|r| RawBlock::decode(r).spent_start <= entry)
+            .checked_sub(1)?;
+        Some(pos as u64)
+    }
+
+    /// Position within its segment of the block holding output `index` (global).
+    pub fn block_of_output(&self, segment: usize, index: u64) -> Option<u64> {
+        let records = self.segments.get(segment)?.blocks.bytes().as_chunks::<BLOCK_LEN>().0;
+        let pos = records
+            .partition_point(|r| RawBlock::decode(r).output_start <= index)
+            .checked_sub(1)?;
+        Some(pos as u64)
+    }
+
+    /// The bytes a block record points at, or `None` if they fall outside its segment's files.
+    pub fn parts(&self, segment: usize, block: &RawBlock<'_>) -> Option<BlockParts<'_>> {
+        let meta = self.header.segments.get(segment)?;
+        let maps = self.segments.get(segment)?;
+        let range = |start: u64, count: u64, width: usize| -> Option<std::ops::Range<usize>> {
+            let a = usize::try_from(start.checked_mul(width as u64)?).ok()?;
+            let b = a.checked_add(usize::try_from(count.checked_mul(width as u64)?).ok()?)?;
+            Some(a..b)
+        };
+        let rel = block.output_start.checked_sub(meta.first_output)?;
+        Some(BlockParts {
+            outputs: maps
+                .outputs
+                .bytes()
+                .get(range(rel, u64::from(block.output_count), OUTPUT_LEN)?)?,
+            spent: maps
+                .spent
+                .bytes()
+                .get(range(block.spent_start, u64::from(block.spent_count), HASH_LEN)?)?,
+            blobs: maps.blobs.bytes().get(range(block.blob_start, block.blob_len, 1)?)?,
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! tari-wallet-sync: turns a Tari wallet's view key into a synced wallet database, beside a base node.
+//!
+//! # Layout
+//! ```text
+//! recognize   view key + output -> ours? value, mask, memo      (pure, hot loop of every scan)
+//! cache       memory-mapped blocks, outputs, spends; atomic publish, rollback, snapshots
+//! scan        many wallets per pass over a cache snapshot, rayon, progress, spends
+//! walletdb    the minotari-cli wallet SQLite file: schema (v30), rows we write for the client
+//! ```
+//! Layers depend downward only; see `DESIGN.md` in the project's shared folder for the full data flow.
+
+pub mod cache;
+pub mod demo;
+pub mod recognize;
+pub mod scan;
+pub mod walletdb;
