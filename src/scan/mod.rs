@@ -119,7 +119,7 @@ pub fn scan(
     Ok(results)
 }
 
-/// Per-thread state: the recogniser's scratch and a reusable vector of output views.
+/// Per-thread state: the recogniser's scratch buffers, reused across chunks.
 #[derive(Default)]
 struct ChunkScanner {
     recognizer: Recognizer,
@@ -140,7 +140,14 @@ impl ChunkScanner {
         if active.is_empty() {
             return Ok(hits);
         }
-        let active_keys: Vec<WalletKey> = active.iter().map(|&k| keys[k].clone()).collect();
+        // Usually every key is active: pass them as they are rather than copying secrets around.
+        let subset: Vec<WalletKey>;
+        let active_keys = if active.len() == keys.len() {
+            keys
+        } else {
+            subset = active.iter().map(|&k| keys[k].clone()).collect();
+            &subset
+        };
         let records: Vec<OutputRecord<'_>> = view.outputs(range.clone()).collect();
         if records.len() as u64 != range.end - range.start {
             return Err(ScanError::Cache {
@@ -149,7 +156,7 @@ impl ChunkScanner {
             });
         }
         let views: Vec<OutputView<'_>> = records.iter().map(output_view).collect();
-        self.recognizer.scan(&views, &active_keys, |mut hit| {
+        self.recognizer.scan(&views, active_keys, |mut hit| {
             let position = range.start + hit.output_index as u64;
             hit.key_index = active[hit.key_index];
             if position >= starts[hit.key_index] {
