@@ -1,0 +1,460 @@
+//! Cross-check: our recogniser against the official `KeyManager::try_output_key_recovery`, for every pair of
+//! output and wallet of a corpus of genuine outputs built by the official crate, plus decoys (see `corpus`).
+//!
+//! The oracle is a view-only key manager (`WalletType::ViewWallet`) over each wallet's view key and public spend
+//! key: exactly what a view-key scanner holds. Before it judges ours, the oracle itself is checked against how
+//! each output was built, so a corpus bug cannot pass as agreement.
+
+mod corpus;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::LazyLock,
+    time::Instant,
+};
+
+use corpus::{Corpus, CorpusOutput, Intent, Kind, TestWallet};
+use tari_common_types::types::{CompressedCommitment, CompressedPublicKey};
+use tari_crypto::tari_utilities::ByteArray;
+use tari_transaction_components::{
+    key_manager::{
+        RecoveryProvenance, SecretTransactionKeyManagerInterface, TariKeyId, TransactionKeyManagerInterface,
+    },
+    transaction_components::{EncryptedData, MemoField},
+};
+use tari_wallet_sync::recognize::{OutputView, Provenance, Recognized, Recognizer, WalletKey};
+
+const SEED: u64 = 0x7a41_c0de_2025;
+
+/// Built once and shared by the tests of this file (they run in parallel threads).
+static CORPUS: LazyLock<Corpus> = LazyLock::new(|| {
+    let start = Instant::now();
+    let corpus = Corpus::build(SEED);
+    eprintln!(
+        "corpus: {} outputs built in {:.1?}",
+        corpus.outputs.len(),
+        start.elapsed()
+    );
+    corpus
+});
+
+/// The official verdict for every output (outer) and scanned wallet (inner).
+static VERDICTS: LazyLock<Vec<Vec<Verdict>>> = LazyLock::new(|| {
+    let start = Instant::now();
+    let verdicts = CORPUS
+        .outputs
+        .iter()
+        .map(|output| {
+            CORPUS
+                .wallets
+                .iter()
+                .map(|wallet| official_verdict(wallet, output))
+                .collect()
+        })
+        .collect();
+    eprintln!(
+        "oracle: {} pairs judged in {:.1?}",
+        CORPUS.outputs.len() * CORPUS.wallets.len(),
+        start.elapsed()
+    );
+    verdicts
+});
+
+/// What the official key manager says about one output for one wallet.
+#[derive(Debug)]
+enum Verdict {
+    Ours(OfficialHit),
+    NotOurs,
+    /// `EncryptedData::from_bytes` refuses the bytes: no output can carry them.
+    InvalidEncryptedData,
+    /// `try_output_key_recovery` returns an error rather than an answer.
+    KeyManagerError,
+}
+
+#[derive(Debug)]
+struct OfficialHit {
+    value: u64,
+    mask: [u8; 32],
+    memo: MemoField,
+    provenance: Provenance,
+    /// The recovered key id is `TariKeyId::DHCommitmentMask`.
+    mask_from_shared_secret: bool,
+}
+
+fn official_verdict(wallet: &TestWallet, output: &CorpusOutput) -> Verdict {
+    let Ok(encrypted_data) = EncryptedData::from_bytes(&output.encrypted_data) else {
+        return Verdict::InvalidEncryptedData;
+    };
+    let commitment = CompressedCommitment::from_canonical_bytes(&output.commitment).expect("32 bytes");
+    let sender_offset = CompressedPublicKey::new(&output.sender_offset_public_key);
+    let recovered = wallet
+        .oracle
+        .try_output_key_recovery(&commitment, &encrypted_data, &sender_offset);
+    match recovered {
+        Ok(Some((key_id, value, memo, provenance))) => {
+            let mask = wallet.oracle.get_private_key(&key_id).expect("the recovered mask");
+            Verdict::Ours(OfficialHit {
+                value: value.as_u64(),
+                mask: mask.as_bytes().try_into().expect("32 bytes"),
+                memo,
+                provenance: match provenance {
+                    RecoveryProvenance::OwnViewKey => Provenance::OwnViewKey,
+                    RecoveryProvenance::DiffieHellman => Provenance::DiffieHellman,
+                },
+                mask_from_shared_secret: matches!(key_id, TariKeyId::DHCommitmentMask { .. }),
+            })
+        }
+        Ok(None) => Verdict::NotOurs,
+        Err(_) => Verdict::KeyManagerError,
+    }
+}
+
+/// Where ours and the official verdict differ, in words (values and memos only, never key material).
+fn disagreement(official: &Verdict, ours: Option<&Recognized>) -> Option<String> {
+    let hit = match (official, ours) {
+        (Verdict::Ours(hit), Some(ours)) => (hit, ours),
+        (Verdict::Ours(_), None) => return Some("official recovers it, ours does not".to_string()),
+        (other, Some(_)) => return Some(format!("ours claims it, official says {}", verdict_name(other))),
+        (_, None) => return None,
+    };
+    let (official, ours) = hit;
+    let mut differences = Vec::new();
+    if ours.value != official.value {
+        differences.push(format!("value: official {} ours {}", official.value, ours.value));
+    }
+    if ours.mask.to_bytes() != official.mask {
+        differences.push("mask differs".to_string());
+    }
+    if ours.memo != official.memo {
+        differences.push(format!("memo: official {:?} ours {:?}", official.memo, ours.memo));
+    }
+    if ours.provenance != official.provenance {
+        differences.push(format!(
+            "provenance: official {:?} ours {:?}",
+            official.provenance, ours.provenance
+        ));
+    }
+    if ours.mask_from_shared_secret != official.mask_from_shared_secret {
+        differences.push(format!(
+            "mask_from_shared_secret: official {} ours {}",
+            official.mask_from_shared_secret, ours.mask_from_shared_secret
+        ));
+    }
+    (!differences.is_empty()).then(|| differences.join("; "))
+}
+
+fn verdict_name(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Ours(_) => "ours",
+        Verdict::NotOurs => "not ours",
+        Verdict::InvalidEncryptedData => "invalid encrypted data",
+        Verdict::KeyManagerError => "key manager error",
+    }
+}
+
+/// Fails with the first problems found, labelled by output, kind and wallet.
+fn assert_no_problems(what: &str, problems: &[String]) {
+    assert!(
+        problems.is_empty(),
+        "{what}: {} problem(s), first ones:\n{}",
+        problems.len(),
+        problems.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+fn label(index: usize, output: &CorpusOutput, wallet: &TestWallet) -> String {
+    format!("output {index} ({:?}) for {}", output.kind, wallet.name)
+}
+
+fn owned_pairs() -> BTreeSet<(usize, usize)> {
+    let mut pairs = BTreeSet::new();
+    for (i, verdicts) in VERDICTS.iter().enumerate() {
+        for (k, verdict) in verdicts.iter().enumerate() {
+            if matches!(verdict, Verdict::Ours(_)) {
+                pairs.insert((i, k));
+            }
+        }
+    }
+    pairs
+}
+
+fn all_views() -> Vec<OutputView<'static>> {
+    CORPUS.outputs.iter().map(CorpusOutput::view).collect()
+}
+
+fn all_keys() -> Vec<WalletKey> {
+    CORPUS.wallets.iter().map(|wallet| wallet.key.clone()).collect()
+}
+
+/// The oracle must see the corpus as it was built: each output owned by exactly the wallet it was built for,
+/// with the provenance and mask kind the builder used, and refusals only where the bytes are meant to be refused.
+#[test]
+fn official_key_manager_recovers_exactly_what_the_corpus_built() {
+    let mut problems = Vec::new();
+    for (i, output) in CORPUS.outputs.iter().enumerate() {
+        for (k, wallet) in CORPUS.wallets.iter().enumerate() {
+            let verdict = &VERDICTS[i][k];
+            let expected_refusal = match output.kind {
+                Kind::EncryptedData79
+                | Kind::EncryptedData337
+                | Kind::SealedEncryptedData79
+                | Kind::SealedEncryptedData337 => Some("invalid encrypted data"),
+                // Decrypts under the owner's view key, then the commitment fails to decompress.
+                Kind::UndecodableCommitment if output_was_sealed_for(output, wallet) => Some("key manager error"),
+                _ => None,
+            };
+            let fine = match (verdict, output.intent, expected_refusal) {
+                (Verdict::InvalidEncryptedData | Verdict::KeyManagerError, _, Some(refusal)) => {
+                    verdict_name(verdict) == refusal
+                }
+                (_, _, Some(_)) => false,
+                (
+                    Verdict::Ours(hit),
+                    Intent::Owned {
+                        wallet: owner,
+                        provenance,
+                        mask_from_shared_secret,
+                        ..
+                    },
+                    None,
+                ) => {
+                    owner == k && hit.provenance == provenance && hit.mask_from_shared_secret == mask_from_shared_secret
+                }
+                (Verdict::NotOurs, Intent::Owned { wallet: owner, .. }, None) => owner != k,
+                (Verdict::NotOurs, Intent::NotOwned, None) => true,
+                _ => false,
+            };
+            if !fine {
+                problems.push(format!(
+                    "{}: official says {}, built as {:?}",
+                    label(i, output, wallet),
+                    verdict_name(verdict),
+                    output.intent
+                ));
+            }
+        }
+    }
+    assert_no_problems("the oracle disagrees with how the corpus was built", &problems);
+}
+
+/// Whether an undecodable-commitment decoy was sealed under `wallet`'s view key: only then does the official
+/// key manager get as far as the commitment.
+fn output_was_sealed_for(output: &CorpusOutput, wallet: &TestWallet) -> bool {
+    let encrypted_data = EncryptedData::from_bytes(&output.encrypted_data).expect("valid length");
+    let commitment = CompressedCommitment::from_canonical_bytes(&output.commitment).expect("32 bytes");
+    EncryptedData::decrypt_data(&wallet.oracle.get_private_view_key(), &commitment, &encrypted_data).is_ok()
+}
+
+/// The core claim: for every output and wallet, ours answers exactly as the official key manager does
+/// (ownership, value, mask, memo, provenance, whether the mask is the DH-derived one), and classifies the
+/// script of every owned genuine output as it was built.
+#[test]
+fn recognizer_agrees_with_the_official_key_manager_on_every_pair() {
+    let mut recognizer = Recognizer::new();
+    let mut problems = Vec::new();
+    let mut classes_checked = 0;
+    for (i, output) in CORPUS.outputs.iter().enumerate() {
+        for (k, wallet) in CORPUS.wallets.iter().enumerate() {
+            let ours = recognizer.recognize(&output.view(), &wallet.key);
+            if let Some(problem) = disagreement(&VERDICTS[i][k], ours.as_ref()) {
+                problems.push(format!("{}: {problem}", label(i, output, wallet)));
+                continue;
+            }
+            let (Some(ours), Intent::Owned { script_class, .. }) = (ours, output.intent) else {
+                continue;
+            };
+            classes_checked += 1;
+            if ours.script_class != script_class {
+                problems.push(format!(
+                    "{}: script class built {script_class:?}, ours {:?}",
+                    label(i, output, wallet),
+                    ours.script_class
+                ));
+            }
+        }
+    }
+    assert_no_problems("ours disagrees with the official key manager", &problems);
+    assert!(
+        classes_checked >= 200,
+        "script classes checked on only {classes_checked} owned outputs"
+    );
+}
+
+/// The batch form over the whole corpus and all keys at once finds exactly the officially owned pairs, with
+/// the same openings, in output order then key order.
+#[test]
+fn batch_scan_finds_exactly_the_officially_owned_pairs() {
+    let (views, keys) = (all_views(), all_keys());
+    let mut hits = Vec::new();
+    Recognizer::new().scan(&views, &keys, |hit| hits.push(hit));
+
+    let found: Vec<(usize, usize)> = hits.iter().map(|hit| (hit.output_index, hit.key_index)).collect();
+    assert!(found.is_sorted(), "hits are reported in output order, then key order");
+    let found: BTreeSet<(usize, usize)> = found.into_iter().collect();
+    let expected = owned_pairs();
+    let missing: Vec<String> = expected
+        .difference(&found)
+        .map(|&(i, k)| format!("missed {}", label(i, &CORPUS.outputs[i], &CORPUS.wallets[k])))
+        .collect();
+    let extra: Vec<String> = found
+        .difference(&expected)
+        .map(|&(i, k)| format!("claimed {}", label(i, &CORPUS.outputs[i], &CORPUS.wallets[k])))
+        .collect();
+    assert_no_problems(
+        "batch hit set differs from the official one",
+        &[missing, extra].concat(),
+    );
+
+    let problems: Vec<String> = hits
+        .iter()
+        .filter_map(|hit| {
+            let (i, k) = (hit.output_index, hit.key_index);
+            let problem = disagreement(&VERDICTS[i][k], Some(hit))?;
+            Some(format!(
+                "{}: {problem}",
+                label(i, &CORPUS.outputs[i], &CORPUS.wallets[k])
+            ))
+        })
+        .collect();
+    assert_no_problems("batch openings differ from the official ones", &problems);
+}
+
+/// The encrypted-data length limits: the official type refuses 79 and 337 bytes, so no output carries them,
+/// and ours returns nothing for them with any key.
+#[test]
+fn encrypted_data_outside_80_to_336_bytes_is_refused_by_both() {
+    let mut recognizer = Recognizer::new();
+    let mut seen = BTreeMap::new();
+    let length_decoys = CORPUS.outputs.iter().filter(|output| {
+        matches!(
+            output.kind,
+            Kind::EncryptedData79 | Kind::EncryptedData337 | Kind::SealedEncryptedData79 | Kind::SealedEncryptedData337
+        )
+    });
+    for output in length_decoys {
+        let expected_len = if matches!(output.kind, Kind::EncryptedData79 | Kind::SealedEncryptedData79) {
+            79
+        } else {
+            337
+        };
+        assert_eq!(output.encrypted_data.len(), expected_len);
+        assert!(
+            EncryptedData::from_bytes(&output.encrypted_data).is_err(),
+            "official type accepts {expected_len} bytes"
+        );
+        for wallet in &CORPUS.wallets {
+            assert!(
+                recognizer.recognize(&output.view(), &wallet.key).is_none(),
+                "ours opens {expected_len} bytes"
+            );
+        }
+        *seen.entry(expected_len).or_insert(0) += 1;
+    }
+    assert!(
+        seen.get(&79) >= Some(&10) && seen.get(&337) >= Some(&10),
+        "too few length decoys: {seen:?}"
+    );
+}
+
+/// The corpus is as large and as varied as the issue asks, and the report numbers come from here.
+#[test]
+fn corpus_has_the_required_size_and_variety() {
+    let owned = owned_pairs();
+    let mut owned_per_wallet = vec![0usize; CORPUS.wallets.len()];
+    let mut owned_per_kind: BTreeMap<Kind, usize> = BTreeMap::new();
+    let mut memo_variants: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut owned_data_lengths = BTreeSet::new();
+    for &(i, k) in &owned {
+        owned_per_wallet[k] += 1;
+        *owned_per_kind.entry(CORPUS.outputs[i].kind).or_insert(0) += 1;
+        owned_data_lengths.insert(CORPUS.outputs[i].encrypted_data.len());
+        if let Verdict::Ours(hit) = &VERDICTS[i][k] {
+            *memo_variants.entry(memo_variant(&hit.memo)).or_insert(0) += 1;
+        }
+    }
+
+    // One write, so the parallel tests' output cannot interleave with the table.
+    let kinds = CORPUS.kind_counts();
+    let mut report = format!("{:<34} {:>7} {:>6}\n", "kind", "outputs", "owned");
+    for (kind, count) in &kinds {
+        let name = format!("{kind:?}{}", if kind.is_decoy() { " (decoy)" } else { "" });
+        report += &format!("{name:<34} {count:>7} {:>6}\n", owned_per_kind.get(kind).unwrap_or(&0));
+    }
+    let from_full_builders: usize = kinds
+        .iter()
+        .filter(|(kind, _)| kind.is_full_builder())
+        .map(|(_, n)| n)
+        .sum();
+    report += &format!(
+        "total {} outputs ({from_full_builders} from full official builders), {} owned pairs, per wallet \
+         {owned_per_wallet:?}\nowned memo variants: {memo_variants:?}\n",
+        CORPUS.outputs.len(),
+        owned.len()
+    );
+    eprint!("{report}");
+
+    assert!(CORPUS.outputs.len() >= 2_000, "only {} outputs", CORPUS.outputs.len());
+    assert!(owned.len() >= 200, "only {} owned", owned.len());
+    assert!(
+        owned_per_wallet.iter().filter(|&&n| n >= 50).count() >= 3,
+        "owned per wallet {owned_per_wallet:?}"
+    );
+    for kind in [
+        Kind::CoinbaseStealthBulletProof,
+        Kind::CoinbaseStealthRevealedValue,
+        Kind::CoinbaseSpendKeyBulletProof,
+        Kind::CoinbaseSpendKeyRevealedValue,
+        Kind::CoinbaseToAddressWithPaymentId,
+        Kind::StealthPayment,
+        Kind::Change,
+        Kind::ToSelf,
+        Kind::Burn,
+        Kind::MultisigDeposit,
+        Kind::FundingOutput,
+        Kind::OwnOutput,
+        Kind::OneSidedDerivedMask,
+        Kind::OneSidedSenderChosenMask,
+        Kind::SealedPremineMemo,
+        Kind::SealedLegacyMemo,
+        Kind::SealedArbitraryMemo,
+        Kind::ZeroSenderOffsetKey,
+        Kind::InvalidSenderOffsetKey,
+    ] {
+        assert!(
+            owned_per_kind.get(&kind).is_some_and(|&n| n > 0),
+            "no owned output of kind {kind:?}"
+        );
+    }
+    for variant in ["empty", "u256", "open", "address_and_data", "transaction_info", "raw"] {
+        assert!(
+            memo_variants.contains_key(variant),
+            "no owned output with a {variant} memo"
+        );
+    }
+    assert!(
+        owned_data_lengths.contains(&80),
+        "no owned output with an empty memo (80 bytes)"
+    );
+    assert!(
+        owned_data_lengths.contains(&336),
+        "no owned output with the largest memo (336 bytes)"
+    );
+}
+
+fn memo_variant(memo: &MemoField) -> &'static str {
+    if memo.is_empty() {
+        "empty"
+    } else if memo.is_u256() {
+        "u256"
+    } else if memo.is_open() {
+        "open"
+    } else if memo.is_address_and_data() {
+        "address_and_data"
+    } else if memo.is_transaction_info() {
+        "transaction_info"
+    } else if memo.is_raw() {
+        "raw"
+    } else {
+        "other"
+    }
+}
