@@ -4,6 +4,7 @@
 //! ```text
 //! recognize   view key + output -> ours? value, mask, memo      (pure, hot loop of every scan)
 //! cache       memory-mapped blocks, outputs, spends; atomic publish, rollback, snapshots
+//! source      node HTTP query service / in-process feed -> cache at the node's tip, reorgs, outages
 //! scan        many wallets per pass over a cache snapshot, rayon, progress, spends
 //! walletdb    the minotari-cli wallet SQLite file: schema (v30), rows we write for the client
 //! ```
@@ -13,4 +14,6 @@ pub mod cache;
 pub mod demo;
 pub mod recognize;
 pub mod scan;
+pub mod service;
+pub mod source;
 pub mod walletdb;

@@ -1,10 +1,37 @@
-//! Wallet database: the SQLite file minotari-cli (the official view-key wallet) opens and keeps syncing.
-//! It owns the file's layout (tables, indexes, `user_version`) and, later, the rows we write into it.
-//! It does not scan, recognize outputs or talk to the node; it receives finished results.
+//! Wallet database: the SQLite file minotari-cli (the official view-key wallet) opens and keeps syncing,
+//! built from one wallet's scan result and handed out zstd-compressed. It owns the file's layout (tables,
+//! indexes, `user_version`), the rows we write into it and their compression. It does not scan, recognize
+//! outputs or talk to the node; it receives finished results, plus full outputs and block hashes through
+//! the `FullOutputs` and `ChainBlocks` seams.
 //!
 //! The client migrates its file with `rusqlite_migration`, whose only bookkeeping is `PRAGMA user_version`:
 //! a file at [`schema::SCHEMA_VERSION`] with the schema its 30 migrations leave is "up to date" to the
 //! client, which then resumes from the highest `scanned_tip_blocks` row. `docs/walletdb.md` describes every
-//! table and column and how the client reads them.
+//! table and column, how the client reads them and what we write.
+//!
+//! ```text
+//! ScanResult ─► builder ─► account (sealed view wallet) ─► ledger (outputs, events, credits, inputs,
+//!               debits, confirmations) ─► displayed (transaction list) ─► tips (resume rows)
+//!            ─► serialize (memdb, no copy) ─► file (zstd stream into chunks + SHA-256) ─► WalletFile
+//! ```
 
+pub mod account;
+mod builder;
+mod displayed;
+mod error;
+mod file;
+pub mod full;
+mod ledger;
 pub mod schema;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+mod tips;
+mod wallet_output;
+
+pub use account::AccountSpec;
+pub use builder::{BuildOptions, DEFAULT_ZSTD_LEVEL, WalletSummary, build_wallet_file, fill, open_memory_db};
+pub use error::WalletDbError;
+pub use file::{CHUNK_LEN, WalletFile, compress};
+pub use full::{CacheReconstruction, ChainBlock, ChainBlocks, FullOutputs, SourceError, reconstruct};
+pub use ledger::REQUIRED_CONFIRMATIONS;
+pub use tips::kept_heights;

@@ -3,8 +3,11 @@
 pub mod bench;
 pub mod demo;
 pub mod demo_chain;
+pub mod export;
+pub mod follow;
 pub mod recognize;
 pub mod scan;
+pub mod serve;
 
 #[derive(clap::Parser)]
 #[command(
@@ -29,6 +32,12 @@ pub enum Command {
     Bench(bench::Args),
     /// Recognise a wallet's outputs among outputs listed in a JSON file.
     Recognize(recognize::Args),
+    /// Scan a cache for one wallet and write its minotari-cli wallet database, zstd-compressed.
+    Export(export::Args),
+    /// Keep a cache at a running node's tip through its HTTP wallet query service.
+    Follow(follow::Args),
+    /// Run the HTTP service (a demo chain when no cache is given).
+    Serve(serve::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -38,5 +47,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scan(args) => scan::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Recognize(args) => recognize::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Follow(args) => follow::run(args),
     }
 }

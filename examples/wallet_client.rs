@@ -1,0 +1,293 @@
+//! Wallet client: what a wallet app does with the service, end to end. Seals the view key to the
+//! server's key, submits it, follows the job's events with a progress bar (resuming by Last-Event-ID if
+//! the stream drops), downloads the file with Range resume, checks its SHA-256, decompresses it and
+//! prints what it holds.
+//!
+//! ```sh
+//! cargo run --release --example wallet_client -- --server http://127.0.0.1:8080 \
+//!     --wallets tws-data/demo-wallets.json --name demo-0
+//! cargo run --release --example wallet_client -- --server URL --view-key-file KEYFILE \
+//!     --spend-public-key HEX [--birthday H] [--password-file F] [--http2] [--out wallet.sqlite]
+//! ```
+//! Keys are read from files, never from the command line (shell history, process list).
+
+use std::{io::Write, time::Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use tari_wallet_sync_sse::{
+    JobEvent,
+    client::{Client, Protocol, ReconnectPolicy},
+    seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, seal},
+};
+
+/// Attempts to finish a download that keeps breaking off.
+const DOWNLOAD_ATTEMPTS: u32 = 5;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+struct Options {
+    server: String,
+    protocol: Protocol,
+    view_key_hex: String,
+    spend_public_key: String,
+    birthday: u64,
+    password: Option<String>,
+    out: Option<String>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: wallet_client --server URL (--wallets FILE --name NAME | --view-key-file F --spend-public-key HEX \
+         [--birthday H]) [--password-file F] [--http2] [--out FILE]"
+    );
+    std::process::exit(2)
+}
+
+fn options() -> Result<Options, Error> {
+    let mut args = std::env::args().skip(1);
+    let (mut server, mut wallets, mut name, mut view_file, mut spend, mut birthday) = (None, None, None, None, None, 0);
+    let (mut password_file, mut out, mut protocol) = (None, None, Protocol::Http1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--server" => server = Some(value()),
+            "--wallets" => wallets = Some(value()),
+            "--name" => name = Some(value()),
+            "--view-key-file" => view_file = Some(value()),
+            "--spend-public-key" => spend = Some(value()),
+            "--birthday" => birthday = value().parse()?,
+            "--password-file" => password_file = Some(value()),
+            "--out" => out = Some(value()),
+            "--http2" => protocol = Protocol::Http2,
+            _ => usage(),
+        }
+    }
+    let (view_key_hex, spend_public_key, birthday) = match (wallets, name, view_file, spend) {
+        (Some(file), name, None, None) => {
+            let list: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+            let wallet = list
+                .iter()
+                .find(|w| name.as_deref().is_none_or(|n| w["name"] == n))
+                .ok_or("no such wallet in the file")?;
+            let text = |field: &str| {
+                wallet[field]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or("malformed wallets file")
+            };
+            (
+                text("view_key")?,
+                text("spend_public_key")?,
+                wallet["birthday"].as_u64().unwrap_or(0),
+            )
+        }
+        (None, None, Some(file), Some(spend)) => (std::fs::read_to_string(file)?.trim().to_string(), spend, birthday),
+        _ => usage(),
+    };
+    let password = match password_file {
+        Some(file) => Some(
+            std::fs::read_to_string(file)?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        ),
+        None => None,
+    };
+    Ok(Options {
+        server: server.unwrap_or_else(|| usage()),
+        protocol,
+        view_key_hex,
+        spend_public_key,
+        birthday,
+        password,
+        out,
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let options = options()?;
+    let client = Client::new(&options.server, options.protocol);
+    let started = Instant::now();
+
+    let key = client
+        .request(Method::GET, "/api/v1/server-key", &[], None)
+        .await?
+        .json()?;
+    let server_public: [u8; 32] = hex::decode(key["public_key"].as_str().ok_or("no public_key")?)?
+        .try_into()
+        .map_err(|_| "the server key is not 32 bytes")?;
+    let view_key = zeroize::Zeroizing::new(hex::decode(&options.view_key_hex)?);
+    let mut body = serde_json::json!({
+        "sealed_view_key": seal(&server_public, LABEL_VIEW_KEY, &view_key)?.to_wire(),
+        "spend_public_key": options.spend_public_key,
+        "birthday": options.birthday,
+        "key_id": key["key_id"],
+    });
+    if let Some(password) = &options.password {
+        body["wallet_password"] =
+            serde_json::to_value(seal(&server_public, LABEL_WALLET_PASSWORD, password.as_bytes())?.to_wire())?;
+    }
+    let submitted = client
+        .request(
+            Method::POST,
+            "/api/v1/wallet/sync",
+            &[],
+            Some(Bytes::from(body.to_string())),
+        )
+        .await?;
+    if submitted.status != StatusCode::ACCEPTED {
+        return Err(format!(
+            "submission refused ({}): {}",
+            submitted.status,
+            String::from_utf8_lossy(&submitted.body)
+        )
+        .into());
+    }
+    let job = submitted.json()?;
+    let token = job["token"].as_str().ok_or("no token")?.to_string();
+    println!(
+        "job {} accepted{}",
+        job["job_id"],
+        if job["deduplicated"] == true {
+            " (an identical job was running)"
+        } else {
+            ""
+        }
+    );
+
+    let mut events = client.events(
+        job["events_url"].as_str().ok_or("no events_url")?,
+        &token,
+        None,
+        ReconnectPolicy::default(),
+    );
+    let (size, sha256, download_url) = loop {
+        let Some(event) = events.next().await else {
+            return Err("the event stream ended without a result".into());
+        };
+        match event?.event {
+            JobEvent::Queued { position } => eprint!("\rqueued at position {position}{:30}", ""),
+            JobEvent::Progress {
+                outputs_done,
+                outputs_total,
+                height,
+                percent,
+                eta_seconds,
+                ..
+            } => {
+                let filled = (percent / 5.0) as usize;
+                let eta = eta_seconds.map_or(String::new(), |s| format!(", ETA {s} s"));
+                eprint!(
+                    "\r[{}{}] {percent:5.1}% {outputs_done}/{outputs_total} outputs, height {height}{eta}   ",
+                    "#".repeat(filled),
+                    ".".repeat(20 - filled.min(20))
+                );
+            }
+            JobEvent::Ready {
+                size,
+                sha256,
+                download_url,
+            } => break (size, sha256, download_url),
+            JobEvent::Failed { code, message } => return Err(format!("the job failed ({code}): {message}").into()),
+        }
+    };
+    let ready_after = started.elapsed();
+    eprintln!(
+        "\rready after {:.2} s: {size} bytes, sha256 {sha256}{:40}",
+        ready_after.as_secs_f64(),
+        ""
+    );
+
+    let file = download(&client, &download_url, &token, size).await?;
+    let digest = hex::encode(Sha256::digest(&file));
+    if digest != sha256 {
+        return Err(format!("downloaded file has sha256 {digest}, expected {sha256}").into());
+    }
+    let raw = zstd::decode_all(&file[..])?;
+    println!(
+        "downloaded {} bytes ({} uncompressed, {:.0}% smaller) in {:.2} s total",
+        file.len(),
+        raw.len(),
+        100.0 * (1.0 - file.len() as f64 / raw.len().max(1) as f64),
+        started.elapsed().as_secs_f64()
+    );
+    if raw.starts_with(b"SQLite format 3\0") {
+        let out = options.out.unwrap_or_else(|| "wallet.sqlite".into());
+        std::fs::write(&out, &raw)?;
+        println!("wallet database written to {out}");
+    } else if let Ok(summary) = serde_json::from_slice::<serde_json::Value>(&raw) {
+        let outputs = summary["outputs"].as_array().map_or(0, Vec::len);
+        println!(
+            "balance {} µT in {outputs} outputs, scanned from height {} to {}",
+            summary["balance"], summary["from_height"], summary["tip_height"]
+        );
+        if let Some(out) = options.out {
+            std::fs::write(&out, &raw)?;
+            println!("summary written to {out}");
+        }
+    }
+    let auth = format!("Bearer {token}");
+    let job_url = format!("/api/v1/wallet/sync/{}", job["job_id"].as_str().unwrap_or_default());
+    let deleted = client
+        .request(Method::DELETE, &job_url, &[("authorization", &auth)], None)
+        .await?;
+    println!("result deleted from the server ({})", deleted.status);
+    Ok(())
+}
+
+/// Downloads `url`, asking for the rest with `Range` and `If-Range` whenever a transfer breaks off.
+async fn download(client: &Client, url: &str, token: &str, size: u64) -> Result<Vec<u8>, Error> {
+    let auth = format!("Bearer {token}");
+    let mut file: Vec<u8> = Vec::with_capacity(size as usize);
+    let mut etag: Option<String> = None;
+    for attempt in 1..=DOWNLOAD_ATTEMPTS {
+        let range = format!("bytes={}-", file.len());
+        let mut headers = vec![("authorization", auth.as_str())];
+        if !file.is_empty() {
+            headers.push(("range", range.as_str()));
+            if let Some(tag) = &etag {
+                headers.push(("if-range", tag.as_str()));
+            }
+        }
+        let response = match client.send(Method::GET, url, &headers, None).await {
+            Ok(response) => response,
+            Err(error) => {
+                eprintln!("download attempt {attempt} failed: {error}");
+                continue;
+            }
+        };
+        match response.status() {
+            StatusCode::OK => file.clear(),
+            StatusCode::PARTIAL_CONTENT => {}
+            status => return Err(format!("download refused: {status}").into()),
+        }
+        etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        file.extend_from_slice(data);
+                    }
+                }
+                Err(error) => {
+                    eprintln!("download broke off at {} bytes: {error}; resuming", file.len());
+                    break;
+                }
+            }
+        }
+        if file.len() as u64 >= size {
+            std::io::stderr().flush()?;
+            return Ok(file);
+        }
+    }
+    Err(format!("download incomplete after {DOWNLOAD_ATTEMPTS} attempts").into())
+}

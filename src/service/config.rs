@@ -1,0 +1,223 @@
+//! Service config: every knob of the HTTP service with its default and the reason for its bound. The
+//! binary fills it from flags, `TWS_` environment variables and the TOML file (`docs/config.md`); the
+//! library never reads the environment itself.
+
+use std::{path::PathBuf, time::Duration};
+
+/// Who may send a plain (unsealed) `view_key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlainKeyPolicy {
+    /// Only peers on the loopback interface (a wallet on the same machine). Behind a reverse proxy on the
+    /// same machine every peer is loopback: choose `never` there.
+    Loopback,
+    /// Anyone (the operator accepts keys that only TLS protects).
+    Always,
+    /// Nobody: every view key must be sealed.
+    Never,
+}
+
+impl std::str::FromStr for PlainKeyPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "loopback" => Ok(PlainKeyPolicy::Loopback),
+            "always" => Ok(PlainKeyPolicy::Always),
+            "never" => Ok(PlainKeyPolicy::Never),
+            other => Err(format!("`{other}` is not one of loopback, always, never")),
+        }
+    }
+}
+
+/// PEM files of the TLS certificate chain and private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A token bucket: `per_window` requests per `window` on average, bursts of up to `per_window`.
+/// `per_window == 0` turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_window: u32,
+    pub window: Duration,
+}
+
+impl RateLimit {
+    pub const OFF: RateLimit = RateLimit {
+        per_window: 0,
+        window: Duration::from_secs(1),
+    };
+}
+
+/// The HTTP service's configuration.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Holds the job store (`jobs.sqlite`) and the sealing key (`server-key`).
+    pub data_dir: PathBuf,
+    /// The output cache the scans read.
+    pub cache_dir: PathBuf,
+    /// Serve HTTPS (ALPN h2 and http/1.1) instead of cleartext HTTP/1.1 + h2c.
+    pub tls: Option<TlsPaths>,
+    /// How long a finished job's file (or failure) stays available: `TWS_RESULT_TTL`.
+    pub result_ttl: Duration,
+    /// A submission identical to a live job's (same wallet, birthday and password) within this window
+    /// returns that job instead of scanning again.
+    pub dedupe_window: Duration,
+    /// Jobs waiting for a scan. Beyond it submissions get 503 + Retry-After: a queue longer than a few
+    /// passes only makes every wallet wait longer.
+    pub max_queued_jobs: usize,
+    /// Jobs held in memory at once, finished ones (and their files) included until they expire. Beyond
+    /// it submissions get 503: files live in memory, so this bounds memory with the result TTL.
+    pub max_jobs_held: usize,
+    /// Wallets scanned together in one pass. Each key adds one scalar multiplication per output, so a pass
+    /// of 64 keys takes ~64x one key: the bound keeps the first job of a pass from waiting too long.
+    pub max_batch_keys: usize,
+    /// A pass waits this long after the first queued job for others to join it.
+    pub batch_delay: Duration,
+    /// Scan threads (0: one per core).
+    pub scan_threads: usize,
+    /// Attempts of a job whose scan or build failed for a service-side reason.
+    pub max_attempts: u32,
+    /// Open connections. Beyond it a connection gets one 503 and is closed: each connection costs memory
+    /// and a task, and a few hundred wallets at once are far beyond one node's scan capacity.
+    pub max_connections: usize,
+    /// Largest request body. A submission is under 2 KiB; anything bigger is not one.
+    pub max_body_bytes: usize,
+    /// Time to receive a request's headers (slowloris).
+    pub header_timeout: Duration,
+    /// Time to receive a body and answer (not the SSE stream or the download, which are long by nature).
+    pub request_timeout: Duration,
+    /// Time given to open connections to finish after shutdown starts.
+    pub drain_timeout: Duration,
+    /// Interval of SSE keep-alive comments: below the idle timeouts of common proxies (60 s).
+    pub sse_keep_alive: Duration,
+    /// Event streams open at once per job: a wallet needs one; a few allow reconnect overlap.
+    pub max_sse_per_job: usize,
+    /// Submissions per client IP.
+    pub submit_rate_per_ip: RateLimit,
+    /// Syncs of one wallet (its public keys), the product's "how often a wallet may be synced".
+    pub sync_rate_per_wallet: RateLimit,
+    /// All API requests per client IP (status polling included).
+    pub request_rate_per_ip: RateLimit,
+    /// Distinct IPs and wallets tracked by the rate limiters; the oldest idle entries go first beyond it.
+    pub max_tracked_clients: usize,
+    pub plain_view_key: PlainKeyPolicy,
+    /// Prefix of job ids naming this replica behind a load balancer.
+    pub replica_id: Option<String>,
+}
+
+impl ServiceConfig {
+    /// Defaults for a data directory and a cache.
+    pub fn new(data_dir: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> ServiceConfig {
+        ServiceConfig {
+            data_dir: data_dir.into(),
+            cache_dir: cache_dir.into(),
+            tls: None,
+            result_ttl: Duration::from_secs(3600),
+            dedupe_window: Duration::from_secs(600),
+            max_queued_jobs: 256,
+            max_jobs_held: 10_000,
+            max_batch_keys: 64,
+            batch_delay: Duration::from_millis(100),
+            scan_threads: 0,
+            max_attempts: 3,
+            max_connections: 512,
+            max_body_bytes: 16 * 1024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+            sse_keep_alive: Duration::from_secs(15),
+            max_sse_per_job: 4,
+            submit_rate_per_ip: RateLimit {
+                per_window: 30,
+                window: Duration::from_secs(3600),
+            },
+            sync_rate_per_wallet: RateLimit {
+                per_window: 6,
+                window: Duration::from_secs(3600),
+            },
+            request_rate_per_ip: RateLimit {
+                per_window: 600,
+                window: Duration::from_secs(60),
+            },
+            max_tracked_clients: 100_000,
+            plain_view_key: PlainKeyPolicy::Loopback,
+            replica_id: None,
+        }
+    }
+}
+
+/// Parses a duration such as `3600`, `90s`, `10m`, `1h`, `2d` or `250ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration"))?;
+    let seconds = match unit.trim() {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("`{text}`: use s, m, h, d or ms")),
+    };
+    number
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+/// Parses a rate such as `6/h`, `30/m`, `10/s` or `0` (off).
+pub fn parse_rate(text: &str) -> Result<RateLimit, String> {
+    let text = text.trim();
+    if text == "0" || text == "off" {
+        return Ok(RateLimit::OFF);
+    }
+    let (count, per) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not a rate such as 6/h"))?;
+    let per_window: u32 = count.trim().parse().map_err(|_| format!("`{text}` is not a rate"))?;
+    let window = match per.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        "d" => Duration::from_secs(86400),
+        other => parse_duration(other)?,
+    };
+    if window.is_zero() {
+        return Err(format!("`{text}`: the window must not be zero"));
+    }
+    Ok(RateLimit { per_window, window })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_and_rates() {
+        assert_eq!(parse_duration("3600").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("h").is_err());
+        assert_eq!(
+            parse_rate("6/h").unwrap(),
+            RateLimit {
+                per_window: 6,
+                window: Duration::from_secs(3600)
+            }
+        );
+        assert_eq!(parse_rate("0").unwrap(), RateLimit::OFF);
+        assert_eq!(parse_rate("5/10m").unwrap().window, Duration::from_secs(600));
+        assert!(parse_rate("5").is_err());
+    }
+
+    #[test]
+    fn plain_key_policy_parses() {
+        assert_eq!("never".parse::<PlainKeyPolicy>().unwrap(), PlainKeyPolicy::Never);
+        assert!("sometimes".parse::<PlainKeyPolicy>().is_err());
+    }
+}

@@ -1,0 +1,588 @@
+//! Engine: the one facade the HTTP layer talks to. Owns the job registry (memory) over the job store
+//! (disk), the sealing key, rate limits, metrics and the lifecycle; submission, authorisation, status,
+//! deletion and expiry happen here. Scanning is `scheduler`; HTTP is `http`; neither is known here.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::IpAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use blake2::{Blake2b, Digest, digest::consts::U32};
+use tari_wallet_sync_sse::seal::{Sealed, ServerKey, seal};
+use tokio::sync::Notify;
+use zeroize::Zeroizing;
+
+use super::{
+    artifact::{Artifact, ResultBuilder},
+    config::ServiceConfig,
+    error::{ApiError, ServiceError},
+    job::{Job, JobStatus, hash_token, new_job_id, new_token, plausible_job_id},
+    keyfile,
+    limits::Limiter,
+    metrics::{LiveGauges, Metrics},
+    store::{NewJob, Store, StoredState},
+};
+use crate::{cache::CacheView, recognize::WalletKey};
+
+/// The service's lifecycle, as `/ready` and `/metrics` show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Lifecycle {
+    Starting = 0,
+    Ready = 1,
+    Draining = 2,
+    Stopped = 3,
+}
+
+impl Lifecycle {
+    pub fn name(self) -> &'static str {
+        match self {
+            Lifecycle::Starting => "starting",
+            Lifecycle::Ready => "ready",
+            Lifecycle::Draining => "draining",
+            Lifecycle::Stopped => "stopped",
+        }
+    }
+}
+
+/// A validated submission: the key (to fingerprint it, then dropped), the box to store, the rest.
+pub struct Submission {
+    pub key: WalletKey,
+    pub sealed_view_key: Sealed,
+    pub sealed_password: Option<Sealed>,
+    /// The opened password, only to tell submissions apart; zeroized when the submission is dropped.
+    pub password: Option<Zeroizing<String>>,
+    pub birthday: u64,
+}
+
+/// What a submission gets back.
+pub struct Submitted {
+    pub job_id: String,
+    pub token: String,
+    pub status: JobStatus,
+    pub deduplicated: bool,
+}
+
+/// What the cache looked like at the last pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheInfo {
+    pub tip_height: Option<u64>,
+    pub outputs: u64,
+}
+
+#[derive(Default)]
+pub(super) struct Registry {
+    pub jobs: HashMap<String, Arc<Job>>,
+    pub queue: VecDeque<Arc<Job>>,
+    pub by_dedupe: HashMap<[u8; 32], Arc<Job>>,
+    /// Queue slots promised to submissions still being written to the store.
+    pub reserved: usize,
+}
+
+pub struct Engine {
+    pub(super) config: ServiceConfig,
+    pub(super) store: Store,
+    pub(super) server_key: ServerKey,
+    fingerprint_key: Zeroizing<[u8; 32]>,
+    pub(super) registry: Mutex<Registry>,
+    pub(super) queue_notify: Notify,
+    pub(super) builder: Arc<dyn ResultBuilder>,
+    pub metrics: Metrics,
+    ip_submissions: Limiter<IpAddr>,
+    ip_requests: Limiter<IpAddr>,
+    wallet_syncs: Limiter<[u8; 32]>,
+    pub(super) boot: u64,
+    lifecycle: AtomicU8,
+    pub(super) cache_info: Mutex<CacheInfo>,
+}
+
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Engine {
+    /// Opens the data directory (key, store), checks the cache and reloads the jobs of earlier runs.
+    /// Blocking: call it on the blocking pool.
+    pub fn open(config: ServiceConfig, builder: Arc<dyn ResultBuilder>) -> Result<Engine, ServiceError> {
+        create_private_dir(&config.data_dir)?;
+        let server_key = keyfile::load_or_create(&config.data_dir)?;
+        let store = Store::open(&config.data_dir)?;
+        let data_dir = config.data_dir.display().to_string();
+        let store_error = |e: rusqlite::Error| ServiceError::Store {
+            path: data_dir.clone(),
+            reason: e.to_string(),
+        };
+        let boot = store.next_boot().map_err(store_error)?;
+        let view = CacheView::open(&config.cache_dir).map_err(|e| ServiceError::Cache {
+            path: config.cache_dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let cache_info = CacheInfo {
+            tip_height: view.tip().map(|t| t.height),
+            outputs: view.output_count(),
+        };
+        let fingerprint_key = {
+            let mut hasher = Blake2b::<U32>::new();
+            hasher.update(b"tari-wallet-sync/fingerprint-key/v1");
+            hasher.update(server_key.to_bytes().as_ref());
+            Zeroizing::new(<[u8; 32]>::from(hasher.finalize()))
+        };
+        let max_keys = config.max_tracked_clients;
+        let engine = Engine {
+            ip_submissions: Limiter::new(config.submit_rate_per_ip, max_keys),
+            ip_requests: Limiter::new(config.request_rate_per_ip, max_keys),
+            wallet_syncs: Limiter::new(config.sync_rate_per_wallet, max_keys),
+            config,
+            store,
+            server_key,
+            fingerprint_key,
+            registry: Mutex::new(Registry::default()),
+            queue_notify: Notify::new(),
+            builder,
+            metrics: Metrics::default(),
+            boot,
+            lifecycle: AtomicU8::new(Lifecycle::Starting as u8),
+            cache_info: Mutex::new(cache_info),
+        };
+        engine.recover().map_err(store_error)?;
+        Ok(engine)
+    }
+
+    /// Reloads stored jobs: queued and interrupted scans queue again (in submission order); a file built
+    /// before the restart is gone (it lived in memory), so its job fails with `RESULT_LOST`.
+    fn recover(&self) -> Result<(), rusqlite::Error> {
+        let now = now_ms();
+        let expires = now + self.config.result_ttl.as_millis() as u64;
+        let mut registry = self.registry();
+        for stored in self.store.load()? {
+            let status = match stored.state {
+                StoredState::Queued | StoredState::Scanning => {
+                    self.store.requeue(&stored.id)?;
+                    JobStatus::Queued { position: 0 }
+                }
+                StoredState::Ready => {
+                    let message = "the server restarted after the file was built; submit again";
+                    self.store
+                        .finish_failed(&stored.id, "RESULT_LOST", message, now, expires)?;
+                    JobStatus::Failed {
+                        code: "RESULT_LOST".into(),
+                        message: message.into(),
+                        expires_ms: expires,
+                    }
+                }
+                StoredState::Failed => {
+                    let (code, message) = stored.error.clone().unwrap_or_default();
+                    JobStatus::Failed {
+                        code,
+                        message,
+                        expires_ms: stored.expires_ms.unwrap_or(now),
+                    }
+                }
+                StoredState::Deleted => JobStatus::Deleted,
+                StoredState::Expired => JobStatus::Expired,
+            };
+            let queued = matches!(status, JobStatus::Queued { .. });
+            let job = Arc::new(Job::new(
+                stored.id.clone(),
+                stored.dedupe,
+                stored.birthday,
+                stored.created_ms,
+                self.boot,
+                stored.tokens,
+                status,
+            ));
+            job.attempts.store(stored.attempts, Ordering::Relaxed);
+            if queued {
+                registry.queue.push_back(job.clone());
+                registry.by_dedupe.insert(job.dedupe, job.clone());
+            }
+            registry.jobs.insert(stored.id, job);
+        }
+        renumber_queue(&registry.queue);
+        if !registry.queue.is_empty() {
+            tracing::info!(jobs = registry.queue.len(), "resuming jobs accepted before the restart");
+            self.queue_notify.notify_one();
+        }
+        Ok(())
+    }
+
+    pub(super) fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    pub fn server_key(&self) -> &ServerKey {
+        &self.server_key
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        match self.lifecycle.load(Ordering::Relaxed) {
+            0 => Lifecycle::Starting,
+            1 => Lifecycle::Ready,
+            2 => Lifecycle::Draining,
+            _ => Lifecycle::Stopped,
+        }
+    }
+
+    pub fn set_lifecycle(&self, state: Lifecycle) {
+        self.lifecycle.store(state as u8, Ordering::Relaxed);
+        tracing::info!(state = state.name(), "lifecycle");
+    }
+
+    pub fn cache_info(&self) -> CacheInfo {
+        *self.cache_info.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Any API request from `ip`.
+    pub fn check_request_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.ip_requests.check(&ip, Instant::now()).map_err(|retry_after| {
+            self.metrics.rate_limited("ip_requests");
+            ApiError::RateLimited {
+                scope: "request",
+                retry_after,
+            }
+        })
+    }
+
+    /// A submission from `ip`, checked before its body is even parsed.
+    pub fn check_submit_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
+        self.ip_submissions.check(&ip, Instant::now()).map_err(|retry_after| {
+            self.metrics.rate_limited("ip_submissions");
+            ApiError::RateLimited {
+                scope: "submission",
+                retry_after,
+            }
+        })
+    }
+
+    /// Seals a plain view key to the server's own key, so the store never holds it in the clear.
+    pub fn seal_to_self(&self, label: &[u8], plaintext: &[u8]) -> Sealed {
+        seal(&self.server_key.public_key(), label, plaintext).expect("our own key is valid and the input short")
+    }
+
+    fn fingerprints(&self, submission: &Submission) -> ([u8; 32], [u8; 32]) {
+        let keyed = |parts: &[&[u8]]| -> [u8; 32] {
+            let mut hasher = Blake2b::<U32>::new();
+            hasher.update(self.fingerprint_key.as_ref());
+            for part in parts {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+            hasher.finalize().into()
+        };
+        let public_view = submission.key.public_view_key();
+        let wallet = keyed(&[
+            b"wallet",
+            public_view.as_bytes(),
+            submission.key.spend_public_key().as_bytes(),
+        ]);
+        let password = submission.password.as_ref().map_or(&b""[..], |p| p.as_bytes());
+        let has_password = [u8::from(submission.password.is_some())];
+        let dedupe = keyed(&[
+            b"dedupe",
+            &wallet,
+            &submission.birthday.to_le_bytes(),
+            &has_password,
+            password,
+        ]);
+        (wallet, dedupe)
+    }
+
+    /// Accepts a validated submission: the existing job for an identical recent one, else a new queued job.
+    pub async fn submit(self: &Arc<Self>, submission: Submission) -> Result<Submitted, ApiError> {
+        if self.lifecycle() != Lifecycle::Ready {
+            return Err(ApiError::Unavailable(self.lifecycle().name()));
+        }
+        let (wallet, dedupe) = self.fingerprints(&submission);
+        let token = new_token();
+        let token_hash = hash_token(&token);
+        if let Some(existing) = self.find_duplicate(&dedupe) {
+            let (store, id) = (self.store.clone(), existing.id.clone());
+            blocking(move || store.add_token(&id, &token_hash)).await?;
+            existing.add_token_hash(token_hash);
+            self.metrics.jobs_deduplicated.fetch_add(1, Ordering::Relaxed);
+            return Ok(Submitted {
+                job_id: existing.id.clone(),
+                token,
+                status: existing.status(),
+                deduplicated: true,
+            });
+        }
+        self.wallet_syncs
+            .check(&wallet, Instant::now())
+            .map_err(|retry_after| {
+                self.metrics.rate_limited("wallet");
+                ApiError::RateLimited {
+                    scope: "wallet",
+                    retry_after,
+                }
+            })?;
+        {
+            let mut registry = self.registry();
+            let queue_full = registry.queue.len() + registry.reserved >= self.config.max_queued_jobs;
+            if queue_full || registry.jobs.len() + registry.reserved >= self.config.max_jobs_held {
+                drop(registry);
+                self.wallet_syncs.refund(&wallet);
+                return Err(ApiError::QueueFull {
+                    retry_after: self.queue_retry_after(),
+                });
+            }
+            registry.reserved += 1;
+        }
+        let id = new_job_id(self.config.replica_id.as_deref());
+        let created_ms = now_ms();
+        let (store, job_id) = (self.store.clone(), id.clone());
+        let sealed_view_key = submission.sealed_view_key.to_bytes();
+        let sealed_password = submission.sealed_password.as_ref().map(Sealed::to_bytes);
+        let spend = submission.key.spend_public_key().to_bytes();
+        let birthday = submission.birthday;
+        drop(submission);
+        let inserted = blocking(move || {
+            store.insert(&NewJob {
+                id: &job_id,
+                dedupe: &dedupe,
+                birthday,
+                spend_public_key: &spend,
+                sealed_view_key: &sealed_view_key,
+                sealed_password: sealed_password.as_deref(),
+                token_hash: &token_hash,
+                created_ms,
+            })
+        })
+        .await;
+        let mut registry = self.registry();
+        registry.reserved -= 1;
+        inserted?;
+        let position = registry.queue.len() as u64 + 1;
+        let status = JobStatus::Queued { position };
+        let job = Arc::new(Job::new(
+            id.clone(),
+            dedupe,
+            birthday,
+            created_ms,
+            self.boot,
+            vec![token_hash],
+            status.clone(),
+        ));
+        registry.queue.push_back(job.clone());
+        registry.by_dedupe.insert(dedupe, job.clone());
+        registry.jobs.insert(id.clone(), job);
+        drop(registry);
+        self.metrics.jobs_submitted.fetch_add(1, Ordering::Relaxed);
+        self.queue_notify.notify_one();
+        tracing::info!(job = %id, position, "job queued");
+        Ok(Submitted {
+            job_id: id,
+            token,
+            status,
+            deduplicated: false,
+        })
+    }
+
+    fn find_duplicate(&self, dedupe: &[u8; 32]) -> Option<Arc<Job>> {
+        let registry = self.registry();
+        let job = registry.by_dedupe.get(dedupe)?;
+        let age = Duration::from_millis(now_ms().saturating_sub(job.created_ms));
+        let live = matches!(
+            job.status(),
+            JobStatus::Queued { .. } | JobStatus::Scanning { .. } | JobStatus::Ready { .. }
+        );
+        (live && age <= self.config.dedupe_window && !job.is_cancelled()).then(|| job.clone())
+    }
+
+    /// A guess of when the queue will have room: one pass at the mean pace so far (10 s before any).
+    fn queue_retry_after(&self) -> Duration {
+        let pass = self.metrics.pass_duration.mean().unwrap_or(Duration::from_secs(10));
+        pass.clamp(Duration::from_secs(1), Duration::from_secs(300))
+    }
+
+    /// The job `id` if `token` is one of its tokens.
+    pub fn authorize(&self, id: &str, token: Option<&str>) -> Result<Arc<Job>, ApiError> {
+        if !plausible_job_id(id) {
+            return Err(ApiError::JobNotFound);
+        }
+        let job = self.registry().jobs.get(id).cloned().ok_or(ApiError::JobNotFound)?;
+        let token = token.ok_or(ApiError::MissingToken)?;
+        if job.authorize(token) {
+            Ok(job)
+        } else {
+            Err(ApiError::InvalidToken)
+        }
+    }
+
+    /// The job's file, or why there is none.
+    pub fn artifact(&self, job: &Job) -> Result<Arc<Artifact>, ApiError> {
+        match job.status() {
+            JobStatus::Ready { .. } => job.artifact().ok_or(ApiError::ResultExpired),
+            JobStatus::Failed { code, message, .. } => Err(ApiError::JobFailed { code, message }),
+            JobStatus::Deleted => Err(ApiError::JobDeleted),
+            JobStatus::Expired => Err(ApiError::ResultExpired),
+            other => Err(ApiError::NotReady(other.name())),
+        }
+    }
+
+    /// Cancels a queued or running job, or wipes a finished one. Deleting twice is `JOB_DELETED`.
+    pub async fn delete(&self, job: &Arc<Job>) -> Result<(), ApiError> {
+        if job.status() == JobStatus::Deleted {
+            return Err(ApiError::JobDeleted);
+        }
+        job.cancel();
+        job.set_artifact(None);
+        job.set_status(JobStatus::Deleted);
+        {
+            let mut registry = self.registry();
+            registry.queue.retain(|j| !Arc::ptr_eq(j, job));
+            if registry.by_dedupe.get(&job.dedupe).is_some_and(|j| Arc::ptr_eq(j, job)) {
+                registry.by_dedupe.remove(&job.dedupe);
+            }
+            renumber_queue(&registry.queue);
+        }
+        let (store, id) = (self.store.clone(), job.id.clone());
+        let until = now_ms() + self.config.result_ttl.as_millis() as u64;
+        blocking(move || {
+            store.tombstone(&id, StoredState::Deleted, until)?;
+            store.checkpoint()
+        })
+        .await?;
+        tracing::info!(job = %job.id, "job deleted");
+        Ok(())
+    }
+
+    /// Wipes results past their time and forgets tombstones past theirs.
+    pub async fn sweep(&self) -> Result<(), ApiError> {
+        let now = now_ms();
+        let tombstone_until = now + self.config.result_ttl.as_millis() as u64;
+        let mut expired = Vec::new();
+        {
+            let mut registry = self.registry();
+            registry.jobs.retain(|_, job| match job.status() {
+                JobStatus::Ready { expires_ms, .. } | JobStatus::Failed { expires_ms, .. } if expires_ms <= now => {
+                    job.set_artifact(None);
+                    job.set_status(JobStatus::Expired);
+                    expired.push(job.id.clone());
+                    true
+                }
+                // Tombstones live as long as a result would have (their rows say until when).
+                // Tombstones are forgotten in memory about two TTLs after submission (their rows say
+                // precisely until when; the store purges them then).
+                JobStatus::Deleted | JobStatus::Expired => job.created_ms + 2 * self.ttl_ms() > now,
+                _ => true,
+            });
+            let gone: Vec<[u8; 32]> = registry
+                .by_dedupe
+                .iter()
+                .filter(|(_, j)| j.status().is_final() && !matches!(j.status(), JobStatus::Ready { .. }))
+                .map(|(k, _)| *k)
+                .collect();
+            for key in gone {
+                registry.by_dedupe.remove(&key);
+            }
+        }
+        if !expired.is_empty() {
+            tracing::info!(jobs = expired.len(), "results expired and wiped");
+        }
+        let store = self.store.clone();
+        blocking(move || {
+            for id in &expired {
+                store.tombstone(id, StoredState::Expired, tombstone_until)?;
+            }
+            store.purge(now)?;
+            store.checkpoint()
+        })
+        .await
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        self.config.result_ttl.as_millis() as u64
+    }
+
+    /// Jobs still holding a sealed key in the store.
+    pub async fn keys_held(&self) -> Result<u64, ApiError> {
+        let store = self.store.clone();
+        blocking(move || store.keys_held()).await
+    }
+
+    /// The gauges `/metrics` adds to the counters.
+    pub async fn live_gauges(&self) -> LiveGauges {
+        let mut counts: Vec<(&'static str, u64)> = ["queued", "scanning", "ready", "failed", "deleted", "expired"]
+            .iter()
+            .map(|s| (*s, 0))
+            .collect();
+        let queue_depth = {
+            let registry = self.registry();
+            for job in registry.jobs.values() {
+                let name = job.status().name();
+                if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == name) {
+                    entry.1 += 1;
+                }
+            }
+            registry.queue.len() as u64
+        };
+        let cache = self.cache_info();
+        LiveGauges {
+            jobs_by_state: counts,
+            queue_depth,
+            keys_held: self.keys_held().await.unwrap_or(0),
+            cache_tip_height: cache.tip_height,
+            cache_outputs: cache.outputs,
+            lifecycle: self.lifecycle().name(),
+        }
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.registry().queue.len()
+    }
+}
+
+/// Gives each queued job its position (1 = next) and announces changes.
+pub(super) fn renumber_queue(queue: &VecDeque<Arc<Job>>) {
+    for (index, job) in queue.iter().enumerate() {
+        if let JobStatus::Queued { .. } = job.status() {
+            job.set_status(JobStatus::Queued {
+                position: index as u64 + 1,
+            });
+        }
+    }
+}
+
+/// Runs a store call on the blocking pool; a failure is logged and answered as `INTERNAL`.
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, rusqlite::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "job store");
+            Err(ApiError::Internal)
+        }
+        Err(error) => {
+            tracing::error!(%error, "job store task");
+            Err(ApiError::Internal)
+        }
+    }
+}
+
+/// Creates the data directory owner-only; an existing directory keeps its permissions.
+fn create_private_dir(dir: &std::path::Path) -> Result<(), ServiceError> {
+    let fail = |e: std::io::Error| ServiceError::Config(format!("creating {}: {e}", dir.display()));
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! Service errors: every way a request or a job can fail, with its stable code and HTTP status chosen
+//! here and nowhere else. Messages never carry key material, tokens or wallet identifiers.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use tari_wallet_sync_sse::seal::SealError;
+
+use crate::recognize::KeyError;
+
+/// A request the service refuses or cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("the body is not valid JSON for this request: {0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    InvalidField(String),
+    #[error("{0}")]
+    InvalidKey(KeyError),
+    #[error("{0}")]
+    BadSeal(SealError),
+    #[error("the key was sealed to server key {0}, which this server does not hold; fetch /api/v1/server-key")]
+    UnknownServerKey(String),
+    #[error("a plain view_key is not accepted from this client; seal it to /api/v1/server-key")]
+    PlainKeyNotAllowed,
+    #[error("the body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("send the job's token as `Authorization: Bearer <token>`")]
+    MissingToken,
+    #[error("the token does not grant access to this job")]
+    InvalidToken,
+    #[error("no such job")]
+    JobNotFound,
+    #[error("the job was deleted")]
+    JobDeleted,
+    #[error("the job's result expired and was wiped; submit again")]
+    ResultExpired,
+    #[error("the job is {0}; the file is not ready yet")]
+    NotReady(&'static str),
+    #[error("the job failed ({code}): {message}")]
+    JobFailed { code: String, message: String },
+    #[error("the range is outside the {0}-byte file")]
+    RangeNotSatisfiable(u64),
+    #[error("too many {scope} requests; retry after {} s", retry_after.as_secs().max(1))]
+    RateLimited { scope: &'static str, retry_after: Duration },
+    #[error("the job queue is full; retry after {} s", retry_after.as_secs().max(1))]
+    QueueFull { retry_after: Duration },
+    #[error("this job already has {0} event streams open")]
+    TooManySubscribers(usize),
+    #[error("the server has too many open connections")]
+    TooManyConnections,
+    #[error("the request took too long")]
+    Timeout,
+    #[error("no route for this path")]
+    RouteNotFound,
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    #[error("the service is {0}")]
+    Unavailable(&'static str),
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The stable machine-readable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MalformedJson(_) => "MALFORMED_JSON",
+            ApiError::InvalidField(_) => "INVALID_FIELD",
+            ApiError::InvalidKey(e) => e.code(),
+            ApiError::BadSeal(e) => e.code(),
+            ApiError::UnknownServerKey(_) => "UNKNOWN_SERVER_KEY",
+            ApiError::PlainKeyNotAllowed => "PLAIN_KEY_NOT_ALLOWED",
+            ApiError::BodyTooLarge(_) => "BODY_TOO_LARGE",
+            ApiError::MissingToken => "MISSING_TOKEN",
+            ApiError::InvalidToken => "INVALID_TOKEN",
+            ApiError::JobNotFound => "JOB_NOT_FOUND",
+            ApiError::JobDeleted => "JOB_DELETED",
+            ApiError::ResultExpired => "RESULT_EXPIRED",
+            ApiError::NotReady(_) => "NOT_READY",
+            ApiError::JobFailed { .. } => "JOB_FAILED",
+            ApiError::RangeNotSatisfiable(_) => "RANGE_NOT_SATISFIABLE",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
+            ApiError::QueueFull { .. } => "QUEUE_FULL",
+            ApiError::TooManySubscribers(_) => "TOO_MANY_SUBSCRIBERS",
+            ApiError::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ApiError::Timeout => "TIMEOUT",
+            ApiError::RouteNotFound => "NOT_FOUND",
+            ApiError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ApiError::Unavailable(_) => "UNAVAILABLE",
+            ApiError::Internal => "INTERNAL",
+        }
+    }
+
+    /// The HTTP status of the error: the one place statuses are chosen.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_)
+            | ApiError::InvalidField(_)
+            | ApiError::InvalidKey(_)
+            | ApiError::BadSeal(_)
+            | ApiError::UnknownServerKey(_) => StatusCode::BAD_REQUEST,
+            ApiError::PlainKeyNotAllowed => StatusCode::FORBIDDEN,
+            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::JobNotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::JobDeleted | ApiError::ResultExpired => StatusCode::GONE,
+            ApiError::NotReady(_) | ApiError::JobFailed { .. } => StatusCode::CONFLICT,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::RateLimited { .. } | ApiError::TooManySubscribers(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QueueFull { .. } | ApiError::TooManyConnections | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// When the client may try again, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } | ApiError::QueueFull { retry_after } => Some(*retry_after),
+            ApiError::TooManySubscribers(_) | ApiError::TooManyConnections | ApiError::Unavailable(_) => {
+                Some(Duration::from_secs(5))
+            }
+            _ => None,
+        }
+    }
+
+    /// The error body: `{"error":{"code","message"}}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } })
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        ApiError::InvalidKey(e)
+    }
+}
+
+impl From<SealError> for ApiError {
+    fn from(e: SealError) -> Self {
+        ApiError::BadSeal(e)
+    }
+}
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the job store at {path}: {reason}")]
+    Store { path: String, reason: String },
+    #[error("the server key at {path}: {reason}")]
+    ServerKey { path: String, reason: String },
+    #[error("the cache at {path}: {reason}")]
+    Cache { path: String, reason: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("accepting connections: {0}")]
+    Accept(std::io::Error),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Why a job failed, as its `failed` event and status report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    pub code: &'static str,
+    pub message: String,
+    /// A service-side failure worth another attempt.
+    pub retryable: bool,
+}
+
+impl JobFailure {
+    pub fn new(code: &'static str, message: impl Into<String>, retryable: bool) -> JobFailure {
+        JobFailure {
+            code,
+            message: message.into(),
+            retryable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_are_stable() {
+        let cases = [
+            (ApiError::MalformedJson("x".into()), "MALFORMED_JSON", 400),
+            (
+                ApiError::InvalidKey(KeyError::NonCanonicalViewKey),
+                "NON_CANONICAL_SCALAR",
+                400,
+            ),
+            (ApiError::InvalidKey(KeyError::InvalidSpendKey), "INVALID_POINT", 400),
+            (ApiError::BadSeal(SealError::Open), "BAD_SEAL", 400),
+            (ApiError::PlainKeyNotAllowed, "PLAIN_KEY_NOT_ALLOWED", 403),
+            (ApiError::BodyTooLarge(10), "BODY_TOO_LARGE", 413),
+            (ApiError::InvalidToken, "INVALID_TOKEN", 401),
+            (ApiError::JobNotFound, "JOB_NOT_FOUND", 404),
+            (ApiError::JobDeleted, "JOB_DELETED", 410),
+            (ApiError::NotReady("queued"), "NOT_READY", 409),
+            (ApiError::RangeNotSatisfiable(5), "RANGE_NOT_SATISFIABLE", 416),
+            (
+                ApiError::QueueFull {
+                    retry_after: Duration::from_secs(3),
+                },
+                "QUEUE_FULL",
+                503,
+            ),
+        ];
+        for (error, code, status) in cases {
+            assert_eq!(error.code(), code);
+            assert_eq!(error.status().as_u16(), status, "{code}");
+            assert_eq!(error.body()["error"]["code"], code);
+        }
+        assert!(ApiError::TooManyConnections.retry_after().is_some());
+    }
+}

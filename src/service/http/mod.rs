@@ -1,0 +1,249 @@
+//! HTTP: the v1 routes over the engine. Matches a request to a route, applies the per-IP request limit
+//! and the request timeout, calls the route's handler and turns any `ApiError` into the JSON error body
+//! (status from `ApiError::status`). Counts every response by route and status. Knows the engine only.
+
+mod download;
+mod events;
+mod ops;
+mod routes;
+
+pub use ops::OPENAPI;
+mod submit;
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use hyper::body::Incoming;
+use tokio_util::sync::CancellationToken;
+
+use super::{engine::Engine, error::ApiError};
+
+/// Every response body: whole or streamed, never failing mid-way on our side.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+pub const API_PREFIX: &str = "/api/v1";
+
+/// A matched route. The name labels metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    ServerKey,
+    Submit,
+    Status(String),
+    Events(String),
+    Download(String),
+    Delete(String),
+    Health,
+    Live,
+    Ready,
+    Metrics,
+    OpenApi,
+    NotFound,
+    MethodNotAllowed,
+}
+
+impl Route {
+    fn name(&self) -> &'static str {
+        match self {
+            Route::ServerKey => "server_key",
+            Route::Submit => "submit",
+            Route::Status(_) => "status",
+            Route::Events(_) => "events",
+            Route::Download(_) => "download",
+            Route::Delete(_) => "delete",
+            Route::Health => "health",
+            Route::Live => "live",
+            Route::Ready => "ready",
+            Route::Metrics => "metrics",
+            Route::OpenApi => "openapi",
+            Route::NotFound => "not_found",
+            Route::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    fn is_api(&self) -> bool {
+        !matches!(
+            self,
+            Route::Health | Route::Live | Route::Ready | Route::Metrics | Route::NotFound | Route::MethodNotAllowed
+        )
+    }
+
+    fn of(method: &Method, path: &str) -> Route {
+        let get = method == Method::GET || method == Method::HEAD;
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match segments.as_slice() {
+            ["health"] if get => Route::Health,
+            ["live"] if get => Route::Live,
+            ["ready"] if get => Route::Ready,
+            ["metrics"] if get => Route::Metrics,
+            ["api", "v1", "openapi.json"] if get => Route::OpenApi,
+            ["api", "v1", "server-key"] if get => Route::ServerKey,
+            ["api", "v1", "wallet", "sync"] if method == Method::POST => Route::Submit,
+            ["api", "v1", "wallet", "sync", id, "status"] if get => Route::Status(id.to_string()),
+            ["api", "v1", "wallet", "sync", id, "events"] if get => Route::Events(id.to_string()),
+            ["api", "v1", "wallet", "sync", id, "download"] if get => Route::Download(id.to_string()),
+            ["api", "v1", "wallet", "sync", id] if method == Method::DELETE => Route::Delete(id.to_string()),
+            ["health" | "live" | "ready" | "metrics"]
+            | ["api", "v1", "openapi.json" | "server-key"]
+            | ["api", "v1", "wallet", "sync"]
+            | ["api", "v1", "wallet", "sync", _]
+            | ["api", "v1", "wallet", "sync", _, "status" | "events" | "download"] => Route::MethodNotAllowed,
+            _ => Route::NotFound,
+        }
+    }
+}
+
+/// What every handler gets.
+pub(crate) struct Ctx {
+    pub engine: Arc<Engine>,
+    pub peer: SocketAddr,
+    pub shutdown: CancellationToken,
+}
+
+/// Serves one request.
+pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Response<Body> {
+    let route = Route::of(request.method(), request.uri().path());
+    let name = route.name();
+    let timeout = ctx.engine.config().request_timeout;
+    let response = match tokio::time::timeout(timeout, dispatch(&ctx, route, request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => error_response(&error),
+        Err(_) => error_response(&ApiError::Timeout),
+    };
+    ctx.engine.metrics.http_response(name, response.status().as_u16());
+    response
+}
+
+async fn dispatch(ctx: &Ctx, route: Route, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    if route.is_api() {
+        ctx.engine.check_request_rate(ctx.peer.ip().to_canonical())?;
+    }
+    let head = request.method() == Method::HEAD;
+    let token = bearer_token(&request);
+    match route {
+        Route::ServerKey => Ok(ops::server_key(&ctx.engine)),
+        Route::Submit => submit::submit(ctx, request).await,
+        Route::Status(id) => routes::status(&*ctx.engine.authorize(&id, token.as_deref())?),
+        Route::Events(id) => {
+            let job = ctx.engine.authorize(&id, token.as_deref())?;
+            events::events(ctx, job, request.headers())
+        }
+        Route::Download(id) => {
+            let job = ctx.engine.authorize(&id, token.as_deref())?;
+            download::download(&ctx.engine, &job, request.headers(), head)
+        }
+        Route::Delete(id) => {
+            let job = ctx.engine.authorize(&id, token.as_deref())?;
+            routes::delete(&ctx.engine, &job).await
+        }
+        Route::Health => Ok(ops::health(&ctx.engine)),
+        Route::Live => Ok(text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())),
+        Route::Ready => ops::ready(&ctx.engine),
+        Route::Metrics => Ok(ops::metrics(&ctx.engine).await),
+        Route::OpenApi => Ok(ops::openapi()),
+        Route::NotFound => Err(ApiError::RouteNotFound),
+        Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer_token(request: &Request<Incoming>) -> Option<String> {
+    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+pub(crate) fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// A JSON response; API answers are never cached (they may carry tokens).
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(full(serde_json::to_vec(value).expect("JSON values serialize")));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub(crate) fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// The JSON error response of `error`, with `Retry-After`, `WWW-Authenticate` or `Content-Range` where
+/// its status calls for one.
+pub(crate) fn error_response(error: &ApiError) -> Response<Body> {
+    let mut response = json(error.status(), &error.body());
+    let headers = response.headers_mut();
+    if let Some(after) = error.retry_after() {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    match error {
+        ApiError::MissingToken | ApiError::InvalidToken => {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        ApiError::RangeNotSatisfiable(len) => {
+            let value = HeaderValue::from_str(&format!("bytes */{len}")).expect("ASCII");
+            headers.insert(header::CONTENT_RANGE, value);
+        }
+        ApiError::MethodNotAllowed => {
+            headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST, DELETE"));
+        }
+        _ => {}
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_methods_and_paths() {
+        let id = "0123abcd".to_string();
+        let cases = [
+            (Method::POST, "/api/v1/wallet/sync", Route::Submit),
+            (
+                Method::GET,
+                "/api/v1/wallet/sync/0123abcd/status",
+                Route::Status(id.clone()),
+            ),
+            (
+                Method::GET,
+                "/api/v1/wallet/sync/0123abcd/events",
+                Route::Events(id.clone()),
+            ),
+            (
+                Method::HEAD,
+                "/api/v1/wallet/sync/0123abcd/download",
+                Route::Download(id.clone()),
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/wallet/sync/0123abcd",
+                Route::Delete(id.clone()),
+            ),
+            (Method::GET, "/api/v1/wallet/sync/0123abcd", Route::MethodNotAllowed),
+            (Method::GET, "/api/v1/wallet/sync", Route::MethodNotAllowed),
+            (Method::POST, "/metrics", Route::MethodNotAllowed),
+            (Method::GET, "/api/v1/openapi.json", Route::OpenApi),
+            (Method::GET, "/api/v2/wallet/sync", Route::NotFound),
+            (Method::GET, "/", Route::NotFound),
+        ];
+        for (method, path, route) in cases {
+            assert_eq!(Route::of(&method, path), route, "{method} {path}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Operations routes: the server's sealing key, health, liveness, readiness, Prometheus metrics and the
+//! OpenAPI document.
+
+use http::{Response, StatusCode};
+use tari_wallet_sync_sse::seal::KDF_DOMAIN;
+
+use super::{Body, json, text};
+use crate::service::{
+    engine::{Engine, Lifecycle},
+    error::ApiError,
+};
+
+/// The OpenAPI 3.1 document of the v1 API (kept beside the code it describes; a test checks they agree).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /api/v1/server-key`.
+pub(super) fn server_key(engine: &Engine) -> Response<Body> {
+    let key = engine.server_key();
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "public_key": hex::encode(key.public_key()),
+            "key_id": key.key_id(),
+            "algorithm": "ristretto255-blake2b-xchacha20poly1305",
+            "kdf_domain": String::from_utf8_lossy(KDF_DOMAIN),
+            "labels": { "view_key": "view_key", "wallet_password": "wallet_password" },
+        }),
+    )
+}
+
+/// `GET /health`: a summary for people and dashboards.
+pub(super) fn health(engine: &Engine) -> Response<Body> {
+    let cache = engine.cache_info();
+    let lifecycle = engine.lifecycle();
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "status": if lifecycle == Lifecycle::Ready { "ok" } else { lifecycle.name() },
+            "lifecycle": lifecycle.name(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "queue_depth": engine.queue_depth(),
+            "cache": { "tip_height": cache.tip_height, "outputs": cache.outputs },
+        }),
+    )
+}
+
+/// `GET /ready`: 200 while accepting jobs, 503 while starting or draining.
+pub(super) fn ready(engine: &Engine) -> Result<Response<Body>, ApiError> {
+    match engine.lifecycle() {
+        Lifecycle::Ready => Ok(text(StatusCode::OK, "text/plain; charset=utf-8", "ready\n".into())),
+        other => Err(ApiError::Unavailable(other.name())),
+    }
+}
+
+/// `GET /metrics`.
+pub(super) async fn metrics(engine: &Engine) -> Response<Body> {
+    let live = engine.live_gauges().await;
+    text(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        engine.metrics.render(&live),
+    )
+}
+
+/// `GET /api/v1/openapi.json`.
+pub(super) fn openapi() -> Response<Body> {
+    let mut response = text(StatusCode::OK, "application/json", OPENAPI.to_string());
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("max-age=3600"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tari_wallet_sync_sse::seal::SealError;
+
+    use super::*;
+    use crate::recognize::KeyError;
+
+    /// The document lists every code the implementation can answer with, and every route it serves.
+    #[test]
+    fn openapi_matches_the_implementation() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let codes = document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let wait = Duration::from_secs(1);
+        let errors = [
+            ApiError::MalformedJson(String::new()),
+            ApiError::InvalidField(String::new()),
+            ApiError::InvalidKey(KeyError::ViewKeyLength(1)),
+            ApiError::InvalidKey(KeyError::NonCanonicalViewKey),
+            ApiError::InvalidKey(KeyError::ZeroViewKey),
+            ApiError::InvalidKey(KeyError::InvalidSpendKey),
+            ApiError::InvalidKey(KeyError::NotHex),
+            ApiError::BadSeal(SealError::Open),
+            ApiError::UnknownServerKey(String::new()),
+            ApiError::PlainKeyNotAllowed,
+            ApiError::BodyTooLarge(1),
+            ApiError::MissingToken,
+            ApiError::InvalidToken,
+            ApiError::JobNotFound,
+            ApiError::JobDeleted,
+            ApiError::ResultExpired,
+            ApiError::NotReady("queued"),
+            ApiError::JobFailed {
+                code: String::new(),
+                message: String::new(),
+            },
+            ApiError::RangeNotSatisfiable(1),
+            ApiError::RateLimited {
+                scope: "ip",
+                retry_after: wait,
+            },
+            ApiError::QueueFull { retry_after: wait },
+            ApiError::TooManySubscribers(1),
+            ApiError::TooManyConnections,
+            ApiError::Timeout,
+            ApiError::RouteNotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::Unavailable("draining"),
+            ApiError::Internal,
+        ];
+        for error in errors {
+            assert!(
+                codes.contains(&error.code().into()),
+                "openapi.json lacks {}",
+                error.code()
+            );
+        }
+        assert_eq!(document["paths"].as_object().unwrap().len(), 11);
+    }
+}

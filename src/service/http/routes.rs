@@ -1,0 +1,77 @@
+//! Job routes: a job's status report and its deletion, and the URLs every job answer links to.
+
+use http::{Response, StatusCode};
+
+use super::{API_PREFIX, Body, json};
+use crate::service::{
+    engine::Engine,
+    error::ApiError,
+    job::{Job, JobStatus},
+};
+
+/// The job's URLs, status first (it is also the submission's `Location`).
+pub(super) fn urls(job_id: &str) -> [(&'static str, String); 3] {
+    let base = format!("{API_PREFIX}/wallet/sync/{job_id}");
+    [
+        ("status_url", format!("{base}/status")),
+        ("events_url", format!("{base}/events")),
+        ("download_url", format!("{base}/download")),
+    ]
+}
+
+pub(super) fn download_url(job_id: &str) -> String {
+    format!("{API_PREFIX}/wallet/sync/{job_id}/download")
+}
+
+/// `GET .../status`: the same facts as the event stream, as one JSON object.
+pub(super) fn status(job: &Job) -> Result<Response<Body>, ApiError> {
+    let snapshot = job.snapshot();
+    let mut value = serde_json::json!({
+        "job_id": job.id,
+        "state": snapshot.status.name(),
+        "event_id": snapshot.event_id,
+        "created_at": job.created_ms / 1000,
+    });
+    match &snapshot.status {
+        JobStatus::Queued { position } => value["queue_position"] = (*position).into(),
+        JobStatus::Scanning { progress } => {
+            if let Some(progress) = progress {
+                value["progress"] = serde_json::to_value(progress).expect("plain data");
+            }
+        }
+        JobStatus::Ready {
+            size,
+            sha256,
+            expires_ms,
+        } => {
+            value["result"] = serde_json::json!({
+                "size": size,
+                "sha256": sha256,
+                "download_url": download_url(&job.id),
+                "expires_at": expires_ms / 1000,
+            });
+        }
+        JobStatus::Failed {
+            code,
+            message,
+            expires_ms,
+        } => {
+            value["error"] = serde_json::json!({ "code": code, "message": message });
+            value["expires_at"] = (expires_ms / 1000).into();
+        }
+        JobStatus::Deleted | JobStatus::Expired => {}
+    }
+    for (name, url) in urls(&job.id) {
+        value[name] = url.into();
+    }
+    Ok(json(StatusCode::OK, &value))
+}
+
+/// `DELETE .../{job_id}`: cancels or wipes the job.
+pub(super) async fn delete(engine: &Engine, job: &std::sync::Arc<Job>) -> Result<Response<Body>, ApiError> {
+    engine.delete(job).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "job_id": job.id, "state": "deleted" }),
+    ))
+}

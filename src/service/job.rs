@@ -1,0 +1,409 @@
+//! Job: one wallet's sync request in memory: its state and event stream (a `watch` channel holding the
+//! latest event, so a late or resuming subscriber starts from the current state), its token hashes, its
+//! file once built, and its subscriber count. Persistence is `store`; scheduling is `scheduler`.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering},
+    },
+    time::Instant,
+};
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tari_wallet_sync_sse::{JobEvent, percent};
+use tokio::sync::watch;
+
+use super::artifact::Artifact;
+use crate::scan::Progress;
+
+/// Longest job id accepted in a path (replica prefix + 32 hex characters).
+pub const MAX_JOB_ID_LEN: usize = 96;
+
+/// Progress as a status report carries it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ProgressView {
+    pub outputs_done: u64,
+    pub outputs_total: u64,
+    pub blocks_done: u64,
+    pub blocks_total: u64,
+    pub height: u64,
+    pub percent: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<u64>,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobStatus {
+    Queued {
+        position: u64,
+    },
+    Scanning {
+        progress: Option<ProgressView>,
+    },
+    Ready {
+        size: u64,
+        sha256: String,
+        expires_ms: u64,
+    },
+    Failed {
+        code: String,
+        message: String,
+        expires_ms: u64,
+    },
+    Deleted,
+    Expired,
+}
+
+impl JobStatus {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobStatus::Queued { .. } => "queued",
+            JobStatus::Scanning { .. } => "scanning",
+            JobStatus::Ready { .. } => "ready",
+            JobStatus::Failed { .. } => "failed",
+            JobStatus::Deleted => "deleted",
+            JobStatus::Expired => "expired",
+        }
+    }
+
+    /// Ended: nothing will change but expiry.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, JobStatus::Queued { .. } | JobStatus::Scanning { .. })
+    }
+}
+
+/// The latest state with the id of the event that announced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub event_id: u64,
+    pub status: JobStatus,
+}
+
+impl Snapshot {
+    /// The SSE event for this state. Deleted and expired jobs end their streams with `failed`.
+    pub fn event(&self, download_url: &str) -> JobEvent {
+        match &self.status {
+            JobStatus::Queued { position } => JobEvent::Queued { position: *position },
+            JobStatus::Scanning { progress } => {
+                let p = progress.unwrap_or(ProgressView {
+                    outputs_done: 0,
+                    outputs_total: 0,
+                    blocks_done: 0,
+                    blocks_total: 0,
+                    height: 0,
+                    percent: 0.0,
+                    eta_seconds: None,
+                });
+                JobEvent::Progress {
+                    outputs_done: p.outputs_done,
+                    outputs_total: p.outputs_total,
+                    blocks_done: p.blocks_done,
+                    blocks_total: p.blocks_total,
+                    height: p.height,
+                    percent: p.percent,
+                    eta_seconds: p.eta_seconds,
+                }
+            }
+            JobStatus::Ready { size, sha256, .. } => JobEvent::Ready {
+                size: *size,
+                sha256: sha256.clone(),
+                download_url: download_url.to_string(),
+            },
+            JobStatus::Failed { code, message, .. } => JobEvent::Failed {
+                code: code.clone(),
+                message: message.clone(),
+            },
+            JobStatus::Deleted => JobEvent::Failed {
+                code: "JOB_DELETED".into(),
+                message: "the job was deleted".into(),
+            },
+            JobStatus::Expired => JobEvent::Failed {
+                code: "RESULT_EXPIRED".into(),
+                message: "the job's result expired and was wiped".into(),
+            },
+        }
+    }
+}
+
+/// SHA-256 of a bearer token: all the service keeps of it.
+pub fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A fresh bearer token: 32 random bytes as hex.
+pub fn new_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// A fresh job id: 16 random bytes as hex, after the replica's prefix if any.
+pub fn new_job_id(replica: Option<&str>) -> String {
+    let random = hex::encode(rand::random::<[u8; 16]>());
+    match replica {
+        Some(prefix) => format!("{prefix}-{random}"),
+        None => random,
+    }
+}
+
+/// Whether a path segment can be a job id at all (anything else is answered as unknown).
+pub fn plausible_job_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_JOB_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// One job in memory.
+pub struct Job {
+    pub id: String,
+    /// Keyed fingerprint of wallet, birthday and password (resubmissions); never shown.
+    pub dedupe: [u8; 32],
+    pub birthday: u64,
+    pub created_ms: u64,
+    /// Event ids are `boot << 32 | sequence`, so they grow across restarts.
+    boot: u64,
+    tokens: Mutex<Vec<[u8; 32]>>,
+    state: watch::Sender<Snapshot>,
+    artifact: Mutex<Option<Arc<Artifact>>>,
+    subscribers: AtomicUsize,
+    cancelled: AtomicBool,
+    pub attempts: AtomicU32,
+    /// When the current scan started and how far it was then, for the ETA.
+    scan_clock: Mutex<Option<Instant>>,
+}
+
+impl Job {
+    pub fn new(
+        id: String,
+        dedupe: [u8; 32],
+        birthday: u64,
+        created_ms: u64,
+        boot: u64,
+        tokens: Vec<[u8; 32]>,
+        status: JobStatus,
+    ) -> Job {
+        let (state, _) = watch::channel(Snapshot {
+            event_id: boot << 32 | 1,
+            status,
+        });
+        Job {
+            id,
+            dedupe,
+            birthday,
+            created_ms,
+            boot,
+            tokens: Mutex::new(tokens),
+            state,
+            artifact: Mutex::new(None),
+            subscribers: AtomicUsize::new(0),
+            cancelled: AtomicBool::new(false),
+            attempts: AtomicU32::new(0),
+            scan_clock: Mutex::new(None),
+        }
+    }
+
+    /// Whether `token` is one of this job's, compared in constant time against every stored hash.
+    pub fn authorize(&self, token: &str) -> bool {
+        let presented = hash_token(token);
+        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        tokens
+            .iter()
+            .fold(subtle::Choice::from(0u8), |found, stored| {
+                found | stored.ct_eq(&presented)
+            })
+            .into()
+    }
+
+    pub fn add_token_hash(&self, hash: [u8; 32]) {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).push(hash);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.borrow().clone()
+    }
+
+    pub fn status(&self) -> JobStatus {
+        self.state.borrow().status.clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+        self.state.subscribe()
+    }
+
+    /// Moves to `status` under a new event id (unless it is the current status already).
+    pub fn set_status(&self, status: JobStatus) {
+        let boot = self.boot;
+        self.state.send_if_modified(|snapshot| {
+            if snapshot.status == status {
+                return false;
+            }
+            snapshot.event_id = next_id(snapshot.event_id, boot);
+            snapshot.status = status;
+            true
+        });
+    }
+
+    /// Starts a scan: progress from zero, the ETA clock from now.
+    pub fn start_scan(&self) {
+        *self.scan_clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.set_status(JobStatus::Scanning { progress: None });
+    }
+
+    /// Publishes scan progress if it moves forward (strictly more outputs, or the first report); callable
+    /// from scan threads.
+    pub fn publish_progress(&self, p: Progress) {
+        let started = *self.scan_clock.lock().unwrap_or_else(|p| p.into_inner());
+        let eta_seconds = started.and_then(|t| {
+            let elapsed = t.elapsed().as_secs_f64();
+            (p.outputs_done > 0 && elapsed > 0.0).then(|| {
+                let rate = p.outputs_done as f64 / elapsed;
+                (p.outputs_total.saturating_sub(p.outputs_done) as f64 / rate).ceil() as u64
+            })
+        });
+        let view = ProgressView {
+            outputs_done: p.outputs_done,
+            outputs_total: p.outputs_total,
+            blocks_done: p.blocks_done,
+            blocks_total: p.blocks_total,
+            height: p.height,
+            percent: percent(p.outputs_done, p.outputs_total),
+            eta_seconds,
+        };
+        let boot = self.boot;
+        self.state.send_if_modified(|snapshot| {
+            let JobStatus::Scanning { progress } = &mut snapshot.status else {
+                return false;
+            };
+            // The scan's start was announced as zero progress: the first report must move past it.
+            let forward = match progress {
+                None => view.outputs_done > 0,
+                Some(last) => {
+                    view.outputs_done > last.outputs_done
+                        && view.blocks_done >= last.blocks_done
+                        && view.height >= last.height
+                        && view.outputs_total == last.outputs_total
+                }
+            };
+            if forward {
+                *progress = Some(view);
+                snapshot.event_id = next_id(snapshot.event_id, boot);
+            }
+            forward
+        });
+    }
+
+    pub fn set_artifact(&self, artifact: Option<Arc<Artifact>>) {
+        *self.artifact.lock().unwrap_or_else(|p| p.into_inner()) = artifact;
+    }
+
+    pub fn artifact(&self) -> Option<Arc<Artifact>> {
+        self.artifact.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Marks the job deleted for a running scan to drop it.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more event stream if fewer than `max` are open.
+    pub fn try_subscribe(self: &Arc<Self>, max: usize) -> Option<SubscriberGuard> {
+        self.subscribers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| SubscriberGuard { job: self.clone() })
+    }
+}
+
+fn next_id(current: u64, boot: u64) -> u64 {
+    (current + 1).max(boot << 32 | 1)
+}
+
+/// One open event stream of a job; uncounted when dropped.
+pub struct SubscriberGuard {
+    job: Arc<Job>,
+}
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.job.subscribers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Arc<Job> {
+        Arc::new(Job::new(
+            "j".into(),
+            [0; 32],
+            0,
+            0,
+            3,
+            vec![hash_token("right")],
+            JobStatus::Queued { position: 1 },
+        ))
+    }
+
+    fn progress(done: u64, height: u64) -> Progress {
+        Progress {
+            outputs_done: done,
+            outputs_total: 100,
+            blocks_done: height,
+            blocks_total: 10,
+            height,
+        }
+    }
+
+    #[test]
+    fn tokens_are_checked_against_their_hashes() {
+        let job = job();
+        assert!(job.authorize("right"));
+        assert!(!job.authorize("wrong"));
+        job.add_token_hash(hash_token("second"));
+        assert!(job.authorize("second") && job.authorize("right"));
+    }
+
+    #[test]
+    fn progress_only_moves_forward_and_ids_grow() {
+        let job = job();
+        let first = job.snapshot().event_id;
+        assert_eq!(first >> 32, 3);
+        job.start_scan();
+        job.publish_progress(progress(10, 1));
+        let at_ten = job.snapshot();
+        job.publish_progress(progress(5, 1));
+        job.publish_progress(progress(10, 1));
+        assert_eq!(job.snapshot(), at_ten, "no step back, no repeat");
+        job.publish_progress(progress(50, 5));
+        let JobStatus::Scanning { progress: Some(p) } = job.status() else {
+            panic!()
+        };
+        assert_eq!((p.outputs_done, p.percent), (50, 50.0));
+        assert!(job.snapshot().event_id > at_ten.event_id && at_ten.event_id > first);
+    }
+
+    #[test]
+    fn subscribers_are_bounded() {
+        let job = job();
+        let a = job.try_subscribe(2).unwrap();
+        let _b = job.try_subscribe(2).unwrap();
+        assert!(job.try_subscribe(2).is_none());
+        drop(a);
+        assert!(job.try_subscribe(2).is_some());
+    }
+
+    #[test]
+    fn job_ids_are_plausible_and_others_are_not() {
+        assert!(plausible_job_id(&new_job_id(Some("r1"))));
+        assert_eq!(new_job_id(None).len(), 32);
+        assert!(!plausible_job_id("../etc"));
+        assert!(!plausible_job_id(""));
+        assert!(!plausible_job_id(&"a".repeat(200)));
+    }
+}

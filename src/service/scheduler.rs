@@ -1,0 +1,365 @@
+//! Scheduler: turns queued jobs into scan passes. Waits for work, lets a short delay gather more jobs,
+//! scans up to `max_batch_keys` wallets in one pass on its own rayon pool (off the async runtime), builds
+//! each job's file, records the outcome and wipes the keys. One pass at a time: a pass already uses every
+//! scan thread. Owns no HTTP and no state of its own beyond the pool.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use rayon::prelude::*;
+use tari_wallet_sync_sse::seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, Sealed};
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+use super::{
+    artifact::Artifact,
+    engine::{Engine, blocking, now_ms, renumber_queue},
+    error::JobFailure,
+    job::{Job, JobStatus},
+};
+use crate::{
+    cache::CacheView,
+    recognize::WalletKey,
+    scan::{Progress, ScanError, ScanOptions, ScanRequest, scan},
+};
+
+/// How one job of a pass ended.
+enum Outcome {
+    Ready(Artifact),
+    Failed(JobFailure),
+    /// The service is shutting down mid-scan: the job stays queued in the store for the next start.
+    Interrupted,
+    /// Deleted while it was scanned.
+    Dropped,
+}
+
+/// A job of the pass with its opened keys.
+struct Member {
+    job: Arc<Job>,
+    key: WalletKey,
+    password: Option<Zeroizing<String>>,
+}
+
+/// Runs passes until `shutdown`.
+pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
+    let threads = engine.config.scan_threads;
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("tws-scan-{i}"))
+        .build()
+    {
+        Ok(pool) => Arc::new(pool),
+        Err(error) => {
+            tracing::error!(%error, "cannot start the scan threads; no job will be scanned");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = wait_for_work(&engine) => {}
+        }
+        // Let jobs submitted together share the pass.
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(engine.config.batch_delay) => {}
+        }
+        let batch = take_batch(&engine);
+        if batch.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = batch.iter().map(|j| j.id.clone()).collect();
+        let store = engine.store.clone();
+        if blocking(move || store.mark_scanning(&ids)).await.is_err() {
+            requeue_in_memory(&engine, &batch);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let stop_on_shutdown = {
+            let (cancel, shutdown) = (cancel.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                cancel.store(true, Ordering::Relaxed);
+            })
+        };
+        let pass = {
+            let (engine, pool, batch, cancel) = (engine.clone(), pool.clone(), batch.clone(), cancel.clone());
+            let shutdown = shutdown.clone();
+            tokio::task::spawn_blocking(move || run_pass(&engine, &pool, &batch, &cancel, &shutdown))
+        };
+        let outcomes = match pass.await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::error!(%error, "scan pass panicked");
+                let failure = JobFailure::new("INTERNAL", "the scan stopped unexpectedly", true);
+                batch.iter().map(|_| Outcome::Failed(failure.clone())).collect()
+            }
+        };
+        stop_on_shutdown.abort();
+        finish(&engine, batch, outcomes).await;
+    }
+    tracing::debug!("scheduler stopped");
+}
+
+async fn wait_for_work(engine: &Engine) {
+    loop {
+        let notified = engine.queue_notify.notified();
+        if !engine.registry().queue.is_empty() {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// Takes up to `max_batch_keys` jobs off the queue and marks them scanning.
+fn take_batch(engine: &Engine) -> Vec<Arc<Job>> {
+    let mut registry = engine.registry();
+    let take = registry.queue.len().min(engine.config.max_batch_keys.max(1));
+    let batch: Vec<Arc<Job>> = registry.queue.drain(..take).collect();
+    for job in &batch {
+        job.attempts.fetch_add(1, Ordering::Relaxed);
+        job.start_scan();
+    }
+    renumber_queue(&registry.queue);
+    batch
+}
+
+fn requeue_in_memory(engine: &Engine, batch: &[Arc<Job>]) {
+    let mut registry = engine.registry();
+    for job in batch.iter().rev() {
+        job.set_status(JobStatus::Queued { position: 0 });
+        registry.queue.push_front(job.clone());
+    }
+    renumber_queue(&registry.queue);
+}
+
+/// One pass, on a blocking thread: open the keys, scan, build the files. Outcomes in batch order.
+fn run_pass(
+    engine: &Engine,
+    pool: &rayon::ThreadPool,
+    batch: &[Arc<Job>],
+    cancel: &AtomicBool,
+    shutdown: &CancellationToken,
+) -> Vec<Outcome> {
+    let started = Instant::now();
+    let view = match CacheView::open(&engine.config.cache_dir) {
+        Ok(view) => view,
+        Err(error) => {
+            tracing::error!(%error, "cannot open the cache for a scan pass");
+            let failure = JobFailure::new("CACHE_UNAVAILABLE", "the chain cache cannot be read", true);
+            return batch.iter().map(|_| Outcome::Failed(failure.clone())).collect();
+        }
+    };
+    *engine.cache_info.lock().unwrap_or_else(|p| p.into_inner()) = super::engine::CacheInfo {
+        tip_height: view.tip().map(|t| t.height),
+        outputs: view.output_count(),
+    };
+    let mut outcomes: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
+    let mut members: Vec<(usize, Member)> = Vec::new();
+    for (index, job) in batch.iter().enumerate() {
+        if job.is_cancelled() {
+            outcomes[index] = Some(Outcome::Dropped);
+            continue;
+        }
+        match open_keys(engine, job) {
+            Ok(member) => members.push((index, member)),
+            Err(failure) => outcomes[index] = Some(Outcome::Failed(failure)),
+        }
+    }
+    if !members.is_empty() {
+        let requests: Vec<ScanRequest> = members
+            .iter()
+            .map(|(_, m)| ScanRequest {
+                key: m.key.clone(),
+                birthday: m.job.birthday,
+            })
+            .collect();
+        let on_progress = |p: Progress| {
+            for (_, member) in &members {
+                member.job.publish_progress(p);
+            }
+            if members.iter().all(|(_, m)| m.job.is_cancelled()) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        };
+        let scanned = pool.install(|| scan(&view, &requests, &ScanOptions::default(), &on_progress, cancel));
+        drop(requests);
+        let elapsed = started.elapsed();
+        let first = members.iter().map(|(_, m)| view.first_output_at(m.job.birthday)).min();
+        let outputs = view.output_count().saturating_sub(first.unwrap_or(0));
+        let metrics = &engine.metrics;
+        metrics.passes.fetch_add(1, Ordering::Relaxed);
+        metrics.pass_duration.observe(elapsed);
+        metrics.outputs_scanned.fetch_add(outputs, Ordering::Relaxed);
+        metrics
+            .key_outputs_scanned
+            .fetch_add(outputs * members.len() as u64, Ordering::Relaxed);
+        tracing::info!(
+            keys = members.len(),
+            outputs,
+            ms = elapsed.as_millis() as u64,
+            "scan pass"
+        );
+        match scanned {
+            Ok(results) => {
+                let indices: Vec<usize> = members.iter().map(|(index, _)| *index).collect();
+                let built: Vec<Outcome> = pool.install(|| {
+                    members
+                        .par_drain(..)
+                        .zip(results.into_par_iter())
+                        .map(|((_, member), result)| build(engine, member, &result, &view))
+                        .collect()
+                });
+                for (index, outcome) in indices.into_iter().zip(built) {
+                    outcomes[index] = Some(outcome);
+                }
+            }
+            Err(ScanError::Cancelled) => {
+                for (index, member) in members.drain(..) {
+                    outcomes[index] = Some(if shutdown.is_cancelled() && !member.job.is_cancelled() {
+                        Outcome::Interrupted
+                    } else {
+                        Outcome::Dropped
+                    });
+                }
+            }
+            Err(error @ ScanError::Cache { .. }) => {
+                tracing::error!(%error, "scan pass failed");
+                let failure = JobFailure::new("SCAN_FAILED", "the chain cache could not be scanned", true);
+                for (index, _) in members.drain(..) {
+                    outcomes[index] = Some(Outcome::Failed(failure.clone()));
+                }
+            }
+        }
+    }
+    outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Dropped)).collect()
+}
+
+/// Opens a job's sealed keys from the store (the only place they are ever opened).
+fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
+    let parts = engine
+        .store
+        .sealed(&job.id)
+        .map_err(|_| JobFailure::new("INTERNAL", "the job store could not be read", true))?
+        .ok_or_else(|| JobFailure::new("KEY_MISSING", "the job's key is no longer stored", false))?;
+    let unopenable = |_| JobFailure::new("BAD_SEAL", "the stored key no longer opens with the server key", false);
+    let sealed = Sealed::from_bytes(&parts.sealed_view_key).map_err(unopenable)?;
+    let view_key = engine.server_key.open(LABEL_VIEW_KEY, &sealed).map_err(unopenable)?;
+    let key = WalletKey::from_bytes(&view_key, &parts.spend_public_key)
+        .map_err(|e| JobFailure::new(e.code(), e.to_string(), false))?;
+    let password = match parts.sealed_password {
+        Some(bytes) => {
+            let sealed = Sealed::from_bytes(&bytes).map_err(unopenable)?;
+            let opened = engine
+                .server_key
+                .open(LABEL_WALLET_PASSWORD, &sealed)
+                .map_err(unopenable)?;
+            let text = std::str::from_utf8(&opened)
+                .map_err(|_| JobFailure::new("INVALID_FIELD", "the wallet password is not UTF-8", false))?;
+            Some(Zeroizing::new(text.to_string()))
+        }
+        None => None,
+    };
+    Ok(Member {
+        job: job.clone(),
+        key,
+        password,
+    })
+}
+
+fn build(engine: &Engine, member: Member, result: &crate::scan::ScanResult, view: &CacheView) -> Outcome {
+    if member.job.is_cancelled() {
+        return Outcome::Dropped;
+    }
+    let started = Instant::now();
+    let built = engine
+        .builder
+        .build(&member.key, member.password, member.job.birthday, result, view);
+    engine.metrics.build_duration.observe(started.elapsed());
+    match built {
+        Ok(artifact) => Outcome::Ready(artifact),
+        Err(message) => {
+            tracing::error!(job = %member.job.id, %message, "building the wallet file failed");
+            Outcome::Failed(JobFailure::new(
+                "BUILD_FAILED",
+                "the wallet file could not be built",
+                true,
+            ))
+        }
+    }
+}
+
+/// Records each outcome in the store (wiping the keys of every job whose scan ended) and in memory.
+async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcome>) {
+    let ttl = engine.config.result_ttl.as_millis() as u64;
+    let mut requeue = Vec::new();
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        let now = now_ms();
+        let store = engine.store.clone();
+        let id = job.id.clone();
+        match outcome {
+            Outcome::Ready(artifact) => {
+                let (size, sha256) = (artifact.zstd_len, artifact.sha256_hex());
+                let sha = sha256.clone();
+                if blocking(move || store.finish_ready(&id, size, &sha, now, now + ttl))
+                    .await
+                    .is_err()
+                {
+                    requeue.push(job);
+                    continue;
+                }
+                if job.is_cancelled() {
+                    continue;
+                }
+                job.set_artifact(Some(Arc::new(artifact)));
+                job.set_status(JobStatus::Ready {
+                    size,
+                    sha256,
+                    expires_ms: now + ttl,
+                });
+                engine.metrics.jobs_ready.fetch_add(1, Ordering::Relaxed);
+                let took = Duration::from_millis(now.saturating_sub(job.created_ms));
+                engine.metrics.job_duration.observe(took);
+                tracing::info!(job = %job.id, size, ms = took.as_millis() as u64, "job ready");
+            }
+            Outcome::Failed(failure)
+                if failure.retryable && job.attempts.load(Ordering::Relaxed) < engine.config.max_attempts =>
+            {
+                tracing::warn!(job = %job.id, code = failure.code, "job attempt failed; retrying");
+                engine.metrics.jobs_retried.fetch_add(1, Ordering::Relaxed);
+                let _ = blocking(move || store.requeue(&id)).await;
+                requeue.push(job);
+            }
+            Outcome::Failed(failure) => {
+                let (code, message) = (failure.code, failure.message.clone());
+                let _ = blocking(move || store.finish_failed(&id, code, &message, now, now + ttl)).await;
+                if job.is_cancelled() {
+                    continue;
+                }
+                job.set_status(JobStatus::Failed {
+                    code: failure.code.to_string(),
+                    message: failure.message,
+                    expires_ms: now + ttl,
+                });
+                engine.metrics.job_failed(failure.code);
+                tracing::warn!(job = %job.id, code = failure.code, "job failed");
+            }
+            Outcome::Interrupted => {
+                let _ = blocking(move || store.requeue(&id)).await;
+            }
+            Outcome::Dropped => {}
+        }
+    }
+    if !requeue.is_empty() {
+        requeue_in_memory(engine, &requeue);
+        engine.queue_notify.notify_one();
+    }
+    let store = engine.store.clone();
+    let _ = blocking(move || store.checkpoint()).await;
+}

@@ -1,0 +1,206 @@
+//! Server: accepts TCP connections and serves each with hyper-util's auto builder (HTTP/1.1, and HTTP/2
+//! by prior knowledge on cleartext or by ALPN over TLS), within the connection limit, header timeout and
+//! graceful drain. Knows connections only; requests go to `http::handle`.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use hyper::service::service_fn;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{
+        self,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    },
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    config::TlsPaths,
+    engine::Engine,
+    error::{ApiError, ServiceError},
+    http::{self, Ctx},
+};
+
+/// Connections over the limit that still get a 503 (the rest are closed at once): answering costs a
+/// task each, so it is bounded too.
+const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+/// HTTP/2 streams per connection: a wallet needs two or three (events, status, download).
+const MAX_STREAMS_PER_CONNECTION: u32 = 32;
+/// Read buffer and header list size: requests here are small; big headers are an attack.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Loads the PEM certificate chain and key into an acceptor offering h2 and http/1.1 by ALPN.
+pub fn tls_acceptor(paths: &TlsPaths) -> Result<TlsAcceptor, ServiceError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| ServiceError::Tls(format!("{what}: {e}"));
+    let certs = CertificateDer::pem_file_iter(&paths.cert)
+        .map_err(|e| fail(&paths.cert.display().to_string(), &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(&paths.cert.display().to_string(), &e))?;
+    if certs.is_empty() {
+        return Err(ServiceError::Tls(format!(
+            "{} holds no certificate",
+            paths.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&paths.key).map_err(|e| fail(&paths.key.display().to_string(), &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail("protocol versions", &e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| fail("certificate and key", &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+fn builder(engine: &Engine) -> auto::Builder<TokioExecutor> {
+    let config = engine.config();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .max_buf_size(MAX_HEADER_BYTES.max(8192) * 4)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// Accepts and serves connections until `shutdown`, then drains them for up to `drain_timeout`.
+pub(super) async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
+    let builder = Arc::new(builder(&engine));
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(engine.config().max_connections.max(1)));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, tls = tls.is_some(), "listening");
+    }
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            engine
+                .metrics
+                .connections_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if tls.is_none()
+                && let Ok(refusal) = refusals.clone().try_acquire_owned()
+            {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(refusal);
+                });
+            }
+            continue;
+        };
+        let ctx = Arc::new(Ctx {
+            engine: engine.clone(),
+            peer,
+            shutdown: shutdown.clone(),
+        });
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+        tokio::spawn(async move {
+            ctx.engine
+                .metrics
+                .connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            serve_connection(&builder, watcher, tls, stream, peer, ctx.clone()).await;
+            ctx.engine
+                .metrics
+                .connections
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let deadline = engine.config().drain_timeout;
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections drained"),
+        _ = tokio::time::sleep(deadline) => tracing::warn!(?deadline, "drain deadline passed; closing the rest"),
+    }
+    Ok(())
+}
+
+async fn serve_connection(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    tls: Option<TlsAcceptor>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+) {
+    let service = service_fn(move |request| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, std::convert::Infallible>(http::handle(ctx, request).await) }
+    });
+    let result = match tls {
+        None => {
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
+        Some(acceptor) => {
+            let timeout = Duration::from_secs(10);
+            let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, error = %error, "connection ended with an error");
+    }
+}
+
+/// Answers one request on a connection over the limit with 503 `TOO_MANY_CONNECTIONS`, then closes it.
+async fn refuse(stream: TcpStream) {
+    let service = service_fn(|_request| async {
+        let mut response = http::error_response(&ApiError::TooManyConnections);
+        response
+            .headers_mut()
+            .insert(::http::header::CONNECTION, ::http::HeaderValue::from_static("close"));
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+}

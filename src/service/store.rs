@@ -1,0 +1,433 @@
+//! Job store: the SQLite file (`DATA_DIR/jobs.sqlite`, WAL) that makes accepted jobs survive a restart.
+//! Holds each job's state, its sealed keys until the scan ends, token hashes and outcome; never a plain
+//! key, a token or a wallet file. Blocking calls: the service runs them on the blocking pool.
+//!
+//! Identified by `application_id` 0x54575331 ("TWS1") and versioned by `user_version`; a newer version is
+//! refused. `secure_delete` overwrites wiped key bytes, and a checkpoint after each pass truncates the WAL
+//! so no copy of a sealed key outlives its scan in the log either.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::error::ServiceError;
+
+const APPLICATION_ID: i64 = 0x5457_5331;
+const SCHEMA_VERSION: i64 = 1;
+pub const FILE_NAME: &str = "jobs.sqlite";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'scanning', 'ready', 'failed', 'deleted', 'expired')),
+    dedupe BLOB NOT NULL,          -- keyed fingerprint of wallet, birthday and password (resubmissions)
+    birthday INTEGER NOT NULL,
+    spend_public_key BLOB,         -- NULL once the scan ended
+    sealed_view_key BLOB,          -- NULL once the scan ended
+    sealed_password BLOB,          -- NULL once the scan ended
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL,
+    finished_ms INTEGER,
+    expires_ms INTEGER,            -- result wiped (or tombstone dropped) after this
+    error_code TEXT,
+    error_message TEXT,
+    result_size INTEGER,
+    result_sha256 TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_ms);
+CREATE TABLE IF NOT EXISTS tokens (
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (job_id, hash)
+);
+";
+
+/// A job's state as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredState {
+    Queued,
+    Scanning,
+    Ready,
+    Failed,
+    Deleted,
+    Expired,
+}
+
+impl StoredState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoredState::Queued => "queued",
+            StoredState::Scanning => "scanning",
+            StoredState::Ready => "ready",
+            StoredState::Failed => "failed",
+            StoredState::Deleted => "deleted",
+            StoredState::Expired => "expired",
+        }
+    }
+
+    fn parse(text: &str) -> StoredState {
+        match text {
+            "queued" => StoredState::Queued,
+            "scanning" => StoredState::Scanning,
+            "ready" => StoredState::Ready,
+            "failed" => StoredState::Failed,
+            "deleted" => StoredState::Deleted,
+            _ => StoredState::Expired,
+        }
+    }
+}
+
+/// A job as submitted.
+pub struct NewJob<'a> {
+    pub id: &'a str,
+    pub dedupe: &'a [u8; 32],
+    pub birthday: u64,
+    pub spend_public_key: &'a [u8; 32],
+    pub sealed_view_key: &'a [u8],
+    pub sealed_password: Option<&'a [u8]>,
+    pub token_hash: &'a [u8; 32],
+    pub created_ms: u64,
+}
+
+/// A job as loaded at start.
+#[derive(Debug, Clone)]
+pub struct StoredJob {
+    pub id: String,
+    pub state: StoredState,
+    pub dedupe: [u8; 32],
+    pub birthday: u64,
+    pub attempts: u32,
+    pub created_ms: u64,
+    pub expires_ms: Option<u64>,
+    pub error: Option<(String, String)>,
+    pub tokens: Vec<[u8; 32]>,
+}
+
+/// What a scan needs to open a job's keys.
+pub struct SealedParts {
+    pub spend_public_key: Vec<u8>,
+    pub sealed_view_key: Vec<u8>,
+    pub sealed_password: Option<Vec<u8>>,
+}
+
+/// The job store. Cheap to clone; calls serialise on one connection (writes are tiny and rare).
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+type Result<T> = std::result::Result<T, rusqlite::Error>;
+
+impl Store {
+    pub fn open(data_dir: &Path) -> std::result::Result<Store, ServiceError> {
+        let path = data_dir.join(FILE_NAME);
+        let fail = |reason: String| ServiceError::Store {
+            path: path.display().to_string(),
+            reason,
+        };
+        let conn = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| fail(e.to_string()))?;
+        let application: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| fail(e.to_string()))?;
+        if version > SCHEMA_VERSION {
+            return Err(fail(format!(
+                "schema version {version} is newer than this build's {SCHEMA_VERSION}"
+            )));
+        }
+        if application != 0 && application != APPLICATION_ID {
+            return Err(fail("not a tari-wallet-sync job store".into()));
+        }
+        let setup = format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+             PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000;
+             PRAGMA application_id = {APPLICATION_ID}; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"
+        );
+        conn.execute_batch(&setup).map_err(|e| fail(e.to_string()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
+
+    /// Counts this start; event ids carry it so they grow across restarts.
+    pub fn next_boot(&self) -> Result<u64> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('boot', 1)
+                 ON CONFLICT (key) DO UPDATE SET value = value + 1",
+                [],
+            )?;
+            c.query_row("SELECT value FROM meta WHERE key = 'boot'", [], |r| r.get::<_, i64>(0))
+                .map(|v| v as u64)
+        })
+    }
+
+    pub fn insert(&self, job: &NewJob<'_>) -> Result<()> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "INSERT INTO jobs (id, state, dedupe, birthday, spend_public_key, sealed_view_key, sealed_password,
+                                   created_ms)
+                 VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    job.id,
+                    &job.dedupe[..],
+                    job.birthday as i64,
+                    &job.spend_public_key[..],
+                    job.sealed_view_key,
+                    job.sealed_password,
+                    job.created_ms as i64
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO tokens (job_id, hash) VALUES (?1, ?2)",
+                params![job.id, &job.token_hash[..]],
+            )?;
+            tx.commit()
+        })
+    }
+
+    pub fn add_token(&self, id: &str, hash: &[u8; 32]) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO tokens (job_id, hash) VALUES (?1, ?2)",
+                params![id, &hash[..]],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Every job, oldest first, with its token hashes.
+    pub fn load(&self) -> Result<Vec<StoredJob>> {
+        self.with(|c| {
+            let mut jobs = c
+                .prepare(
+                    "SELECT id, state, dedupe, birthday, attempts, created_ms, expires_ms, error_code,
+                            error_message
+                     FROM jobs ORDER BY created_ms, rowid",
+                )?
+                .query_map([], |r| {
+                    let error = match (r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?) {
+                        (Some(code), message) => Some((code, message.unwrap_or_default())),
+                        _ => None,
+                    };
+                    Ok(StoredJob {
+                        id: r.get(0)?,
+                        state: StoredState::parse(&r.get::<_, String>(1)?),
+                        dedupe: blob32(r.get(2)?),
+                        birthday: r.get::<_, i64>(3)? as u64,
+                        attempts: r.get::<_, i64>(4)? as u32,
+                        created_ms: r.get::<_, i64>(5)? as u64,
+                        expires_ms: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+                        error,
+                        tokens: Vec::new(),
+                    })
+                })?
+                .collect::<Result<Vec<_>>>()?;
+            let mut tokens = c.prepare("SELECT hash FROM tokens WHERE job_id = ?1")?;
+            for job in &mut jobs {
+                job.tokens = tokens
+                    .query_map([&job.id], |r| Ok(blob32(r.get(0)?)))?
+                    .collect::<Result<Vec<_>>>()?;
+            }
+            Ok(jobs)
+        })
+    }
+
+    /// Marks jobs as being scanned and counts the attempt.
+    pub fn mark_scanning(&self, ids: &[String]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            for id in ids {
+                tx.execute(
+                    "UPDATE jobs SET state = 'scanning', attempts = attempts + 1 WHERE id = ?1 AND state = 'queued'",
+                    [id],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Puts a job back in the queue (another attempt, or a scan interrupted by shutdown).
+    pub fn requeue(&self, id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = 'queued' WHERE id = ?1 AND state = 'scanning'",
+                [id],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The sealed keys of a job still holding them.
+    pub fn sealed(&self, id: &str) -> Result<Option<SealedParts>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT spend_public_key, sealed_view_key, sealed_password FROM jobs
+                 WHERE id = ?1 AND sealed_view_key IS NOT NULL AND spend_public_key IS NOT NULL",
+                [id],
+                |r| {
+                    Ok(SealedParts {
+                        spend_public_key: r.get(0)?,
+                        sealed_view_key: r.get(1)?,
+                        sealed_password: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    /// The scan ended with a file: keys wiped in the same statement.
+    pub fn finish_ready(&self, id: &str, size: u64, sha256: &str, now_ms: u64, expires_ms: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = 'ready', spend_public_key = NULL, sealed_view_key = NULL,
+                        sealed_password = NULL, finished_ms = ?2, expires_ms = ?3, result_size = ?4,
+                        result_sha256 = ?5
+                 WHERE id = ?1 AND state = 'scanning'",
+                params![id, now_ms as i64, expires_ms as i64, size as i64, sha256],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The job ended without a file: keys wiped in the same statement.
+    pub fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = 'failed', spend_public_key = NULL, sealed_view_key = NULL,
+                        sealed_password = NULL, finished_ms = ?2, expires_ms = ?3, error_code = ?4,
+                        error_message = ?5
+                 WHERE id = ?1 AND state IN ('queued', 'scanning', 'ready')",
+                params![id, now_ms as i64, expires_ms as i64, code, message],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Deleted or expired: everything but the id, the token hashes and the tombstone's end is wiped.
+    pub fn tombstone(&self, id: &str, state: StoredState, until_ms: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = ?2, spend_public_key = NULL, sealed_view_key = NULL,
+                        sealed_password = NULL, expires_ms = ?3, result_size = NULL, result_sha256 = NULL,
+                        dedupe = zeroblob(32)
+                 WHERE id = ?1",
+                params![id, state.as_str(), until_ms as i64],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Drops tombstones whose time is up.
+    pub fn purge(&self, now_ms: u64) -> Result<usize> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM jobs WHERE state IN ('deleted', 'expired') AND expires_ms < ?1",
+                [now_ms as i64],
+            )
+        })
+    }
+
+    /// Jobs still holding a sealed key (tests and metrics: it must fall to zero when scans end).
+    pub fn keys_held(&self) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM jobs WHERE sealed_view_key IS NOT NULL OR sealed_password IS NOT NULL
+                 OR spend_public_key IS NOT NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+        })
+    }
+
+    /// Moves the WAL into the database and truncates it, so wiped rows leave no copy in the log.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.with(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
+    }
+}
+
+fn blob32(bytes: Vec<u8>) -> [u8; 32] {
+    bytes.as_slice().try_into().unwrap_or([0; 32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job<'a>(id: &'a str, sealed: &'a [u8]) -> NewJob<'a> {
+        NewJob {
+            id,
+            dedupe: &[2; 32],
+            birthday: 5,
+            spend_public_key: &[3; 32],
+            sealed_view_key: sealed,
+            sealed_password: None,
+            token_hash: &[4; 32],
+            created_ms: 10,
+        }
+    }
+
+    #[test]
+    fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.next_boot().unwrap(), 1);
+        store.insert(&job("a", &[9; 80])).unwrap();
+        store.insert(&job("b", &[9; 80])).unwrap();
+        store.add_token("a", &[5; 32]).unwrap();
+        store.mark_scanning(&["a".into()]).unwrap();
+        drop(store);
+
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.next_boot().unwrap(), 2);
+        let jobs = store.load().unwrap();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(
+            (jobs[0].state, jobs[0].attempts, jobs[0].tokens.len()),
+            (StoredState::Scanning, 1, 2)
+        );
+        assert_eq!(store.sealed("a").unwrap().unwrap().sealed_view_key, vec![9; 80]);
+        assert_eq!(store.keys_held().unwrap(), 2);
+
+        store.finish_ready("a", 100, "ab", 20, 30).unwrap();
+        store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
+        assert_eq!(store.keys_held().unwrap(), 0);
+        assert!(store.sealed("a").unwrap().is_none());
+        store.tombstone("a", StoredState::Deleted, 40).unwrap();
+        store.checkpoint().unwrap();
+        assert_eq!(store.purge(41).unwrap(), 1);
+        assert_eq!(store.load().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(conn);
+        assert!(Store::open(dir.path()).is_err());
+    }
+}

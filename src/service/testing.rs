@@ -1,0 +1,113 @@
+//! Testing: shared builders for the service's integration tests (feature `test-util`): one small demo
+//! chain per test process, a server on 127.0.0.1:0 with test-friendly limits, sealed submissions.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::OnceLock,
+    time::Duration,
+};
+
+use tari_wallet_sync_sse::seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, seal};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use super::{RateLimit, ServiceConfig, ServiceError, store::Store};
+use crate::demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain};
+
+/// A demo chain written once per process.
+pub struct DemoChain {
+    pub cache_dir: PathBuf,
+    pub wallets: Vec<DemoWallet>,
+    _dir: tempfile::TempDir,
+}
+
+/// 2,000 genuine outputs in 40 blocks with 3 demo wallets: a scan takes milliseconds.
+pub fn demo_chain() -> &'static DemoChain {
+    static CHAIN: OnceLock<DemoChain> = OnceLock::new();
+    CHAIN.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let spec = DemoChainSpec {
+            outputs: 2000,
+            blocks: 40,
+            wallets: 3,
+            seed: 7,
+        };
+        let cache_dir = dir.path().join("cache");
+        let wallets = write_demo_chain(&spec, &cache_dir).expect("demo chain");
+        DemoChain {
+            cache_dir,
+            wallets,
+            _dir: dir,
+        }
+    })
+}
+
+/// A config for tests: the demo cache, no rate limits to trip over, a short batch delay.
+pub fn test_config(data_dir: &Path) -> ServiceConfig {
+    let mut config = ServiceConfig::new(data_dir, &demo_chain().cache_dir);
+    config.batch_delay = Duration::from_millis(20);
+    config.scan_threads = 2;
+    config.submit_rate_per_ip = RateLimit::OFF;
+    config.sync_rate_per_wallet = RateLimit::OFF;
+    config.request_rate_per_ip = RateLimit::OFF;
+    config.sse_keep_alive = Duration::from_secs(1);
+    config.drain_timeout = Duration::from_secs(2);
+    config
+}
+
+/// A running service on 127.0.0.1 with a port of its own.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    shutdown: CancellationToken,
+    handle: JoinHandle<Result<(), ServiceError>>,
+}
+
+impl TestServer {
+    pub async fn start(config: ServiceConfig) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("bound address");
+        let shutdown = CancellationToken::new();
+        let data_dir = config.data_dir.clone();
+        let handle = tokio::spawn(super::run(config, listener, shutdown.clone()));
+        TestServer {
+            addr,
+            base_url: format!("http://{addr}"),
+            data_dir,
+            shutdown,
+            handle,
+        }
+    }
+
+    /// Cancels the service and waits for it to drain and stop.
+    pub async fn stop(self) -> Result<(), ServiceError> {
+        self.shutdown.cancel();
+        self.handle.await.expect("the service task does not panic")
+    }
+}
+
+/// Jobs in the store at `data_dir` still holding a sealed key (open it only while no server runs there,
+/// or accept a snapshot).
+pub fn keys_held(data_dir: &Path) -> u64 {
+    Store::open(data_dir)
+        .and_then(|s| s.keys_held().map_err(|e| ServiceError::Config(e.to_string())))
+        .expect("store")
+}
+
+/// The JSON of a submission sealing `wallet`'s view key (and `password`) to `server_public`.
+pub fn sealed_submission(server_public: &[u8; 32], wallet: &DemoWallet, password: Option<&str>) -> serde_json::Value {
+    let view = hex::decode(&wallet.view_key).expect("demo keys are hex");
+    let sealed = seal(server_public, LABEL_VIEW_KEY, &view).expect("valid server key");
+    let mut body = serde_json::json!({
+        "sealed_view_key": sealed.to_wire(),
+        "spend_public_key": wallet.spend_public_key,
+        "birthday": wallet.birthday,
+    });
+    if let Some(password) = password {
+        let sealed = seal(server_public, LABEL_WALLET_PASSWORD, password.as_bytes()).expect("valid server key");
+        body["wallet_password"] = serde_json::to_value(sealed.to_wire()).expect("plain data");
+    }
+    body
+}

@@ -1,0 +1,456 @@
+//! Service refusals: every bad input answered with its stable code and status, over a real server whose
+//! jobs stay queued (a long batch delay) so "not ready yet" can be asked; limits answered with 429/503
+//! and `Retry-After`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use tari_wallet_sync::service::{
+    PlainKeyPolicy, RateLimit, ServiceConfig,
+    testing::{TestServer, demo_chain, sealed_submission, test_config},
+};
+use tari_wallet_sync_sse::{
+    client::{Client, Protocol, Response},
+    seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, seal},
+};
+
+/// A config whose jobs wait an hour for their pass.
+fn idle_config(data: &std::path::Path) -> ServiceConfig {
+    let mut config = test_config(data);
+    config.batch_delay = Duration::from_secs(3600);
+    config
+}
+
+async fn post(client: &Client, body: impl Into<Bytes>) -> Response {
+    client
+        .request(Method::POST, "/api/v1/wallet/sync", &[], Some(body.into()))
+        .await
+        .unwrap()
+}
+
+async fn server_public(client: &Client) -> [u8; 32] {
+    let key = client
+        .request(Method::GET, "/api/v1/server-key", &[], None)
+        .await
+        .unwrap();
+    hex::decode(key.json().unwrap()["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+#[track_caller]
+fn assert_error(response: &Response, status: StatusCode, code: &str) {
+    assert_eq!(
+        response.status,
+        status,
+        "{code}: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let body = response.json().unwrap();
+    assert_eq!(body["error"]["code"], code);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(response.header("content-type"), Some("application/json"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_submissions_get_their_codes() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(idle_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let public = server_public(&client).await;
+    let wallet = &demo_chain().wallets[0];
+    let good = sealed_submission(&public, wallet, None);
+    let with = |field: &str, value: serde_json::Value| {
+        let mut body = good.clone();
+        body[field] = value;
+        body.to_string()
+    };
+    let sealed_view =
+        |bytes: &[u8]| serde_json::to_value(seal(&public, LABEL_VIEW_KEY, bytes).unwrap().to_wire()).unwrap();
+
+    let bad_request = StatusCode::BAD_REQUEST;
+    assert_error(&post(&client, "{not json").await, bad_request, "MALFORMED_JSON");
+    assert_error(
+        &post(&client, with("surprise", 1.into())).await,
+        bad_request,
+        "MALFORMED_JSON",
+    );
+    assert_error(
+        &post(&client, with("birthday", "soon".into())).await,
+        bad_request,
+        "MALFORMED_JSON",
+    );
+    assert_error(
+        &post(&client, r#"{"spend_public_key":"00"}"#).await,
+        bad_request,
+        "INVALID_FIELD",
+    );
+    // Wrong lengths: a 31-byte spend key, a sealed 31-byte view key.
+    assert_error(
+        &post(&client, with("spend_public_key", "11".repeat(31).into())).await,
+        bad_request,
+        "KEY_LENGTH",
+    );
+    assert_error(
+        &post(&client, with("sealed_view_key", sealed_view(&[1; 31]))).await,
+        bad_request,
+        "KEY_LENGTH",
+    );
+    assert_error(
+        &post(&client, with("spend_public_key", "zz".into())).await,
+        bad_request,
+        "NOT_HEX",
+    );
+    assert_error(
+        &post(&client, with("sealed_view_key", sealed_view(&[0xff; 32]))).await,
+        bad_request,
+        "NON_CANONICAL_SCALAR",
+    );
+    assert_error(
+        &post(&client, with("sealed_view_key", sealed_view(&[0; 32]))).await,
+        bad_request,
+        "ZERO_VIEW_KEY",
+    );
+    assert_error(
+        &post(&client, with("spend_public_key", "ff".repeat(32).into())).await,
+        bad_request,
+        "INVALID_POINT",
+    );
+
+    // Bad seals: altered ciphertext, short nonce, sealed to another key, a password box as the view key.
+    let mut altered = good["sealed_view_key"].clone();
+    let mut ciphertext = altered["ciphertext"].as_str().unwrap().to_string();
+    ciphertext.replace_range(0..2, if &ciphertext[0..2] == "00" { "01" } else { "00" });
+    altered["ciphertext"] = ciphertext.into();
+    assert_error(
+        &post(&client, with("sealed_view_key", altered)).await,
+        bad_request,
+        "BAD_SEAL",
+    );
+    let mut short_nonce = good["sealed_view_key"].clone();
+    short_nonce["nonce"] = "00".repeat(12).into();
+    assert_error(
+        &post(&client, with("sealed_view_key", short_nonce)).await,
+        bad_request,
+        "BAD_SEAL",
+    );
+    let other_server = tari_wallet_sync_sse::seal::ServerKey::from_bytes(&[3; 32])
+        .unwrap()
+        .public_key();
+    let view = hex::decode(&wallet.view_key).unwrap();
+    let elsewhere = serde_json::to_value(seal(&other_server, LABEL_VIEW_KEY, &view).unwrap().to_wire()).unwrap();
+    assert_error(
+        &post(&client, with("sealed_view_key", elsewhere)).await,
+        bad_request,
+        "BAD_SEAL",
+    );
+    let mislabelled = serde_json::to_value(seal(&public, LABEL_WALLET_PASSWORD, &view).unwrap().to_wire()).unwrap();
+    assert_error(
+        &post(&client, with("sealed_view_key", mislabelled)).await,
+        bad_request,
+        "BAD_SEAL",
+    );
+    assert_error(
+        &post(&client, with("key_id", "0011223344556677".into())).await,
+        bad_request,
+        "UNKNOWN_SERVER_KEY",
+    );
+
+    // Oversized bodies, declared or streamed.
+    let huge = with("padding", "x".repeat(20_000).into());
+    assert_error(
+        &post(&client, huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BODY_TOO_LARGE",
+    );
+    let h2 = Client::new(&server.base_url, Protocol::Http2);
+    let huge = with("padding", "x".repeat(20_000).into());
+    assert_error(&post(&h2, huge).await, StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE");
+
+    // A plain key from loopback is fine under the default policy.
+    let mut plain = good.clone();
+    plain.as_object_mut().unwrap().remove("sealed_view_key");
+    plain["view_key"] = wallet.view_key.clone().into();
+    assert_eq!(post(&client, plain.to_string()).await.status, StatusCode::ACCEPTED);
+    let mut both = plain.clone();
+    both["sealed_view_key"] = good["sealed_view_key"].clone();
+    assert_error(&post(&client, both.to_string()).await, bad_request, "INVALID_FIELD");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_routes_refuse_unknown_jobs_wrong_tokens_and_early_downloads() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(idle_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let public = server_public(&client).await;
+    let job = post(
+        &client,
+        sealed_submission(&public, &demo_chain().wallets[1], None).to_string(),
+    )
+    .await
+    .json()
+    .unwrap();
+    let token = job["token"].as_str().unwrap();
+    let auth = format!("Bearer {token}");
+    let wrong = format!("Bearer {}", "0".repeat(64));
+    let status_url = job["status_url"].as_str().unwrap();
+    let request = |method: Method, path: String, authorization: Option<String>| {
+        let client = client.clone();
+        async move {
+            let headers: Vec<(&str, &str)> = authorization.iter().map(|a| ("authorization", a.as_str())).collect();
+            client.request(method, &path, &headers, None).await.unwrap()
+        }
+    };
+
+    let unknown = "/api/v1/wallet/sync/00000000000000000000000000000000/status".to_string();
+    assert_error(
+        &request(Method::GET, unknown, Some(auth.clone())).await,
+        StatusCode::NOT_FOUND,
+        "JOB_NOT_FOUND",
+    );
+    let weird = "/api/v1/wallet/sync/..%2f/status".to_string();
+    assert_error(
+        &request(Method::GET, weird, Some(auth.clone())).await,
+        StatusCode::NOT_FOUND,
+        "JOB_NOT_FOUND",
+    );
+    let response = request(Method::GET, status_url.into(), Some(wrong.clone())).await;
+    assert_error(&response, StatusCode::UNAUTHORIZED, "INVALID_TOKEN");
+    assert_eq!(response.header("www-authenticate"), Some("Bearer"));
+    assert_error(
+        &request(Method::GET, status_url.into(), None).await,
+        StatusCode::UNAUTHORIZED,
+        "MISSING_TOKEN",
+    );
+    let status = request(Method::GET, status_url.into(), Some(auth.clone()))
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(
+        (status["state"].as_str(), status["queue_position"].as_u64()),
+        (Some("queued"), Some(1))
+    );
+
+    let download = job["download_url"].as_str().unwrap().to_string();
+    assert_error(
+        &request(Method::GET, download.clone(), Some(auth.clone())).await,
+        StatusCode::CONFLICT,
+        "NOT_READY",
+    );
+    let events = job["events_url"].as_str().unwrap().to_string();
+    assert_error(
+        &request(Method::GET, events, Some(wrong.clone())).await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_TOKEN",
+    );
+
+    let job_url = format!("/api/v1/wallet/sync/{}", job["job_id"].as_str().unwrap());
+    assert_error(
+        &request(Method::DELETE, job_url.clone(), Some(wrong)).await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_TOKEN",
+    );
+    assert_eq!(
+        request(Method::DELETE, job_url.clone(), Some(auth.clone()))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_error(
+        &request(Method::DELETE, job_url, Some(auth.clone())).await,
+        StatusCode::GONE,
+        "JOB_DELETED",
+    );
+    assert_error(
+        &request(Method::GET, download, Some(auth)).await,
+        StatusCode::GONE,
+        "JOB_DELETED",
+    );
+
+    assert_error(
+        &request(Method::GET, "/nowhere".into(), None).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+    let wrong_method = request(Method::PUT, "/api/v1/wallet/sync".into(), None).await;
+    assert_error(&wrong_method, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_keys_can_be_refused_whatever_the_peer() {
+    // Every test client is on loopback; `never` is what an operator behind a local proxy sets, and it
+    // answers exactly as a remote peer under `loopback` is answered.
+    let data = tempfile::tempdir().unwrap();
+    let mut config = idle_config(data.path());
+    config.plain_view_key = PlainKeyPolicy::Never;
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let wallet = &demo_chain().wallets[0];
+    let body = serde_json::json!({ "view_key": wallet.view_key, "spend_public_key": wallet.spend_public_key });
+    assert_error(
+        &post(&client, body.to_string()).await,
+        StatusCode::FORBIDDEN,
+        "PLAIN_KEY_NOT_ALLOWED",
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_answer_429_and_503_with_retry_after() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = idle_config(data.path());
+    config.max_queued_jobs = 2;
+    config.sync_rate_per_wallet = RateLimit {
+        per_window: 1,
+        window: Duration::from_secs(3600),
+    };
+    config.max_sse_per_job = 1;
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let public = server_public(&client).await;
+    let wallets = &demo_chain().wallets;
+
+    let first = post(&client, sealed_submission(&public, &wallets[0], None).to_string()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    // The same wallet with another birthday is a new sync of that wallet: over its rate.
+    let mut again = sealed_submission(&public, &wallets[0], None);
+    again["birthday"] = (wallets[0].birthday + 1).into();
+    let limited = post(&client, again.to_string()).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() > 60);
+    assert_eq!(
+        post(&client, sealed_submission(&public, &wallets[1], None).to_string())
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let full = post(&client, sealed_submission(&public, &wallets[2], None).to_string()).await;
+    assert_error(&full, StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL");
+    assert!(full.header("retry-after").is_some());
+
+    // One event stream per job here: a second is refused while the first is open.
+    let job = first.json().unwrap();
+    let auth = format!("Bearer {}", job["token"].as_str().unwrap());
+    let events = job["events_url"].as_str().unwrap();
+    let open = client
+        .send(Method::GET, events, &[("authorization", &auth)], None)
+        .await
+        .unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+    let second = client
+        .request(Method::GET, events, &[("authorization", &auth)], None)
+        .await
+        .unwrap();
+    assert_error(&second, StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_SUBSCRIBERS");
+    drop(open);
+    server.stop().await.unwrap();
+
+    // Per-IP submission and request limits.
+    let data = tempfile::tempdir().unwrap();
+    let mut config = idle_config(data.path());
+    config.submit_rate_per_ip = RateLimit {
+        per_window: 1,
+        window: Duration::from_secs(60),
+    };
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let public = server_public(&client).await;
+    assert_eq!(
+        post(&client, sealed_submission(&public, &wallets[0], None).to_string())
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let limited = post(&client, sealed_submission(&public, &wallets[1], None).to_string()).await;
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    server.stop().await.unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let mut config = idle_config(data.path());
+    config.request_rate_per_ip = RateLimit {
+        per_window: 2,
+        window: Duration::from_secs(60),
+    };
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    for _ in 0..2 {
+        assert_eq!(
+            client
+                .request(Method::GET, "/api/v1/server-key", &[], None)
+                .await
+                .unwrap()
+                .status,
+            StatusCode::OK
+        );
+    }
+    let limited = client
+        .request(Method::GET, "/api/v1/server-key", &[], None)
+        .await
+        .unwrap();
+    assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    // Operations routes are not rate limited.
+    assert_eq!(
+        client.request(Method::GET, "/health", &[], None).await.unwrap().status,
+        StatusCode::OK
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_get_503() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = idle_config(data.path());
+    config.max_connections = 1;
+    let server = TestServer::start(config).await;
+    let holder = Client::new(&server.base_url, Protocol::Http2);
+    assert_eq!(
+        holder.request(Method::GET, "/live", &[], None).await.unwrap().status,
+        StatusCode::OK
+    );
+    // The HTTP/2 client keeps its connection; a second client needs another.
+    let other = Client::new(&server.base_url, Protocol::Http1);
+    let refused = other.request(Method::GET, "/live", &[], None).await.unwrap();
+    assert_error(&refused, StatusCode::SERVICE_UNAVAILABLE, "TOO_MANY_CONNECTIONS");
+    assert!(refused.header("retry-after").is_some());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off_and_slow_bodies_time_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let data = tempfile::tempdir().unwrap();
+    let mut config = idle_config(data.path());
+    config.header_timeout = Duration::from_millis(300);
+    config.request_timeout = Duration::from_millis(300);
+    let server = TestServer::start(config).await;
+
+    // Headers that never end: the connection is closed after the header timeout.
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"GET /live HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection is closed");
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // A body that stops halfway: 408 TIMEOUT.
+    let mut stalled = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stalled
+        .write_all(b"POST /api/v1/wallet/sync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"spend")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stalled.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"TIMEOUT\""), "{answer}");
+    server.stop().await.unwrap();
+}
