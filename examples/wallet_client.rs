@@ -218,7 +218,19 @@ async fn main() -> Result<(), Error> {
     if raw.starts_with(b"SQLite format 3\0") {
         let out = options.out.unwrap_or_else(|| "wallet.sqlite".into());
         std::fs::write(&out, &raw)?;
-        println!("wallet database written to {out}");
+        let conn = rusqlite::Connection::open(&out)?;
+        let (balance, outputs): (i64, i64) = conn.query_row(
+            "SELECT COALESCE(SUM(value), 0), COUNT(*) FROM outputs \
+             WHERE status = 'UNSPENT' AND is_burn = 0 AND deleted_at IS NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let tip: i64 = conn.query_row("SELECT COALESCE(MAX(height), 0) FROM scanned_tip_blocks", [], |r| {
+            r.get(0)
+        })?;
+        println!(
+            "wallet database written to {out}: balance {balance} µT in {outputs} unspent outputs, scanned to height {tip}"
+        );
     } else if let Ok(summary) = serde_json::from_slice::<serde_json::Value>(&raw) {
         let outputs = summary["outputs"].as_array().map_or(0, Vec::len);
         println!(

@@ -75,9 +75,7 @@ async fn follow(client: &Client, events_url: &str, token: &str) -> Vec<JobEvent>
 }
 
 fn balance_of(download: &[u8]) -> u64 {
-    let raw = zstd::decode_all(download).unwrap();
-    let summary: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-    summary["balance"].as_u64().unwrap()
+    tari_wallet_sync::service::testing::downloaded_wallet_balance(download)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

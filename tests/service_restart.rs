@@ -106,10 +106,9 @@ async fn queued_jobs_complete_after_a_restart_and_leave_no_key_behind() {
             .request(Method::GET, &download_url, &[("authorization", &auth)], None)
             .await
             .unwrap();
-        let summary: serde_json::Value = serde_json::from_slice(&zstd::decode_all(&file.body[..]).unwrap()).unwrap();
         assert_eq!(
-            summary["balance"].as_u64(),
-            Some(wallet.expected_balance),
+            tari_wallet_sync::service::testing::downloaded_wallet_balance(&file.body),
+            wallet.expected_balance,
             "{}",
             wallet.name
         );

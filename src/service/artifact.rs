@@ -2,19 +2,8 @@
 //! builds it from a scan result (`ResultBuilder`). The service streams and range-reads artifacts; what is
 //! inside them is the builder's business.
 //!
-//! The real builder is the minotari-cli wallet database of `walletdb`. Until it is wired in, the service
-//! uses `JsonSummaryBuilder`, an interim builder that serves a zstd-compressed JSON summary of the scan.
-//! Plugging in walletdb is one `impl ResultBuilder` and `service::run_with(config, Arc::new(it), ..)`:
-//! ```text
-//! fn build(&self, key, password, birthday, result, chain: &CacheView) -> Result<Artifact, String> {
-//!     let account = AccountSpec { name: "default".into(), password: password.unwrap_or_default(),
-//!                                 birthday: /* days since 2022-01-01 of block `birthday` */ };
-//!     let full = CacheReconstruction::new(chain);          // demo chains; a node source otherwise
-//!     let file = build_wallet_file(key, &account, result, chain, &full, &BuildOptions::default())
-//!         .map_err(|e| e.to_string())?;
-//!     Ok(Artifact::from_chunks(file.chunks().to_vec(), file.raw_len, file.sha256))
-//! }
-//! ```
+//! The service's builder is `WalletDbBuilder` (the minotari-cli wallet database of `walletdb`);
+//! `JsonSummaryBuilder` serves a zstd-compressed JSON summary instead, for tools that want no SQLite.
 
 use std::ops::Range;
 
@@ -112,8 +101,8 @@ pub trait ResultBuilder: Send + Sync {
     ) -> Result<Artifact, String>;
 }
 
-/// Interim builder: a zstd-compressed JSON summary of the scan (tip, balance, every owned output with its
-/// value, mask, memo and spend). Stands in for the wallet database until `walletdb` can build it.
+/// A zstd-compressed JSON summary of the scan (tip, balance, every owned output with its value, mask,
+/// memo and spend), for tools that want no SQLite.
 #[derive(Debug, Clone)]
 pub struct JsonSummaryBuilder {
     /// zstd level: 3 is zstd's default, fast with most of the gain on JSON.

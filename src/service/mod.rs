@@ -26,6 +26,7 @@ mod server;
 mod store;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+mod wallet_builder;
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,17 +38,19 @@ pub use http::API_PREFIX;
 pub use server::tls_acceptor;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+pub use wallet_builder::WalletDbBuilder;
 
 /// The OpenAPI document of the v1 API.
 pub const OPENAPI_JSON: &str = http::OPENAPI;
 
-/// Runs the service on `listener` with the interim `JsonSummaryBuilder` until `shutdown` is cancelled.
+/// Runs the service on `listener`, serving minotari-cli wallet databases (`WalletDbBuilder`), until
+/// `shutdown` is cancelled.
 pub async fn run(
     config: ServiceConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
-    run_with(config, Arc::new(JsonSummaryBuilder::default()), listener, shutdown).await
+    run_with(config, Arc::new(WalletDbBuilder::default()), listener, shutdown).await
 }
 
 /// Runs the service with the given file builder until `shutdown` is cancelled: opens the data directory

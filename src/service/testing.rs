@@ -111,3 +111,44 @@ pub fn sealed_submission(server_public: &[u8; 32], wallet: &DemoWallet, password
     }
     body
 }
+
+/// Opens a downloaded wallet file (zstd-compressed minotari-cli SQLite) the way a client would, checks
+/// its integrity and returns the spendable balance its outputs table holds (µT, burns excluded).
+pub fn downloaded_wallet_balance(download: &[u8]) -> u64 {
+    let raw = zstd::decode_all(download).expect("a zstd download");
+    assert!(
+        raw.starts_with(b"SQLite format 3\0"),
+        "the download is a SQLite database"
+    );
+    let dir = tempfile_dir();
+    let path = dir.join("wallet.sqlite");
+    std::fs::write(&path, &raw).expect("write the downloaded wallet");
+    let conn = rusqlite::Connection::open(&path).expect("SQLite opens the download");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity check");
+    assert_eq!(check, "ok");
+    let balance: i64 = conn
+        .query_row(
+            "SELECT COALESCE(SUM(value), 0) FROM outputs WHERE status = 'UNSPENT' AND is_burn = 0 AND deleted_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("balance query");
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&dir);
+    balance as u64
+}
+
+/// A fresh private directory under the system temp dir (the library has no tempfile dependency).
+fn tempfile_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tws-download-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
