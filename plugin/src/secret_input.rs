@@ -3,7 +3,8 @@
 
 use std::io::Read;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use tari_wallet_sync::recognize::WalletKey;
 use zeroize::Zeroizing;
 
 /// Reads a secret from `path`, or from standard input when `path` is `-`. Surrounding whitespace is
@@ -24,4 +25,10 @@ pub fn read_secret(path: &str, what: &str) -> Result<Zeroizing<String>> {
         bail!("the {what} is empty");
     }
     Ok(trimmed)
+}
+
+/// A wallet key from the view key's hex text and the public spend key's hex; the error names the
+/// stable code and never the key.
+pub fn wallet_key(view_key_hex: &str, spend_public_key: &str) -> Result<WalletKey> {
+    WalletKey::from_hex(view_key_hex, spend_public_key).map_err(|e| anyhow!("{e} ({})", e.code()))
 }

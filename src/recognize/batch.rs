@@ -147,10 +147,7 @@ impl Recognizer {
             output.encrypted_data,
             &mut self.plaintext,
         )?;
-        let mask = Option::<Scalar>::from(Scalar::from_canonical_bytes(opened.mask_bytes()))?;
-        if !opening::opens_commitment(output.commitment, opened.value(), &mask) {
-            return None;
-        }
+        let mask = verified_mask(&opened, output.commitment)?;
         Some(finish(
             output_index,
             key_index,
@@ -179,10 +176,7 @@ impl Recognizer {
             output.encrypted_data,
             &mut self.plaintext,
         )?;
-        let mask = Option::<Scalar>::from(Scalar::from_canonical_bytes(opened.mask_bytes()))?;
-        if !opening::opens_commitment(commitment, opened.value(), &mask) {
-            return None;
-        }
+        let mask = verified_mask(&opened, commitment)?;
         let standard_mask = kdf::output_spending_key(shared_secret.as_bytes()) == mask;
         Some(finish(
             output_index,
@@ -195,6 +189,12 @@ impl Recognizer {
             standard_mask,
         ))
     }
+}
+
+/// The mask of a decryption that counts: canonical, and opening `C = value·H + mask·G`.
+fn verified_mask(opened: &aead::Opened<'_>, commitment: &[u8; 32]) -> Option<Scalar> {
+    let mask = Option::<Scalar>::from(Scalar::from_canonical_bytes(opened.mask_bytes()))?;
+    opening::opens_commitment(commitment, opened.value(), &mask).then_some(mask)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -42,6 +42,25 @@ impl OwnedOutput {
     pub fn is_unspent_value(&self) -> bool {
         self.spent.is_none() && self.output_type != OUTPUT_TYPE_BURN
     }
+
+    /// The output as JSON for CLIs and summaries: hashes and mask in hex, the memo as text. Holds the
+    /// mask: treat the value as wallet data.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "output_hash": hex::encode(self.output_hash),
+            "commitment": hex::encode(self.commitment),
+            "height": self.height,
+            "block_hash": hex::encode(self.block_hash),
+            "value": self.value,
+            "mask": hex::encode(self.mask.as_bytes()),
+            "memo": self.memo.to_string(),
+            "provenance": self.provenance,
+            "script_class": self.script_class,
+            "output_type": self.output_type,
+            "maturity": self.maturity,
+            "spent_height": self.spent.map(|s| s.height),
+        })
+    }
 }
 
 impl Drop for OwnedOutput {

@@ -11,7 +11,11 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::{cache::CacheView, recognize::WalletKey, scan::ScanResult};
+use crate::{
+    cache::CacheView,
+    recognize::WalletKey,
+    scan::{OwnedOutput, ScanResult},
+};
 
 /// Chunk size of the artifacts we compress ourselves: one HTTP data frame each.
 pub const CHUNK_LEN: usize = 64 * 1024;
@@ -124,26 +128,7 @@ impl ResultBuilder for JsonSummaryBuilder {
         result: &ScanResult,
         _chain: &CacheView,
     ) -> Result<Artifact, String> {
-        let outputs: Vec<_> = result
-            .outputs
-            .iter()
-            .map(|o| {
-                serde_json::json!({
-                    "output_hash": hex::encode(o.output_hash),
-                    "commitment": hex::encode(o.commitment),
-                    "height": o.height,
-                    "block_hash": hex::encode(o.block_hash),
-                    "value": o.value,
-                    "mask": hex::encode(o.mask.as_bytes()),
-                    "memo": o.memo.to_string(),
-                    "provenance": o.provenance,
-                    "script_class": o.script_class,
-                    "output_type": o.output_type,
-                    "maturity": o.maturity,
-                    "spent_height": o.spent.map(|s| s.height),
-                })
-            })
-            .collect();
+        let outputs: Vec<_> = result.outputs.iter().map(OwnedOutput::to_json).collect();
         let summary = serde_json::json!({
             "format": "tari-wallet-sync/summary/v1",
             "spend_public_key": hex::encode(key.spend_public_key().as_bytes()),

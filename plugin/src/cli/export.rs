@@ -5,14 +5,13 @@ use std::{io::Write, path::PathBuf, sync::atomic::AtomicBool, time::Instant};
 use anyhow::{Context, Result, bail};
 use tari_wallet_sync::{
     cache::CacheView,
-    recognize::WalletKey,
     scan::{ScanOptions, ScanRequest, scan},
     walletdb::{
         AccountSpec, BuildOptions, CacheReconstruction, DEFAULT_ZSTD_LEVEL, account::birthday_days, build_wallet_file,
     },
 };
 
-use crate::secret_input::read_secret;
+use crate::secret_input::{read_secret, wallet_key};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -49,8 +48,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("only one of --view-key-file and --password-file can read standard input");
     }
     let view_key = read_secret(&args.view_key_file, "view key")?;
-    let key =
-        WalletKey::from_hex(&view_key, &args.spend_public_key).map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    let key = wallet_key(&view_key, &args.spend_public_key)?;
     drop(view_key);
     let password = read_secret(&args.password_file, "password")?;
     let view =

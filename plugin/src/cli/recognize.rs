@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use tari_wallet_sync::recognize::{OutputView, Provenance, Recognizer, ScriptClass, WalletKey};
+use tari_wallet_sync::recognize::{OutputView, Provenance, Recognizer, ScriptClass};
 
-use crate::secret_input::read_secret;
+use crate::secret_input::{read_secret, wallet_key};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -57,8 +57,7 @@ struct HitJson {
 
 pub fn run(args: Args) -> Result<()> {
     let view_key = read_secret(&args.view_key_file, "view key")?;
-    let key =
-        WalletKey::from_hex(&view_key, &args.spend_public_key).map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))?;
+    let key = wallet_key(&view_key, &args.spend_public_key)?;
     let text = std::fs::read_to_string(&args.outputs).with_context(|| format!("reading {}", args.outputs.display()))?;
     let outputs: Vec<OutputJson> =
         serde_json::from_str(&text).with_context(|| format!("parsing outputs from {}", args.outputs.display()))?;

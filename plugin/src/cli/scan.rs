@@ -6,12 +6,11 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use tari_wallet_sync::{
     cache::CacheView,
-    recognize::WalletKey,
-    scan::{ScanOptions, ScanRequest, ScanResult, scan},
+    scan::{OwnedOutput, ScanOptions, ScanRequest, ScanResult, scan},
 };
 use zeroize::Zeroizing;
 
-use crate::secret_input::read_secret;
+use crate::secret_input::{read_secret, wallet_key};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,8 +38,7 @@ pub fn run(args: Args) -> Result<()> {
         (None, Some(path)) => read_secret(path, "view key")?,
         _ => bail!("give the view key with --view-key-file FILE (or - for standard input)"),
     };
-    let key =
-        WalletKey::from_hex(&view_key, &args.spend_public_key).map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    let key = wallet_key(&view_key, &args.spend_public_key)?;
     let view =
         CacheView::open(&args.cache).with_context(|| format!("opening the cache at {}", args.cache.display()))?;
     let started = std::time::Instant::now();
@@ -73,25 +71,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 pub fn to_json(result: &ScanResult) -> serde_json::Value {
-    let outputs: Vec<_> = result
-        .outputs
-        .iter()
-        .map(|o| {
-            json!({
-                "output_hash": hex::encode(o.output_hash),
-                "height": o.height,
-                "block_hash": hex::encode(o.block_hash),
-                "value": o.value,
-                "mask": hex::encode(o.mask.as_bytes()),
-                "memo": o.memo.to_string(),
-                "provenance": o.provenance,
-                "script_class": o.script_class,
-                "output_type": o.output_type,
-                "maturity": o.maturity,
-                "spent_height": o.spent.map(|s| s.height),
-            })
-        })
-        .collect();
+    let outputs: Vec<_> = result.outputs.iter().map(OwnedOutput::to_json).collect();
     json!({
         "tip_height": result.tip.map(|t| t.height),
         "tip_hash": result.tip.map(|t| hex::encode(t.hash)),
