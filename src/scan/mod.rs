@@ -119,6 +119,19 @@ pub fn scan(
     Ok(results)
 }
 
+/// Scans `view` for one wallet with default options, no progress and no cancellation: for tools that
+/// wait for the answer.
+pub fn scan_one(view: &CacheView, request: ScanRequest) -> Result<ScanResult, ScanError> {
+    let mut results = scan(
+        view,
+        &[request],
+        &ScanOptions::default(),
+        &|_| {},
+        &AtomicBool::new(false),
+    )?;
+    Ok(results.pop().expect("one result per request"))
+}
+
 /// Per-thread state: the recogniser's scratch buffers, reused across chunks.
 #[derive(Default)]
 struct ChunkScanner {

@@ -6,7 +6,6 @@ use std::{path::PathBuf, sync::atomic::AtomicBool};
 use anyhow::{Context, Result, ensure};
 use tari_wallet_sync::{
     cache::CacheView,
-    demo::chain::DemoWallet,
     recognize::WalletKey,
     scan::{ScanOptions, ScanRequest, scan},
 };
@@ -22,17 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let out = args.data_dir.join("demo");
-    if !out.join("wallets.json").exists() {
-        let _ = std::fs::remove_dir_all(&out);
-        demo_chain::run(&demo_chain::Args {
-            out: out.clone(),
-            outputs: 100_000,
-            blocks: 1_000,
-            wallets: 4,
-            seed: 1,
-        })?;
-    }
-    let wallets: Vec<DemoWallet> = serde_json::from_str(&std::fs::read_to_string(out.join("wallets.json"))?)?;
+    let wallets = demo_chain::ensure_default_demo(&out)?;
     let view = CacheView::open(out.join("cache")).context("opening the demo cache")?;
     let requests: Vec<ScanRequest> = wallets
         .iter()

@@ -47,3 +47,23 @@ pub fn build(args: &Args) -> Result<usize> {
     write_wallets_json(&wallets, &args.out.join("wallets.json"))?;
     Ok(wallets.len())
 }
+
+/// The demo `demo` and `serve` use: 100,000 outputs in 1,000 blocks with 4 wallets, built in `out` once
+/// (a finished demo is recognised by its `wallets.json`, written last). Returns its wallets.
+pub fn ensure_default_demo(out: &std::path::Path) -> Result<Vec<tari_wallet_sync::demo::chain::DemoWallet>> {
+    let wallets_path = out.join("wallets.json");
+    if !wallets_path.exists() {
+        // A half-written demo (interrupted build) is rebuilt from scratch.
+        let _ = std::fs::remove_dir_all(out);
+        eprintln!("building a demo chain in {} (once)", out.display());
+        run(&Args {
+            out: out.to_path_buf(),
+            outputs: 100_000,
+            blocks: 1_000,
+            wallets: 4,
+            seed: 1,
+        })?;
+    }
+    let text = std::fs::read_to_string(&wallets_path).with_context(|| format!("reading {}", wallets_path.display()))?;
+    Ok(serde_json::from_str(&text)?)
+}

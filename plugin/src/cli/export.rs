@@ -1,11 +1,11 @@
 //! `export`: scans a cache for one wallet and writes the zstd-compressed minotari-cli wallet database.
 
-use std::{io::Write, path::PathBuf, sync::atomic::AtomicBool, time::Instant};
+use std::{io::Write, path::PathBuf, time::Instant};
 
 use anyhow::{Context, Result, bail};
 use tari_wallet_sync::{
     cache::CacheView,
-    scan::{ScanOptions, ScanRequest, scan},
+    scan::{ScanRequest, scan_one},
     walletdb::{
         AccountSpec, BuildOptions, CacheReconstruction, DEFAULT_ZSTD_LEVEL, account::birthday_days, build_wallet_file,
     },
@@ -59,14 +59,7 @@ pub fn run(args: Args) -> Result<()> {
         key: key.clone(),
         birthday: args.birthday,
     };
-    let mut results = scan(
-        &view,
-        &[request],
-        &ScanOptions::default(),
-        &|_| {},
-        &AtomicBool::new(false),
-    )?;
-    let result = results.pop().expect("one result per request");
+    let result = scan_one(&view, request)?;
     let scanned = started.elapsed();
 
     let first_block_time = view.block(result.from_height).map_or(0, |b| b.timestamp);

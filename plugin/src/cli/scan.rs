@@ -1,12 +1,12 @@
 //! `scan`: scans a cache for one wallet and prints its outputs and balance.
 
-use std::{path::PathBuf, sync::atomic::AtomicBool};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use tari_wallet_sync::{
     cache::CacheView,
-    scan::{OwnedOutput, ScanOptions, ScanRequest, ScanResult, scan},
+    scan::{OwnedOutput, ScanRequest, ScanResult, scan_one},
 };
 use zeroize::Zeroizing;
 
@@ -46,14 +46,7 @@ pub fn run(args: Args) -> Result<()> {
         key,
         birthday: args.birthday,
     };
-    let mut results = scan(
-        &view,
-        &[request],
-        &ScanOptions::default(),
-        &|_| {},
-        &AtomicBool::new(false),
-    )?;
-    let result = results.pop().expect("one result per request");
+    let result = scan_one(&view, request)?;
     if args.json {
         println!("{}", to_json(&result));
     } else {

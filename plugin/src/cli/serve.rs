@@ -77,20 +77,8 @@ fn init_tracing() {
 
 /// Builds the demo chain of `demo` (same spec, same directory) once and writes `demo-wallets.json`.
 fn prepare_demo(data_dir: &Path) -> Result<Vec<DemoWallet>> {
-    let out = data_dir.join("demo");
-    if !out.join("wallets.json").exists() {
-        let _ = std::fs::remove_dir_all(&out);
-        eprintln!("no --cache given: building a demo chain in {} (once)", out.display());
-        demo_chain::run(&demo_chain::Args {
-            out: out.clone(),
-            outputs: 100_000,
-            blocks: 1_000,
-            wallets: 4,
-            seed: 1,
-        })?;
-    }
-    let text = std::fs::read_to_string(out.join("wallets.json")).context("reading the demo wallets")?;
-    let wallets: Vec<DemoWallet> = serde_json::from_str(&text)?;
+    let wallets = demo_chain::ensure_default_demo(&data_dir.join("demo"))?;
+    let text = serde_json::to_string_pretty(&wallets)?;
     std::fs::write(data_dir.join("demo-wallets.json"), &text).context("writing demo-wallets.json")?;
     Ok(wallets)
 }
