@@ -28,6 +28,7 @@ pub use routes::{SyncRequest, full_output};
 use tokio::{net::TcpListener, sync::watch};
 use tokio_util::sync::CancellationToken;
 
+use super::lmdb::{LmdbError, NodeDb};
 use crate::cache::{BlockData, OutputData};
 
 /// How the fake node misbehaves.
@@ -98,6 +99,31 @@ impl FakeNode {
             listen,
             stop,
         })
+    }
+
+    /// Starts serving a node database's chain (a stopped node's LMDB, such as the test fixture), with its
+    /// genuine full outputs on `/get_utxos_by_block`.
+    pub async fn from_lmdb(db: &NodeDb) -> Result<FakeNode, LmdbError> {
+        let tip = db.chain_info()?.tip_height;
+        let mut blocks = Vec::new();
+        db.for_each_block(0..=tip, |block| {
+            blocks.push(block);
+            Ok(())
+        })?;
+        let mut full = Vec::with_capacity(blocks.len());
+        for block in &blocks {
+            full.push((block.hash, db.full_outputs(&block.hash)?));
+        }
+        let node = FakeNode::start(blocks).await.map_err(|source| LmdbError::Io {
+            dir: db.dir().into(),
+            source,
+        })?;
+        let mut chain = node.shared.chain.lock().expect("lock");
+        for (hash, outputs) in full {
+            chain.set_full_outputs(hash, outputs);
+        }
+        drop(chain);
+        Ok(node)
     }
 
     pub fn url(&self) -> String {

@@ -1,8 +1,8 @@
 //! Source: where the cache's blocks come from while a node runs. Owns the client of the node's HTTP
 //! wallet query service, the paging that turns its answers into whole `BlockData` in height order, the
-//! follower that keeps a `Cache` at the node's tip through reorgs and outages, and the in-process feed a
-//! node can push blocks into instead. Not the cache's format (`cache`), not what an output means to a
-//! wallet (`recognize`, `scan`), and not reading a node's LMDB.
+//! follower that keeps a `Cache` at the node's tip through reorgs and outages, the in-process feed a
+//! node can push blocks into instead, and the import of a stopped node's LMDB (`lmdb`). Not the cache's
+//! format (`cache`), and not what an output means to a wallet (`recognize`, `scan`).
 //!
 //! ```text
 //! node ── HTTP ──► NodeClient ──► pager (pages → whole blocks) ──► Follower ──► Cache (batch, publish)
@@ -19,6 +19,7 @@ pub mod fake_node;
 mod feed;
 mod follower;
 mod http;
+pub mod lmdb;
 mod pager;
 mod status;
 mod wire;
@@ -34,6 +35,13 @@ pub use wire::{NodeHeader, PageEntry, SyncPage, output_details};
 use std::ops::RangeBounds;
 
 use crate::cache::{BlockData, CacheView, OutputData};
+
+/// The network byte of a Tari network name (`mainnet`, `nextnet`, `localnet`, ...), as caches record it.
+pub fn network_byte(name: &str) -> Result<u8, String> {
+    name.parse::<tari_common::configuration::Network>()
+        .map(|n| n.as_byte())
+        .map_err(|_| format!("unknown network {name:?}: mainnet, stagenet, nextnet, localnet, igor or esmeralda"))
+}
 
 /// Blocks of a cache snapshot as a source delivers them (for tests, demos and a fake node).
 pub fn blocks_from_view(view: &CacheView, heights: impl RangeBounds<u64>) -> Vec<BlockData> {

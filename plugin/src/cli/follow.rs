@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::{Context, Result, bail};
 use tari_wallet_sync::{
     cache::{Cache, CacheError},
-    source::{Follower, FollowerConfig, FollowerState, NodeClient},
+    source::{Follower, FollowerConfig, FollowerState, NodeClient, network_byte},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -38,19 +38,6 @@ pub struct Args {
     pub full_outputs: bool,
 }
 
-/// Tari's network bytes, as in `tari_common::configuration::Network`.
-fn network_byte(name: &str) -> Result<u8> {
-    Ok(match name.to_ascii_lowercase().as_str() {
-        "mainnet" => 0x00,
-        "stagenet" => 0x01,
-        "nextnet" => 0x02,
-        "localnet" => 0x10,
-        "igor" => 0x24,
-        "esmeralda" => 0x26,
-        other => bail!("unknown network {other:?}"),
-    })
-}
-
 fn open_or_create(args: &Args) -> Result<Cache> {
     match Cache::open(&args.cache) {
         Ok(cache) => {
@@ -60,7 +47,7 @@ fn open_or_create(args: &Args) -> Result<Cache> {
             Ok(cache)
         }
         Err(CacheError::NotFound { .. }) => {
-            let network = network_byte(&args.network)?;
+            let network = network_byte(&args.network).map_err(anyhow::Error::msg)?;
             Cache::create(&args.cache, network).with_context(|| format!("creating a cache in {}", args.cache.display()))
         }
         Err(e) => Err(e).with_context(|| format!("opening the cache in {}", args.cache.display())),

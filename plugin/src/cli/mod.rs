@@ -5,6 +5,7 @@ pub mod demo;
 pub mod demo_chain;
 pub mod export;
 pub mod follow;
+pub mod import;
 pub mod recognize;
 pub mod scan;
 pub mod serve;
@@ -34,6 +35,8 @@ pub enum Command {
     Recognize(recognize::Args),
     /// Scan a cache for one wallet and write its minotari-cli wallet database, zstd-compressed.
     Export(export::Args),
+    /// Fill a cache from a stopped node's LMDB database (or an `mdb_copy -c` copy).
+    Import(import::Args),
     /// Keep a cache at a running node's tip through its HTTP wallet query service.
     Follow(follow::Args),
     /// Run the HTTP service (a demo chain when no cache is given).
@@ -50,5 +53,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Export(args) => export::run(args),
         Command::Follow(args) => follow::run(args),
+        Command::Import(args) => import::run(args),
     }
 }

@@ -1,0 +1,76 @@
+//! LMDB import errors: each refusal names what is wrong and, where there is one, the safe alternative.
+
+use std::path::PathBuf;
+
+use crate::cache::CacheError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LmdbError {
+    /// A base node holds the database's lock file: its pages can be recycled under an outside reader.
+    #[error(
+        "{dir}: a running base node holds this database (its .chain_storage_file.lock is locked). Reading it \
+         now is not safe: stop the node, or copy it with `mdb_copy -c {dir} COPY_DIR` and import the copy, \
+         or follow the running node instead with `tari-wallet-sync follow --node-url http://127.0.0.1:9000 \
+         --cache DIR`"
+    )]
+    NodeRunning { dir: PathBuf },
+    /// This process already reads the directory (LMDB allows one environment per file per process).
+    #[error("{dir}: already open in this process; share the one NodeDb")]
+    AlreadyOpen { dir: PathBuf },
+    /// No `data.mdb` in the directory.
+    #[error("{dir}: no data.mdb here; expected a base node's LMDB directory (~/.tari/<network>/data/base_node/db)")]
+    NotFound { dir: PathBuf },
+    /// LMDB refused to open the file or read from it.
+    #[error("{dir}: LMDB: {source}")]
+    Lmdb {
+        dir: PathBuf,
+        #[source]
+        source: heed::Error,
+    },
+    /// A table the import needs is absent: not a base node database, or one from another Tari version.
+    #[error("{dir}: no `{table}` table; not a Tari base node database of a supported version")]
+    MissingTable { dir: PathBuf, table: &'static str },
+    /// A row does not decode as the official type, or the tables disagree with each other.
+    #[error("{dir}: table `{table}`: {reason}")]
+    Corrupt {
+        dir: PathBuf,
+        table: &'static str,
+        reason: String,
+    },
+    /// The cache was made for another network than the one asked for.
+    #[error("the cache holds network byte {cache:#04x}, the import asked for {asked:#04x}")]
+    NetworkMismatch { cache: u8, asked: u8 },
+    /// The cache's chain and the database's share no block: another network or another node's chain.
+    #[error("the cache's blocks (tip {cache_tip}) are not on this database's chain; use an empty cache")]
+    UnrelatedChain { cache_tip: u64 },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("{dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl LmdbError {
+    /// A short stable code for logs and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LmdbError::NodeRunning { .. } => "NODE_RUNNING",
+            LmdbError::NotFound { .. } => "NOT_FOUND",
+            LmdbError::AlreadyOpen { .. } => "ALREADY_OPEN",
+            LmdbError::Lmdb { .. } => "LMDB",
+            LmdbError::MissingTable { .. } => "MISSING_TABLE",
+            LmdbError::Corrupt { .. } => "CORRUPT",
+            LmdbError::NetworkMismatch { .. } => "NETWORK_MISMATCH",
+            LmdbError::UnrelatedChain { .. } => "UNRELATED_CHAIN",
+            LmdbError::Cache(_) => "CACHE",
+            LmdbError::Io { .. } => "IO",
+            LmdbError::Cancelled => "CANCELLED",
+        }
+    }
+}
