@@ -191,7 +191,15 @@ async fn main() -> Result<(), Error> {
                 size,
                 sha256,
                 download_url,
-            } => break (size, sha256, download_url),
+                stale,
+                tip_height,
+            } => {
+                if stale {
+                    let tip = tip_height.map_or("an empty chain".into(), |h| format!("height {h}"));
+                    eprintln!("\nnote: the server's node is unreachable: the file is scanned to {tip} (stale)");
+                }
+                break (size, sha256, download_url);
+            }
             JobEvent::Failed { code, message } => return Err(format!("the job failed ({code}): {message}").into()),
         }
     };

@@ -107,11 +107,14 @@ async fn a_full_job_over_http1_and_http2() {
             size,
             sha256,
             download_url,
+            stale,
+            tip_height,
         }) = events.last().cloned()
         else {
             panic!("the job ends ready: {events:?}")
         };
         assert!(events.iter().any(|e| matches!(e, JobEvent::Progress { .. })) || events.len() == 1);
+        assert_eq!((stale, tip_height), (false, Some(39)), "a directory source is current");
 
         let status = get(&client, job["status_url"].as_str().unwrap(), &token, &[])
             .await
@@ -119,6 +122,8 @@ async fn a_full_job_over_http1_and_http2() {
             .unwrap();
         assert_eq!(status["state"], "ready");
         assert_eq!(status["result"]["sha256"], sha256);
+        assert_eq!(status["result"]["stale"], false);
+        assert_eq!(status["result"]["tip_height"], 39);
 
         let download = get(&client, &download_url, &token, &[]).await;
         assert_eq!(download.status, StatusCode::OK);
@@ -126,6 +131,8 @@ async fn a_full_job_over_http1_and_http2() {
         assert_eq!(download.header("content-type"), Some("application/zstd"));
         assert_eq!(download.header("content-length"), Some(size.to_string().as_str()));
         assert_eq!(download.header("etag"), Some(format!("\"{sha256}\"").as_str()));
+        assert_eq!(download.header("tws-stale"), Some("false"));
+        assert_eq!(download.header("tws-tip-height"), Some("39"));
         assert_eq!(download.body.len() as u64, size);
         assert_eq!(hex::encode(Sha256::digest(&download.body)), sha256);
         assert_eq!(balance_of(&download.body), wallet.expected_balance, "{}", wallet.name);
@@ -293,6 +300,15 @@ async fn operations_routes_answer() {
         .unwrap();
     assert_eq!(health["lifecycle"], "ready");
     assert_eq!(health["cache"]["outputs"], 2000);
+    let ready = client
+        .request(Method::GET, "/ready", &[], None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ready["state"], "ready");
+    assert_eq!(ready["cache_tip_height"], 39);
+    assert!(ready["node_tip_height"].is_null(), "a directory source knows no node");
     let openapi = client
         .request(Method::GET, "/api/v1/openapi.json", &[], None)
         .await
@@ -323,7 +339,9 @@ async fn operations_routes_answer() {
         "tws_http_responses_total{route=\"health\",status=\"200\"} 2",
         "tws_job_duration_seconds_count",
         "tws_outputs_scanned_total",
-        "tws_lifecycle{state=\"ready\"} 1",
+        "tws_lifecycle_state{state=\"ready\"} 1",
+        "tws_lifecycle_state{state=\"degraded\"} 0",
+        "tws_node_tip_height -1",
     ] {
         assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
     }

@@ -1,17 +1,30 @@
-//! Config: the binary's one typed configuration, from (highest first) command-line flags, `TWS_*`
+//! Config: the plugin's one typed configuration, from (highest first) command-line flags, `TWS_*`
 //! environment variables, and the `[wallet_sync]` section of a TOML file, over the library's defaults.
 //! Every key is listed in `KEYS` and documented in `docs/config.md`. No secret is ever read from here.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{Context, Result, anyhow, bail};
-use tari_wallet_sync::service::{PlainKeyPolicy, ServiceConfig, TlsPaths, parse_duration, parse_rate};
+use tari_wallet_sync::{
+    service::{PlainKeyPolicy, ServiceConfig, TlsPaths, parse_duration, parse_rate},
+    source::network_byte,
+};
 
 /// Every key: the TOML name; the environment variable is `TWS_` + its upper case.
 pub const KEYS: &[&str] = &[
     "data_dir",
     "listen",
-    "cache",
+    "cache_dir",
+    "node_url",
+    "lmdb_dir",
+    "poll_interval",
+    "full_outputs",
+    "network",
     "tls_cert",
     "tls_key",
     "result_ttl",
@@ -37,8 +50,15 @@ pub const KEYS: &[&str] = &[
     "replica_id",
 ];
 
+/// Older names still accepted, and the key each stands for.
+pub const ALIASES: &[(&str, &str)] = &[("cache", "cache_dir")];
+
 pub const DEFAULT_DATA_DIR: &str = "tws-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_NETWORK: &str = "mainnet";
+/// Between polls of the node at its tip: Tari blocks come every two minutes; 5 s notices one promptly
+/// at the cost of two small requests.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What the flags say (each overrides the environment and the file).
 #[derive(Debug, Default, Clone)]
@@ -46,18 +66,69 @@ pub struct Flags {
     pub config: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
-    pub cache: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub node_url: Option<String>,
+    pub lmdb_dir: Option<PathBuf>,
 }
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
-    /// `None`: serve a demo chain built in `DATA_DIR/demo`.
-    pub cache: Option<PathBuf>,
+    /// The configured cache directory. Unset: `serve` builds a demo chain in `DATA_DIR/demo`, or, with a
+    /// node (`node_url`, or the in-process feed), keeps the node's chain in `DATA_DIR/cache`.
+    pub cache_dir: Option<PathBuf>,
+    /// The node's HTTP wallet query service; set: `serve` follows it into the cache.
+    pub node_url: Option<String>,
+    /// A stopped node's LMDB directory (or an `mdb_copy -c` copy); set: `serve` first imports it into the
+    /// node cache (`node_cache_dir`), then follows `node_url` or serves the cache as it is.
+    pub lmdb_dir: Option<PathBuf>,
+    pub poll_interval: Duration,
+    /// Also fetch every block's full outputs (scripts, output types, maturities) while following. On by
+    /// default: wallet files need an owned output's script and maturity, and the sync route has neither.
+    pub full_outputs: bool,
+    /// Network byte of a cache created here (an existing cache must match it).
+    pub network: u8,
+    /// The service's settings; its `cache_dir` is the directory the service reads (see `cache_dir`).
     pub service: ServiceConfig,
     /// Where each value came from, for the startup log.
     pub sources: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// The defaults, with the data directory `data_dir`: what an empty configuration resolves to.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir = data_dir.into();
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("a valid default"),
+            cache_dir: None,
+            node_url: None,
+            lmdb_dir: None,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            full_outputs: true,
+            network: network_byte(DEFAULT_NETWORK).expect("a known network"),
+            service: ServiceConfig::new(&data_dir, data_dir.join("demo/cache")),
+            sources: BTreeMap::new(),
+        }
+    }
+
+    /// The cache a node's chain goes into: `cache_dir`, else `DATA_DIR/cache`.
+    pub fn node_cache_dir(&self) -> PathBuf {
+        node_cache_dir(self.cache_dir.as_deref(), &self.service.data_dir)
+    }
+
+    /// Resolves the configuration in the TOML file `path` (its `[wallet_sync]` section) under the
+    /// process's `TWS_*` variables: for a node embedding the plugin beside its own configuration.
+    pub fn from_file(path: impl Into<PathBuf>) -> Result<Config> {
+        load(&Flags {
+            config: Some(path.into()),
+            ..Flags::default()
+        })
+    }
+}
+
+fn node_cache_dir(cache_dir: Option<&Path>, data_dir: &Path) -> PathBuf {
+    cache_dir.map_or_else(|| data_dir.join("cache"), Path::to_path_buf)
 }
 
 /// Resolves the configuration from `flags`, the process environment and the file.
@@ -74,12 +145,19 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
         .or_else(|| env.get("TWS_CONFIG").map(PathBuf::from));
     if let Some(path) = &file {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        for (key, value) in file_values(&text).with_context(|| format!("in {}", path.display()))? {
-            values.insert(key, (value, path.display().to_string()));
+        let mut in_file = file_values(&text).with_context(|| format!("in {}", path.display()))?;
+        // An alias yields to its key when both are given.
+        in_file.sort_by_key(|(key, _)| KEYS.contains(&key.as_str()));
+        for (key, value) in in_file {
+            values.insert(canonical(&key).to_string(), (value, path.display().to_string()));
         }
     }
-    for key in KEYS {
-        let name = format!("TWS_{}", key.to_uppercase());
+    let env_names = ALIASES
+        .iter()
+        .map(|(alias, key)| (*alias, *key))
+        .chain(KEYS.iter().map(|k| (*k, *k)));
+    for (name, key) in env_names {
+        let name = format!("TWS_{}", name.to_uppercase());
         if let Some(value) = env.get(&name) {
             values.insert(key.to_string(), (value.clone(), name));
         }
@@ -87,7 +165,9 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
     let flag_values = [
         ("data_dir", flags.data_dir.as_ref().map(|p| p.display().to_string())),
         ("listen", flags.listen.clone()),
-        ("cache", flags.cache.as_ref().map(|p| p.display().to_string())),
+        ("cache_dir", flags.cache_dir.as_ref().map(|p| p.display().to_string())),
+        ("node_url", flags.node_url.clone()),
+        ("lmdb_dir", flags.lmdb_dir.as_ref().map(|p| p.display().to_string())),
     ];
     for (key, value) in flag_values {
         if let Some(value) = value {
@@ -96,13 +176,63 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
     }
 
     let get = |key: &str| values.get(key).map(|(v, _)| v.as_str());
+    let named = |key: &str| {
+        let (value, source) = &values[key];
+        format!("{key} = {value:?} (from {source})")
+    };
     let data_dir = PathBuf::from(get("data_dir").unwrap_or(DEFAULT_DATA_DIR));
-    let cache = get("cache").map(PathBuf::from);
+    let cache_dir = get("cache_dir").map(PathBuf::from);
     let listen_text = get("listen").unwrap_or(DEFAULT_LISTEN);
     let listen = listen_text
         .parse()
         .map_err(|_| anyhow!("listen = {listen_text:?} is not an address such as 127.0.0.1:8080"))?;
-    let mut service = ServiceConfig::new(&data_dir, cache.clone().unwrap_or_else(|| data_dir.join("demo/cache")));
+    let node_url = get("node_url")
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from);
+    if let Some(url) = &node_url
+        && !url.starts_with("http://")
+    {
+        bail!(
+            "{}: the node's query service is plain http://host:port",
+            named("node_url")
+        );
+    }
+    let poll_interval = match get("poll_interval") {
+        Some(text) => parse_duration(text)
+            .map_err(|e| anyhow!(e))
+            .and_then(|d| {
+                if d.is_zero() {
+                    Err(anyhow!("must not be zero"))
+                } else {
+                    Ok(d)
+                }
+            })
+            .with_context(|| named("poll_interval"))?,
+        None => DEFAULT_POLL_INTERVAL,
+    };
+    let full_outputs = match get("full_outputs") {
+        Some(text) => text
+            .trim()
+            .parse::<bool>()
+            .map_err(|_| anyhow!("{}: use true or false", named("full_outputs")))?,
+        None => true,
+    };
+    let lmdb_dir = get("lmdb_dir").map(PathBuf::from);
+    let network = network_byte(get("network").unwrap_or(DEFAULT_NETWORK).trim())
+        .map_err(|e| anyhow!(e))
+        .with_context(|| match values.contains_key("network") {
+            true => named("network"),
+            false => "network".into(),
+        })?;
+    // The directory the service reads: the configured one, else where the node's chain or the demo
+    // chain goes.
+    let service_cache = match (&cache_dir, node_url.is_some() || lmdb_dir.is_some()) {
+        (Some(dir), _) => dir.clone(),
+        (None, true) => node_cache_dir(None, &data_dir),
+        (None, false) => data_dir.join("demo/cache"),
+    };
+    let mut service = ServiceConfig::new(&data_dir, service_cache);
     for (key, (value, source)) in &values {
         apply(&mut service, key, value).with_context(|| format!("{key} = {value:?} (from {source})"))?;
     }
@@ -116,7 +246,12 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
     };
     Ok(Config {
         listen,
-        cache,
+        cache_dir,
+        node_url,
+        lmdb_dir,
+        poll_interval,
+        full_outputs,
+        network,
         service,
         sources: values.into_iter().map(|(k, (_, source))| (k, source)).collect(),
     })
@@ -134,7 +269,7 @@ fn file_values(text: &str) -> Result<Vec<(String, String)>> {
     section
         .iter()
         .map(|(key, value)| {
-            if !KEYS.contains(&key.as_str()) {
+            if !KEYS.contains(&key.as_str()) && !ALIASES.iter().any(|(alias, _)| alias == key) {
                 bail!("unknown key `{key}` in [wallet_sync]");
             }
             let value = match value {
@@ -148,6 +283,14 @@ fn file_values(text: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The key an alias stands for (a key stands for itself).
+fn canonical(key: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == key)
+        .map_or(key, |(_, key)| key)
+}
+
 fn number<T: std::str::FromStr>(value: &str) -> Result<T> {
     value.trim().parse().map_err(|_| anyhow!("not a number"))
 }
@@ -157,7 +300,8 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
     let rate = |v: &str| parse_rate(v).map_err(|e| anyhow!(e));
     match key {
         // Resolved by `resolve` itself.
-        "data_dir" | "listen" | "cache" | "tls_cert" | "tls_key" => {}
+        "data_dir" | "listen" | "cache_dir" | "tls_cert" | "tls_key" | "node_url" | "lmdb_dir" | "poll_interval"
+        | "full_outputs" | "network" => {}
         "result_ttl" => service.result_ttl = duration(value)?,
         "dedupe_window" => service.dedupe_window = duration(value)?,
         "max_queued_jobs" => service.max_queued_jobs = number(value)?,
@@ -223,8 +367,90 @@ mod tests {
         assert_eq!(config.service.plain_view_key, PlainKeyPolicy::Never);
         assert_eq!(config.sources["listen"], "--listen");
         assert_eq!(config.sources["result_ttl"], "TWS_RESULT_TTL");
-        assert!(config.cache.is_none());
+        assert!(config.cache_dir.is_none() && config.node_url.is_none());
         assert_eq!(config.service.cache_dir, PathBuf::from("tws-data/demo/cache"));
+    }
+
+    #[test]
+    fn a_node_url_follows_into_the_data_dirs_cache_and_the_old_cache_key_still_works() {
+        let env: BTreeMap<String, String> = [
+            ("TWS_NODE_URL".to_string(), "http://127.0.0.1:9000".to_string()),
+            ("TWS_POLL_INTERVAL".to_string(), "250ms".to_string()),
+            ("TWS_FULL_OUTPUTS".to_string(), "true".to_string()),
+            ("TWS_NETWORK".to_string(), "localnet".to_string()),
+        ]
+        .into();
+        let config = resolve(&Flags::default(), &env).unwrap();
+        assert_eq!(config.node_url.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(config.poll_interval, Duration::from_millis(250));
+        assert!(config.full_outputs);
+        assert_eq!(config.network, 0x10);
+        assert_eq!(config.service.cache_dir, PathBuf::from("tws-data/cache"));
+        assert_eq!(config.node_cache_dir(), PathBuf::from("tws-data/cache"));
+
+        let env: BTreeMap<String, String> = [("TWS_CACHE".to_string(), "/srv/cache".to_string())].into();
+        let config = resolve(&Flags::default(), &env).unwrap();
+        assert_eq!(config.cache_dir, Some(PathBuf::from("/srv/cache")));
+        assert_eq!(config.sources["cache_dir"], "TWS_CACHE");
+        let flags = Flags {
+            cache_dir: Some("/flag/cache".into()),
+            ..Flags::default()
+        };
+        assert_eq!(
+            resolve(&flags, &env).unwrap().service.cache_dir,
+            PathBuf::from("/flag/cache")
+        );
+        for (name, value) in [
+            ("TWS_NODE_URL", "https://node:9000"),
+            ("TWS_POLL_INTERVAL", "0s"),
+            ("TWS_FULL_OUTPUTS", "yes"),
+            ("TWS_NETWORK", "moonnet"),
+        ] {
+            let env: BTreeMap<String, String> = [(name.to_string(), value.to_string())].into();
+            let error = format!("{:#}", resolve(&Flags::default(), &env).unwrap_err());
+            assert!(error.contains(name), "{name}: {error}");
+        }
+    }
+
+    /// The sample section in docs/config.md parses, and the documented table lists exactly `KEYS`.
+    #[test]
+    fn the_documented_sample_parses_and_every_key_is_documented() {
+        let doc = include_str!("../../docs/config.md");
+        let sample = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml sample in docs/config.md");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, sample).unwrap();
+        let flags = Flags {
+            config: Some(file),
+            ..Flags::default()
+        };
+        let config = resolve(&flags, &BTreeMap::new()).unwrap();
+        assert!(config.node_url.is_some(), "the sample follows a node");
+        assert_eq!(config.sources.len(), file_values(sample).unwrap().len());
+        let table = doc
+            .split("\n## Keys\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("a Keys section in docs/config.md");
+        let documented: Vec<&str> = table
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .flat_map(|line| {
+                let cell = line.split(" |").next().unwrap_or("");
+                cell.split(", ").map(|k| k.trim_matches('`')).collect::<Vec<_>>()
+            })
+            .filter(|key| key.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        let mut documented_sorted = documented.clone();
+        documented_sorted.sort_unstable();
+        documented_sorted.dedup();
+        let mut keys = KEYS.to_vec();
+        keys.sort_unstable();
+        assert_eq!(documented_sorted, keys, "docs/config.md's table and KEYS differ");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Engine: the one facade the HTTP layer talks to. Owns the job registry (memory) over the job store
-//! (disk), the sealing key, rate limits, metrics and the lifecycle; submission, authorisation, status,
-//! deletion and expiry happen here. Scanning is `scheduler`; HTTP is `http`; neither is known here.
+//! (disk), the sealing key, rate limiters, metrics, the service's phase and its cache source (their
+//! lifecycle); authorisation, status, deletion and expiry happen here, accepting a job in `submission`.
+//! Scanning is `scheduler`; HTTP is `http`; neither is known here.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -9,70 +10,34 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU8, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
-use tari_wallet_sync_sse::seal::{Sealed, ServerKey, seal};
+use tari_wallet_sync_sse::seal::ServerKey;
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
 use super::{
     artifact::{Artifact, ResultBuilder},
+    cache_source::CacheSource,
     config::ServiceConfig,
     error::{ApiError, ServiceError},
-    job::{Job, JobStatus, hash_token, new_job_id, new_token, plausible_job_id},
+    job::{Job, JobStatus, plausible_job_id},
     keyfile,
+    lifecycle::{Lifecycle, SourceReport},
     limits::Limiter,
     metrics::{LiveGauges, Metrics},
-    store::{NewJob, Store, StoredState},
+    store::{Store, StoredState},
 };
-use crate::{cache::CacheView, recognize::WalletKey};
 
-/// The service's lifecycle, as `/ready` and `/metrics` show it.
+/// The service's own phase; while serving, the lifecycle is the cache source's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Lifecycle {
-    Starting = 0,
-    Ready = 1,
-    Draining = 2,
-    Stopped = 3,
-}
-
-impl Lifecycle {
-    pub fn name(self) -> &'static str {
-        match self {
-            Lifecycle::Starting => "starting",
-            Lifecycle::Ready => "ready",
-            Lifecycle::Draining => "draining",
-            Lifecycle::Stopped => "stopped",
-        }
-    }
-}
-
-/// A validated submission: the key (to fingerprint it, then dropped), the box to store, the rest.
-pub struct Submission {
-    pub key: WalletKey,
-    pub sealed_view_key: Sealed,
-    pub sealed_password: Option<Sealed>,
-    /// The opened password, only to tell submissions apart; zeroized when the submission is dropped.
-    pub password: Option<Zeroizing<String>>,
-    pub birthday: u64,
-}
-
-/// What a submission gets back.
-pub struct Submitted {
-    pub job_id: String,
-    pub token: String,
-    pub status: JobStatus,
-    pub deduplicated: bool,
-}
-
-/// What the cache looked like at the last pass.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CacheInfo {
-    pub tip_height: Option<u64>,
-    pub outputs: u64,
+pub(super) enum Phase {
+    Serving = 0,
+    Draining = 1,
+    Stopped = 2,
 }
 
 #[derive(Default)]
@@ -88,17 +53,17 @@ pub struct Engine {
     pub(super) config: ServiceConfig,
     pub(super) store: Store,
     pub(super) server_key: ServerKey,
-    fingerprint_key: Zeroizing<[u8; 32]>,
+    pub(super) fingerprint_key: Zeroizing<[u8; 32]>,
     pub(super) registry: Mutex<Registry>,
     pub(super) queue_notify: Notify,
     pub(super) builder: Arc<dyn ResultBuilder>,
     pub metrics: Metrics,
-    ip_submissions: Limiter<IpAddr>,
-    ip_requests: Limiter<IpAddr>,
-    wallet_syncs: Limiter<[u8; 32]>,
+    pub(super) ip_submissions: Limiter<IpAddr>,
+    pub(super) ip_requests: Limiter<IpAddr>,
+    pub(super) wallet_syncs: Limiter<[u8; 32]>,
     pub(super) boot: u64,
-    lifecycle: AtomicU8,
-    pub(super) cache_info: Mutex<CacheInfo>,
+    phase: AtomicU8,
+    pub(super) source: CacheSource,
 }
 
 pub(super) fn now_ms() -> u64 {
@@ -108,9 +73,13 @@ pub(super) fn now_ms() -> u64 {
 }
 
 impl Engine {
-    /// Opens the data directory (key, store), checks the cache and reloads the jobs of earlier runs.
-    /// Blocking: call it on the blocking pool.
-    pub fn open(config: ServiceConfig, builder: Arc<dyn ResultBuilder>) -> Result<Engine, ServiceError> {
+    /// Opens the data directory (key, store), checks a directory source's cache and reloads the jobs of
+    /// earlier runs. Blocking: call it on the blocking pool.
+    pub fn open(
+        config: ServiceConfig,
+        source: CacheSource,
+        builder: Arc<dyn ResultBuilder>,
+    ) -> Result<Engine, ServiceError> {
         create_private_dir(&config.data_dir)?;
         let server_key = keyfile::load_or_create(&config.data_dir)?;
         let store = Store::open(&config.data_dir)?;
@@ -120,14 +89,10 @@ impl Engine {
             reason: e.to_string(),
         };
         let boot = store.next_boot().map_err(store_error)?;
-        let view = CacheView::open(&config.cache_dir).map_err(|e| ServiceError::Cache {
-            path: config.cache_dir.display().to_string(),
+        source.check().map_err(|(path, e)| ServiceError::Cache {
+            path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        let cache_info = CacheInfo {
-            tip_height: view.tip().map(|t| t.height),
-            outputs: view.output_count(),
-        };
         let fingerprint_key = {
             let mut hasher = Blake2b::<U32>::new();
             hasher.update(b"tari-wallet-sync/fingerprint-key/v1");
@@ -148,8 +113,8 @@ impl Engine {
             builder,
             metrics: Metrics::default(),
             boot,
-            lifecycle: AtomicU8::new(Lifecycle::Starting as u8),
-            cache_info: Mutex::new(cache_info),
+            phase: AtomicU8::new(Phase::Serving as u8),
+            source,
         };
         engine.recover().map_err(store_error)?;
         Ok(engine)
@@ -225,185 +190,32 @@ impl Engine {
         &self.server_key
     }
 
+    /// The lifecycle: draining or stopped by the service itself, else what the cache source says.
     pub fn lifecycle(&self) -> Lifecycle {
-        match self.lifecycle.load(Ordering::Relaxed) {
-            0 => Lifecycle::Starting,
-            1 => Lifecycle::Ready,
-            2 => Lifecycle::Draining,
+        match self.phase.load(Ordering::Relaxed) {
+            0 => self.source.lifecycle(),
+            1 => Lifecycle::Draining,
             _ => Lifecycle::Stopped,
         }
     }
 
-    pub fn set_lifecycle(&self, state: Lifecycle) {
-        self.lifecycle.store(state as u8, Ordering::Relaxed);
-        tracing::info!(state = state.name(), "lifecycle");
-    }
-
-    pub fn cache_info(&self) -> CacheInfo {
-        *self.cache_info.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Any API request from `ip`.
-    pub fn check_request_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.ip_requests.check(&ip, Instant::now()).map_err(|retry_after| {
-            self.metrics.rate_limited("ip_requests");
-            ApiError::RateLimited {
-                scope: "request",
-                retry_after,
-            }
-        })
-    }
-
-    /// A submission from `ip`, checked before its body is even parsed.
-    pub fn check_submit_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.ip_submissions.check(&ip, Instant::now()).map_err(|retry_after| {
-            self.metrics.rate_limited("ip_submissions");
-            ApiError::RateLimited {
-                scope: "submission",
-                retry_after,
-            }
-        })
-    }
-
-    /// Seals a plain view key to the server's own key, so the store never holds it in the clear.
-    pub fn seal_to_self(&self, label: &[u8], plaintext: &[u8]) -> Sealed {
-        seal(&self.server_key.public_key(), label, plaintext).expect("our own key is valid and the input short")
-    }
-
-    fn fingerprints(&self, submission: &Submission) -> ([u8; 32], [u8; 32]) {
-        let keyed = |parts: &[&[u8]]| -> [u8; 32] {
-            let mut hasher = Blake2b::<U32>::new();
-            hasher.update(self.fingerprint_key.as_ref());
-            for part in parts {
-                hasher.update((part.len() as u64).to_le_bytes());
-                hasher.update(part);
-            }
-            hasher.finalize().into()
-        };
-        let public_view = submission.key.public_view_key();
-        let wallet = keyed(&[
-            b"wallet",
-            public_view.as_bytes(),
-            submission.key.spend_public_key().as_bytes(),
-        ]);
-        let password = submission.password.as_ref().map_or(&b""[..], |p| p.as_bytes());
-        let has_password = [u8::from(submission.password.is_some())];
-        let dedupe = keyed(&[
-            b"dedupe",
-            &wallet,
-            &submission.birthday.to_le_bytes(),
-            &has_password,
-            password,
-        ]);
-        (wallet, dedupe)
-    }
-
-    /// Accepts a validated submission: the existing job for an identical recent one, else a new queued job.
-    pub async fn submit(self: &Arc<Self>, submission: Submission) -> Result<Submitted, ApiError> {
-        if self.lifecycle() != Lifecycle::Ready {
-            return Err(ApiError::Unavailable(self.lifecycle().name()));
+    pub(super) fn set_phase(&self, phase: Phase) {
+        let before = self.phase.swap(phase as u8, Ordering::Relaxed);
+        if before != phase as u8 {
+            tracing::info!(state = self.lifecycle().name(), "lifecycle");
         }
-        let (wallet, dedupe) = self.fingerprints(&submission);
-        let token = new_token();
-        let token_hash = hash_token(&token);
-        if let Some(existing) = self.find_duplicate(&dedupe) {
-            let (store, id) = (self.store.clone(), existing.id.clone());
-            blocking(move || store.add_token(&id, &token_hash)).await?;
-            existing.add_token_hash(token_hash);
-            self.metrics.jobs_deduplicated.fetch_add(1, Ordering::Relaxed);
-            return Ok(Submitted {
-                job_id: existing.id.clone(),
-                token,
-                status: existing.status(),
-                deduplicated: true,
-            });
-        }
-        self.wallet_syncs
-            .check(&wallet, Instant::now())
-            .map_err(|retry_after| {
-                self.metrics.rate_limited("wallet");
-                ApiError::RateLimited {
-                    scope: "wallet",
-                    retry_after,
-                }
-            })?;
-        {
-            let mut registry = self.registry();
-            let queue_full = registry.queue.len() + registry.reserved >= self.config.max_queued_jobs;
-            if queue_full || registry.jobs.len() + registry.reserved >= self.config.max_jobs_held {
-                drop(registry);
-                self.wallet_syncs.refund(&wallet);
-                return Err(ApiError::QueueFull {
-                    retry_after: self.queue_retry_after(),
-                });
-            }
-            registry.reserved += 1;
-        }
-        let id = new_job_id(self.config.replica_id.as_deref());
-        let created_ms = now_ms();
-        let (store, job_id) = (self.store.clone(), id.clone());
-        let sealed_view_key = submission.sealed_view_key.to_bytes();
-        let sealed_password = submission.sealed_password.as_ref().map(Sealed::to_bytes);
-        let spend = submission.key.spend_public_key().to_bytes();
-        let birthday = submission.birthday;
-        drop(submission);
-        let inserted = blocking(move || {
-            store.insert(&NewJob {
-                id: &job_id,
-                dedupe: &dedupe,
-                birthday,
-                spend_public_key: &spend,
-                sealed_view_key: &sealed_view_key,
-                sealed_password: sealed_password.as_deref(),
-                token_hash: &token_hash,
-                created_ms,
-            })
-        })
-        .await;
-        let mut registry = self.registry();
-        registry.reserved -= 1;
-        inserted?;
-        let position = registry.queue.len() as u64 + 1;
-        let status = JobStatus::Queued { position };
-        let job = Arc::new(Job::new(
-            id.clone(),
-            dedupe,
-            birthday,
-            created_ms,
-            self.boot,
-            vec![token_hash],
-            status.clone(),
-        ));
-        registry.queue.push_back(job.clone());
-        registry.by_dedupe.insert(dedupe, job.clone());
-        registry.jobs.insert(id.clone(), job);
-        drop(registry);
-        self.metrics.jobs_submitted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The source's report with the service's own phase on top.
+    pub fn report(&self) -> SourceReport {
+        let mut report = self.source.report();
+        report.lifecycle = self.lifecycle();
+        report
+    }
+
+    /// A change of the source (state or snapshot): queued jobs may be scannable now.
+    pub(super) fn source_changed(&self) {
         self.queue_notify.notify_one();
-        tracing::info!(job = %id, position, "job queued");
-        Ok(Submitted {
-            job_id: id,
-            token,
-            status,
-            deduplicated: false,
-        })
-    }
-
-    fn find_duplicate(&self, dedupe: &[u8; 32]) -> Option<Arc<Job>> {
-        let registry = self.registry();
-        let job = registry.by_dedupe.get(dedupe)?;
-        let age = Duration::from_millis(now_ms().saturating_sub(job.created_ms));
-        let live = matches!(
-            job.status(),
-            JobStatus::Queued { .. } | JobStatus::Scanning { .. } | JobStatus::Ready { .. }
-        );
-        (live && age <= self.config.dedupe_window && !job.is_cancelled()).then(|| job.clone())
-    }
-
-    /// A guess of when the queue will have room: one pass at the mean pace so far (10 s before any).
-    fn queue_retry_after(&self) -> Duration {
-        let pass = self.metrics.pass_duration.mean().unwrap_or(Duration::from_secs(10));
-        pass.clamp(Duration::from_secs(1), Duration::from_secs(300))
     }
 
     /// The job `id` if `token` is one of its tokens.
@@ -528,14 +340,12 @@ impl Engine {
             }
             registry.queue.len() as u64
         };
-        let cache = self.cache_info();
         LiveGauges {
             jobs_by_state: counts,
             queue_depth,
             keys_held: self.keys_held().await.unwrap_or(0),
-            cache_tip_height: cache.tip_height,
-            cache_outputs: cache.outputs,
-            lifecycle: self.lifecycle().name(),
+            source: self.report(),
+            now: SystemTime::now(),
         }
     }
 

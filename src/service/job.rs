@@ -47,6 +47,10 @@ pub enum JobStatus {
         size: u64,
         sha256: String,
         expires_ms: u64,
+        /// Scanned while the source was degraded (from the last published cache).
+        stale: bool,
+        /// The cache tip the scan reached (`None`: an empty cache).
+        tip_height: Option<u64>,
     },
     Failed {
         code: String,
@@ -107,10 +111,18 @@ impl Snapshot {
                     eta_seconds: p.eta_seconds,
                 }
             }
-            JobStatus::Ready { size, sha256, .. } => JobEvent::Ready {
+            JobStatus::Ready {
+                size,
+                sha256,
+                stale,
+                tip_height,
+                ..
+            } => JobEvent::Ready {
                 size: *size,
                 sha256: sha256.clone(),
                 download_url: download_url.to_string(),
+                stale: *stale,
+                tip_height: *tip_height,
             },
             JobStatus::Failed { code, message, .. } => JobEvent::Failed {
                 code: code.clone(),

@@ -1,6 +1,6 @@
 //! Metrics: the service's counters, gauges and histograms, rendered in the Prometheus text format for
 //! `/metrics`. Owns the numbers only; the engine and the HTTP layer record into it, `/metrics` adds the
-//! live gauges (jobs by state, queue depth, cache tip) at render time.
+//! live gauges (jobs by state, queue depth, lifecycle, cache and node tips) at render time.
 
 use std::{
     collections::BTreeMap,
@@ -9,8 +9,10 @@ use std::{
         Mutex,
         atomic::{AtomicI64, AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, SystemTime},
 };
+
+use super::lifecycle::{Lifecycle, SourceReport};
 
 /// Bucket bounds in seconds: a job is expected in well under 30 s, a pass of many keys may take minutes.
 const BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
@@ -85,9 +87,8 @@ pub struct LiveGauges {
     pub jobs_by_state: Vec<(&'static str, u64)>,
     pub queue_depth: u64,
     pub keys_held: u64,
-    pub cache_tip_height: Option<u64>,
-    pub cache_outputs: u64,
-    pub lifecycle: &'static str,
+    pub source: SourceReport,
+    pub now: SystemTime,
 }
 
 impl Metrics {
@@ -131,23 +132,53 @@ impl Metrics {
             "Jobs whose sealed key is still stored.",
             live.keys_held as i64,
         );
+        let source = &live.source;
+        let known = |value: Option<u64>| value.map_or(-1, |v| v as i64);
         gauge(
             &mut out,
             "tws_cache_tip_height",
             "Height of the cache's tip (-1: empty).",
-            live.cache_tip_height.map_or(-1, |h| h as i64),
+            known(source.cache_tip_height),
         );
         gauge(
             &mut out,
             "tws_cache_outputs",
             "Outputs in the cache.",
-            live.cache_outputs as i64,
+            source.cache_outputs as i64,
+        );
+        gauge(
+            &mut out,
+            "tws_node_tip_height",
+            "Height of the node's tip as last heard from (-1: unknown).",
+            known(source.node_tip_height),
+        );
+        gauge(
+            &mut out,
+            "tws_cache_tip_age_seconds",
+            "Age of the cache's tip block (-1: empty cache).",
+            known(source.tip_age(live.now).map(|d| d.as_secs())),
+        );
+        let import = source.import.unwrap_or_default();
+        gauge(
+            &mut out,
+            "tws_import_done",
+            "Blocks imported so far by a running import.",
+            import.done as i64,
+        );
+        gauge(
+            &mut out,
+            "tws_import_total",
+            "Blocks a running import will import (0: unknown or none).",
+            import.total as i64,
         );
         let _ = writeln!(
             out,
-            "# HELP tws_lifecycle The service's lifecycle state.\n# TYPE tws_lifecycle gauge\ntws_lifecycle{{state=\"{}\"}} 1",
-            live.lifecycle
+            "# HELP tws_lifecycle_state The service's lifecycle: 1 for the current state.\n# TYPE tws_lifecycle_state gauge"
         );
+        for state in Lifecycle::ALL {
+            let on = u8::from(state == source.lifecycle);
+            let _ = writeln!(out, "tws_lifecycle_state{{state=\"{}\"}} {on}", state.name());
+        }
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         counter(
             &mut out,
@@ -264,9 +295,17 @@ mod tests {
             jobs_by_state: vec![("queued", 2), ("ready", 1)],
             queue_depth: 2,
             keys_held: 2,
-            cache_tip_height: Some(99),
-            cache_outputs: 2000,
-            lifecycle: "ready",
+            source: SourceReport {
+                lifecycle: Lifecycle::Degraded,
+                cache_tip_height: Some(99),
+                cache_tip_time: Some(1_000),
+                cache_outputs: 2000,
+                node_tip_height: None,
+                import: None,
+                fault: None,
+                degraded_since: None,
+            },
+            now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_060),
         });
         assert!(text.contains("tws_http_responses_total{route=\"submit\",status=\"202\"} 2\n"));
         assert!(text.contains("tws_jobs{state=\"queued\"} 2\n"));
@@ -275,5 +314,10 @@ mod tests {
         assert!(text.contains("tws_job_duration_seconds_bucket{le=\"1\"} 1\n"));
         assert!(text.contains("tws_job_duration_seconds_count 1\n"));
         assert!(text.contains("tws_cache_tip_height 99\n"));
+        assert!(text.contains("tws_node_tip_height -1\n"));
+        assert!(text.contains("tws_cache_tip_age_seconds 60\n"));
+        assert!(text.contains("tws_lifecycle_state{state=\"degraded\"} 1\n"));
+        assert!(text.contains("tws_lifecycle_state{state=\"ready\"} 0\n"));
+        assert_eq!(text.matches("tws_lifecycle_state{").count(), Lifecycle::ALL.len());
     }
 }

@@ -1,29 +1,36 @@
 //! Service: the HTTP face of the plugin. A wallet submits its sealed view key, follows the job by status
 //! or Server-Sent Events and downloads the zstd file; the operator gets limits, metrics and a clean
 //! drain. Owns jobs (memory + SQLite), their scheduling into multi-key scan passes, and HTTP; it reads
-//! the chain only through `cache::CacheView` and `scan`, and builds files through `ResultBuilder`.
+//! the chain only through a `CacheSource` (a cache directory, or a follower's published `CacheView`s and
+//! state) and `scan`, and builds files through `ResultBuilder`.
 //!
 //! ```text
 //! server     TCP/TLS accept, hyper-util auto (HTTP/1.1 + h2c / ALPN h2), limits, graceful drain
 //!   http     routes -> handlers -> ApiError (status chosen in error.rs); SSE, download with Range
-//! engine     the facade: registry of jobs, submission, auth, delete, expiry, rate limits, metrics
+//! engine     the facade: registry of jobs, auth, delete, expiry, metrics, phase over the cache source
+//!   submission rate limits, fingerprints, deduplication, queue bounds
 //!   job        one job's state and event channel        store     SQLite job store (WAL), sealed keys
 //!   keyfile    the persistent sealing key (0600)        limits    token buckets
 //! scheduler  queued jobs -> one scan pass (rayon, blocking pool) -> ResultBuilder -> artifact
+//! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
+//! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
 //! ```
 
 pub mod artifact;
+mod cache_source;
 pub mod config;
 mod engine;
 pub mod error;
 mod http;
 mod job;
 mod keyfile;
+mod lifecycle;
 mod limits;
 mod metrics;
 mod scheduler;
 mod server;
 mod store;
+mod submission;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 mod wallet_builder;
@@ -31,20 +38,22 @@ mod wallet_builder;
 use std::{sync::Arc, time::Duration};
 
 pub use artifact::{Artifact, JsonSummaryBuilder, ResultBuilder};
+pub use cache_source::{CacheSource, SourceControl};
 pub use config::{PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, parse_duration, parse_rate};
-pub use engine::Lifecycle;
+use engine::{Engine, Phase};
 pub use error::{ApiError, ServiceError};
 pub use http::API_PREFIX;
+pub use lifecycle::{ImportProgress, Lifecycle, SOURCE_FAULT_CODES, SourceFault, SourceReport};
 pub use server::tls_acceptor;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 pub use wallet_builder::WalletDbBuilder;
 
 /// The OpenAPI document of the v1 API.
 pub const OPENAPI_JSON: &str = http::OPENAPI;
 
-/// Runs the service on `listener`, serving minotari-cli wallet databases (`WalletDbBuilder`), until
-/// `shutdown` is cancelled.
+/// Runs the service on `listener` over the cache in `config.cache_dir`, serving minotari-cli wallet
+/// databases (`WalletDbBuilder`), until `shutdown` is cancelled.
 pub async fn run(
     config: ServiceConfig,
     listener: TcpListener,
@@ -53,36 +62,129 @@ pub async fn run(
     run_with(config, Arc::new(WalletDbBuilder::default()), listener, shutdown).await
 }
 
-/// Runs the service with the given file builder until `shutdown` is cancelled: opens the data directory
-/// and the cache, resumes stored jobs, serves, then drains connections and stops the scheduler (a scan in
-/// progress is cancelled at its next chunk; its jobs stay queued for the next start).
+/// `run` with the given file builder.
 pub async fn run_with(
     config: ServiceConfig,
     builder: Arc<dyn ResultBuilder>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
-    let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
-    let engine = tokio::task::spawn_blocking(move || engine::Engine::open(config, builder))
+    let source = CacheSource::directory(config.cache_dir.clone());
+    run_with_source(config, source, builder, listener, shutdown).await
+}
+
+/// Runs the service over `source` (a directory, a follower, or a staged source) with the given file
+/// builder until `shutdown` is cancelled; `config.cache_dir` is not read.
+pub async fn run_with_source(
+    config: ServiceConfig,
+    source: CacheSource,
+    builder: Arc<dyn ResultBuilder>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
+    Service::start(config, source, builder, listener, shutdown)
+        .await?
+        .wait()
         .await
-        .map_err(|e| ServiceError::Config(format!("starting: {e}")))??;
-    let engine = Arc::new(engine);
+}
+
+/// A running service, for callers that watch it while it serves (the plugin's lifecycle, tests).
+pub struct Service {
+    engine: Arc<Engine>,
+    task: JoinHandle<Result<(), ServiceError>>,
+}
+
+impl Service {
+    /// Opens the data directory, resumes stored jobs and starts serving on `listener` (HTTP is up while
+    /// the source still imports or catches up, so `/ready` can say so) until `shutdown` is cancelled.
+    pub async fn start(
+        config: ServiceConfig,
+        source: CacheSource,
+        builder: Arc<dyn ResultBuilder>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<Service, ServiceError> {
+        let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        let engine = tokio::task::spawn_blocking(move || Engine::open(config, source, builder))
+            .await
+            .map_err(|e| ServiceError::Config(format!("starting: {e}")))??;
+        let engine = Arc::new(engine);
+        tracing::info!(state = engine.lifecycle().name(), "lifecycle");
+        let task = tokio::spawn(serve(engine.clone(), listener, tls, shutdown));
+        Ok(Service { engine, task })
+    }
+
+    pub fn lifecycle(&self) -> Lifecycle {
+        self.engine.lifecycle()
+    }
+
+    /// What `/ready` reports.
+    pub fn report(&self) -> SourceReport {
+        self.engine.report()
+    }
+
+    /// Waits until the service has drained and stopped (after `shutdown`, or a serve error).
+    pub async fn wait(self) -> Result<(), ServiceError> {
+        self.task
+            .await
+            .map_err(|e| ServiceError::Config(format!("the service task failed: {e}")))?
+    }
+}
+
+/// Serves until `shutdown`, then drains: the lifecycle says `draining` at once, connections get
+/// `drain_timeout`, a running scan stops at its next chunk (its jobs stay queued for the next start).
+async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: CancellationToken,
+) -> Result<(), ServiceError> {
     // Our own child: a serve error stops the background tasks without cancelling the caller's token.
     let stop = shutdown.child_token();
     let scheduler = tokio::spawn(scheduler::run(engine.clone(), stop.clone()));
     let janitor = tokio::spawn(janitor(engine.clone(), stop.clone()));
-    engine.set_lifecycle(Lifecycle::Ready);
+    let watcher = tokio::spawn(watch_source(engine.clone(), stop.clone()));
     let served = server::serve(engine.clone(), listener, tls, stop.clone()).await;
-    engine.set_lifecycle(Lifecycle::Draining);
+    engine.set_phase(Phase::Draining);
     stop.cancel();
     let _ = scheduler.await;
     let _ = janitor.await;
-    engine.set_lifecycle(Lifecycle::Stopped);
+    let _ = watcher.await;
+    engine.set_phase(Phase::Stopped);
     served
 }
 
+/// Follows the source: marks draining as soon as shutdown begins (before connections finish), wakes the
+/// scheduler on every change (queued jobs may be scannable now) and logs lifecycle changes.
+async fn watch_source(engine: Arc<Engine>, stop: CancellationToken) {
+    let mut watch = engine.source.watch();
+    let mut last = engine.lifecycle();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            changed = watch.changed() => {
+                if !changed {
+                    stop.cancelled().await;
+                    break;
+                }
+                engine.source_changed();
+                let now = engine.lifecycle();
+                if now != last {
+                    let report = engine.report();
+                    match &report.fault {
+                        Some(fault) => tracing::warn!(state = now.name(), code = fault.code, "lifecycle"),
+                        None => tracing::info!(state = now.name(), cache_tip = report.cache_tip_height, "lifecycle"),
+                    }
+                    last = now;
+                }
+            }
+        }
+    }
+    engine.set_phase(Phase::Draining);
+}
+
 /// Wipes expired results on a period of a quarter of the TTL (between 1 s and 1 min).
-async fn janitor(engine: Arc<engine::Engine>, shutdown: CancellationToken) {
+async fn janitor(engine: Arc<Engine>, shutdown: CancellationToken) {
     let period = (engine.config().result_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         tokio::select! {

@@ -1,7 +1,10 @@
-//! Scheduler: turns queued jobs into scan passes. Waits for work, lets a short delay gather more jobs,
-//! scans up to `max_batch_keys` wallets in one pass on its own rayon pool (off the async runtime), builds
-//! each job's file, records the outcome and wipes the keys. One pass at a time: a pass already uses every
-//! scan thread. Owns no HTTP and no state of its own beyond the pool.
+//! Scheduler: turns queued jobs into scan passes. Waits for work and for a source that scans (ready, or
+//! degraded: then the files are marked stale), lets a short delay gather more jobs, scans up to
+//! `max_batch_keys` wallets in one pass over one snapshot on its own rayon pool (off the async runtime),
+//! builds each job's file, records the outcome and wipes the keys. One pass at a time: a pass already
+//! uses every scan thread. A pass that ends after shutdown began leaves its jobs queued for the next
+//! start (a file built now would be lost with the process). Owns no HTTP and no state of its own beyond
+//! the pool.
 
 use std::{
     sync::{
@@ -18,19 +21,25 @@ use zeroize::Zeroizing;
 
 use super::{
     artifact::Artifact,
+    cache_source::PassView,
     engine::{Engine, blocking, now_ms, renumber_queue},
     error::JobFailure,
     job::{Job, JobStatus},
 };
 use crate::{
-    cache::CacheView,
+    cache::{CacheError, CacheView},
     recognize::WalletKey,
     scan::{Progress, ScanError, ScanOptions, ScanRequest, scan},
 };
 
 /// How one job of a pass ended.
 enum Outcome {
-    Ready(Artifact),
+    Ready {
+        artifact: Artifact,
+        /// Scanned from a degraded source's last snapshot.
+        stale: bool,
+        tip_height: Option<u64>,
+    },
     Failed(JobFailure),
     /// The service is shutting down mid-scan: the job stays queued in the store for the next start.
     Interrupted,
@@ -69,6 +78,18 @@ pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(engine.config.batch_delay) => {}
         }
+        // The snapshot first: a source that stopped scanning meanwhile leaves the jobs queued.
+        let snapshot = {
+            let engine = engine.clone();
+            match tokio::task::spawn_blocking(move || engine.source.pass_view()).await {
+                Ok(Some(snapshot)) => snapshot,
+                Ok(None) => continue,
+                Err(error) => Err(CacheError::Io {
+                    path: "cache".into(),
+                    source: std::io::Error::other(error.to_string()),
+                }),
+            }
+        };
         let batch = take_batch(&engine);
         if batch.is_empty() {
             continue;
@@ -91,7 +112,7 @@ pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
         let pass = {
             let (engine, pool, batch, cancel) = (engine.clone(), pool.clone(), batch.clone(), cancel.clone());
             let shutdown = shutdown.clone();
-            tokio::task::spawn_blocking(move || run_pass(&engine, &pool, &batch, &cancel, &shutdown))
+            tokio::task::spawn_blocking(move || run_pass(&engine, &pool, snapshot, &batch, &cancel, &shutdown))
         };
         let outcomes = match pass.await {
             Ok(outcomes) => outcomes,
@@ -107,10 +128,11 @@ pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
     tracing::debug!("scheduler stopped");
 }
 
+/// Waits until jobs are queued and the source scans (the source's changes notify too).
 async fn wait_for_work(engine: &Engine) {
     loop {
         let notified = engine.queue_notify.notified();
-        if !engine.registry().queue.is_empty() {
+        if !engine.registry().queue.is_empty() && engine.lifecycle().scans() {
             return;
         }
         notified.await;
@@ -143,22 +165,19 @@ fn requeue_in_memory(engine: &Engine, batch: &[Arc<Job>]) {
 fn run_pass(
     engine: &Engine,
     pool: &rayon::ThreadPool,
+    snapshot: Result<PassView, CacheError>,
     batch: &[Arc<Job>],
     cancel: &AtomicBool,
     shutdown: &CancellationToken,
 ) -> Vec<Outcome> {
     let started = Instant::now();
-    let view = match CacheView::open(&engine.config.cache_dir) {
-        Ok(view) => view,
+    let PassView { view, stale } = match snapshot {
+        Ok(snapshot) => snapshot,
         Err(error) => {
             tracing::error!(%error, "cannot open the cache for a scan pass");
             let failure = JobFailure::new("CACHE_UNAVAILABLE", "the chain cache cannot be read", true);
             return batch.iter().map(|_| Outcome::Failed(failure.clone())).collect();
         }
-    };
-    *engine.cache_info.lock().unwrap_or_else(|p| p.into_inner()) = super::engine::CacheInfo {
-        tip_height: view.tip().map(|t| t.height),
-        outputs: view.output_count(),
     };
     let mut outcomes: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
     let mut members: Vec<(usize, Member)> = Vec::new();
@@ -203,6 +222,7 @@ fn run_pass(
         tracing::info!(
             keys = members.len(),
             outputs,
+            stale,
             ms = elapsed.as_millis() as u64,
             "scan pass"
         );
@@ -213,7 +233,7 @@ fn run_pass(
                     members
                         .par_drain(..)
                         .zip(results.into_par_iter())
-                        .map(|((_, member), result)| build(engine, member, &result, &view))
+                        .map(|((_, member), result)| build(engine, member, &result, &view, stale, shutdown))
                         .collect()
                 });
                 for (index, outcome) in indices.into_iter().zip(built) {
@@ -273,9 +293,19 @@ fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
     })
 }
 
-fn build(engine: &Engine, member: Member, result: &crate::scan::ScanResult, view: &CacheView) -> Outcome {
+fn build(
+    engine: &Engine,
+    member: Member,
+    result: &crate::scan::ScanResult,
+    view: &CacheView,
+    stale: bool,
+    shutdown: &CancellationToken,
+) -> Outcome {
     if member.job.is_cancelled() {
         return Outcome::Dropped;
+    }
+    if shutdown.is_cancelled() {
+        return Outcome::Interrupted;
     }
     let started = Instant::now();
     let built = engine
@@ -283,7 +313,14 @@ fn build(engine: &Engine, member: Member, result: &crate::scan::ScanResult, view
         .build(&member.key, member.password, member.job.birthday, result, view);
     engine.metrics.build_duration.observe(started.elapsed());
     match built {
-        Ok(artifact) => Outcome::Ready(artifact),
+        // Files live in memory: one finished while the service stops would be lost with it and its job
+        // fail after the restart (`RESULT_LOST`). Queued again, the job completes after the restart.
+        Ok(_) if shutdown.is_cancelled() => Outcome::Interrupted,
+        Ok(artifact) => Outcome::Ready {
+            artifact,
+            stale,
+            tip_height: result.tip.map(|t| t.height),
+        },
         Err(message) => {
             tracing::error!(job = %member.job.id, %message, "building the wallet file failed");
             Outcome::Failed(JobFailure::new(
@@ -304,7 +341,11 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
         let store = engine.store.clone();
         let id = job.id.clone();
         match outcome {
-            Outcome::Ready(artifact) => {
+            Outcome::Ready {
+                artifact,
+                stale,
+                tip_height,
+            } => {
                 let (size, sha256) = (artifact.zstd_len, artifact.sha256_hex());
                 let sha = sha256.clone();
                 if blocking(move || store.finish_ready(&id, size, &sha, now, now + ttl))
@@ -322,11 +363,13 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                     size,
                     sha256,
                     expires_ms: now + ttl,
+                    stale,
+                    tip_height,
                 });
                 engine.metrics.jobs_ready.fetch_add(1, Ordering::Relaxed);
                 let took = Duration::from_millis(now.saturating_sub(job.created_ms));
                 engine.metrics.job_duration.observe(took);
-                tracing::info!(job = %job.id, size, ms = took.as_millis() as u64, "job ready");
+                tracing::info!(job = %job.id, size, stale, ms = took.as_millis() as u64, "job ready");
             }
             Outcome::Failed(failure)
                 if failure.retryable && job.attempts.load(Ordering::Relaxed) < engine.config.max_attempts =>

@@ -1,19 +1,28 @@
 //! Testing: shared builders for the service's integration tests (feature `test-util`): one small demo
-//! chain per test process, a server on 127.0.0.1:0 with test-friendly limits, sealed submissions.
+//! chain per test process, a server on 127.0.0.1:0 with test-friendly limits (over any cache source and
+//! file builder), sealed submissions, and a builder that holds its pass until the test lets it go.
 
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::OnceLock,
+    sync::{Arc, Condvar, Mutex, OnceLock},
     time::Duration,
 };
 
 use tari_wallet_sync_sse::seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, seal};
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
 
-use super::{RateLimit, ServiceConfig, ServiceError, store::Store};
-use crate::demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain};
+use super::{
+    Artifact, CacheSource, RateLimit, ResultBuilder, ServiceConfig, ServiceError, WalletDbBuilder, store::Store,
+};
+use crate::{
+    cache::CacheView,
+    demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain},
+    recognize::WalletKey,
+    scan::ScanResult,
+};
 
 /// A demo chain written once per process.
 pub struct DemoChain {
@@ -66,12 +75,25 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// The service over the cache in `config.cache_dir`, building wallet databases.
     pub async fn start(config: ServiceConfig) -> TestServer {
+        let source = CacheSource::directory(config.cache_dir.clone());
+        TestServer::start_with(config, source, Arc::new(WalletDbBuilder::default())).await
+    }
+
+    /// The service over `source` with `builder`.
+    pub async fn start_with(config: ServiceConfig, source: CacheSource, builder: Arc<dyn ResultBuilder>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("bound address");
         let shutdown = CancellationToken::new();
         let data_dir = config.data_dir.clone();
-        let handle = tokio::spawn(super::run(config, listener, shutdown.clone()));
+        let handle = tokio::spawn(super::run_with_source(
+            config,
+            source,
+            builder,
+            listener,
+            shutdown.clone(),
+        ));
         TestServer {
             addr,
             base_url: format!("http://{addr}"),
@@ -81,10 +103,76 @@ impl TestServer {
         }
     }
 
+    /// Starts the shutdown without waiting for it (`stop` then waits).
+    pub fn begin_stop(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Cancels the service and waits for it to drain and stop.
     pub async fn stop(self) -> Result<(), ServiceError> {
         self.shutdown.cancel();
         self.handle.await.expect("the service task does not panic")
+    }
+}
+
+/// A `WalletDbBuilder` that holds every build until `open` is called, and tells the test when a build
+/// is waiting: a test can stop the service while a job is deterministically in the middle of its pass.
+pub struct GatedBuilder {
+    inner: WalletDbBuilder,
+    open: Mutex<bool>,
+    opened: Condvar,
+    waiting: Mutex<usize>,
+    arrived: Notify,
+}
+
+impl Default for GatedBuilder {
+    fn default() -> Self {
+        GatedBuilder {
+            inner: WalletDbBuilder::default(),
+            open: Mutex::new(false),
+            opened: Condvar::new(),
+            waiting: Mutex::new(0),
+            arrived: Notify::new(),
+        }
+    }
+}
+
+impl GatedBuilder {
+    /// Waits until `count` builds are held at the gate.
+    pub async fn wait_for_builds(&self, count: usize) {
+        loop {
+            let notified = self.arrived.notified();
+            if *self.waiting.lock().expect("lock") >= count {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Lets every held and future build through.
+    pub fn open(&self) {
+        *self.open.lock().expect("lock") = true;
+        self.opened.notify_all();
+    }
+}
+
+impl ResultBuilder for GatedBuilder {
+    fn build(
+        &self,
+        key: &WalletKey,
+        password: Option<Zeroizing<String>>,
+        birthday: u64,
+        result: &ScanResult,
+        chain: &CacheView,
+    ) -> Result<Artifact, String> {
+        *self.waiting.lock().expect("lock") += 1;
+        self.arrived.notify_waiters();
+        let mut open = self.open.lock().expect("lock");
+        while !*open {
+            open = self.opened.wait(open).expect("lock");
+        }
+        drop(open);
+        self.inner.build(key, password, birthday, result, chain)
     }
 }
 

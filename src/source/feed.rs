@@ -125,7 +125,11 @@ impl FeedFollower {
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
             self.cache = cache;
-            let Applied { last, flushes } = match outcome {
+            let Applied {
+                last,
+                node_tip,
+                flushes,
+            } = match outcome {
                 Ok(a) => a,
                 Err(e) => {
                     self.publisher.set(FollowerState::Stopped);
@@ -133,6 +137,9 @@ impl FeedFollower {
                 }
             };
             self.publisher.view(self.cache.view());
+            if let Some(height) = node_tip {
+                self.publisher.node_tip(height);
+            }
             match last {
                 Some(Err(error)) => {
                     let since = *degraded_since.get_or_insert_with(SystemTime::now);
@@ -160,6 +167,8 @@ struct Applied {
     /// How the last event that can be refused (an added block, a rollback) went; `None` if there was
     /// none.
     last: Option<Result<(), SourceError>>,
+    /// The node's tip as the events tell it: the last block added, or the one below the last rollback.
+    node_tip: Option<u64>,
     flushes: Vec<(oneshot::Sender<Option<Tip>>, Option<Tip>)>,
 }
 
@@ -167,6 +176,7 @@ struct Applied {
 fn apply(cache: &mut Cache, events: Vec<Message>) -> Result<Applied, CacheError> {
     let mut applied = Applied {
         last: None,
+        node_tip: None,
         flushes: Vec::new(),
     };
     let mut events = events.into_iter().peekable();
@@ -176,6 +186,7 @@ fn apply(cache: &mut Cache, events: Vec<Message>) -> Result<Applied, CacheError>
                 let mut batch = cache.batch();
                 let mut block = first;
                 loop {
+                    applied.node_tip = Some(block.height);
                     match extends(batch.tip(), &block) {
                         Ok(()) => {
                             batch.append(&block)?;
@@ -196,6 +207,7 @@ fn apply(cache: &mut Cache, events: Vec<Message>) -> Result<Applied, CacheError>
             Message::RolledBack(height) => match height.checked_sub(1) {
                 Some(keep) => {
                     cache.rollback_to(keep)?;
+                    applied.node_tip = Some(keep);
                     applied.last = Some(Ok(()));
                 }
                 None => {

@@ -1,6 +1,7 @@
-//! Follower status: the state a follower (polling or fed) reports and the newest published cache
-//! snapshot, both on `watch` channels, so the service reads them without locks and `/ready` or
-//! `/metrics` always see the latest. Owns the state enum and the handle; not the following itself.
+//! Follower status: the state a follower (polling or fed) reports, the newest published cache snapshot
+//! and the node's tip as last seen, all on `watch` channels, so the service reads them without locks and
+//! `/ready` or `/metrics` always see the latest. Owns the state enum and the handle; not the following
+//! itself.
 
 use std::{sync::Arc, time::SystemTime};
 
@@ -51,6 +52,7 @@ impl FollowerState {
 pub struct FollowerHandle {
     state: watch::Receiver<FollowerState>,
     view: watch::Receiver<CacheView>,
+    node_tip: watch::Receiver<Option<u64>>,
 }
 
 impl FollowerHandle {
@@ -61,6 +63,12 @@ impl FollowerHandle {
     /// The newest snapshot the follower published.
     pub fn view(&self) -> CacheView {
         self.view.borrow().clone()
+    }
+
+    /// The node's tip height when last heard from (`None` before the first answer). During an outage it
+    /// is the last height the node reported, not its current one.
+    pub fn node_tip(&self) -> Option<u64> {
+        *self.node_tip.borrow()
     }
 
     /// A receiver of every state change (a `watch`: a reader that lags sees the latest only).
@@ -84,20 +92,24 @@ impl FollowerHandle {
 pub(crate) struct Publisher {
     state: watch::Sender<FollowerState>,
     view: watch::Sender<CacheView>,
+    node_tip: watch::Sender<Option<u64>>,
 }
 
 impl Publisher {
     pub fn new(view: CacheView) -> (Publisher, FollowerHandle) {
         let (state_tx, state_rx) = watch::channel(FollowerState::Starting);
         let (view_tx, view_rx) = watch::channel(view);
+        let (tip_tx, tip_rx) = watch::channel(None);
         let handle = FollowerHandle {
             state: state_rx,
             view: view_rx,
+            node_tip: tip_rx,
         };
         (
             Publisher {
                 state: state_tx,
                 view: view_tx,
+                node_tip: tip_tx,
             },
             handle,
         )
@@ -117,5 +129,14 @@ impl Publisher {
 
     pub fn view(&self, view: CacheView) {
         self.view.send_replace(view);
+    }
+
+    /// Records the node's tip height (only changes wake readers).
+    pub fn node_tip(&self, height: u64) {
+        self.node_tip.send_if_modified(|tip| {
+            let changed = *tip != Some(height);
+            *tip = Some(height);
+            changed
+        });
     }
 }

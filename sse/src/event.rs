@@ -29,6 +29,14 @@ pub enum JobEvent {
         size: u64,
         sha256: String,
         download_url: String,
+        /// Scanned from the server's last cached chain while its node was unreachable: outputs after
+        /// `tip_height` are missing (the wallet finds them when it syncs on from there). `false` from
+        /// servers that predate the field.
+        #[serde(default)]
+        stale: bool,
+        /// The chain height the file was scanned to (absent for an empty chain and from older servers).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tip_height: Option<u64>,
     },
     /// The job ended without a file; `code` is stable, `message` is for people.
     Failed { code: String, message: String },
@@ -132,10 +140,13 @@ mod tests {
                     size: 1234,
                     sha256: "ab".repeat(32),
                     download_url: "/api/v1/wallet/sync/j1/download".into(),
+                    stale: true,
+                    tip_height: Some(41),
                 },
                 10,
                 "id: 10\nevent: ready\ndata: {\"event\":\"ready\",\"size\":1234,\"sha256\":\"abababababababababababab\
-                 abababababababababababababababababababab\",\"download_url\":\"/api/v1/wallet/sync/j1/download\"}\n\n",
+                 abababababababababababababababababababab\",\"download_url\":\"/api/v1/wallet/sync/j1/download\",\
+                 \"stale\":true,\"tip_height\":41}\n\n",
             ),
             (
                 JobEvent::Failed {
@@ -169,6 +180,15 @@ mod tests {
             "newlines inside fields must stay escaped"
         );
         assert!(!line.contains('\r'));
+    }
+
+    #[test]
+    fn a_ready_event_without_the_newer_fields_still_parses() {
+        let data = r#"{"event":"ready","size":3,"sha256":"00","download_url":"/d"}"#;
+        let JobEvent::Ready { stale, tip_height, .. } = JobEvent::from_data(data).unwrap() else {
+            panic!("a ready event")
+        };
+        assert_eq!((stale, tip_height), (false, None));
     }
 
     #[test]

@@ -9,7 +9,15 @@ use std::{collections::BTreeMap, path::Path};
 use serde::Deserialize;
 use tari_wallet_sync::recognize::WalletKey;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/node-lmdb");
+/// The fixture directory, from the root package or from a member (`plugin/`) that includes this module.
+fn fixture_dir() -> std::path::PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [manifest, manifest.parent().unwrap_or(manifest)]
+        .iter()
+        .map(|dir| dir.join("tests/fixtures/node-lmdb"))
+        .find(|dir| dir.is_dir())
+        .expect("tests/fixtures/node-lmdb")
+}
 
 #[derive(Debug, Deserialize)]
 pub struct Manifest {
@@ -87,13 +95,13 @@ impl Wallet {
 }
 
 pub fn manifest() -> Manifest {
-    let text = std::fs::read_to_string(format!("{FIXTURE}/manifest.json")).expect("fixture manifest");
+    let text = std::fs::read_to_string(fixture_dir().join("manifest.json")).expect("fixture manifest");
     serde_json::from_str(&text).expect("fixture manifest parses")
 }
 
 /// Unpacks the fixture's `data.mdb` into `dir` (a copy, as `mdb_copy -c` leaves it: no lock files).
 pub fn unpack(dir: &Path) {
-    let packed = std::fs::read(format!("{FIXTURE}/data.mdb.zst")).expect("fixture database");
+    let packed = std::fs::read(fixture_dir().join("data.mdb.zst")).expect("fixture database");
     let data = zstd::decode_all(&packed[..]).expect("fixture database decompresses");
     std::fs::create_dir_all(dir).expect("fixture dir");
     std::fs::write(dir.join("data.mdb"), data).expect("unpacking the fixture");

@@ -1,15 +1,20 @@
-//! `serve`: runs the HTTP service. Resolves the config (flags > `TWS_*` > TOML), sets up logging, builds
-//! the demo chain once when no cache is configured, binds, and hands over to `service::run` until Ctrl-C
-//! or SIGTERM, which drain it.
+//! `serve`: runs the HTTP service. Resolves the config (flags > `TWS_*` > TOML), sets up logging, binds,
+//! and serves: importing `lmdb_dir` first when a node database is configured, following `node_url` into
+//! the cache when a node is configured, else the configured cache as it is, else a demo chain built once. Ctrl-C or SIGTERM drains it: no new jobs, running scans stay
+//! queued for the next start, then the follower stops with its last batch published.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use tari_wallet_sync::{demo::chain::DemoWallet, service};
+use tari_wallet_sync::demo::chain::DemoWallet;
 use tokio_util::sync::CancellationToken;
 
 use super::demo_chain;
-use crate::config::{self, Flags};
+use crate::{
+    bootstrap,
+    config::{self, Flags},
+    running::Running,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,9 +27,16 @@ pub struct Args {
     /// Address to listen on (also TWS_LISTEN; default 127.0.0.1:8080).
     #[arg(long)]
     listen: Option<String>,
-    /// Output cache to scan (also TWS_CACHE); without one a demo chain is built in DATA_DIR/demo.
+    /// Output cache (also TWS_CACHE_DIR): scanned as it is, or where a followed node's chain goes
+    /// (default DATA_DIR/cache); with neither a cache nor a node a demo chain is built in DATA_DIR/demo.
+    #[arg(long, alias = "cache")]
+    cache_dir: Option<PathBuf>,
+    /// The node's HTTP wallet query service to follow, e.g. http://127.0.0.1:9000 (also TWS_NODE_URL).
     #[arg(long)]
-    cache: Option<PathBuf>,
+    node_url: Option<String>,
+    /// A stopped node's LMDB directory (or an `mdb_copy -c` copy) to import first (also TWS_LMDB_DIR).
+    #[arg(long)]
+    lmdb_dir: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -33,16 +45,20 @@ pub fn run(args: Args) -> Result<()> {
         config: args.config,
         data_dir: args.data_dir,
         listen: args.listen,
-        cache: args.cache,
+        cache_dir: args.cache_dir,
+        node_url: args.node_url,
+        lmdb_dir: args.lmdb_dir,
     })?;
     for (key, source) in &config.sources {
         tracing::debug!(key, source, "config");
     }
     let data_dir = config.service.data_dir.clone();
-    let demo = match &config.cache {
-        Some(_) => None,
-        None => Some(prepare_demo(&data_dir)?),
+    let demo = match (&config.cache_dir, &config.node_url, &config.lmdb_dir) {
+        (None, None, None) => Some(prepare_demo(&data_dir)?),
+        _ => None,
     };
+    // A running node's database, or none at all, is refused before anything listens.
+    let import = config.lmdb_dir.as_deref().map(bootstrap::open).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("tws-http")
@@ -59,7 +75,12 @@ pub fn run(args: Args) -> Result<()> {
         }
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        service::run(config.service, listener, shutdown).await?;
+        let running = match (import, &config.node_url) {
+            (Some(db), _) => bootstrap::import_then_serve(&config, db, listener, shutdown).await?,
+            (None, Some(_)) => Running::follow(&config, listener, shutdown).await?,
+            (None, None) => Running::directory(&config, listener, shutdown).await?,
+        };
+        running.wait().await?;
         tracing::info!("stopped");
         Ok(())
     })
@@ -71,6 +92,8 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // Colours for a terminal only: logs that go to a file or the journal stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -1,6 +1,7 @@
 //! Download: `GET .../download` streams the job's file from memory: `application/zstd`, `Content-Length`,
 //! a strong `ETag` (the SHA-256), single byte ranges (206, or 416 outside the file), `If-Range` and
-//! `If-None-Match`. Several ranges in one request get the whole file (no multipart).
+//! `If-None-Match`. Several ranges in one request get the whole file (no multipart). `Tws-Stale` and
+//! `Tws-Tip-Height` say what chain the file was scanned from, as the status and `ready` event do.
 
 use std::{convert::Infallible, ops::Range};
 
@@ -9,7 +10,17 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 
 use super::{Body, empty};
-use crate::service::{artifact::Artifact, engine::Engine, error::ApiError, job::Job};
+use crate::service::{
+    artifact::Artifact,
+    engine::Engine,
+    error::ApiError,
+    job::{Job, JobStatus},
+};
+
+/// `true` when the file was scanned from the last cached chain while the node was unreachable.
+pub const STALE_HEADER: &str = "tws-stale";
+/// The chain height the file was scanned to (absent for an empty chain).
+pub const TIP_HEIGHT_HEADER: &str = "tws-tip-height";
 
 /// What a `Range` header asks for, against a file of known length.
 #[derive(Debug, PartialEq, Eq)]
@@ -101,6 +112,15 @@ pub(super) fn download(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"tari-wallet.zst\""),
     );
+    if let JobStatus::Ready { stale, tip_height, .. } = job.status() {
+        out.insert(
+            STALE_HEADER,
+            HeaderValue::from_static(if stale { "true" } else { "false" }),
+        );
+        if let Some(height) = tip_height {
+            out.insert(TIP_HEIGHT_HEADER, HeaderValue::from(height));
+        }
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         let content_range = format!("bytes {}-{}/{len}", range.start, range.end - 1);
         out.insert(header::CONTENT_RANGE, value(&content_range));

@@ -139,7 +139,7 @@ async fn dispatch(ctx: &Ctx, route: Route, request: Request<Incoming>) -> Result
         }
         Route::Health => Ok(ops::health(&ctx.engine)),
         Route::Live => Ok(text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())),
-        Route::Ready => ops::ready(&ctx.engine),
+        Route::Ready => Ok(ops::ready(&ctx.engine)),
         Route::Metrics => Ok(ops::metrics(&ctx.engine).await),
         Route::OpenApi => Ok(ops::openapi()),
         Route::NotFound => Err(ApiError::RouteNotFound),
@@ -184,7 +184,16 @@ pub(crate) fn text(status: StatusCode, content_type: &'static str, body: String)
 /// The JSON error response of `error`, with `Retry-After`, `WWW-Authenticate` or `Content-Range` where
 /// its status calls for one.
 pub(crate) fn error_response(error: &ApiError) -> Response<Body> {
-    let mut response = json(error.status(), &error.body());
+    error_response_with(error, serde_json::Value::Null)
+}
+
+/// `error_response` with the fields of the object `extra` beside `error` in the body.
+pub(crate) fn error_response_with(error: &ApiError, extra: serde_json::Value) -> Response<Body> {
+    let mut body = error.body();
+    if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let mut response = json(error.status(), &body);
     let headers = response.headers_mut();
     if let Some(after) = error.retry_after() {
         let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);

@@ -1,14 +1,13 @@
 //! Operations routes: the server's sealing key, health, liveness, readiness, Prometheus metrics and the
 //! OpenAPI document.
 
+use std::time::SystemTime;
+
 use http::{Response, StatusCode};
 use tari_wallet_sync_sse::seal::KDF_DOMAIN;
 
-use super::{Body, json, text};
-use crate::service::{
-    engine::{Engine, Lifecycle},
-    error::ApiError,
-};
+use super::{Body, error_response_with, json, text};
+use crate::service::{engine::Engine, error::ApiError, lifecycle::Lifecycle};
 
 /// The OpenAPI 3.1 document of the v1 API (kept beside the code it describes; a test checks they agree).
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -28,10 +27,10 @@ pub(super) fn server_key(engine: &Engine) -> Response<Body> {
     )
 }
 
-/// `GET /health`: a summary for people and dashboards.
+/// `GET /health`: a summary for people and dashboards; 200 whatever the lifecycle (the process serves).
 pub(super) fn health(engine: &Engine) -> Response<Body> {
-    let cache = engine.cache_info();
-    let lifecycle = engine.lifecycle();
+    let report = engine.report();
+    let lifecycle = report.lifecycle;
     json(
         StatusCode::OK,
         &serde_json::json!({
@@ -39,16 +38,21 @@ pub(super) fn health(engine: &Engine) -> Response<Body> {
             "lifecycle": lifecycle.name(),
             "version": env!("CARGO_PKG_VERSION"),
             "queue_depth": engine.queue_depth(),
-            "cache": { "tip_height": cache.tip_height, "outputs": cache.outputs },
+            "cache": { "tip_height": report.cache_tip_height, "outputs": report.cache_outputs },
+            "node": { "tip_height": report.node_tip_height },
         }),
     )
 }
 
-/// `GET /ready`: 200 while accepting jobs, 503 while starting or draining.
-pub(super) fn ready(engine: &Engine) -> Result<Response<Body>, ApiError> {
-    match engine.lifecycle() {
-        Lifecycle::Ready => Ok(text(StatusCode::OK, "text/plain; charset=utf-8", "ready\n".into())),
-        other => Err(ApiError::Unavailable(other.name())),
+/// `GET /ready`: 200 only when `ready` (at the node's tip, scanning current files); otherwise 503
+/// `UNAVAILABLE`. Both carry the state, the cache's and the node's tips, how far and how long the cache
+/// is behind, an import's progress and, while degraded, the node's latest error.
+pub(super) fn ready(engine: &Engine) -> Response<Body> {
+    let report = engine.report();
+    let body = report.to_json(SystemTime::now());
+    match report.lifecycle {
+        Lifecycle::Ready => json(StatusCode::OK, &body),
+        other => error_response_with(&ApiError::Unavailable(other.name()), body),
     }
 }
 
@@ -79,7 +83,7 @@ mod tests {
     use tari_wallet_sync_sse::seal::SealError;
 
     use super::*;
-    use crate::recognize::KeyError;
+    use crate::{recognize::KeyError, service::lifecycle::SOURCE_FAULT_CODES};
 
     /// The document lists every code the implementation can answer with, and every route it serves.
     #[test]
@@ -134,5 +138,12 @@ mod tests {
             );
         }
         assert_eq!(document["paths"].as_object().unwrap().len(), 11);
+        let ready = &document["components"]["schemas"]["ReadyReport"]["properties"];
+        let states: Vec<&str> = Lifecycle::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(ready["state"]["enum"], serde_json::json!(states));
+        assert_eq!(
+            ready["node_error"]["properties"]["code"]["enum"],
+            serde_json::json!(SOURCE_FAULT_CODES)
+        );
     }
 }

@@ -43,12 +43,16 @@ pub(super) fn status(job: &Job) -> Result<Response<Body>, ApiError> {
             size,
             sha256,
             expires_ms,
+            stale,
+            tip_height,
         } => {
             value["result"] = serde_json::json!({
                 "size": size,
                 "sha256": sha256,
                 "download_url": download_url(&job.id),
                 "expires_at": expires_ms / 1000,
+                "stale": stale,
+                "tip_height": tip_height,
             });
         }
         JobStatus::Failed {

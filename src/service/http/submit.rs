@@ -12,11 +12,7 @@ use zeroize::Zeroizing;
 use super::{Body, Ctx, json, routes::urls};
 use crate::{
     recognize::{KeyError, WalletKey},
-    service::{
-        config::PlainKeyPolicy,
-        engine::{Engine, Submission},
-        error::ApiError,
-    },
+    service::{config::PlainKeyPolicy, engine::Engine, error::ApiError, submission::Submission},
 };
 
 /// The submission body. Unknown fields are refused so a misspelt `sealed_view_key` cannot pass silently.

@@ -1,0 +1,132 @@
+//! Bootstrap: at start, fills the cache from the node's own database (a stopped node's LMDB or an
+//! `mdb_copy -c` copy) while HTTP is already up, then hands the cache on: to the follower when a node
+//! URL is configured, else to the service as a directory. Importing is the fast way through a long
+//! history (full outputs straight from the node's rows); following only has the last blocks to fetch.
+//! `/ready` shows `importing` with progress meanwhile, and jobs wait. Owns that hand-over; reading and
+//! importing are `tari_wallet_sync::source::lmdb`, the order of stopping is `running`.
+
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use anyhow::{Context, Result};
+use tari_wallet_sync::{
+    cache::Cache,
+    service::{CacheSource, SourceControl},
+    source::lmdb::{ImportOptions, LmdbError, NodeDb, import},
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::Config,
+    node::{open_or_create_cache, start_follower},
+    running::Running,
+};
+
+/// Opens the node database in `dir`: a running node's, or a directory without one, is refused here,
+/// before anything listens.
+pub fn open(dir: &Path) -> Result<NodeDb> {
+    NodeDb::open(dir).map_err(|e| {
+        let code = e.code();
+        anyhow::Error::new(e).context(format!("lmdb_dir: cannot import ({code})"))
+    })
+}
+
+/// Serves at once with a staged source, imports `db` into the node cache, then follows `node_url` from
+/// the imported tip (or serves the cache as it is). An import that fails part-way keeps what it
+/// published and the plugin goes on from there; a shutdown during the import stops it between batches.
+pub async fn import_then_serve(
+    config: &Config,
+    db: NodeDb,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<Running> {
+    let dir = config.node_cache_dir();
+    let network = config.network;
+    let cache_dir = dir.clone();
+    let cache = tokio::task::spawn_blocking(move || open_or_create_cache(&cache_dir, network))
+        .await
+        .context("opening the cache")??;
+    let (control, source) = CacheSource::controlled();
+    let control = Arc::new(control);
+    let mut running = Running::start(config, listener, source, None, shutdown.clone()).await?;
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let stop_import = {
+        let (cancel, shutdown) = (Arc::clone(&cancel), shutdown.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            cancel.store(true, Ordering::Relaxed);
+        })
+    };
+    let progress = Arc::clone(&control);
+    let (cache, outcome) = tokio::task::spawn_blocking(move || {
+        let mut cache = cache;
+        let outcome = run_import(&db, &mut cache, &cancel, |done, total| progress.importing(done, total));
+        (cache, outcome)
+    })
+    .await
+    .context("the import task")?;
+    stop_import.abort();
+    match outcome {
+        Ok(()) => {}
+        Err(LmdbError::Cancelled) => return Ok(running), // shutting down: the service drains on its own
+        Err(error) => tracing::error!(
+            code = error.code(),
+            %error,
+            tip = cache.tip().map(|t| t.height),
+            "the import stopped; going on from what it published"
+        ),
+    }
+    hand_over(config, cache, &dir, &control, &mut running).await?;
+    Ok(running)
+}
+
+fn run_import(
+    db: &NodeDb,
+    cache: &mut Cache,
+    cancel: &AtomicBool,
+    progress: impl Fn(u64, u64),
+) -> Result<(), LmdbError> {
+    let chain = db.chain_info()?;
+    if let Some(note) = chain.pruning_note() {
+        tracing::warn!("{note}");
+    }
+    tracing::info!(lmdb = %db.dir().display(), node_tip = chain.tip_height, cache_tip = cache.tip().map(|t| t.height), "importing");
+    let report = import(db, cache, ImportOptions::default(), cancel, |p| {
+        progress(p.height + 1, p.tip_height + 1);
+    })?;
+    tracing::info!(
+        blocks = report.blocks,
+        outputs = report.outputs,
+        rolled_back = report.rolled_back,
+        tip = report.tip.map(|t| t.height),
+        outputs_per_sec = report.outputs_per_sec() as u64,
+        "imported"
+    );
+    Ok(())
+}
+
+/// The imported cache goes to the follower, or is served as a directory.
+async fn hand_over(
+    config: &Config,
+    cache: Cache,
+    dir: &Path,
+    control: &SourceControl,
+    running: &mut Running,
+) -> Result<()> {
+    if config.node_url.is_some() {
+        let (handle, task) = start_follower(config, cache)?;
+        running.attach(task).await;
+        control.follow(handle);
+    } else {
+        drop(cache);
+        control.directory(dir);
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Node: what fills the plugin's cache from a base node. Opens or creates the cache the node's chain
+//! goes into, and starts the task that keeps it at the node's tip: a `Follower` polling the node's HTTP
+//! wallet query service, or a `FeedFollower` the node pushes blocks into in-process. Not the following
+//! itself (`tari_wallet_sync::source`), not the service (`running`).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use tari_wallet_sync::{
+    cache::{Cache, CacheError},
+    source::{FeedSender, Follower, FollowerConfig, FollowerHandle, NodeClient, SourceError, block_feed},
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// The running task that fills the cache, and how to stop it.
+pub struct SourceTask {
+    pub(crate) stop: CancellationToken,
+    pub(crate) task: JoinHandle<Result<Cache, SourceError>>,
+    /// A feed's sender, flushed before the task stops so the events the node already sent are applied.
+    pub(crate) feed: Option<FeedSender>,
+}
+
+/// Opens the cache in `dir`, or creates it for `network` if the directory holds none. Blocking.
+pub fn open_or_create_cache(dir: &Path, network: u8) -> Result<Cache> {
+    match Cache::open(dir) {
+        Ok(cache) if cache.network() != network => bail!(
+            "the cache in {} is for network byte {:#04x}, not the configured {network:#04x}",
+            dir.display(),
+            cache.network()
+        ),
+        Ok(cache) => {
+            if let Some(skipped) = cache.recovered() {
+                tracing::warn!(error = %skipped, "cache opened at an older state");
+            }
+            Ok(cache)
+        }
+        Err(CacheError::NotFound { .. }) => {
+            Cache::create(dir, network).with_context(|| format!("creating a cache in {}", dir.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("opening the cache in {}", dir.display())),
+    }
+}
+
+/// `open_or_create_cache` for `config.node_cache_dir()`, off the async runtime.
+pub async fn open_node_cache(config: &Config) -> Result<Cache> {
+    let (dir, network) = (config.node_cache_dir(), config.network);
+    tokio::task::spawn_blocking(move || open_or_create_cache(&dir, network))
+        .await
+        .context("opening the cache")?
+}
+
+/// Starts following `config.node_url` into `cache` on the current runtime.
+pub fn start_follower(config: &Config, cache: Cache) -> Result<(FollowerHandle, SourceTask)> {
+    let url = config.node_url.as_deref().context("no node_url configured")?;
+    let client = NodeClient::new(url).with_context(|| format!("node_url = {url:?}"))?;
+    let follower_config = FollowerConfig {
+        poll_interval: config.poll_interval,
+        full_outputs: config.full_outputs,
+        ..FollowerConfig::default()
+    };
+    let follower = Follower::new(client, cache, follower_config);
+    let handle = follower.handle();
+    let stop = CancellationToken::new();
+    let task = spawn_logged("follower", follower.run(stop.clone()));
+    Ok((handle, SourceTask { stop, task, feed: None }))
+}
+
+/// Starts an in-process feed into `cache`; `capacity` events may wait before the node's sends wait.
+pub fn start_feed(cache: Cache, capacity: usize) -> (FeedSender, FollowerHandle, SourceTask) {
+    let (sender, follower) = block_feed(cache, capacity);
+    let handle = follower.handle();
+    let stop = CancellationToken::new();
+    let task = spawn_logged("feed", follower.run(stop.clone()));
+    let source = SourceTask {
+        stop,
+        task,
+        feed: Some(sender.clone()),
+    };
+    (sender, handle, source)
+}
+
+/// Spawns a source task that logs when it stops by itself: the service then keeps serving the cache as
+/// it is, reported as degraded (`SOURCE_STOPPED`), until the operator acts.
+fn spawn_logged(
+    name: &'static str,
+    run: impl Future<Output = Result<Cache, SourceError>> + Send + 'static,
+) -> JoinHandle<Result<Cache, SourceError>> {
+    tokio::spawn(async move {
+        let result = run.await;
+        if let Err(error) = &result {
+            tracing::error!(task = name, %error, "the cache's source stopped; serving the cache as it is");
+        }
+        result
+    })
+}

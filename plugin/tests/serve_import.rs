@@ -1,0 +1,183 @@
+//! `tari-wallet-sync serve` bootstrapped from a node's own database, as an operator would start it beside a
+//! node: `lmdb_dir` is the real-node fixture (a database tari_core wrote; tests/fixtures/node-lmdb) and
+//! `node_url` a fake node one block window ahead of it. The plugin imports the database, follows the node
+//! from the imported tip, reaches `ready`, and a fixture wallet synced through the HTTP API downloads a
+//! wallet file holding exactly the balance the fixture's manifest records. A running node's database is
+//! refused before anything listens.
+
+#[path = "../../tests/node_fixture/mod.rs"]
+mod node_fixture;
+mod support;
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{Method, StatusCode};
+use tari_wallet_sync::{
+    cache::CacheView,
+    demo::chain::DemoWallet,
+    service::testing::{downloaded_wallet_balance, sealed_submission},
+    source::{
+        blocks_from_view,
+        fake_node::{FakeNode, synthetic_blocks},
+        lmdb::{NODE_LOCK_FILE, NodeDb},
+    },
+};
+use tari_wallet_sync_sse::{
+    JobEvent,
+    client::{Client, Protocol, ReconnectPolicy},
+};
+
+async fn get(client: &Client, path: &str) -> (StatusCode, serde_json::Value) {
+    let response = client.request(Method::GET, path, &[], None).await.unwrap();
+    (response.status, response.json().unwrap())
+}
+
+/// Submits `wallet` sealed, follows its events to `ready`, downloads the file.
+async fn sync(client: &Client, wallet: &DemoWallet) -> Bytes {
+    let (_, key) = get(client, "/api/v1/server-key").await;
+    let public: [u8; 32] = hex::decode(key["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let body = sealed_submission(&public, wallet, None).to_string();
+    let response = client
+        .request(Method::POST, "/api/v1/wallet/sync", &[], Some(Bytes::from(body)))
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
+    let job = response.json().unwrap();
+    let token = job["token"].as_str().unwrap();
+    let mut events = client.events(
+        job["events_url"].as_str().unwrap(),
+        token,
+        None,
+        ReconnectPolicy::default(),
+    );
+    let mut last = None;
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(60), events.next())
+        .await
+        .unwrap()
+    {
+        last = Some(event.unwrap().event);
+    }
+    let Some(JobEvent::Ready {
+        download_url, stale, ..
+    }) = last
+    else {
+        panic!("the job ends ready, not {last:?}")
+    };
+    assert!(!stale, "the node is reachable: a current file");
+    let auth = format!("Bearer {token}");
+    let file = client
+        .request(Method::GET, &download_url, &[("authorization", &auth)], None)
+        .await
+        .unwrap();
+    assert_eq!(file.status, StatusCode::OK);
+    file.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_imports_the_nodes_database_then_follows_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("node-db");
+    node_fixture::unpack(&db_dir);
+    let manifest = node_fixture::manifest();
+    // The node has moved on by a few blocks since the copy was taken.
+    let (node, ahead) = {
+        let db = NodeDb::open(&db_dir).unwrap();
+        let node = FakeNode::from_lmdb(&db).await.unwrap();
+        let tip = node.blocks().last().map(|b| (b.height, b.hash));
+        let ahead = synthetic_blocks(tip, &[2, 0, 1], 3);
+        node.push_blocks(ahead.clone());
+        (node, ahead)
+    };
+    let node_tip = manifest.tip_height + ahead.len() as u64;
+    let cache_dir = dir.path().join("cache");
+    let config = dir.path().join("tws.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[wallet_sync]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nlmdb_dir = {:?}\nnode_url = {:?}\n\
+             cache_dir = {:?}\nnetwork = {:?}\npoll_interval = \"100ms\"\n",
+            dir.path().join("data"),
+            db_dir,
+            node.url(),
+            cache_dir,
+            manifest.network
+        ),
+    )
+    .unwrap();
+
+    let served = support::serve(&config);
+    let client = Client::new(&format!("http://{}", served.addr), Protocol::Http2);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = get(&client, "/ready").await;
+        if status == StatusCode::OK {
+            assert_eq!(body["cache_tip_height"].as_u64(), Some(node_tip), "{body}");
+            break;
+        }
+        let state = body["state"].as_str().unwrap();
+        assert!(["starting", "importing", "catching_up"].contains(&state), "{body}");
+        assert!(Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    for wallet in &manifest.wallets {
+        let demo = DemoWallet {
+            name: wallet.name.clone(),
+            view_key: wallet.view_private_key.clone(),
+            spend_public_key: wallet.spend_public_key.clone(),
+            birthday: 0,
+            expected_balance: wallet.balance,
+            expected_outputs: wallet.outputs.len() as u64,
+            expected_spent: wallet.outputs.iter().filter(|o| o.spent_height.is_some()).count() as u64,
+        };
+        let file = sync(&client, &demo).await;
+        assert_eq!(
+            downloaded_wallet_balance(&file),
+            wallet.balance,
+            "wallet {}",
+            wallet.name
+        );
+    }
+
+    let (success, log) = served.terminate().await;
+    assert!(success, "a clean exit:\n{log}");
+    assert!(log.contains("imported"), "the database was imported:\n{log}");
+    let cache = CacheView::open(&cache_dir).unwrap();
+    assert_eq!(
+        blocks_from_view(&cache, manifest.tip_height + 1..),
+        ahead,
+        "then the node was followed"
+    );
+}
+
+#[test]
+fn a_running_nodes_database_is_refused_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("node-db");
+    node_fixture::unpack(&db_dir);
+    let lock = std::fs::File::create(db_dir.join(NODE_LOCK_FILE)).unwrap();
+    lock.try_lock().unwrap(); // what a running node holds
+    let output = Command::new(env!("CARGO_BIN_EXE_tari-wallet-sync"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--lmdb-dir")
+        .arg(&db_dir)
+        .env_remove("TWS_NODE_URL")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("NODE_RUNNING") && stderr.contains("mdb_copy -c"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening"), "refused before listening: {stderr}");
+}

@@ -1,0 +1,298 @@
+//! Cache source: where the service's scans read the chain, and what it says about readiness. Either a
+//! directory another writer fills (a demo chain, an imported cache, a `follow` process), a follower in
+//! this process (its newest published view and its state), or a source the plugin moves through stages
+//! with a `SourceControl` (importing, then following). The engine asks it for one snapshot per scan pass
+//! and for a report; it never follows, imports or writes a cache itself.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::watch;
+
+use super::lifecycle::{ImportProgress, Lifecycle, SourceFault, SourceReport};
+use crate::{
+    cache::{CacheError, CacheView},
+    source::{FollowerHandle, FollowerState},
+};
+
+#[derive(Clone)]
+enum Stage {
+    Starting,
+    Importing(ImportProgress),
+    Directory(PathBuf),
+    Following(FollowerHandle),
+}
+
+/// Where the service's scans read the chain. Cheap to clone.
+#[derive(Clone)]
+pub struct CacheSource {
+    stage: watch::Receiver<Stage>,
+    /// Keeps the stage's sender of a fixed source alive (a `SourceControl` holds it otherwise).
+    _fixed: Option<Arc<watch::Sender<Stage>>>,
+    /// What a directory's cache held when last opened (a follower's is read live from its view).
+    seen: Arc<Mutex<Option<Seen>>>,
+}
+
+/// The tip and size of a snapshot, kept for reports between passes.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    tip_height: Option<u64>,
+    tip_time: Option<u64>,
+    outputs: u64,
+}
+
+impl Seen {
+    fn of(view: &CacheView) -> Seen {
+        let tip = view.tip();
+        Seen {
+            tip_height: tip.map(|t| t.height),
+            tip_time: tip.and_then(|t| view.block(t.height)).map(|b| b.timestamp),
+            outputs: view.output_count(),
+        }
+    }
+}
+
+/// The plugin's end of a staged source: reports an import's progress, then hands over a follower (or
+/// a finished directory). Dropping it leaves the last stage in place.
+pub struct SourceControl {
+    tx: watch::Sender<Stage>,
+}
+
+impl SourceControl {
+    /// An import is running: the service reports `Importing` with this progress; jobs wait.
+    pub fn importing(&self, done: u64, total: u64) {
+        self.tx.send_replace(Stage::Importing(ImportProgress { done, total }));
+    }
+
+    /// From now on the chain comes from this follower (polling or fed).
+    pub fn follow(&self, handle: FollowerHandle) {
+        self.tx.send_replace(Stage::Following(handle));
+    }
+
+    /// From now on the chain is the cache in `dir`, as it is (nothing follows the node).
+    pub fn directory(&self, dir: impl Into<PathBuf>) {
+        self.tx.send_replace(Stage::Directory(dir.into()));
+    }
+}
+
+/// A snapshot for one scan pass.
+pub(super) struct PassView {
+    pub view: CacheView,
+    /// Scanned while degraded: the node may have blocks this snapshot lacks.
+    pub stale: bool,
+}
+
+impl CacheSource {
+    fn fixed(stage: Stage) -> CacheSource {
+        let (tx, rx) = watch::channel(stage);
+        CacheSource {
+            stage: rx,
+            _fixed: Some(Arc::new(tx)),
+            seen: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The cache in `dir`, written by someone else; each pass opens its newest published state. Always
+    /// `Ready`: nothing here knows how far behind a node it is.
+    pub fn directory(dir: impl Into<PathBuf>) -> CacheSource {
+        CacheSource::fixed(Stage::Directory(dir.into()))
+    }
+
+    /// A follower in this process: each pass scans its newest published view; its state is the
+    /// lifecycle (`Starting`, `CatchingUp`, `Ready`, `Degraded`; a stopped follower is `Degraded`).
+    pub fn follower(handle: FollowerHandle) -> CacheSource {
+        CacheSource::fixed(Stage::Following(handle))
+    }
+
+    /// A source the plugin moves through stages with the returned control; it starts as `Starting`.
+    pub fn controlled() -> (SourceControl, CacheSource) {
+        let (tx, rx) = watch::channel(Stage::Starting);
+        let source = CacheSource {
+            stage: rx,
+            _fixed: None,
+            seen: Arc::new(Mutex::new(None)),
+        };
+        (SourceControl { tx }, source)
+    }
+
+    /// The directory of a directory source, if it is one now.
+    pub(super) fn directory_path(&self) -> Option<PathBuf> {
+        match &*self.stage.borrow() {
+            Stage::Directory(dir) => Some(dir.clone()),
+            _ => None,
+        }
+    }
+
+    /// Opens a directory source's cache now (at startup, to fail fast on a wrong path); other sources
+    /// have nothing to check.
+    pub(super) fn check(&self) -> Result<(), (PathBuf, CacheError)> {
+        if let Some(dir) = self.directory_path() {
+            let view = open(&dir).map_err(|e| (dir.clone(), e))?;
+            self.remember(&view);
+        }
+        Ok(())
+    }
+
+    fn remember(&self, view: &CacheView) {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Seen::of(view));
+    }
+
+    /// The source's own state (the engine puts draining and stopping on top).
+    pub(super) fn lifecycle(&self) -> Lifecycle {
+        match &*self.stage.borrow() {
+            Stage::Starting => Lifecycle::Starting,
+            Stage::Importing(_) => Lifecycle::Importing,
+            Stage::Directory(_) => Lifecycle::Ready,
+            Stage::Following(handle) => match handle.state() {
+                FollowerState::Starting => Lifecycle::Starting,
+                FollowerState::CatchingUp { .. } => Lifecycle::CatchingUp,
+                FollowerState::Ready => Lifecycle::Ready,
+                FollowerState::Degraded { .. } | FollowerState::Stopped => Lifecycle::Degraded,
+            },
+        }
+    }
+
+    /// Everything `/ready` reports about the source.
+    pub(super) fn report(&self) -> SourceReport {
+        let stage = self.stage.borrow().clone();
+        let mut report = SourceReport {
+            lifecycle: self.lifecycle(),
+            cache_tip_height: None,
+            cache_tip_time: None,
+            cache_outputs: 0,
+            node_tip_height: None,
+            import: None,
+            fault: None,
+            degraded_since: None,
+        };
+        let seen = match &stage {
+            Stage::Following(handle) => Some(Seen::of(&handle.view())),
+            _ => *self.seen.lock().unwrap_or_else(|p| p.into_inner()),
+        };
+        if let Some(seen) = seen {
+            report.cache_tip_height = seen.tip_height;
+            report.cache_tip_time = seen.tip_time;
+            report.cache_outputs = seen.outputs;
+        }
+        match stage {
+            Stage::Importing(progress) => report.import = Some(progress),
+            Stage::Following(handle) => {
+                report.node_tip_height = handle.node_tip();
+                match handle.state() {
+                    FollowerState::Degraded { since, error } => {
+                        report.fault = Some(SourceFault::from_error(&error));
+                        report.degraded_since = Some(since);
+                    }
+                    FollowerState::Stopped => report.fault = Some(SourceFault::stopped()),
+                    FollowerState::CatchingUp { node_tip, .. } => {
+                        report.node_tip_height = report.node_tip_height.max(Some(node_tip));
+                    }
+                    _ => {}
+                }
+            }
+            Stage::Starting | Stage::Directory(_) => {}
+        }
+        report
+    }
+
+    /// The snapshot a pass scans, or `None` when the source does not scan now (see
+    /// `Lifecycle::scans`). Blocking for a directory source (it opens the cache): call it off the
+    /// async runtime.
+    pub(super) fn pass_view(&self) -> Option<Result<PassView, CacheError>> {
+        let lifecycle = self.lifecycle();
+        if !lifecycle.scans() {
+            return None;
+        }
+        let stale = lifecycle == Lifecycle::Degraded;
+        let stage = self.stage.borrow().clone();
+        match stage {
+            Stage::Directory(dir) => Some(open(&dir).map(|view| {
+                self.remember(&view);
+                PassView { view, stale }
+            })),
+            Stage::Following(handle) => Some(Ok(PassView {
+                view: handle.view(),
+                stale,
+            })),
+            Stage::Starting | Stage::Importing(_) => None,
+        }
+    }
+
+    /// A watcher of everything that can change the lifecycle or the snapshot.
+    pub(super) fn watch(&self) -> SourceWatch {
+        let mut stage = self.stage.clone();
+        stage.mark_unchanged();
+        let mut watch = SourceWatch {
+            stage,
+            stage_open: true,
+            follower: None,
+        };
+        watch.follow_stage();
+        watch
+    }
+}
+
+fn open(dir: &Path) -> Result<CacheView, CacheError> {
+    CacheView::open(dir)
+}
+
+/// Wakes on any change of a source: its stage, its follower's state or published view.
+pub(super) struct SourceWatch {
+    stage: watch::Receiver<Stage>,
+    stage_open: bool,
+    follower: Option<(watch::Receiver<FollowerState>, watch::Receiver<CacheView>)>,
+}
+
+impl SourceWatch {
+    fn follow_stage(&mut self) {
+        self.follower = match &*self.stage.borrow() {
+            Stage::Following(handle) => {
+                let (mut states, mut views) = (handle.states(), handle.views());
+                states.mark_unchanged();
+                views.mark_unchanged();
+                Some((states, views))
+            }
+            _ => None,
+        };
+    }
+
+    /// Waits for the next change; `false` once nothing can change any more.
+    pub async fn changed(&mut self) -> bool {
+        enum Woke {
+            Stage(bool),
+            Follower(bool),
+        }
+        loop {
+            if !self.stage_open && self.follower.is_none() {
+                return false;
+            }
+            let woke = {
+                let (states, views) = match self.follower.as_mut() {
+                    Some((states, views)) => (Some(states), Some(views)),
+                    None => (None, None),
+                };
+                let following = states.is_some();
+                tokio::select! {
+                    r = self.stage.changed(), if self.stage_open => Woke::Stage(r.is_ok()),
+                    r = async { states.expect("guarded").changed().await }, if following => Woke::Follower(r.is_ok()),
+                    r = async { views.expect("guarded").changed().await }, if following => Woke::Follower(r.is_ok()),
+                }
+            };
+            match woke {
+                Woke::Stage(true) => {
+                    self.follow_stage();
+                    return true;
+                }
+                Woke::Stage(false) => self.stage_open = false,
+                Woke::Follower(true) => return true,
+                // The follower is gone (its task ended): its last state and view stay readable.
+                Woke::Follower(false) => {
+                    self.follower = None;
+                    return true;
+                }
+            }
+        }
+    }
+}

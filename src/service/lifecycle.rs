@@ -1,0 +1,273 @@
+//! Lifecycle: where the service stands, from its own phase (serving, draining, stopped) over its chain
+//! source's (starting, importing, catching up, ready, degraded), and the report `/ready`, `/health` and
+//! `/metrics` give of it. Owns the state names, which states scan, and the report's JSON; where the
+//! states come from is `cache_source`.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use crate::{cache::CacheError, source::SourceError};
+
+/// The service's lifecycle: Starting → Importing → CatchingUp → Ready ⇄ Degraded → Draining → Stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// The chain source has not reported yet (a follower before the node's first answer).
+    Starting,
+    /// The plugin is importing a node's chain into the cache.
+    Importing,
+    /// The source is appending blocks to reach the node's tip.
+    CatchingUp,
+    /// The cache is at the node's tip: jobs are scanned and their files are current.
+    Ready,
+    /// The node is unreachable (or the source stopped): jobs are scanned from the last published cache
+    /// and their files are marked stale.
+    Degraded,
+    /// Shutting down: no new submissions; connections drain, running scans stop at their next chunk.
+    Draining,
+    Stopped,
+}
+
+impl Lifecycle {
+    /// Every state, in lifecycle order (one `/metrics` gauge each).
+    pub const ALL: [Lifecycle; 7] = [
+        Lifecycle::Starting,
+        Lifecycle::Importing,
+        Lifecycle::CatchingUp,
+        Lifecycle::Ready,
+        Lifecycle::Degraded,
+        Lifecycle::Draining,
+        Lifecycle::Stopped,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Lifecycle::Starting => "starting",
+            Lifecycle::Importing => "importing",
+            Lifecycle::CatchingUp => "catching_up",
+            Lifecycle::Ready => "ready",
+            Lifecycle::Degraded => "degraded",
+            Lifecycle::Draining => "draining",
+            Lifecycle::Stopped => "stopped",
+        }
+    }
+
+    /// Whether queued jobs are scanned now. Only at the tip, or from the last published cache while the
+    /// node is away (flagged stale): a cache still being imported or caught up is half-filled, and a
+    /// file built from it would look complete while missing the wallet's recent outputs.
+    pub fn scans(self) -> bool {
+        matches!(self, Lifecycle::Ready | Lifecycle::Degraded)
+    }
+
+    /// Whether submissions are accepted (and queued until the state scans).
+    pub fn accepts(self) -> bool {
+        !matches!(self, Lifecycle::Draining | Lifecycle::Stopped)
+    }
+}
+
+/// Progress of an import the plugin runs before following: `done` of `total` units (blocks for the
+/// node's LMDB import); `total` is 0 while unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportProgress {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Every code a `SourceFault` carries (`/ready`'s `node_error.code`).
+pub const SOURCE_FAULT_CODES: &[&str] = &[
+    "NODE_UNREACHABLE",
+    "NODE_TIMEOUT",
+    "NODE_ERROR_STATUS",
+    "NODE_BAD_RESPONSE",
+    "REORG_TOO_DEEP",
+    "BLOCK_REFUSED",
+    "CACHE_ERROR",
+    "FEED_CLOSED",
+    "SOURCE_STOPPED",
+    "SOURCE_ERROR",
+];
+
+/// Why the source is degraded, with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFault {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl SourceFault {
+    /// The latest node error of a degraded follower.
+    pub fn from_error(error: &Arc<SourceError>) -> SourceFault {
+        let code = match &**error {
+            SourceError::Request { .. } => "NODE_UNREACHABLE",
+            SourceError::Timeout { .. } => "NODE_TIMEOUT",
+            SourceError::Status { .. } => "NODE_ERROR_STATUS",
+            SourceError::Body { .. }
+            | SourceError::BodyTooLarge { .. }
+            | SourceError::Json { .. }
+            | SourceError::Malformed { .. } => "NODE_BAD_RESPONSE",
+            SourceError::ReorgTooDeep { .. } => "REORG_TOO_DEEP",
+            SourceError::Cache(CacheError::NotNext { .. } | CacheError::PrevHashMismatch { .. }) => "BLOCK_REFUSED",
+            SourceError::Cache(_) => "CACHE_ERROR",
+            SourceError::FeedClosed => "FEED_CLOSED",
+            _ => "SOURCE_ERROR",
+        };
+        SourceFault {
+            code,
+            message: error.to_string(),
+        }
+    }
+
+    /// A follower that stopped for good (its task ended with an error retrying cannot fix).
+    pub fn stopped() -> SourceFault {
+        SourceFault {
+            code: "SOURCE_STOPPED",
+            message: "the chain source stopped; the cache is no longer updated".into(),
+        }
+    }
+}
+
+/// What the service knows about its chain at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceReport {
+    pub lifecycle: Lifecycle,
+    pub cache_tip_height: Option<u64>,
+    /// Timestamp (Unix seconds) of the cache's tip block.
+    pub cache_tip_time: Option<u64>,
+    pub cache_outputs: u64,
+    /// The node's tip as last heard from, when known.
+    pub node_tip_height: Option<u64>,
+    pub import: Option<ImportProgress>,
+    /// Set while degraded.
+    pub fault: Option<SourceFault>,
+    pub degraded_since: Option<SystemTime>,
+}
+
+impl SourceReport {
+    /// Blocks the cache lacks to reach the node's tip as last heard from.
+    pub fn blocks_behind(&self) -> Option<u64> {
+        let node = self.node_tip_height?;
+        Some(match self.cache_tip_height {
+            Some(cache) => node.saturating_sub(cache),
+            None => node + 1,
+        })
+    }
+
+    /// How old the cache's tip block is (Tari blocks come every two minutes, so much more than that
+    /// means the cache is behind the chain).
+    pub fn tip_age(&self, now: SystemTime) -> Option<Duration> {
+        let tip = UNIX_EPOCH + Duration::from_secs(self.cache_tip_time?);
+        Some(now.duration_since(tip).unwrap_or(Duration::ZERO))
+    }
+
+    /// The JSON `/ready` answers with (beside the error object when not ready).
+    pub fn to_json(&self, now: SystemTime) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "state": self.lifecycle.name(),
+            "cache_tip_height": self.cache_tip_height,
+            "node_tip_height": self.node_tip_height,
+            "blocks_behind": self.blocks_behind(),
+            "cache_tip_age_seconds": self.tip_age(now).map(|d| d.as_secs()),
+        });
+        if let Some(import) = self.import {
+            value["import"] = serde_json::json!({ "done": import.done, "total": import.total });
+        }
+        if let Some(fault) = &self.fault {
+            value["node_error"] = serde_json::json!({ "code": fault.code, "message": fault.message });
+        }
+        if let Some(since) = self.degraded_since {
+            let secs = now.duration_since(since).unwrap_or(Duration::ZERO).as_secs();
+            value["degraded_for_seconds"] = secs.into();
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(cache: Option<u64>, node: Option<u64>) -> SourceReport {
+        SourceReport {
+            lifecycle: Lifecycle::CatchingUp,
+            cache_tip_height: cache,
+            cache_tip_time: Some(1_000),
+            cache_outputs: 0,
+            node_tip_height: node,
+            import: None,
+            fault: None,
+            degraded_since: None,
+        }
+    }
+
+    #[test]
+    fn only_ready_and_degraded_scan_and_only_draining_and_stopped_refuse() {
+        let scanning: Vec<_> = Lifecycle::ALL.iter().filter(|s| s.scans()).collect();
+        assert_eq!(scanning, [&Lifecycle::Ready, &Lifecycle::Degraded]);
+        let refusing: Vec<_> = Lifecycle::ALL.iter().filter(|s| !s.accepts()).collect();
+        assert_eq!(refusing, [&Lifecycle::Draining, &Lifecycle::Stopped]);
+    }
+
+    #[test]
+    fn fault_codes_are_listed() {
+        let errors = [
+            SourceError::Timeout {
+                path: "/get_tip_info".into(),
+                after: Duration::from_secs(30),
+            },
+            SourceError::Status {
+                path: "/get_tip_info".into(),
+                status: 503,
+                message: String::new(),
+            },
+            SourceError::Malformed {
+                path: "/sync_utxos_by_block".into(),
+                reason: String::new(),
+            },
+            SourceError::ReorgTooDeep { tip: 5, max_depth: 1 },
+            SourceError::Cache(CacheError::NotNext { height: 3, expected: 2 }),
+            SourceError::Cache(CacheError::OutputOutOfRange { index: 1, count: 0 }),
+            SourceError::FeedClosed,
+            SourceError::Cancelled,
+        ];
+        let codes: Vec<&str> = errors
+            .into_iter()
+            .map(|e| SourceFault::from_error(&Arc::new(e)).code)
+            .chain([SourceFault::stopped().code])
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "NODE_TIMEOUT",
+                "NODE_ERROR_STATUS",
+                "NODE_BAD_RESPONSE",
+                "REORG_TOO_DEEP",
+                "BLOCK_REFUSED",
+                "CACHE_ERROR",
+                "FEED_CLOSED",
+                "SOURCE_ERROR",
+                "SOURCE_STOPPED"
+            ]
+        );
+        assert!(codes.iter().all(|c| SOURCE_FAULT_CODES.contains(c)));
+    }
+
+    #[test]
+    fn blocks_behind_and_tip_age() {
+        assert_eq!(report(Some(10), Some(15)).blocks_behind(), Some(5));
+        assert_eq!(report(Some(10), Some(8)).blocks_behind(), Some(0));
+        assert_eq!(
+            report(None, Some(4)).blocks_behind(),
+            Some(5),
+            "an empty cache lacks blocks 0..=4"
+        );
+        assert_eq!(report(Some(3), None).blocks_behind(), None);
+        let now = UNIX_EPOCH + Duration::from_secs(1_090);
+        assert_eq!(report(None, None).tip_age(now), Some(Duration::from_secs(90)));
+        let json = report(Some(10), Some(15)).to_json(now);
+        assert_eq!(json["state"], "catching_up");
+        assert_eq!(json["blocks_behind"], 5);
+        assert_eq!(json["cache_tip_age_seconds"], 90);
+        assert!(json.get("node_error").is_none());
+    }
+}

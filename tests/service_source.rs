@@ -1,0 +1,313 @@
+//! The service over a live cache source, through real HTTP: a follower of a fake node reaches `ready`,
+//! an outage turns it `degraded` (in `/ready` and `/metrics`) while jobs are still scanned from the
+//! last published cache and marked stale, the node's return makes it `ready` and current again with no
+//! block lost or repeated; a staged source (importing, then following) keeps jobs queued until it scans.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{Method, StatusCode};
+use tari_wallet_sync::{
+    cache::{BlockData, Cache, CacheView},
+    demo::chain::{DEMO_NETWORK, DemoWallet},
+    recognize::WalletKey,
+    scan::{ScanRequest, scan_one},
+    service::{
+        CacheSource, WalletDbBuilder,
+        testing::{TestServer, demo_chain, downloaded_wallet_balance, sealed_submission, test_config},
+    },
+    source::{
+        Follower, FollowerConfig, NodeClient, RetryPolicy, block_feed, blocks_from_view,
+        fake_node::{FakeNode, Fault},
+    },
+};
+use tari_wallet_sync_sse::{
+    JobEvent,
+    client::{Client, Protocol, ReconnectPolicy},
+};
+use tokio_util::sync::CancellationToken;
+
+/// Polls and retries in milliseconds, full outputs so the followed cache equals the source's.
+fn follower_config() -> FollowerConfig {
+    FollowerConfig {
+        poll_interval: Duration::from_millis(20),
+        full_outputs: true,
+        retry: RetryPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(40),
+            breaker_after: 4,
+            open_for: Duration::from_millis(80),
+            max_open: Duration::from_millis(200),
+        },
+        ..FollowerConfig::default()
+    }
+}
+
+async fn get(client: &Client, path: &str) -> (StatusCode, serde_json::Value) {
+    let response = client.request(Method::GET, path, &[], None).await.unwrap();
+    (response.status, response.json().unwrap())
+}
+
+async fn metrics(client: &Client) -> String {
+    let response = client.request(Method::GET, "/metrics", &[], None).await.unwrap();
+    String::from_utf8(response.body.to_vec()).unwrap()
+}
+
+/// Polls `/ready` until `done` holds; returns its status and body then.
+async fn ready_until(
+    client: &Client,
+    what: &str,
+    done: impl Fn(StatusCode, &serde_json::Value) -> bool,
+) -> (StatusCode, serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get(client, "/ready").await;
+        if done(status, &body) {
+            return (status, body);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A submitted job: its answer and its bearer header.
+struct Job {
+    json: serde_json::Value,
+    auth: String,
+}
+
+async fn submit(client: &Client, wallet: &DemoWallet, password: Option<&str>) -> Job {
+    let (_, key) = get(client, "/api/v1/server-key").await;
+    let public: [u8; 32] = hex::decode(key["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let body = sealed_submission(&public, wallet, password).to_string();
+    let response = client
+        .request(Method::POST, "/api/v1/wallet/sync", &[], Some(Bytes::from(body)))
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
+    let json = response.json().unwrap();
+    let auth = format!("Bearer {}", json["token"].as_str().unwrap());
+    Job { json, auth }
+}
+
+async fn status(client: &Client, job: &Job) -> serde_json::Value {
+    let url = job.json["status_url"].as_str().unwrap();
+    let response = client
+        .request(Method::GET, url, &[("authorization", &job.auth)], None)
+        .await
+        .unwrap();
+    response.json().unwrap()
+}
+
+/// Follows the job's events to its `ready` event and downloads the file; returns `stale`, `tip_height`,
+/// the download's `tws-stale` header and the file's balance.
+async fn finish(client: &Client, job: &Job) -> (bool, Option<u64>, String, u64) {
+    let token = job.json["token"].as_str().unwrap();
+    let events_url = job.json["events_url"].as_str().unwrap();
+    let mut events = client.events(events_url, token, None, ReconnectPolicy::default());
+    let mut last = None;
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next())
+        .await
+        .unwrap()
+    {
+        last = Some(event.unwrap().event);
+    }
+    let Some(JobEvent::Ready {
+        download_url,
+        stale,
+        tip_height,
+        ..
+    }) = last
+    else {
+        panic!("the job ends ready, not {last:?}")
+    };
+    let file = client
+        .request(Method::GET, &download_url, &[("authorization", &job.auth)], None)
+        .await
+        .unwrap();
+    assert_eq!(file.status, StatusCode::OK);
+    let header = file.header("tws-stale").unwrap_or_default().to_string();
+    (stale, tip_height, header, downloaded_wallet_balance(&file.body))
+}
+
+/// The balance of `wallet` on a chain of `blocks` only.
+fn balance_on(blocks: &[BlockData], wallet: &DemoWallet) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cache = Cache::create(dir.path(), DEMO_NETWORK).unwrap();
+    cache.append_blocks(blocks).unwrap();
+    let request = ScanRequest {
+        key: WalletKey::from_hex(&wallet.view_key, &wallet.spend_public_key).unwrap(),
+        birthday: wallet.birthday,
+    };
+    scan_one(&cache.view(), request).unwrap().balance()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_serves_stale_files_and_the_node_coming_back_makes_them_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = demo_chain();
+    let blocks = blocks_from_view(&CacheView::open(&chain.cache_dir).unwrap(), ..);
+    // The wallet whose balance the last ten blocks change, so a stale file is told from a current one.
+    let (wallet, stale_balance) = chain
+        .wallets
+        .iter()
+        .map(|w| (w, balance_on(&blocks[..30], w)))
+        .find(|(w, b)| *b != w.expected_balance)
+        .expect("a demo wallet with outputs in the last ten blocks");
+
+    let node = FakeNode::start(blocks[..30].to_vec()).await.unwrap();
+    let cache = Cache::create(dir.path().join("cache"), DEMO_NETWORK).unwrap();
+    let follower = Follower::new(NodeClient::new(&node.url()).unwrap(), cache, follower_config());
+    let handle = follower.handle();
+    let stop_follower = CancellationToken::new();
+    let following = tokio::spawn(follower.run(stop_follower.clone()));
+    let source = CacheSource::follower(handle.clone());
+    let builder = Arc::new(WalletDbBuilder::default());
+    let server = TestServer::start_with(test_config(&dir.path().join("data")), source, builder).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+
+    // Caught up: ready at the node's tip.
+    let (_, ready) = ready_until(&client, "ready at 29", |s, b| {
+        s == StatusCode::OK && b["cache_tip_height"] == 29
+    })
+    .await;
+    assert_eq!(
+        (ready["state"].as_str(), ready["node_tip_height"].as_u64()),
+        (Some("ready"), Some(29))
+    );
+    assert_eq!(ready["blocks_behind"], 0);
+
+    // The node goes away: degraded, with the node's error, in /ready and /metrics.
+    node.set_fault(Fault::Refuse).await;
+    let (_, ready) = ready_until(&client, "degraded", |s, b| {
+        s == StatusCode::SERVICE_UNAVAILABLE && b["state"] == "degraded"
+    })
+    .await;
+    assert_eq!(ready["error"]["code"], "UNAVAILABLE");
+    assert_eq!(ready["node_error"]["code"], "NODE_UNREACHABLE", "{ready}");
+    assert_eq!(
+        (ready["cache_tip_height"].as_u64(), ready["node_tip_height"].as_u64()),
+        (Some(29), Some(29))
+    );
+    assert!(ready["degraded_for_seconds"].is_u64() && ready["cache_tip_age_seconds"].is_u64());
+    let text = metrics(&client).await;
+    for needle in [
+        "tws_lifecycle_state{state=\"degraded\"} 1\n",
+        "tws_lifecycle_state{state=\"ready\"} 0\n",
+        "tws_cache_tip_height 29\n",
+        "tws_node_tip_height 29\n",
+    ] {
+        assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
+    }
+
+    // A job is still accepted and scanned from the cached chain, marked stale at its tip.
+    let job = submit(&client, wallet, None).await;
+    let (stale, tip, header, balance) = finish(&client, &job).await;
+    assert_eq!((stale, tip, header.as_str()), (true, Some(29), "true"));
+    assert_eq!(balance, stale_balance, "the balance on the cached chain");
+    let result = &status(&client, &job).await["result"];
+    assert_eq!(
+        (result["stale"].as_bool(), result["tip_height"].as_u64()),
+        (Some(true), Some(29))
+    );
+
+    // The node comes back ten blocks further: ready again, and a new job is current.
+    node.push_blocks(blocks[30..].to_vec());
+    node.set_fault(Fault::None).await;
+    ready_until(&client, "ready at 39", |s, b| {
+        s == StatusCode::OK && b["cache_tip_height"] == 39
+    })
+    .await;
+    assert!(
+        metrics(&client)
+            .await
+            .contains("tws_lifecycle_state{state=\"ready\"} 1\n")
+    );
+    let job = submit(&client, wallet, Some("a second sync")).await;
+    let (stale, tip, header, balance) = finish(&client, &job).await;
+    assert_eq!((stale, tip, header.as_str()), (false, Some(39), "false"));
+    assert_eq!(balance, wallet.expected_balance);
+
+    // No block lost or repeated through the outage: the cache is the node's chain.
+    assert_eq!(blocks_from_view(&handle.view(), ..), blocks);
+    server.stop().await.unwrap();
+    stop_follower.cancel();
+    let cache = following.await.unwrap().unwrap();
+    assert_eq!(cache.tip().map(|t| t.height), Some(39));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_wait_while_the_source_imports_and_run_once_it_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = demo_chain();
+    let (control, source) = CacheSource::controlled();
+    let builder = Arc::new(WalletDbBuilder::default());
+    let server = TestServer::start_with(test_config(&dir.path().join("data")), source, builder).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+
+    // HTTP is up before the chain is: starting, then importing with its progress.
+    let (status_code, ready) = get(&client, "/ready").await;
+    assert_eq!(
+        (status_code, ready["state"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("starting"))
+    );
+    control.importing(10, 40);
+    let (status_code, ready) = get(&client, "/ready").await;
+    assert_eq!(status_code, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready["state"], "importing");
+    assert_eq!(
+        (ready["import"]["done"].as_u64(), ready["import"]["total"].as_u64()),
+        (Some(10), Some(40))
+    );
+    let text = metrics(&client).await;
+    assert!(text.contains("tws_lifecycle_state{state=\"importing\"} 1\n"), "{text}");
+    assert!(
+        text.contains("tws_import_done 10\n") && text.contains("tws_import_total 40\n"),
+        "{text}"
+    );
+
+    // A submission is accepted and waits: nothing is scanned from a half-imported chain. (The wait is
+    // many batch delays; the job may not move whatever the timing.)
+    let wallet = &chain.wallets[1];
+    let job = submit(&client, wallet, None).await;
+    control.importing(40, 40);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status(&client, &job).await["state"], "queued");
+
+    // The import is done and a feed takes over: the job runs on the whole chain.
+    let cache = Cache::create(dir.path().join("cache"), DEMO_NETWORK).unwrap();
+    let (feed, feed_follower) = block_feed(cache, 64);
+    let handle = feed_follower.handle();
+    let stop_feed = CancellationToken::new();
+    let feeding = tokio::spawn(feed_follower.run(stop_feed.clone()));
+    for block in blocks_from_view(&CacheView::open(&chain.cache_dir).unwrap(), ..) {
+        tari_wallet_sync::source::BlockFeed::block_added(&feed, block)
+            .await
+            .unwrap();
+    }
+    feed.flush().await.unwrap();
+    control.follow(handle);
+    let (stale, tip, _, balance) = finish(&client, &job).await;
+    assert_eq!((stale, tip), (false, Some(39)));
+    assert_eq!(balance, wallet.expected_balance);
+    let (status_code, ready) = get(&client, "/ready").await;
+    assert_eq!(
+        (status_code, ready["cache_tip_height"].as_u64()),
+        (StatusCode::OK, Some(39))
+    );
+    assert!(ready.get("import").is_none());
+
+    server.stop().await.unwrap();
+    stop_feed.cancel();
+    feeding.await.unwrap().unwrap();
+}
