@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::{
+    ffi::OsStr,
     io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Stdio},
@@ -37,29 +38,38 @@ fn listening_addr(line: &str) -> Option<String> {
 
 /// Starts `serve --config config` and waits for the line saying where it listens.
 pub fn serve(config: &Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tari-wallet-sync"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env_remove("TWS_NODE_URL")
-        .env_remove("TWS_LMDB_DIR")
+    spawn(&["serve".as_ref(), "--config".as_ref(), config.as_os_str()], None)
+}
+
+/// Starts the binary with `args` (in `cwd`, if given) and no `TWS_*` variables but the log level, and
+/// waits for the line saying where it listens. Standard output and error both land in the log.
+pub fn spawn(args: &[&OsStr], cwd: Option<&Path>) -> Served {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tari-wallet-sync"));
+    command.args(args);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TWS_") {
+            command.env_remove(name);
+        }
+    }
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    let mut child = command
         .env("TWS_LOG", "info")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
     let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let stdout_tx = lines_tx.clone();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || forward(stdout, stdout_tx));
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || forward(stderr, lines_tx));
     let mut log = Vec::new();
     let addr = loop {
         let line = lines
-            .recv_timeout(Duration::from_secs(60))
+            .recv_timeout(Duration::from_secs(300))
             .unwrap_or_else(|_| panic!("no listening line:\n{}", log.join("\n")));
         log.push(line.clone());
         if let Some(addr) = listening_addr(&line) {
@@ -74,7 +84,23 @@ pub fn serve(config: &Path) -> Served {
     }
 }
 
+fn forward(from: impl std::io::Read, to: mpsc::Sender<String>) {
+    for line in BufReader::new(from).lines().map_while(Result::ok) {
+        if to.send(line).is_err() {
+            break;
+        }
+    }
+}
+
 impl Served {
+    /// The log lines that arrived so far (standard output and error), appended to `log`.
+    pub fn drain(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+        &self.log
+    }
+
     /// Sends SIGTERM and waits for the exit; returns whether it exited with success, and the whole log.
     pub async fn terminate(mut self) -> (bool, String) {
         let killed = Command::new("kill")
