@@ -1,12 +1,15 @@
 //! Service restarts: jobs accepted before a restart complete after it, queued or running when it
-//! stopped, with the same sealing key, and no job keeps its key once its scan has ended.
+//! stopped, with the same sealing key, and no job keeps its key once its scan has ended. A ready job stays
+//! ready: its file waits on disk sealed to a key only its tokens derive, opens with the first download,
+//! and goes with DELETE and expiry; a file damaged at rest fails its job with `RESULT_LOST`.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{collections::HashSet, path::Path, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
 use tari_wallet_sync::{
     demo::chain::DemoWallet,
     service::{
@@ -16,7 +19,7 @@ use tari_wallet_sync::{
 };
 use tari_wallet_sync_sse::{
     JobEvent,
-    client::{Client, Protocol, ReconnectPolicy},
+    client::{Client, Protocol, ReconnectPolicy, Response},
 };
 
 type Jobs = Vec<(&'static DemoWallet, serde_json::Value)>;
@@ -183,4 +186,301 @@ async fn a_running_job_and_queued_ones_complete_after_a_restart_and_leave_no_key
     assert_eq!(keys_held(data.path()), 3, "the running job keeps its sealed key too");
 
     every_job_completes_after_a_restart(data.path(), &key, &jobs).await;
+}
+
+/// A job finished before a restart, as its client saw it.
+struct Finished {
+    job: serde_json::Value,
+    token: String,
+    file: Bytes,
+    etag: String,
+    ready: JobEvent,
+}
+
+async fn submit_one(client: &Client, wallet: &DemoWallet) -> serde_json::Value {
+    let key = client
+        .request(Method::GET, "/api/v1/server-key", &[], None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let public: [u8; 32] = hex::decode(key["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let body = sealed_submission(&public, wallet, None).to_string();
+    let response = client
+        .request(Method::POST, "/api/v1/wallet/sync", &[], Some(Bytes::from(body)))
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::ACCEPTED);
+    response.json().unwrap()
+}
+
+/// The job's events to the end of the stream (after `ready` or `failed`).
+async fn events_of(client: &Client, job: &serde_json::Value, token: &str) -> Vec<JobEvent> {
+    let url = job["events_url"].as_str().unwrap();
+    let mut stream = client.events(url, token, None, ReconnectPolicy::default());
+    let mut events = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), stream.next())
+        .await
+        .expect("the job ends in time")
+    {
+        events.push(event.unwrap().event);
+    }
+    events
+}
+
+async fn get(client: &Client, path: &str, token: &str, extra: &[(&str, &str)]) -> Response {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend_from_slice(extra);
+    client.request(Method::GET, path, &headers, None).await.unwrap()
+}
+
+async fn status_of(client: &Client, job: &serde_json::Value, token: &str) -> serde_json::Value {
+    get(client, job["status_url"].as_str().unwrap(), token, &[])
+        .await
+        .json()
+        .unwrap()
+}
+
+async fn metric(client: &Client, name: &str) -> String {
+    let text = client.request(Method::GET, "/metrics", &[], None).await.unwrap().body;
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+    line[name.len() + 1..].to_string()
+}
+
+/// Submits `wallet`, follows it to ready and downloads its file.
+async fn finish(client: &Client, wallet: &DemoWallet) -> Finished {
+    let job = submit_one(client, wallet).await;
+    let token = job["token"].as_str().unwrap().to_string();
+    let ready = events_of(client, &job, &token).await.pop().unwrap();
+    let JobEvent::Ready {
+        ref sha256,
+        ref download_url,
+        ..
+    } = ready
+    else {
+        panic!("{} ends ready, not {ready:?}", wallet.name)
+    };
+    let file = get(client, download_url, &token, &[]).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(&hex::encode(Sha256::digest(&file.body)), sha256);
+    Finished {
+        token,
+        etag: file.header("etag").unwrap().to_string(),
+        file: file.body,
+        job,
+        ready,
+    }
+}
+
+fn result_file(data: &Path, job: &serde_json::Value) -> std::path::PathBuf {
+    data.join("results").join(job["job_id"].as_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_job_stays_ready_across_a_restart_and_serves_the_same_file() {
+    let data = tempfile::tempdir().unwrap();
+    let wallet = &demo_chain().wallets[0];
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let first = finish(&client, wallet).await;
+    // A resubmission joins the ready job under a token of its own, which opens the stored file too.
+    let joined = submit_one(&client, wallet).await;
+    assert_eq!(
+        (joined["deduplicated"].as_bool(), &joined["job_id"]),
+        (Some(true), &first.job["job_id"])
+    );
+    let before = status_of(&client, &first.job, &first.token).await;
+    server.stop().await.unwrap();
+    assert!(result_file(data.path(), &first.job).is_file());
+
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let after = status_of(&client, &first.job, &first.token).await;
+    assert_eq!(after["state"], "ready");
+    assert_eq!(
+        after["result"], before["result"],
+        "size, sha256, expiry, stale, tip height"
+    );
+    assert_eq!(
+        events_of(&client, &first.job, &first.token).await,
+        vec![first.ready.clone()]
+    );
+
+    // The first download after the restart is a range, with the joined token: opened from disk.
+    let url = first.job["download_url"].as_str().unwrap();
+    let joined_token = joined["token"].as_str().unwrap();
+    let part = get(&client, url, joined_token, &[("range", "bytes=10-99")]).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body, first.file.slice(10..100));
+    assert_eq!(part.header("etag"), Some(first.etag.as_str()));
+    let whole = get(&client, url, &first.token, &[]).await;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(
+        (whole.body.clone(), whole.header("etag")),
+        (first.file.clone(), Some(first.etag.as_str()))
+    );
+    assert_eq!(
+        tari_wallet_sync::service::testing::downloaded_wallet_balance(&whole.body),
+        wallet.expected_balance
+    );
+    let unchanged = get(&client, url, &first.token, &[("if-none-match", &first.etag)]).await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(metric(&client, "tws_results_reopened_total").await, "1");
+    server.stop().await.unwrap();
+    assert_eq!(keys_held(data.path()), 0, "no view key is kept for a stored file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_file_is_sealed_and_a_wrong_token_opens_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let first = finish(&client, &demo_chain().wallets[1]).await;
+    let other = finish(&client, &demo_chain().wallets[2]).await;
+    server.stop().await.unwrap();
+
+    let sealed = std::fs::read(result_file(data.path(), &first.job)).unwrap();
+    let plain = &first.file[..];
+    assert!(plain.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "the download is zstd");
+    assert!(!sealed.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "no zstd frame at rest");
+    assert_ne!(sealed.len(), plain.len());
+    assert!(
+        !sealed.windows(plain.len()).any(|w| w == plain),
+        "the file is not stored as such"
+    );
+    let at_rest: HashSet<&[u8]> = sealed.windows(16).collect();
+    assert!(
+        plain.chunks_exact(16).all(|c| !at_rest.contains(c)),
+        "no 16 bytes of the file at rest"
+    );
+
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let url = first.job["download_url"].as_str().unwrap();
+    for wrong in [other.token.as_str(), &"00".repeat(32), ""] {
+        let refused = get(&client, url, wrong, &[]).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{wrong}");
+    }
+    assert_eq!(
+        metric(&client, "tws_results_reopened_total").await,
+        "0",
+        "nothing was opened"
+    );
+    assert_eq!(status_of(&client, &first.job, &first.token).await["state"], "ready");
+    let whole = get(&client, url, &first.token, &[]).await;
+    assert_eq!((whole.status, whole.body), (StatusCode::OK, first.file));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_and_expiry_remove_the_stored_file() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.result_ttl = Duration::from_secs(3);
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let deleted = finish(&client, &demo_chain().wallets[0]).await;
+    let path = result_file(data.path(), &deleted.job);
+    assert!(path.is_file());
+    let auth = format!("Bearer {}", deleted.token);
+    let job_url = format!("/api/v1/wallet/sync/{}", deleted.job["job_id"].as_str().unwrap());
+    let response = client
+        .request(Method::DELETE, &job_url, &[("authorization", &auth)], None)
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::OK);
+    assert!(!path.exists(), "DELETE removes the stored file");
+
+    let expiring = finish(&client, &demo_chain().wallets[1]).await;
+    let path = result_file(data.path(), &expiring.job);
+    assert!(path.is_file());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while status_of(&client, &expiring.job, &expiring.token).await["state"] != "expired" {
+        assert!(tokio::time::Instant::now() < deadline, "the result expires");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!path.exists(), "expiry removes the stored file");
+    server.stop().await.unwrap();
+    assert_eq!(std::fs::read_dir(data.path().join("results")).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_or_missing_stored_file_fails_its_job_with_result_lost() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let damaged = finish(&client, &demo_chain().wallets[0]).await;
+    let missing = finish(&client, &demo_chain().wallets[1]).await;
+    server.stop().await.unwrap();
+    let path = result_file(data.path(), &damaged.job);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::remove_file(result_file(data.path(), &missing.job)).unwrap();
+
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    // A missing file is known at start.
+    let status = status_of(&client, &missing.job, &missing.token).await;
+    assert_eq!(
+        (status["state"].as_str(), status["error"]["code"].as_str()),
+        (Some("failed"), Some("RESULT_LOST"))
+    );
+    // A damaged one when its download opens it.
+    assert_eq!(status_of(&client, &damaged.job, &damaged.token).await["state"], "ready");
+    let url = damaged.job["download_url"].as_str().unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(10), get(&client, url, &damaged.token, &[]))
+        .await
+        .expect("answered, not hung");
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    let error = refused.json().unwrap();
+    assert_eq!(error["error"]["code"], "JOB_FAILED");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("RESULT_LOST"),
+        "{error}"
+    );
+    let status = status_of(&client, &damaged.job, &damaged.token).await;
+    assert_eq!(
+        (status["state"].as_str(), status["error"]["code"].as_str()),
+        (Some("failed"), Some("RESULT_LOST"))
+    );
+    let events = events_of(&client, &damaged.job, &damaged.token).await;
+    assert!(
+        matches!(events.last(), Some(JobEvent::Failed { code, .. }) if code == "RESULT_LOST"),
+        "{events:?}"
+    );
+    assert!(!path.exists(), "a damaged file is removed");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_cannot_be_stored_is_served_until_a_restart_loses_it() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    // Once the service is up, the files' directory turns into a file: every write fails.
+    client.request(Method::GET, "/live", &[], None).await.unwrap();
+    let results = data.path().join("results");
+    std::fs::remove_dir(&results).unwrap();
+    std::fs::write(&results, b"in the way").unwrap();
+    let unstored = finish(&client, &demo_chain().wallets[2]).await;
+    assert_eq!(metric(&client, "tws_result_file_failures_total").await, "1");
+    assert_eq!(metric(&client, "tws_result_files_written_total").await, "0");
+    server.stop().await.unwrap();
+
+    std::fs::remove_file(&results).unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let status = status_of(&client, &unstored.job, &unstored.token).await;
+    assert_eq!(
+        (status["state"].as_str(), status["error"]["code"].as_str()),
+        (Some("failed"), Some("RESULT_LOST"))
+    );
+    server.stop().await.unwrap();
 }

@@ -36,7 +36,20 @@ impl Artifact {
     /// From chunks already compressed, with the length before compression and the SHA-256 of the
     /// compressed bytes. Empty chunks are dropped.
     pub fn from_chunks(chunks: Vec<Vec<u8>>, raw_len: u64, sha256: [u8; 32]) -> Artifact {
-        let chunks: Vec<Bytes> = chunks.into_iter().filter(|c| !c.is_empty()).map(Bytes::from).collect();
+        Artifact::from_parts(chunks.into_iter().map(Bytes::from).collect(), raw_len, sha256)
+    }
+
+    /// From the compressed bytes in one buffer, cut into `CHUNK_LEN` chunks without copying.
+    pub fn from_bytes(bytes: Bytes, raw_len: u64, sha256: [u8; 32]) -> Artifact {
+        let chunks = (0..bytes.len())
+            .step_by(CHUNK_LEN)
+            .map(|at| bytes.slice(at..(at + CHUNK_LEN).min(bytes.len())))
+            .collect();
+        Artifact::from_parts(chunks, raw_len, sha256)
+    }
+
+    fn from_parts(chunks: Vec<Bytes>, raw_len: u64, sha256: [u8; 32]) -> Artifact {
+        let chunks: Vec<Bytes> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
         let mut starts = Vec::with_capacity(chunks.len());
         let mut offset = 0u64;
         for chunk in &chunks {
@@ -175,5 +188,10 @@ mod tests {
         assert_eq!(artifact.sha256, <[u8; 32]>::from(Sha256::digest(&whole)));
         assert_eq!(artifact.etag().len(), 66);
         assert!(artifact.zstd_len < artifact.raw_len / 10);
+        let again = Artifact::from_bytes(Bytes::from(whole.clone()), artifact.raw_len, artifact.sha256);
+        assert_eq!(
+            (again.zstd_len, again.slices(0..again.zstd_len).concat()),
+            (artifact.zstd_len, whole)
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! Engine: the one facade the HTTP layer talks to. Owns the job registry (memory) over the job store
-//! (disk), the sealing key, rate limiters, metrics, the service's phase and its cache source (their
-//! lifecycle); authorisation, status, deletion and expiry happen here, accepting a job in `submission`.
+//! Engine: the one facade the HTTP layer talks to. Owns the job registry (memory) over the job store and
+//! the result files (disk), the sealing key, rate limiters, metrics, the service's phase and its cache
+//! source (their lifecycle); authorisation, status, deletion and expiry happen here, accepting a job in
+//! `submission`, storing and reopening files in `result_store`.
 //! Scanning is `scheduler`; HTTP is `http`; neither is known here.
 
 use std::{
@@ -28,6 +29,7 @@ use super::{
     lifecycle::{Lifecycle, SourceReport},
     limits::Limiter,
     metrics::{LiveGauges, Metrics},
+    result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
     store::{Store, StoredState},
 };
 
@@ -52,6 +54,7 @@ pub(super) struct Registry {
 pub struct Engine {
     pub(super) config: ServiceConfig,
     pub(super) store: Store,
+    pub(super) results: ResultStore,
     pub(super) server_key: ServerKey,
     pub(super) fingerprint_key: Zeroizing<[u8; 32]>,
     pub(super) registry: Mutex<Registry>,
@@ -83,6 +86,8 @@ impl Engine {
         create_private_dir(&config.data_dir)?;
         let server_key = keyfile::load_or_create(&config.data_dir)?;
         let store = Store::open(&config.data_dir)?;
+        let results = ResultStore::open(&config.data_dir)
+            .map_err(|e| ServiceError::Config(format!("opening the result files: {e}")))?;
         let data_dir = config.data_dir.display().to_string();
         let store_error = |e: rusqlite::Error| ServiceError::Store {
             path: data_dir.clone(),
@@ -106,6 +111,7 @@ impl Engine {
             wallet_syncs: Limiter::new(config.sync_rate_per_wallet, max_keys),
             config,
             store,
+            results,
             server_key,
             fingerprint_key,
             registry: Mutex::new(Registry::default()),
@@ -120,28 +126,41 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Reloads stored jobs: queued and interrupted scans queue again (in submission order); a file built
-    /// before the restart is gone (it lived in memory), so its job fails with `RESULT_LOST`.
+    /// Reloads stored jobs: queued and interrupted scans queue again (in submission order); a ready job
+    /// stays ready if its sealed file is on disk (opened by its first download, `result_store`), else it
+    /// fails with `RESULT_LOST`. Files of no ready job are removed.
     fn recover(&self) -> Result<(), rusqlite::Error> {
         let now = now_ms();
         let expires = now + self.config.result_ttl.as_millis() as u64;
         let mut registry = self.registry();
+        let mut with_files = std::collections::HashSet::new();
         for stored in self.store.load()? {
             let status = match stored.state {
                 StoredState::Queued | StoredState::Scanning => {
                     self.store.requeue(&stored.id)?;
                     JobStatus::Queued { position: 0 }
                 }
-                StoredState::Ready => {
-                    let message = "the server restarted after the file was built; submit again";
-                    self.store
-                        .finish_failed(&stored.id, "RESULT_LOST", message, now, expires)?;
-                    JobStatus::Failed {
-                        code: "RESULT_LOST".into(),
-                        message: message.into(),
-                        expires_ms: expires,
+                StoredState::Ready => match stored.result.clone().filter(|_| self.results.exists(&stored.id)) {
+                    Some(result) => {
+                        with_files.insert(stored.id.clone());
+                        JobStatus::Ready {
+                            size: result.size,
+                            sha256: result.sha256,
+                            expires_ms: stored.expires_ms.unwrap_or(now),
+                            stale: result.stale,
+                            tip_height: result.tip_height,
+                        }
                     }
-                }
+                    None => {
+                        self.store
+                            .finish_failed(&stored.id, RESULT_LOST, RESULT_LOST_MESSAGE, now, expires)?;
+                        JobStatus::Failed {
+                            code: RESULT_LOST.into(),
+                            message: RESULT_LOST_MESSAGE.into(),
+                            expires_ms: expires,
+                        }
+                    }
+                },
                 StoredState::Failed => {
                     let (code, message) = stored.error.clone().unwrap_or_default();
                     JobStatus::Failed {
@@ -171,6 +190,17 @@ impl Engine {
             registry.jobs.insert(stored.id, job);
         }
         renumber_queue(&registry.queue);
+        match self.results.remove_others(|id| with_files.contains(id)) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "result files of no ready job removed"),
+            Err(error) => tracing::warn!(%error, "cannot tidy the result files"),
+        }
+        if !with_files.is_empty() {
+            tracing::info!(
+                jobs = with_files.len(),
+                "ready jobs kept their sealed files across the restart"
+            );
+        }
         if !registry.queue.is_empty() {
             tracing::info!(jobs = registry.queue.len(), "resuming jobs accepted before the restart");
             self.queue_notify.notify_one();
@@ -232,9 +262,19 @@ impl Engine {
         }
     }
 
-    /// The job's file, or why there is none.
-    pub fn artifact(&self, job: &Job) -> Result<Arc<Artifact>, ApiError> {
-        match job.status() {
+    /// The job's file for a download with `token` (one of the job's), or why there is none. After a
+    /// restart the first download opens the sealed file on disk with the token.
+    pub async fn artifact(&self, job: &Arc<Job>, token: &str) -> Result<Arc<Artifact>, ApiError> {
+        let status = job.status();
+        if matches!(status, JobStatus::Ready { .. }) && job.artifact().is_none() {
+            return self.load_result(job, token).await;
+        }
+        Engine::held_artifact(job, status)
+    }
+
+    /// The file held in memory, or why there is none (a ready job without one has just expired).
+    pub(super) fn held_artifact(job: &Job, status: JobStatus) -> Result<Arc<Artifact>, ApiError> {
+        match status {
             JobStatus::Ready { .. } => job.artifact().ok_or(ApiError::ResultExpired),
             JobStatus::Failed { code, message, .. } => Err(ApiError::JobFailed { code, message }),
             JobStatus::Deleted => Err(ApiError::JobDeleted),
@@ -259,9 +299,10 @@ impl Engine {
             }
             renumber_queue(&registry.queue);
         }
-        let (store, id) = (self.store.clone(), job.id.clone());
+        let (store, results, id) = (self.store.clone(), self.results.clone(), job.id.clone());
         let until = now_ms() + self.config.result_ttl.as_millis() as u64;
         blocking(move || {
+            results.remove(&id);
             store.tombstone(&id, StoredState::Deleted, until)?;
             store.checkpoint()
         })
@@ -279,8 +320,8 @@ impl Engine {
             let mut registry = self.registry();
             registry.jobs.retain(|_, job| match job.status() {
                 JobStatus::Ready { expires_ms, .. } | JobStatus::Failed { expires_ms, .. } if expires_ms <= now => {
-                    job.set_artifact(None);
                     job.set_status(JobStatus::Expired);
+                    job.set_artifact(None);
                     expired.push(job.id.clone());
                     true
                 }
@@ -303,9 +344,10 @@ impl Engine {
         if !expired.is_empty() {
             tracing::info!(jobs = expired.len(), "results expired and wiped");
         }
-        let store = self.store.clone();
+        let (store, results) = (self.store.clone(), self.results.clone());
         blocking(move || {
             for id in &expired {
+                results.remove(id);
                 store.tombstone(id, StoredState::Expired, tombstone_until)?;
             }
             store.purge(now)?;

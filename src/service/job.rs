@@ -1,6 +1,7 @@
 //! Job: one wallet's sync request in memory: its state and event stream (a `watch` channel holding the
 //! latest event, so a late or resuming subscriber starts from the current state), its token hashes, its
-//! file once built, and its subscriber count. Persistence is `store`; scheduling is `scheduler`.
+//! file once built (with the key of its sealed copy on disk), and its subscriber count. Persistence is
+//! `store` and `result_store`; scheduling is `scheduler`.
 
 use std::{
     sync::{
@@ -15,7 +16,7 @@ use subtle::ConstantTimeEq;
 use tari_wallet_sync_sse::{JobEvent, percent};
 use tokio::sync::watch;
 
-use super::artifact::Artifact;
+use super::{artifact::Artifact, result_store::FileKey};
 use crate::scan::Progress;
 
 /// Longest job id accepted in a path (replica prefix + 32 hex characters).
@@ -178,6 +179,10 @@ pub struct Job {
     tokens: Mutex<Vec<[u8; 32]>>,
     state: watch::Sender<Snapshot>,
     artifact: Mutex<Option<Arc<Artifact>>>,
+    /// The key of the file's sealed copy on disk, while the file is in memory: sealed to tokens added later.
+    file_key: Mutex<Option<FileKey>>,
+    /// Held while the file is opened from disk after a restart, so concurrent downloads open it once.
+    pub loading: tokio::sync::Mutex<()>,
     subscribers: AtomicUsize,
     cancelled: AtomicBool,
     pub attempts: AtomicU32,
@@ -208,6 +213,8 @@ impl Job {
             tokens: Mutex::new(tokens),
             state,
             artifact: Mutex::new(None),
+            file_key: Mutex::new(None),
+            loading: tokio::sync::Mutex::new(()),
             subscribers: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
@@ -305,8 +312,20 @@ impl Job {
         });
     }
 
+    /// Holds the file in memory; `None` drops it and its key.
     pub fn set_artifact(&self, artifact: Option<Arc<Artifact>>) {
+        if artifact.is_none() {
+            self.set_file_key(None);
+        }
         *self.artifact.lock().unwrap_or_else(|p| p.into_inner()) = artifact;
+    }
+
+    pub fn set_file_key(&self, key: Option<FileKey>) {
+        *self.file_key.lock().unwrap_or_else(|p| p.into_inner()) = key;
+    }
+
+    pub fn file_key(&self) -> Option<FileKey> {
+        self.file_key.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn artifact(&self) -> Option<Arc<Artifact>> {

@@ -77,6 +77,12 @@ pub struct Metrics {
     /// Outputs times keys tested.
     pub key_outputs_scanned: AtomicU64,
     pub passes: AtomicU64,
+    /// Finished files written to disk, sealed (they survive a restart).
+    pub result_files_written: AtomicU64,
+    /// Finished files (or their keys) that could not be stored: served from memory, lost on restart.
+    pub result_file_failures: AtomicU64,
+    /// Files opened from disk after a restart.
+    pub results_reopened: AtomicU64,
     pub connections: AtomicI64,
     pub connections_refused: AtomicU64,
     pub sse_subscribers: AtomicI64,
@@ -235,6 +241,24 @@ impl Metrics {
             "tws_key_outputs_scanned_total",
             "Output and key pairs tested by scan passes.",
             load(&self.key_outputs_scanned),
+        );
+        counter(
+            &mut out,
+            "tws_result_files_written_total",
+            "Finished files stored on disk, sealed.",
+            load(&self.result_files_written),
+        );
+        counter(
+            &mut out,
+            "tws_result_file_failures_total",
+            "Finished files or file keys that could not be stored (lost on a restart).",
+            load(&self.result_file_failures),
+        );
+        counter(
+            &mut out,
+            "tws_results_reopened_total",
+            "Stored files opened after a restart.",
+            load(&self.results_reopened),
         );
         self.job_duration
             .render(&mut out, "tws_job_duration_seconds", "Submission to ready, per job.");

@@ -1,8 +1,9 @@
 //! Service: the HTTP face of the plugin. A wallet submits its sealed view key, follows the job by status
 //! or Server-Sent Events and downloads the zstd file; the operator gets limits, metrics and a clean
-//! drain. Owns jobs (memory + SQLite), their scheduling into multi-key scan passes, and HTTP; it reads
-//! the chain only through a `CacheSource` (a cache directory, or a follower's published `CacheView`s and
-//! state) and `scan`, and builds files through `ResultBuilder`.
+//! drain. Owns jobs (memory + SQLite), their files (memory, and sealed on disk so a ready job stays ready
+//! across a restart), their scheduling into multi-key scan passes, and HTTP; it reads the chain only
+//! through a `CacheSource` (a cache directory, or a follower's published `CacheView`s and state) and
+//! `scan`, and builds files through `ResultBuilder`.
 //!
 //! ```text
 //! server     TCP/TLS accept, hyper-util auto (HTTP/1.1 + h2c / ALPN h2), limits, graceful drain
@@ -11,7 +12,8 @@
 //!   submission rate limits, fingerprints, deduplication, queue bounds
 //!   job        one job's state and event channel        store     SQLite job store (WAL), sealed keys
 //!   keyfile    the persistent sealing key (0600)        limits    token buckets
-//! scheduler  queued jobs -> one scan pass (rayon, blocking pool) -> ResultBuilder -> artifact
+//!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
+//! scheduler  queued jobs -> one scan pass (rayon, blocking pool) -> ResultBuilder -> artifact -> sealed file
 //! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
 //! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
 //! ```
@@ -27,6 +29,7 @@ mod keyfile;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod result_store;
 mod scheduler;
 mod server;
 mod store;

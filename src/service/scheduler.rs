@@ -1,10 +1,10 @@
 //! Scheduler: turns queued jobs into scan passes. Waits for work and for a source that scans (ready, or
 //! degraded: then the files are marked stale), lets a short delay gather more jobs, scans up to
 //! `max_batch_keys` wallets in one pass over one snapshot on its own rayon pool (off the async runtime),
-//! builds each job's file, records the outcome and wipes the keys. One pass at a time: a pass already
-//! uses every scan thread. A pass that ends after shutdown began leaves its jobs queued for the next
-//! start (a file built now would be lost with the process). Owns no HTTP and no state of its own beyond
-//! the pool.
+//! builds each job's file, stores it sealed (`result_store`), records the outcome and wipes the keys. One
+//! pass at a time: a pass already uses every scan thread. A pass that ends after shutdown began leaves its
+//! jobs queued for the next start (the drain does not wait for files to be written). Owns no HTTP and no
+//! state of its own beyond the pool.
 
 use std::{
     sync::{
@@ -25,6 +25,7 @@ use super::{
     engine::{Engine, blocking, now_ms, renumber_queue},
     error::JobFailure,
     job::{Job, JobStatus},
+    store::StoredResult,
 };
 use crate::{
     cache::{CacheError, CacheView},
@@ -313,8 +314,8 @@ fn build(
         .build(&member.key, member.password, member.job.birthday, result, view);
     engine.metrics.build_duration.observe(started.elapsed());
     match built {
-        // Files live in memory: one finished while the service stops would be lost with it and its job
-        // fail after the restart (`RESULT_LOST`). Queued again, the job completes after the restart.
+        // The drain does not wait for a file to be stored: queued again, the job completes after the
+        // restart rather than risk a file half written when the process ends.
         Ok(_) if shutdown.is_cancelled() => Outcome::Interrupted,
         Ok(artifact) => Outcome::Ready {
             artifact,
@@ -346,9 +347,18 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 stale,
                 tip_height,
             } => {
-                let (size, sha256) = (artifact.zstd_len, artifact.sha256_hex());
-                let sha = sha256.clone();
-                if blocking(move || store.finish_ready(&id, size, &sha, now, now + ttl))
+                let artifact = Arc::new(artifact);
+                let result = StoredResult {
+                    size: artifact.zstd_len,
+                    sha256: artifact.sha256_hex(),
+                    stale,
+                    tip_height,
+                };
+                // On disk (sealed) before the store says ready, so a ready job has its file there unless
+                // the write failed; a crash in between leaves the job scanning, to be scanned again.
+                let file_key = engine.persist_result(&job.id, &artifact).await;
+                let stored = result.clone();
+                if blocking(move || store.finish_ready(&id, &stored, now, now + ttl))
                     .await
                     .is_err()
                 {
@@ -356,16 +366,24 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                     continue;
                 }
                 if job.is_cancelled() {
+                    engine.discard_result(&job.id).await;
                     continue;
                 }
-                job.set_artifact(Some(Arc::new(artifact)));
+                let size = result.size;
+                let stored = file_key.is_some();
+                job.set_artifact(Some(artifact));
+                job.set_file_key(file_key);
                 job.set_status(JobStatus::Ready {
                     size,
-                    sha256,
+                    sha256: result.sha256,
                     expires_ms: now + ttl,
                     stale,
                     tip_height,
                 });
+                if stored {
+                    // Resubmissions that joined the job while its file was written.
+                    engine.seal_file_key_to_new_tokens(&job).await;
+                }
                 engine.metrics.jobs_ready.fetch_add(1, Ordering::Relaxed);
                 let took = Duration::from_millis(now.saturating_sub(job.created_ms));
                 engine.metrics.job_duration.observe(took);

@@ -1,10 +1,13 @@
 //! Job store: the SQLite file (`DATA_DIR/jobs.sqlite`, WAL) that makes accepted jobs survive a restart.
-//! Holds each job's state, its sealed keys until the scan ends, token hashes and outcome; never a plain
-//! key, a token or a wallet file. Blocking calls: the service runs them on the blocking pool.
+//! Holds each job's state, its sealed keys until the scan ends, token hashes (each with the token's public
+//! result key and, once the job's file is on disk, that file's key sealed to it) and outcome; never a plain
+//! key, a token or a wallet file (those are `result_store`'s, sealed). Blocking calls: the service runs
+//! them on the blocking pool.
 //!
-//! Identified by `application_id` 0x54575331 ("TWS1") and versioned by `user_version`; a newer version is
-//! refused. `secure_delete` overwrites wiped key bytes, and a checkpoint after each pass truncates the WAL
-//! so no copy of a sealed key outlives its scan in the log either.
+//! Identified by `application_id` 0x54575331 ("TWS1") and versioned by `user_version`: an older store is
+//! migrated step by step (`MIGRATIONS`), a newer one refused. `secure_delete` overwrites wiped key bytes,
+//! and a checkpoint after each pass truncates the WAL so no copy of a sealed key outlives its scan in the
+//! log either.
 
 use std::{
     path::Path,
@@ -16,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::error::ServiceError;
 
 const APPLICATION_ID: i64 = 0x5457_5331;
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 pub const FILE_NAME: &str = "jobs.sqlite";
 
 const SCHEMA: &str = "
@@ -39,15 +42,29 @@ CREATE TABLE IF NOT EXISTS jobs (
     error_code TEXT,
     error_message TEXT,
     result_size INTEGER,
-    result_sha256 TEXT
+    result_sha256 TEXT,
+    result_stale INTEGER,          -- 1: scanned from a degraded source's last snapshot
+    result_tip_height INTEGER      -- the cache tip the scan reached (NULL: an empty cache)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_ms);
 CREATE TABLE IF NOT EXISTS tokens (
     job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     hash BLOB NOT NULL,
+    result_key BLOB,               -- the token's public result key T (NULL: a token from schema 1)
+    sealed_file_key BLOB,          -- the job's file key sealed to T, while the file is on disk
     PRIMARY KEY (job_id, hash)
 );
 ";
+
+/// `MIGRATIONS[v - 1]` takes a store from version `v` to `v + 1` (a fresh store gets `SCHEMA` at once).
+const MIGRATIONS: [&str; 1] = [
+    // 2: finished files survive restarts (`result_store`): what a ready job reports, and per token its
+    // result key and the sealed file key.
+    "ALTER TABLE jobs ADD COLUMN result_stale INTEGER;
+     ALTER TABLE jobs ADD COLUMN result_tip_height INTEGER;
+     ALTER TABLE tokens ADD COLUMN result_key BLOB;
+     ALTER TABLE tokens ADD COLUMN sealed_file_key BLOB;",
+];
 
 /// A job's state as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +110,18 @@ pub struct NewJob<'a> {
     pub sealed_view_key: &'a [u8],
     pub sealed_password: Option<&'a [u8]>,
     pub token_hash: &'a [u8; 32],
+    /// The token's public result key (`result_store::result_public_key`).
+    pub result_key: &'a [u8; 32],
     pub created_ms: u64,
+}
+
+/// What a ready job reports about its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResult {
+    pub size: u64,
+    pub sha256: String,
+    pub stale: bool,
+    pub tip_height: Option<u64>,
 }
 
 /// A job as loaded at start.
@@ -107,6 +135,8 @@ pub struct StoredJob {
     pub created_ms: u64,
     pub expires_ms: Option<u64>,
     pub error: Option<(String, String)>,
+    /// A ready job's file as reported (`None` before schema 2).
+    pub result: Option<StoredResult>,
     pub tokens: Vec<[u8; 32]>,
 }
 
@@ -147,12 +177,26 @@ impl Store {
         if application != 0 && application != APPLICATION_ID {
             return Err(fail("not a tari-wallet-sync job store".into()));
         }
-        let setup = format!(
+        conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-             PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000;
-             PRAGMA application_id = {APPLICATION_ID}; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION};"
+             PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        // One transaction: a store is at one version or the next, never half migrated.
+        let steps = if version == 0 {
+            &[][..]
+        } else {
+            &MIGRATIONS[version as usize - 1..]
+        };
+        let setup = format!(
+            "BEGIN IMMEDIATE; {} PRAGMA application_id = {APPLICATION_ID}; {SCHEMA}
+             PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            steps.concat()
         );
         conn.execute_batch(&setup).map_err(|e| fail(e.to_string()))?;
+        if version != 0 && version < SCHEMA_VERSION {
+            tracing::info!(from = version, to = SCHEMA_VERSION, "job store migrated");
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -199,20 +243,57 @@ impl Store {
                 ],
             )?;
             tx.execute(
-                "INSERT INTO tokens (job_id, hash) VALUES (?1, ?2)",
-                params![job.id, &job.token_hash[..]],
+                "INSERT INTO tokens (job_id, hash, result_key) VALUES (?1, ?2, ?3)",
+                params![job.id, &job.token_hash[..], &job.result_key[..]],
             )?;
             tx.commit()
         })
     }
 
-    pub fn add_token(&self, id: &str, hash: &[u8; 32]) -> Result<()> {
+    pub fn add_token(&self, id: &str, hash: &[u8; 32], result_key: &[u8; 32]) -> Result<()> {
         self.with(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO tokens (job_id, hash) VALUES (?1, ?2)",
-                params![id, &hash[..]],
+                "INSERT OR IGNORE INTO tokens (job_id, hash, result_key) VALUES (?1, ?2, ?3)",
+                params![id, &hash[..], &result_key[..]],
             )
             .map(drop)
+        })
+    }
+
+    /// The job's tokens (hash, result key) to seal its file key to: all, or those without one yet.
+    pub fn result_keys(&self, id: &str, unsealed_only: bool) -> Result<Vec<([u8; 32], [u8; 32])>> {
+        self.with(|c| {
+            c.prepare(
+                "SELECT hash, result_key FROM tokens
+                 WHERE job_id = ?1 AND result_key IS NOT NULL AND (?2 = 0 OR sealed_file_key IS NULL)",
+            )?
+            .query_map(params![id, unsealed_only], |r| {
+                Ok((blob32(r.get(0)?), blob32(r.get(1)?)))
+            })?
+            .collect()
+        })
+    }
+
+    pub fn set_sealed_file_key(&self, id: &str, hash: &[u8; 32], sealed: &[u8]) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE tokens SET sealed_file_key = ?3 WHERE job_id = ?1 AND hash = ?2",
+                params![id, &hash[..], sealed],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The job's file key sealed to the token with this hash, if any.
+    pub fn sealed_file_key(&self, id: &str, hash: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT sealed_file_key FROM tokens WHERE job_id = ?1 AND hash = ?2",
+                params![id, &hash[..]],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
         })
     }
 
@@ -222,12 +303,21 @@ impl Store {
             let mut jobs = c
                 .prepare(
                     "SELECT id, state, dedupe, birthday, attempts, created_ms, expires_ms, error_code,
-                            error_message
+                            error_message, result_size, result_sha256, result_stale, result_tip_height
                      FROM jobs ORDER BY created_ms, rowid",
                 )?
                 .query_map([], |r| {
                     let error = match (r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?) {
                         (Some(code), message) => Some((code, message.unwrap_or_default())),
+                        _ => None,
+                    };
+                    let result = match (r.get::<_, Option<i64>>(9)?, r.get::<_, Option<String>>(10)?) {
+                        (Some(size), Some(sha256)) => Some(StoredResult {
+                            size: size as u64,
+                            sha256,
+                            stale: r.get::<_, Option<bool>>(11)?.unwrap_or(false),
+                            tip_height: r.get::<_, Option<i64>>(12)?.map(|h| h as u64),
+                        }),
                         _ => None,
                     };
                     Ok(StoredJob {
@@ -239,6 +329,7 @@ impl Store {
                         created_ms: r.get::<_, i64>(5)? as u64,
                         expires_ms: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
                         error,
+                        result,
                         tokens: Vec::new(),
                     })
                 })?
@@ -298,44 +389,59 @@ impl Store {
     }
 
     /// The scan ended with a file: keys wiped in the same statement.
-    pub fn finish_ready(&self, id: &str, size: u64, sha256: &str, now_ms: u64, expires_ms: u64) -> Result<()> {
+    pub fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> Result<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE jobs SET state = 'ready', spend_public_key = NULL, sealed_view_key = NULL,
                         sealed_password = NULL, finished_ms = ?2, expires_ms = ?3, result_size = ?4,
-                        result_sha256 = ?5
+                        result_sha256 = ?5, result_stale = ?6, result_tip_height = ?7
                  WHERE id = ?1 AND state = 'scanning'",
-                params![id, now_ms as i64, expires_ms as i64, size as i64, sha256],
+                params![
+                    id,
+                    now_ms as i64,
+                    expires_ms as i64,
+                    result.size as i64,
+                    result.sha256,
+                    result.stale,
+                    result.tip_height.map(|h| h as i64)
+                ],
             )
             .map(drop)
         })
     }
 
-    /// The job ended without a file: keys wiped in the same statement.
+    /// The job ended without a file (or lost it): keys and sealed file keys wiped in the same transaction.
     pub fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
                 "UPDATE jobs SET state = 'failed', spend_public_key = NULL, sealed_view_key = NULL,
                         sealed_password = NULL, finished_ms = ?2, expires_ms = ?3, error_code = ?4,
                         error_message = ?5
                  WHERE id = ?1 AND state IN ('queued', 'scanning', 'ready')",
                 params![id, now_ms as i64, expires_ms as i64, code, message],
-            )
-            .map(drop)
+            )?;
+            tx.execute("UPDATE tokens SET sealed_file_key = NULL WHERE job_id = ?1", [id])?;
+            tx.commit()
         })
     }
 
     /// Deleted or expired: everything but the id, the token hashes and the tombstone's end is wiped.
     pub fn tombstone(&self, id: &str, state: StoredState, until_ms: u64) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
                 "UPDATE jobs SET state = ?2, spend_public_key = NULL, sealed_view_key = NULL,
                         sealed_password = NULL, expires_ms = ?3, result_size = NULL, result_sha256 = NULL,
-                        dedupe = zeroblob(32)
+                        result_stale = NULL, result_tip_height = NULL, dedupe = zeroblob(32)
                  WHERE id = ?1",
                 params![id, state.as_str(), until_ms as i64],
-            )
-            .map(drop)
+            )?;
+            tx.execute(
+                "UPDATE tokens SET result_key = NULL, sealed_file_key = NULL WHERE job_id = ?1",
+                [id],
+            )?;
+            tx.commit()
         })
     }
 
@@ -373,61 +479,4 @@ fn blob32(bytes: Vec<u8>) -> [u8; 32] {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn job<'a>(id: &'a str, sealed: &'a [u8]) -> NewJob<'a> {
-        NewJob {
-            id,
-            dedupe: &[2; 32],
-            birthday: 5,
-            spend_public_key: &[3; 32],
-            sealed_view_key: sealed,
-            sealed_password: None,
-            token_hash: &[4; 32],
-            created_ms: 10,
-        }
-    }
-
-    #[test]
-    fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.next_boot().unwrap(), 1);
-        store.insert(&job("a", &[9; 80])).unwrap();
-        store.insert(&job("b", &[9; 80])).unwrap();
-        store.add_token("a", &[5; 32]).unwrap();
-        store.mark_scanning(&["a".into()]).unwrap();
-        drop(store);
-
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.next_boot().unwrap(), 2);
-        let jobs = store.load().unwrap();
-        assert_eq!(jobs.len(), 2);
-        assert_eq!(
-            (jobs[0].state, jobs[0].attempts, jobs[0].tokens.len()),
-            (StoredState::Scanning, 1, 2)
-        );
-        assert_eq!(store.sealed("a").unwrap().unwrap().sealed_view_key, vec![9; 80]);
-        assert_eq!(store.keys_held().unwrap(), 2);
-
-        store.finish_ready("a", 100, "ab", 20, 30).unwrap();
-        store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
-        assert_eq!(store.keys_held().unwrap(), 0);
-        assert!(store.sealed("a").unwrap().is_none());
-        store.tombstone("a", StoredState::Deleted, 40).unwrap();
-        store.checkpoint().unwrap();
-        assert_eq!(store.purge(41).unwrap(), 1);
-        assert_eq!(store.load().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn refuses_a_newer_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(Store::open(dir.path()).unwrap());
-        let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
-        conn.execute_batch("PRAGMA user_version = 99").unwrap();
-        drop(conn);
-        assert!(Store::open(dir.path()).is_err());
-    }
-}
+mod tests;

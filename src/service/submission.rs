@@ -18,6 +18,7 @@ use super::{
     error::ApiError,
     job::{Job, JobStatus, hash_token, new_job_id, new_token},
     lifecycle::Lifecycle,
+    result_store::result_public_key,
     store::NewJob,
 };
 use crate::recognize::WalletKey;
@@ -107,10 +108,13 @@ impl Engine {
         let (wallet, dedupe) = self.fingerprints(&submission);
         let token = new_token();
         let token_hash = hash_token(&token);
+        let result_key = result_public_key(&token);
         if let Some(existing) = self.find_duplicate(&dedupe) {
             let (store, id) = (self.store.clone(), existing.id.clone());
-            blocking(move || store.add_token(&id, &token_hash)).await?;
+            blocking(move || store.add_token(&id, &token_hash, &result_key)).await?;
             existing.add_token_hash(token_hash);
+            // Joining a job whose file is already stored: the new token gets the file's key too.
+            self.seal_file_key_to_new_tokens(&existing).await;
             self.metrics.jobs_deduplicated.fetch_add(1, Ordering::Relaxed);
             return Ok(Submitted {
                 job_id: existing.id.clone(),
@@ -157,6 +161,7 @@ impl Engine {
                 sealed_view_key: &sealed_view_key,
                 sealed_password: sealed_password.as_deref(),
                 token_hash: &token_hash,
+                result_key: &result_key,
                 created_ms,
             })
         })

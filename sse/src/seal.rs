@@ -12,6 +12,8 @@
 //! c  = XChaCha20-Poly1305(key k, nonce n (24 random bytes), aad label, plaintext)   (c ends with the tag)
 //! label = "view_key" | "wallet_password"   (binds a box to its field: boxes cannot be swapped)
 //! ```
+//! The server also seals the key of each finished file it keeps on disk to a key pair derived from the
+//! job's bearer token, with label `"result_file_key/" || job_id` (`LABEL_RESULT_FILE_KEY`).
 //! On the wire each box is `{ephemeral_public_key: hex(E), nonce: hex(n), ciphertext: hex(c)}`.
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
@@ -35,6 +37,9 @@ const KEY_ID_DOMAIN: &[u8] = b"tari-wallet-sync/key-id/v1";
 pub const LABEL_VIEW_KEY: &[u8] = b"view_key";
 /// Label (AEAD associated data) of a sealed wallet password.
 pub const LABEL_WALLET_PASSWORD: &[u8] = b"wallet_password";
+/// Label of a finished file's key sealed to a token's result key, followed by `/` and the job id, so a
+/// sealed file key opens for its own job only (the service's `result_store`).
+pub const LABEL_RESULT_FILE_KEY: &[u8] = b"result_file_key";
 pub const NONCE_LEN: usize = 24;
 pub const TAG_LEN: usize = 16;
 /// Longest plaintext a box may carry: a password longer than this is not a password.

@@ -1,9 +1,10 @@
-//! Download: `GET .../download` streams the job's file from memory: `application/zstd`, `Content-Length`,
+//! Download: `GET .../download` streams the job's file from memory (after a restart, opened from its
+//! sealed copy on disk with the request's token first): `application/zstd`, `Content-Length`,
 //! a strong `ETag` (the SHA-256), single byte ranges (206, or 416 outside the file), `If-Range` and
 //! `If-None-Match`. Several ranges in one request get the whole file (no multipart). `Tws-Stale` and
 //! `Tws-Tip-Height` say what chain the file was scanned from, as the status and `ready` event do.
 
-use std::{convert::Infallible, ops::Range};
+use std::{convert::Infallible, ops::Range, sync::Arc};
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
@@ -68,13 +69,14 @@ fn parse_range(value: &str, len: u64) -> Wanted {
     }
 }
 
-pub(super) fn download(
+pub(super) async fn download(
     engine: &Engine,
-    job: &Job,
+    job: &Arc<Job>,
+    token: &str,
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let artifact = engine.artifact(job)?;
+    let artifact = engine.artifact(job, token).await?;
     let etag = artifact.etag();
     let len = artifact.zstd_len;
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());

@@ -131,7 +131,8 @@ async fn dispatch(ctx: &Ctx, route: Route, request: Request<Incoming>) -> Result
         }
         Route::Download(id) => {
             let job = ctx.engine.authorize(&id, token.as_deref())?;
-            download::download(&ctx.engine, &job, request.headers(), head)
+            let token = token.as_deref().unwrap_or_default();
+            download::download(&ctx.engine, &job, token, request.headers(), head).await
         }
         Route::Delete(id) => {
             let job = ctx.engine.authorize(&id, token.as_deref())?;

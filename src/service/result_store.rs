@@ -1,0 +1,478 @@
+//! Result store: finished files at rest (`DATA_DIR/results/<job_id>`), so a job that was ready before a
+//! restart is ready after it. Nothing is written in the clear, and the server alone cannot open a file:
+//! each file is encrypted under its own random file key, kept on disk only sealed (the `SealedBox`
+//! construction of `tari_wallet_sync_sse::seal`) to a key pair derived from a bearer token of the job,
+//! whose hash is all the server keeps of the token:
+//!
+//! ```text
+//! t = Scalar::from_bytes_mod_order_wide(BLAKE2b-512("tari-wallet-sync/result-key/v1" || token))   never stored
+//! T = t·G                  stored per token at submission (`store`: tokens.result_key)
+//! K = 32 random bytes      one per file, stored as seal(T, label "result_file_key/" || job_id, K) per token
+//! file = header || XChaCha20-Poly1305(key K, nonce n, aad FILE_DOMAIN || len(job_id) || job_id || header,
+//!                                     the zstd bytes)
+//! header (40 bytes) = "TWSR" | version 1 | 3 zero bytes | raw length (u64 LE) | n (24 bytes)
+//! ```
+//! A token gets its own sealed `K` because a resubmission shares the job under a new token. After a
+//! restart the first authorised download derives `t` from the presented token, opens `K`, then the file,
+//! checks its SHA-256 against the stored one and keeps it in memory again; a file that is missing or does
+//! not open fails its job with `RESULT_LOST`. Owns the files, their format and that glue; which jobs are
+//! ready is the engine's and the store's.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Read, Write},
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::Ordering},
+};
+
+use blake2::{Blake2b512, Digest};
+use bytes::Bytes;
+use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce, aead::AeadInPlace};
+use curve25519_dalek::{ristretto::RistrettoPoint, scalar::Scalar};
+use sha2::Sha256;
+use tari_wallet_sync_sse::seal::{LABEL_RESULT_FILE_KEY, NONCE_LEN, SealError, Sealed, ServerKey, TAG_LEN, seal};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{
+    artifact::Artifact,
+    engine::{Engine, now_ms},
+    error::ApiError,
+    job::{Job, JobStatus, hash_token},
+};
+
+/// The directory under the data directory.
+pub const DIR_NAME: &str = "results";
+/// The failure code of a job whose file was lost (not written, removed or damaged).
+pub const RESULT_LOST: &str = "RESULT_LOST";
+pub const RESULT_LOST_MESSAGE: &str = "the server restarted and the file could not be recovered; submit again";
+const RESULT_KEY_DOMAIN: &[u8] = b"tari-wallet-sync/result-key/v1";
+const FILE_DOMAIN: &[u8] = b"tari-wallet-sync/result-file/v1";
+const MAGIC: &[u8; 4] = b"TWSR";
+const VERSION: u8 = 1;
+const HEADER_LEN: usize = 16 + NONCE_LEN;
+
+/// A file's encryption key.
+pub type FileKey = Zeroizing<[u8; 32]>;
+
+/// The token's result secret `t` (zeroized on drop).
+fn result_secret(token: &str) -> Zeroizing<Scalar> {
+    let mut hasher = Blake2b512::new();
+    hasher.update(RESULT_KEY_DOMAIN);
+    hasher.update(token.as_bytes());
+    let mut digest = hasher.finalize();
+    let mut wide = Zeroizing::new([0u8; 64]);
+    wide.copy_from_slice(&digest);
+    digest.as_mut_slice().zeroize();
+    Zeroizing::new(Scalar::from_bytes_mod_order_wide(&wide))
+}
+
+/// The token's public result key `T = t·G`, stored with the token's hash.
+pub fn result_public_key(token: &str) -> [u8; 32] {
+    RistrettoPoint::mul_base(&result_secret(token)).compress().to_bytes()
+}
+
+fn file_key_label(job_id: &str) -> Vec<u8> {
+    [LABEL_RESULT_FILE_KEY, b"/", job_id.as_bytes()].concat()
+}
+
+/// `K` sealed to the result key `T` of one token of job `job_id`.
+pub fn seal_file_key(result_key: &[u8; 32], job_id: &str, key: &FileKey) -> Result<Vec<u8>, SealError> {
+    seal(result_key, &file_key_label(job_id), key.as_ref()).map(|sealed| sealed.to_bytes())
+}
+
+/// Opens a sealed `K` with the token it was sealed to; `None` if it does not open.
+pub fn open_file_key(token: &str, job_id: &str, sealed: &[u8]) -> Option<FileKey> {
+    let secret = Zeroizing::new(result_secret(token).to_bytes());
+    let pair = ServerKey::from_bytes(&secret)?;
+    let opened = pair
+        .open(&file_key_label(job_id), &Sealed::from_bytes(sealed).ok()?)
+        .ok()?;
+    let mut key = FileKey::default();
+    (opened.len() == key.len()).then(|| {
+        key.copy_from_slice(&opened);
+        key
+    })
+}
+
+/// Why a file could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("the file is missing")]
+    Missing,
+    #[error("reading the file: {0}")]
+    Io(#[from] io::Error),
+    #[error("the file is damaged: {0}")]
+    Damaged(&'static str),
+}
+
+/// The files, one per ready job. Blocking calls: the service runs them on the blocking pool.
+#[derive(Clone)]
+pub struct ResultStore {
+    dir: Arc<PathBuf>,
+}
+
+impl ResultStore {
+    /// Opens (creating owner-only) `DATA_DIR/results`.
+    pub fn open(data_dir: &Path) -> io::Result<ResultStore> {
+        let dir = data_dir.join(DIR_NAME);
+        fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(ResultStore { dir: Arc::new(dir) })
+    }
+
+    /// Where job `id`'s file is (ids are `[A-Za-z0-9_-]`: never a path of their own).
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    pub fn exists(&self, id: &str) -> bool {
+        self.path(id).is_file()
+    }
+
+    /// Writes the file encrypted under `key`, atomically: a temporary file (0600), fsync, rename, fsync of
+    /// the directory. An older file of the job is replaced.
+    pub fn write(&self, id: &str, artifact: &Artifact, key: &FileKey) -> io::Result<()> {
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let header = header(artifact.raw_len, &nonce);
+        let mut body = Vec::with_capacity(artifact.zstd_len as usize + TAG_LEN);
+        for slice in artifact.slices(0..artifact.zstd_len) {
+            body.extend_from_slice(&slice);
+        }
+        XChaCha20Poly1305::new(key.as_ref().into())
+            .encrypt_in_place(XNonce::from_slice(&nonce), &aad(id, &header), &mut body)
+            .map_err(|_| io::Error::other("the file could not be encrypted"))?;
+        let temporary = self.dir.join(format!("{id}.tmp"));
+        let written = (|| {
+            let mut options = OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&temporary)?;
+            file.write_all(&header)?;
+            file.write_all(&body)?;
+            file.sync_all()?;
+            fs::rename(&temporary, self.path(id))?;
+            File::open(self.dir.as_path())?.sync_all()
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&temporary);
+        }
+        written
+    }
+
+    /// Reads job `id`'s file, decrypts it with `key` and checks its SHA-256.
+    pub fn read(&self, id: &str, key: &FileKey, sha256: &[u8; 32]) -> Result<Artifact, FileError> {
+        let mut file = match File::open(self.path(id)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FileError::Missing),
+            opened => opened?,
+        };
+        let mut header = [0u8; HEADER_LEN];
+        file.read_exact(&mut header).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => FileError::Damaged("shorter than its header"),
+            _ => FileError::Io(e),
+        })?;
+        if &header[..4] != MAGIC || header[4] != VERSION {
+            return Err(FileError::Damaged("not a result file of this version"));
+        }
+        let raw_len = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+        let length = file.metadata()?.len().saturating_sub(HEADER_LEN as u64);
+        let mut body = Vec::with_capacity(length as usize);
+        file.read_to_end(&mut body)?;
+        XChaCha20Poly1305::new(key.as_ref().into())
+            .decrypt_in_place(XNonce::from_slice(&header[16..]), &aad(id, &header), &mut body)
+            .map_err(|_| FileError::Damaged("it does not decrypt"))?;
+        if <[u8; 32]>::from(Sha256::digest(&body)) != *sha256 {
+            return Err(FileError::Damaged("its SHA-256 is not the job's"));
+        }
+        Ok(Artifact::from_bytes(Bytes::from(body), raw_len, *sha256))
+    }
+
+    /// Removes job `id`'s file if there is one.
+    pub fn remove(&self, id: &str) {
+        match fs::remove_file(self.path(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                tracing::warn!(job = %id, error = %e, "cannot remove a result file");
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes every file (and leftover temporary file) that `keep` does not name: at start, after the
+    /// jobs are loaded.
+    pub fn remove_others(&self, keep: impl Fn(&str) -> bool) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(self.dir.as_path())? {
+            let entry = entry?;
+            if !entry.file_name().to_str().is_some_and(&keep) {
+                fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn header(raw_len: u64, nonce: &[u8; NONCE_LEN]) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(MAGIC);
+    header[4] = VERSION;
+    header[8..16].copy_from_slice(&raw_len.to_le_bytes());
+    header[16..].copy_from_slice(nonce);
+    header
+}
+
+fn aad(job_id: &str, header: &[u8; HEADER_LEN]) -> Vec<u8> {
+    let length = (job_id.len() as u64).to_le_bytes();
+    [FILE_DOMAIN, &length, job_id.as_bytes(), header].concat()
+}
+
+/// Why a stored file could not be served to a token.
+enum LoadError {
+    /// This token has no sealed file key that opens (a write that failed, a token from before schema 2).
+    Token,
+    File(FileError),
+    Store(rusqlite::Error),
+}
+
+impl Engine {
+    /// Writes a finished file to disk, encrypted under a new key sealed to every token of the job. Returns
+    /// the key (for tokens added later), or `None` if the file could not be written: the job is still
+    /// ready, its file just does not survive a restart.
+    pub(super) async fn persist_result(&self, job_id: &str, artifact: &Arc<Artifact>) -> Option<FileKey> {
+        let (store, results, id) = (self.store.clone(), self.results.clone(), job_id.to_string());
+        let artifact = artifact.clone();
+        let key = FileKey::new(rand::random());
+        let sealing_key = key.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let written = (|| -> Result<(), String> {
+                results.write(&id, &artifact, &sealing_key).map_err(|e| e.to_string())?;
+                let recipients = store.result_keys(&id, false).map_err(|e| e.to_string())?;
+                if recipients.is_empty() {
+                    return Err("no token of the job has a result key".into());
+                }
+                for (hash, public) in recipients {
+                    let sealed = seal_file_key(&public, &id, &sealing_key).map_err(|e| e.to_string())?;
+                    store
+                        .set_sealed_file_key(&id, &hash, &sealed)
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })();
+            if written.is_err() {
+                results.remove(&id);
+            }
+            written
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match written {
+            Ok(()) => {
+                self.metrics.result_files_written.fetch_add(1, Ordering::Relaxed);
+                Some(key)
+            }
+            Err(reason) => {
+                self.metrics.result_file_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(job = %job_id, %reason, "the file could not be stored; it will not survive a restart");
+                None
+            }
+        }
+    }
+
+    /// Seals the job's file key to its tokens that have none yet (resubmissions that joined the job while
+    /// its file was written). Failures are logged: such a token cannot download after a restart.
+    pub(super) async fn seal_file_key_to_new_tokens(&self, job: &Job) {
+        let Some(key) = job.file_key() else { return };
+        let (store, id) = (self.store.clone(), job.id.clone());
+        let sealed = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            for (hash, public) in store.result_keys(&id, true).map_err(|e| e.to_string())? {
+                let sealed = seal_file_key(&public, &id, &key).map_err(|e| e.to_string())?;
+                store
+                    .set_sealed_file_key(&id, &hash, &sealed)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(reason) = sealed {
+            self.metrics.result_file_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(job = %job.id, %reason, "the file key could not be sealed to a new token");
+        }
+    }
+
+    /// Removes a job's file (deleted while it was written).
+    pub(super) async fn discard_result(&self, id: &str) {
+        let (results, id) = (self.results.clone(), id.to_string());
+        let _ = tokio::task::spawn_blocking(move || results.remove(&id)).await;
+    }
+
+    /// A ready job's file from disk, opened with `token` (already checked against the job's hashes), then
+    /// held in memory again. A file that is missing or does not open fails the job with `RESULT_LOST`; a
+    /// token without a sealed file key of its own is refused with that code, the job left as it is.
+    pub(super) async fn load_result(&self, job: &Arc<Job>, token: &str) -> Result<Arc<Artifact>, ApiError> {
+        let _one_at_a_time = job.loading.lock().await;
+        let status = job.status();
+        let (JobStatus::Ready { sha256, .. }, None) = (&status, job.artifact()) else {
+            return Engine::held_artifact(job, status);
+        };
+        let sha256: [u8; 32] = hex::decode(sha256)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(ApiError::Internal)?;
+        let (store, results, id) = (self.store.clone(), self.results.clone(), job.id.clone());
+        let (token, hash) = (Zeroizing::new(token.to_string()), hash_token(token));
+        let loaded = tokio::task::spawn_blocking(move || {
+            let sealed = store.sealed_file_key(&id, &hash).map_err(LoadError::Store)?;
+            let Some(key) = sealed.and_then(|sealed| open_file_key(&token, &id, &sealed)) else {
+                return Err(if results.exists(&id) {
+                    LoadError::Token
+                } else {
+                    LoadError::File(FileError::Missing)
+                });
+            };
+            let artifact = results.read(&id, &key, &sha256).map_err(LoadError::File)?;
+            Ok((artifact, key))
+        })
+        .await
+        .map_err(|_| ApiError::Internal)?;
+        match loaded {
+            Ok((artifact, key)) => {
+                let artifact = Arc::new(artifact);
+                if matches!(job.status(), JobStatus::Ready { .. }) && !job.is_cancelled() {
+                    job.set_artifact(Some(artifact.clone()));
+                    job.set_file_key(Some(key));
+                }
+                self.metrics.results_reopened.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(job = %job.id, size = artifact.zstd_len, "result reopened from disk");
+                Ok(artifact)
+            }
+            Err(LoadError::Token) => Err(ApiError::JobFailed {
+                code: RESULT_LOST.into(),
+                message: "the stored file cannot be opened with this token; submit again".into(),
+            }),
+            Err(LoadError::Store(error)) => {
+                tracing::error!(%error, "job store");
+                Err(ApiError::Internal)
+            }
+            // A read that failed may work next time: the job keeps its file.
+            Err(LoadError::File(FileError::Io(error))) => {
+                tracing::error!(job = %job.id, %error, "reading a stored result");
+                Err(ApiError::Internal)
+            }
+            Err(LoadError::File(error)) => {
+                tracing::warn!(job = %job.id, %error, "a stored result is lost");
+                self.lose_result(job).await;
+                Err(ApiError::JobFailed {
+                    code: RESULT_LOST.into(),
+                    message: RESULT_LOST_MESSAGE.into(),
+                })
+            }
+        }
+    }
+
+    /// Fails a ready job whose file is gone: `RESULT_LOST` in the store and in memory, the file removed.
+    async fn lose_result(&self, job: &Job) {
+        let now = now_ms();
+        let expires_ms = now + self.config.result_ttl.as_millis() as u64;
+        let (store, results, id) = (self.store.clone(), self.results.clone(), job.id.clone());
+        let stored = tokio::task::spawn_blocking(move || {
+            results.remove(&id);
+            store.finish_failed(&id, RESULT_LOST, RESULT_LOST_MESSAGE, now, expires_ms)
+        })
+        .await;
+        if !matches!(stored, Ok(Ok(()))) {
+            tracing::error!(job = %job.id, "cannot record a lost result in the job store");
+        }
+        if matches!(job.status(), JobStatus::Ready { .. }) {
+            job.set_status(JobStatus::Failed {
+                code: RESULT_LOST.into(),
+                message: RESULT_LOST_MESSAGE.into(),
+                expires_ms,
+            });
+            self.metrics.job_failed(RESULT_LOST);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Incompressible: several chunks.
+    fn artifact() -> Artifact {
+        use rand::{RngCore, SeedableRng};
+        let mut raw = vec![0u8; 200_000];
+        rand::rngs::StdRng::seed_from_u64(1).fill_bytes(&mut raw);
+        Artifact::compress(&raw, 1).unwrap()
+    }
+
+    #[test]
+    fn a_file_opens_with_its_key_for_its_job_only_and_never_holds_plaintext() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = ResultStore::open(dir.path()).unwrap();
+        let artifact = artifact();
+        assert!(artifact.zstd_len > 2 * crate::service::artifact::CHUNK_LEN as u64);
+        let key = FileKey::new([7; 32]);
+        results.write("job-1", &artifact, &key).unwrap();
+        let plain = artifact.slices(0..artifact.zstd_len).concat();
+        let stored = fs::read(results.path("job-1")).unwrap();
+        assert_eq!(stored.len(), HEADER_LEN + plain.len() + TAG_LEN);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!((mode(&results.dir), mode(&results.path("job-1"))), (0o700, 0o600));
+        }
+        assert!(!stored.windows(64).any(|w| w == &plain[..64]), "no plaintext at rest");
+
+        let again = results.read("job-1", &key, &artifact.sha256).unwrap();
+        assert_eq!(again.slices(0..again.zstd_len).concat(), plain);
+        assert_eq!((again.raw_len, again.etag()), (artifact.raw_len, artifact.etag()));
+
+        // Another key, another job's name for the same bytes, another hash, damage: all refused.
+        let wrong = |e: Result<Artifact, FileError>| matches!(e, Err(FileError::Damaged(_)));
+        assert!(wrong(results.read("job-1", &FileKey::new([8; 32]), &artifact.sha256)));
+        fs::copy(results.path("job-1"), results.path("job-2")).unwrap();
+        assert!(wrong(results.read("job-2", &key, &artifact.sha256)));
+        assert!(wrong(results.read("job-1", &key, &[0; 32])));
+        let mut damaged = stored.clone();
+        damaged[HEADER_LEN + 1000] ^= 1;
+        fs::write(results.path("job-1"), &damaged).unwrap();
+        assert!(wrong(results.read("job-1", &key, &artifact.sha256)));
+        fs::write(results.path("job-1"), &stored[..10]).unwrap();
+        assert!(wrong(results.read("job-1", &key, &artifact.sha256)));
+        results.remove("job-1");
+        assert!(matches!(
+            results.read("job-1", &key, &artifact.sha256),
+            Err(FileError::Missing)
+        ));
+
+        fs::write(results.dir.join("job-3.tmp"), b"partial").unwrap();
+        assert_eq!(results.remove_others(|id| id == "job-2").unwrap(), 1);
+        assert!(results.exists("job-2"));
+    }
+
+    #[test]
+    fn a_file_key_opens_with_its_token_for_its_job_only() {
+        let key = FileKey::new([3; 32]);
+        let sealed = seal_file_key(&result_public_key("token-a"), "job-1", &key).unwrap();
+        assert_eq!(open_file_key("token-a", "job-1", &sealed).as_deref(), Some(&[3; 32]));
+        assert!(open_file_key("token-b", "job-1", &sealed).is_none());
+        assert!(open_file_key("token-a", "job-2", &sealed).is_none());
+        assert!(open_file_key("token-a", "job-1", &sealed[..20]).is_none());
+    }
+
+    /// Pins the derivation (checked against libsodium's ristretto255): a change would make every stored
+    /// file unreadable after an upgrade.
+    #[test]
+    fn result_key_golden_vector() {
+        assert_eq!(
+            hex::encode(result_public_key(&"ab".repeat(32))),
+            "3af2e1638b8b5458240723e66c24673d6e67de29b71eb8648330e6fcb56c677a"
+        );
+    }
+}

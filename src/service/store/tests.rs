@@ -1,0 +1,118 @@
+//! The job store's tests: reopening, wiping, sealed file keys, migration from schema 1.
+
+use super::*;
+
+fn job<'a>(id: &'a str, sealed: &'a [u8]) -> NewJob<'a> {
+    NewJob {
+        id,
+        dedupe: &[2; 32],
+        birthday: 5,
+        spend_public_key: &[3; 32],
+        sealed_view_key: sealed,
+        sealed_password: None,
+        token_hash: &[4; 32],
+        result_key: &[6; 32],
+        created_ms: 10,
+    }
+}
+
+#[test]
+fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.next_boot().unwrap(), 1);
+    store.insert(&job("a", &[9; 80])).unwrap();
+    store.insert(&job("b", &[9; 80])).unwrap();
+    store.add_token("a", &[5; 32], &[7; 32]).unwrap();
+    store.mark_scanning(&["a".into()]).unwrap();
+    drop(store);
+
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.next_boot().unwrap(), 2);
+    let jobs = store.load().unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(
+        (jobs[0].state, jobs[0].attempts, jobs[0].tokens.len()),
+        (StoredState::Scanning, 1, 2)
+    );
+    assert_eq!(store.sealed("a").unwrap().unwrap().sealed_view_key, vec![9; 80]);
+    assert_eq!(store.keys_held().unwrap(), 2);
+
+    let result = StoredResult {
+        size: 100,
+        sha256: "ab".into(),
+        stale: true,
+        tip_height: Some(12),
+    };
+    store.finish_ready("a", &result, 20, 30).unwrap();
+    store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
+    assert_eq!(store.keys_held().unwrap(), 0);
+    assert!(store.sealed("a").unwrap().is_none());
+    assert_eq!(store.load().unwrap()[0].result, Some(result));
+
+    // Each token's sealed file key, until the job is wiped.
+    assert_eq!(store.result_keys("a", true).unwrap().len(), 2);
+    store.set_sealed_file_key("a", &[5; 32], b"boxed").unwrap();
+    assert_eq!(store.result_keys("a", true).unwrap(), vec![([4; 32], [6; 32])]);
+    assert_eq!(store.result_keys("a", false).unwrap().len(), 2);
+    assert_eq!(
+        store.sealed_file_key("a", &[5; 32]).unwrap().as_deref(),
+        Some(&b"boxed"[..])
+    );
+    assert_eq!(store.sealed_file_key("a", &[4; 32]).unwrap(), None);
+    store.tombstone("a", StoredState::Deleted, 40).unwrap();
+    assert_eq!(store.sealed_file_key("a", &[5; 32]).unwrap(), None);
+    assert!(store.result_keys("a", false).unwrap().is_empty());
+    store.checkpoint().unwrap();
+    assert_eq!(store.purge(41).unwrap(), 1);
+    assert_eq!(store.load().unwrap().len(), 1);
+}
+
+/// A data directory of schema 1 (before files survived restarts) opens, its jobs intact.
+#[test]
+fn migrates_a_version_1_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    conn.execute_batch(
+        "PRAGMA application_id = 1415009073;
+         CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+         CREATE TABLE jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL, dedupe BLOB NOT NULL,
+            birthday INTEGER NOT NULL, spend_public_key BLOB, sealed_view_key BLOB, sealed_password BLOB,
+            attempts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, finished_ms INTEGER,
+            expires_ms INTEGER, error_code TEXT, error_message TEXT, result_size INTEGER,
+            result_sha256 TEXT);
+         CREATE TABLE tokens (job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            hash BLOB NOT NULL, PRIMARY KEY (job_id, hash));
+         INSERT INTO jobs (id, state, dedupe, birthday, created_ms, expires_ms, result_size, result_sha256)
+            VALUES ('old', 'ready', zeroblob(32), 0, 1, 99, 10, 'cd');
+         INSERT INTO tokens (job_id, hash) VALUES ('old', zeroblob(32));
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    let jobs = store.load().unwrap();
+    assert_eq!((jobs[0].state, jobs[0].tokens.len()), (StoredState::Ready, 1));
+    assert_eq!(
+        jobs[0].result.as_ref().map(|r| (r.size, r.stale, r.tip_height)),
+        Some((10, false, None))
+    );
+    // A schema-1 token has no result key: nothing is ever sealed to it.
+    assert!(store.result_keys("old", false).unwrap().is_empty());
+    store.add_token("old", &[1; 32], &[2; 32]).unwrap();
+    assert_eq!(store.result_keys("old", false).unwrap().len(), 1);
+    drop(store);
+    let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(conn);
+    assert!(Store::open(dir.path()).is_err());
+}
