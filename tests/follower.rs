@@ -16,26 +16,15 @@ use tari_wallet_sync::{
     recognize::WalletKey,
     scan::{ScanOptions, ScanRequest, scan},
     source::{
-        Follower, FollowerConfig, FollowerHandle, FollowerState, NodeClient, RetryPolicy, SourceError,
-        blocks_from_view,
-        fake_node::{FakeNode, Fault, synthetic_blocks},
+        Follower, FollowerConfig, FollowerHandle, FollowerState, NodeClient, SourceError, blocks_from_view,
+        fake_node::{FakeNode, Fault, fast_follower_config, synthetic_blocks},
     },
 };
 use tokio_util::sync::CancellationToken;
 
-/// Fast timings for tests: polls and retries in milliseconds.
+/// The fake node's fast timings: polls and retries in milliseconds.
 fn config() -> FollowerConfig {
-    FollowerConfig {
-        poll_interval: Duration::from_millis(20),
-        retry: RetryPolicy {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(40),
-            breaker_after: 4,
-            open_for: Duration::from_millis(80),
-            max_open: Duration::from_millis(200),
-        },
-        ..FollowerConfig::default()
-    }
+    fast_follower_config()
 }
 
 /// The blocks as the sync route alone delivers them: no script, type or maturity.

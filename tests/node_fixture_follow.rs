@@ -11,25 +11,18 @@ use node_fixture::{manifest, unpack};
 use tari_wallet_sync::{
     cache::{BlockData, Cache},
     source::{
-        Follower, FollowerConfig, FollowerHandle, FollowerState, NodeClient, RetryPolicy, blocks_from_view,
-        fake_node::{FakeNode, Fault, synthetic_blocks},
+        Follower, FollowerConfig, FollowerHandle, FollowerState, NodeClient, blocks_from_view,
+        fake_node::{FakeNode, Fault, fast_follower_config, synthetic_blocks},
         lmdb::{ImportOptions, NodeDb, import},
     },
 };
 use tokio_util::sync::CancellationToken;
 
+/// The fake node's fast timings, with full outputs so the followed cache equals the source.
 fn config() -> FollowerConfig {
     FollowerConfig {
-        poll_interval: Duration::from_millis(20),
         full_outputs: true,
-        retry: RetryPolicy {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(40),
-            breaker_after: 4,
-            open_for: Duration::from_millis(80),
-            max_open: Duration::from_millis(200),
-        },
-        ..FollowerConfig::default()
+        ..fast_follower_config()
     }
 }
 

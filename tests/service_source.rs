@@ -8,8 +8,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
-use futures_util::StreamExt;
 use http::{Method, StatusCode};
 use tari_wallet_sync::{
     cache::{BlockData, Cache, CacheView},
@@ -18,32 +16,27 @@ use tari_wallet_sync::{
     scan::{ScanRequest, scan_one},
     service::{
         CacheSource, WalletDbBuilder,
-        testing::{TestServer, demo_chain, downloaded_wallet_balance, sealed_submission, test_config},
+        testing::{
+            TestServer, demo_chain, downloaded_wallet_balance, test_config,
+            wallet_app::{SubmittedJob, last_event, submit},
+        },
     },
     source::{
-        Follower, FollowerConfig, NodeClient, RetryPolicy, block_feed, blocks_from_view,
-        fake_node::{FakeNode, Fault},
+        Follower, FollowerConfig, NodeClient, block_feed, blocks_from_view,
+        fake_node::{FakeNode, Fault, fast_follower_config},
     },
 };
 use tari_wallet_sync_sse::{
     JobEvent,
-    client::{Client, Protocol, ReconnectPolicy},
+    client::{Client, Protocol},
 };
 use tokio_util::sync::CancellationToken;
 
-/// Polls and retries in milliseconds, full outputs so the followed cache equals the source's.
+/// The fake node's fast timings, with full outputs so the followed cache equals the source.
 fn follower_config() -> FollowerConfig {
     FollowerConfig {
-        poll_interval: Duration::from_millis(20),
         full_outputs: true,
-        retry: RetryPolicy {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(40),
-            breaker_after: 4,
-            open_for: Duration::from_millis(80),
-            max_open: Duration::from_millis(200),
-        },
-        ..FollowerConfig::default()
+        ..fast_follower_config()
     }
 }
 
@@ -77,30 +70,7 @@ async fn ready_until(
     }
 }
 
-/// A submitted job: its answer and its bearer header.
-struct Job {
-    json: serde_json::Value,
-    auth: String,
-}
-
-async fn submit(client: &Client, wallet: &DemoWallet, password: Option<&str>) -> Job {
-    let (_, key) = get(client, "/api/v1/server-key").await;
-    let public: [u8; 32] = hex::decode(key["public_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let body = sealed_submission(&public, wallet, password).to_string();
-    let response = client
-        .request(Method::POST, "/api/v1/wallet/sync", &[], Some(Bytes::from(body)))
-        .await
-        .unwrap();
-    assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
-    let json = response.json().unwrap();
-    let auth = format!("Bearer {}", json["token"].as_str().unwrap());
-    Job { json, auth }
-}
-
-async fn status(client: &Client, job: &Job) -> serde_json::Value {
+async fn status(client: &Client, job: &SubmittedJob) -> serde_json::Value {
     let url = job.json["status_url"].as_str().unwrap();
     let response = client
         .request(Method::GET, url, &[("authorization", &job.auth)], None)
@@ -111,17 +81,8 @@ async fn status(client: &Client, job: &Job) -> serde_json::Value {
 
 /// Follows the job's events to its `ready` event and downloads the file; returns `stale`, `tip_height`,
 /// the download's `tws-stale` header and the file's balance.
-async fn finish(client: &Client, job: &Job) -> (bool, Option<u64>, String, u64) {
-    let token = job.json["token"].as_str().unwrap();
-    let events_url = job.json["events_url"].as_str().unwrap();
-    let mut events = client.events(events_url, token, None, ReconnectPolicy::default());
-    let mut last = None;
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next())
-        .await
-        .unwrap()
-    {
-        last = Some(event.unwrap().event);
-    }
+async fn finish(client: &Client, job: &SubmittedJob) -> (bool, Option<u64>, String, u64) {
+    let last = Some(last_event(client, job).await);
     let Some(JobEvent::Ready {
         download_url,
         stale,

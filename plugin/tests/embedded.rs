@@ -5,22 +5,20 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::StreamExt;
 use http::{Method, StatusCode};
 use tari_wallet_sync::{
     cache::CacheView,
-    demo::chain::{DEMO_NETWORK, DemoWallet},
+    demo::chain::DEMO_NETWORK,
     service::{
         Lifecycle,
-        testing::{demo_chain, downloaded_wallet_balance, sealed_submission, test_config},
+        testing::{demo_chain, downloaded_wallet_balance, test_config, wallet_app::sync_wallet},
     },
     source::{blocks_from_view, fake_node::synthetic_blocks},
 };
 use tari_wallet_sync_plugin::{Config, FeedOptions, WalletSyncPlugin};
 use tari_wallet_sync_sse::{
     JobEvent,
-    client::{Client, Protocol, ReconnectPolicy},
+    client::{Client, Protocol},
 };
 
 fn config(dir: &std::path::Path) -> Config {
@@ -40,49 +38,6 @@ async fn get(client: &Client, path: &str) -> (StatusCode, serde_json::Value) {
 async fn metrics(client: &Client) -> String {
     let response = client.request(Method::GET, "/metrics", &[], None).await.unwrap();
     String::from_utf8(response.body.to_vec()).unwrap()
-}
-
-/// Submits `wallet` sealed, follows its events to the end; returns the `ready` event and the file.
-async fn sync_wallet(client: &Client, wallet: &DemoWallet) -> (JobEvent, Bytes) {
-    let (_, key) = get(client, "/api/v1/server-key").await;
-    let public: [u8; 32] = hex::decode(key["public_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let body = sealed_submission(&public, wallet, None).to_string();
-    let response = client
-        .request(Method::POST, "/api/v1/wallet/sync", &[], Some(Bytes::from(body)))
-        .await
-        .unwrap();
-    assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
-    let job = response.json().unwrap();
-    let token = job["token"].as_str().unwrap();
-    let mut events = client.events(
-        job["events_url"].as_str().unwrap(),
-        token,
-        None,
-        ReconnectPolicy::default(),
-    );
-    let mut last = None;
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), events.next())
-        .await
-        .unwrap()
-    {
-        last = Some(event.unwrap().event);
-    }
-    let Some(ready @ JobEvent::Ready { .. }) = last else {
-        panic!("the job ends ready, not {last:?}")
-    };
-    let JobEvent::Ready { download_url, .. } = &ready else {
-        unreachable!()
-    };
-    let auth = format!("Bearer {token}");
-    let file = client
-        .request(Method::GET, download_url, &[("authorization", &auth)], None)
-        .await
-        .unwrap();
-    assert_eq!(file.status, StatusCode::OK);
-    (ready, file.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,12 +15,11 @@ use std::{
 };
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use http::{Method, StatusCode};
 use tari_wallet_sync::{
     cache::CacheView,
     demo::chain::DemoWallet,
-    service::testing::{downloaded_wallet_balance, sealed_submission},
+    service::testing::{downloaded_wallet_balance, wallet_app::sync_wallet},
     source::{
         blocks_from_view,
         fake_node::{FakeNode, synthetic_blocks},
@@ -29,7 +28,7 @@ use tari_wallet_sync::{
 };
 use tari_wallet_sync_sse::{
     JobEvent,
-    client::{Client, Protocol, ReconnectPolicy},
+    client::{Client, Protocol},
 };
 
 async fn get(client: &Client, path: &str) -> (StatusCode, serde_json::Value) {
@@ -37,48 +36,14 @@ async fn get(client: &Client, path: &str) -> (StatusCode, serde_json::Value) {
     (response.status, response.json().unwrap())
 }
 
-/// Submits `wallet` sealed, follows its events to `ready`, downloads the file.
+/// Syncs `wallet` as a wallet app would; the job must not be stale (the node is reachable).
 async fn sync(client: &Client, wallet: &DemoWallet) -> Bytes {
-    let (_, key) = get(client, "/api/v1/server-key").await;
-    let public: [u8; 32] = hex::decode(key["public_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let body = sealed_submission(&public, wallet, None).to_string();
-    let response = client
-        .request(Method::POST, "/api/v1/wallet/sync", &[], Some(Bytes::from(body)))
-        .await
-        .unwrap();
-    assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
-    let job = response.json().unwrap();
-    let token = job["token"].as_str().unwrap();
-    let mut events = client.events(
-        job["events_url"].as_str().unwrap(),
-        token,
-        None,
-        ReconnectPolicy::default(),
+    let (ready, file) = sync_wallet(client, wallet).await;
+    assert!(
+        matches!(ready, JobEvent::Ready { stale: false, .. }),
+        "a current file: {ready:?}"
     );
-    let mut last = None;
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(60), events.next())
-        .await
-        .unwrap()
-    {
-        last = Some(event.unwrap().event);
-    }
-    let Some(JobEvent::Ready {
-        download_url, stale, ..
-    }) = last
-    else {
-        panic!("the job ends ready, not {last:?}")
-    };
-    assert!(!stale, "the node is reachable: a current file");
-    let auth = format!("Bearer {token}");
-    let file = client
-        .request(Method::GET, &download_url, &[("authorization", &auth)], None)
-        .await
-        .unwrap();
-    assert_eq!(file.status, StatusCode::OK);
-    file.body
+    file
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,8 +28,27 @@ pub use routes::{SyncRequest, full_output};
 use tokio::{net::TcpListener, sync::watch};
 use tokio_util::sync::CancellationToken;
 
-use super::lmdb::{LmdbError, NodeDb};
+use super::{
+    FollowerConfig, RetryPolicy,
+    lmdb::{LmdbError, NodeDb},
+};
 use crate::cache::{BlockData, OutputData};
+
+/// Follower timings for tests against a fake node: polls and retries in milliseconds (the circuit opens
+/// after 4 faults for 80 ms, up to 200 ms), so outages and recoveries take a test a fraction of a second.
+pub fn fast_follower_config() -> FollowerConfig {
+    FollowerConfig {
+        poll_interval: Duration::from_millis(20),
+        retry: RetryPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(40),
+            breaker_after: 4,
+            open_for: Duration::from_millis(80),
+            max_open: Duration::from_millis(200),
+        },
+        ..FollowerConfig::default()
+    }
+}
 
 /// How the fake node misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

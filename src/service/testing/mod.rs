@@ -1,6 +1,9 @@
 //! Testing: shared builders for the service's integration tests (feature `test-util`): one small demo
 //! chain per test process, a server on 127.0.0.1:0 with test-friendly limits (over any cache source and
-//! file builder), sealed submissions, and a builder that holds its pass until the test lets it go.
+//! file builder), sealed submissions, a builder that holds its pass until the test lets it go, and the
+//! steps of a wallet app over a real client (`wallet_app`).
+
+pub mod wallet_app;
 
 use std::{
     net::SocketAddr,
