@@ -14,7 +14,7 @@ use tari_wallet_sync::{
     demo::chain::DemoWallet,
     service::{
         CacheSource,
-        testing::{GatedBuilder, TestServer, demo_chain, keys_held, sealed_submission, test_config},
+        testing::{GatedBuilder, TestServer, demo_chain, keys_held, test_config, wallet_app},
     },
 };
 use tari_wallet_sync_sse::{
@@ -32,24 +32,12 @@ async fn submit_all(client: &Client) -> (serde_json::Value, Jobs) {
         .unwrap()
         .json()
         .unwrap();
-    let public: [u8; 32] = hex::decode(key["public_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
     let mut jobs = Vec::new();
     for wallet in &demo_chain().wallets {
-        let body = sealed_submission(&public, wallet, Some("correct horse"));
-        let response = client
-            .request(
-                Method::POST,
-                "/api/v1/wallet/sync",
-                &[],
-                Some(Bytes::from(body.to_string())),
-            )
-            .await
-            .unwrap();
-        assert_eq!(response.status, StatusCode::ACCEPTED);
-        jobs.push((wallet, response.json().unwrap()));
+        jobs.push((
+            wallet,
+            wallet_app::submit(client, wallet, Some("correct horse")).await.json,
+        ));
     }
     (key, jobs)
 }
@@ -198,23 +186,7 @@ struct Finished {
 }
 
 async fn submit_one(client: &Client, wallet: &DemoWallet) -> serde_json::Value {
-    let key = client
-        .request(Method::GET, "/api/v1/server-key", &[], None)
-        .await
-        .unwrap()
-        .json()
-        .unwrap();
-    let public: [u8; 32] = hex::decode(key["public_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let body = sealed_submission(&public, wallet, None).to_string();
-    let response = client
-        .request(Method::POST, "/api/v1/wallet/sync", &[], Some(Bytes::from(body)))
-        .await
-        .unwrap();
-    assert_eq!(response.status, StatusCode::ACCEPTED);
-    response.json().unwrap()
+    wallet_app::submit(client, wallet, None).await.json
 }
 
 /// The job's events to the end of the stream (after `ready` or `failed`).
