@@ -93,11 +93,8 @@ fn run_import(
     cancel: &AtomicBool,
     progress: impl Fn(u64, u64),
 ) -> Result<(), LmdbError> {
-    let chain = db.chain_info()?;
-    if let Some(note) = chain.pruning_note() {
-        tracing::warn!("{note}");
-    }
-    tracing::info!(lmdb = %db.dir().display(), node_tip = chain.tip_height, cache_tip = cache.tip().map(|t| t.height), "importing");
+    // `import` itself logs a pruned database's note.
+    tracing::info!(lmdb = %db.dir().display(), cache_tip = cache.tip().map(|t| t.height), "importing");
     let report = import(db, cache, ImportOptions::default(), cancel, |p| {
         progress(p.height + 1, p.tip_height + 1);
     })?;
@@ -106,6 +103,7 @@ fn run_import(
         outputs = report.outputs,
         rolled_back = report.rolled_back,
         tip = report.tip.map(|t| t.height),
+        node_tip = report.chain.tip_height,
         outputs_per_sec = report.outputs_per_sec() as u64,
         "imported"
     );

@@ -124,15 +124,12 @@ impl FakeNode {
     /// genuine full outputs on `/get_utxos_by_block`.
     pub async fn from_lmdb(db: &NodeDb) -> Result<FakeNode, LmdbError> {
         let tip = db.chain_info()?.tip_height;
-        let mut blocks = Vec::new();
-        db.for_each_block(0..=tip, |block| {
+        let (mut blocks, mut full) = (Vec::new(), Vec::new());
+        db.for_each_block_with_outputs(0..=tip, |block, outputs| {
+            full.push((block.hash, outputs));
             blocks.push(block);
             Ok(())
         })?;
-        let mut full = Vec::with_capacity(blocks.len());
-        for block in &blocks {
-            full.push((block.hash, db.full_outputs(&block.hash)?));
-        }
         let node = FakeNode::start(blocks).await.map_err(|source| LmdbError::Io {
             dir: db.dir().into(),
             source,

@@ -6,14 +6,13 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use anyhow::{Context, Result, anyhow, bail};
-use tari_wallet_sync::{
-    cache::{Cache, CacheError},
-    source::{
-        lmdb::{ImportOptions, LmdbError, NodeDb, import},
-        network_byte,
-    },
+use anyhow::{Result, anyhow};
+use tari_wallet_sync::source::{
+    lmdb::{ImportOptions, LmdbError, NodeDb, import},
+    network_byte,
 };
+
+use crate::node::open_or_create_cache;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,18 +40,7 @@ pub fn run(args: Args) -> Result<()> {
     // Refusals (a running node, no database) come before anything is created.
     let db = NodeDb::open(&args.lmdb).map_err(explain)?;
     let chain = db.chain_info().map_err(explain)?;
-    let mut cache = match Cache::open(&args.cache) {
-        Ok(cache) if cache.network() != network => {
-            bail!(LmdbError::NetworkMismatch {
-                cache: cache.network(),
-                asked: network
-            })
-        }
-        Ok(cache) => cache,
-        Err(CacheError::NotFound { .. }) => Cache::create(&args.cache, network)
-            .with_context(|| format!("creating a cache in {}", args.cache.display()))?,
-        Err(e) => return Err(e).with_context(|| format!("opening the cache in {}", args.cache.display())),
-    };
+    let mut cache = open_or_create_cache(&args.cache, network)?;
     if let Some(note) = chain.pruning_note() {
         eprintln!("warning: {note}");
     }

@@ -38,9 +38,6 @@ pub enum LmdbError {
         table: &'static str,
         reason: String,
     },
-    /// The cache was made for another network than the one asked for.
-    #[error("the cache holds network byte {cache:#04x}, the import asked for {asked:#04x}")]
-    NetworkMismatch { cache: u8, asked: u8 },
     /// The cache's chain and the database's share no block: another network or another node's chain.
     #[error("the cache's blocks (tip {cache_tip}) are not on this database's chain; use an empty cache")]
     UnrelatedChain { cache_tip: u64 },
@@ -66,7 +63,6 @@ impl LmdbError {
             LmdbError::Lmdb { .. } => "LMDB",
             LmdbError::MissingTable { .. } => "MISSING_TABLE",
             LmdbError::Corrupt { .. } => "CORRUPT",
-            LmdbError::NetworkMismatch { .. } => "NETWORK_MISMATCH",
             LmdbError::UnrelatedChain { .. } => "UNRELATED_CHAIN",
             LmdbError::Cache(_) => "CACHE",
             LmdbError::Io { .. } => "IO",

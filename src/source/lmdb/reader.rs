@@ -235,6 +235,16 @@ impl NodeDb {
         heights: RangeInclusive<u64>,
         mut f: impl FnMut(BlockData) -> Result<(), LmdbError>,
     ) -> Result<(), LmdbError> {
+        self.for_each_block_with_outputs(heights, |block, _| f(block))
+    }
+
+    /// `for_each_block`, with each block's full outputs too, as the node's `/get_utxos_by_block` gives
+    /// them (same order as the block's outputs): one walk decodes each row once for both.
+    pub fn for_each_block_with_outputs(
+        &self,
+        heights: RangeInclusive<u64>,
+        mut f: impl FnMut(BlockData, Vec<TransactionOutput>) -> Result<(), LmdbError>,
+    ) -> Result<(), LmdbError> {
         let txn = self.read()?;
         for height in heights {
             let Some((header, hash)) = self.header_in(&txn, height)? else {
@@ -248,26 +258,17 @@ impl NodeDb {
                 let reason = format!("block {height} lists an output mined at {}", row.mined_height);
                 return Err(self.corrupt("utxos", reason));
             }
-            f(BlockData {
+            let block = BlockData {
                 height,
                 hash,
                 prev_hash: *header.prev_hash,
                 timestamp: header.timestamp.as_u64(),
                 outputs: outputs.iter().map(OutputRow::to_output_data).collect(),
                 spent: self.spent_in(&txn, &hash)?,
-            })?;
+            };
+            f(block, outputs.into_iter().map(|r| r.output).collect())?;
         }
         Ok(())
-    }
-
-    /// The full outputs of one block, as the node's `/get_utxos_by_block` gives them.
-    pub fn full_outputs(&self, header_hash: &[u8; 32]) -> Result<Vec<TransactionOutput>, LmdbError> {
-        let txn = self.read()?;
-        Ok(self
-            .outputs_in(&txn, header_hash)?
-            .into_iter()
-            .map(|r| r.output)
-            .collect())
     }
 }
 
