@@ -20,6 +20,7 @@ fn lmdb(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     node_fixture::unpack(&dir.path().join("db"));
     let network = node_fixture::manifest().network_byte;
+    node_fixture::use_network();
     let db = NodeDb::open(dir.path().join("db")).unwrap();
     let tip = db.chain_info().unwrap().tip_height;
     let mut outputs = 0u64;

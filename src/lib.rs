@@ -7,11 +7,15 @@
 //! source      node HTTP query service / in-process feed -> cache at the node's tip, reorgs, outages
 //! scan        many wallets per pass over a cache snapshot, rayon, progress, spends
 //! walletdb    the minotari-cli wallet SQLite file: schema (v30), rows we write for the client
+//! network     the process network every official hash uses; official genesis hashes; network checks
 //! ```
+//! Code that hashes (block headers, outputs) needs the process network set first: every entry point
+//! calls `network::use_network` with the configured network, and hashing paths check `network::require`.
 //! Layers depend downward only; see `DESIGN.md` in the project's shared folder for the full data flow.
 
 pub mod cache;
 pub mod demo;
+pub mod network;
 pub mod recognize;
 pub mod scan;
 pub mod service;

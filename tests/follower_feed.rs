@@ -70,5 +70,5 @@ async fn a_pushed_chain_with_a_reorg_ends_equal_to_the_node() {
         .unwrap()
         .unwrap();
     assert_eq!(cache.tip().map(|t| t.height), Some(tip.0 + 2));
-    assert!(matches!(handle.state(), FollowerState::Stopped));
+    assert!(matches!(handle.state(), FollowerState::Stopped { reason: None }));
 }

@@ -38,6 +38,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    node_fixture::use_network();
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("db");
     unpack(&db_dir);
@@ -210,10 +211,13 @@ fn a_cache_on_a_stale_branch_is_rolled_back_to_the_database_chain() {
     // A cache of another chain altogether is refused, and left as it was.
     let other = tempfile::tempdir().unwrap();
     let mut stranger = Cache::create(other.path(), f.manifest.network_byte).unwrap();
-    stranger.append_blocks(synthetic_blocks(None, &[1, 1, 1], 9)).unwrap();
+    // (Blocks 1..=3 of a made-up chain: made-up chains from genesis share LocalNet's genesis.)
+    stranger
+        .append_blocks(synthetic_blocks(Some((0, [9; 32])), &[1, 1, 1], 9))
+        .unwrap();
     let err = import(&db, &mut stranger, ImportOptions::default(), &never(), |_| {}).unwrap_err();
     assert_eq!(err.code(), "UNRELATED_CHAIN", "{err}");
-    assert_eq!(stranger.tip().unwrap().height, 2);
+    assert_eq!(stranger.tip().unwrap().height, 3);
 }
 
 #[test]

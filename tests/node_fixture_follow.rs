@@ -35,6 +35,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    node_fixture::use_network();
     let dir = tempfile::tempdir().unwrap();
     unpack(&dir.path().join("db"));
     let network = manifest().network_byte;

@@ -1,29 +1,35 @@
-//! The service over a live cache source, through real HTTP: a follower of a fake node reaches `ready`,
-//! an outage turns it `degraded` (in `/ready` and `/metrics`) while jobs are still scanned from the
-//! last published cache and marked stale, the node's return makes it `ready` and current again with no
-//! block lost or repeated; a staged source (importing, then following) keeps jobs queued until it scans.
+//! The service over a live cache source, through real HTTP, on the real-node fixture: a (light)
+//! follower of a fake node reaches `ready`, an outage turns it `degraded` (in `/ready` and `/metrics`)
+//! while jobs are still scanned from the last published cache, their full outputs from the node's
+//! database copy, and marked stale; the node's return makes it `ready` and current again with no block
+//! lost or repeated; a staged source (importing, then following) keeps jobs queued until it scans.
+
+mod node_fixture;
 
 use std::{
+    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use http::{Method, StatusCode};
 use tari_wallet_sync::{
-    cache::{BlockData, Cache, CacheView},
-    demo::chain::{DEMO_NETWORK, DemoWallet},
+    cache::{BlockData, Cache},
+    demo::chain::DemoWallet,
     recognize::WalletKey,
     scan::{ScanRequest, scan_one},
     service::{
         CacheSource, WalletDbBuilder,
         testing::{
-            TestServer, demo_chain, downloaded_wallet_balance, test_config,
+            TestServer, downloaded_wallet_balance, test_config,
             wallet_app::{SubmittedJob, last_event, submit},
         },
     },
     source::{
-        Follower, FollowerConfig, NodeClient, block_feed, blocks_from_view,
+        Follower, NodeClient, block_feed, blocks_from_view,
         fake_node::{FakeNode, Fault, fast_follower_config},
+        full_outputs::{FullOutputSources, LmdbFullOutputs, NodeFetchOptions, NodeFullOutputs},
+        lmdb::NodeDb,
     },
 };
 use tari_wallet_sync_sse::{
@@ -32,12 +38,19 @@ use tari_wallet_sync_sse::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// The fake node's fast timings, with full outputs so the followed cache equals the source.
-fn follower_config() -> FollowerConfig {
-    FollowerConfig {
-        full_outputs: true,
-        ..fast_follower_config()
-    }
+/// The fixture's chain (the node's own blocks) and its network byte.
+fn fixture_chain(db_dir: &Path) -> (Vec<BlockData>, u8) {
+    node_fixture::use_network();
+    node_fixture::unpack(db_dir);
+    let db = NodeDb::open(db_dir).unwrap();
+    let tip = db.chain_info().unwrap().tip_height;
+    let mut blocks = Vec::new();
+    db.for_each_block(0..=tip, |b| {
+        blocks.push(b);
+        Ok(())
+    })
+    .unwrap();
+    (blocks, node_fixture::manifest().network_byte)
 }
 
 async fn get(client: &Client, path: &str) -> (StatusCode, serde_json::Value) {
@@ -102,9 +115,9 @@ async fn finish(client: &Client, job: &SubmittedJob) -> (bool, Option<u64>, Stri
 }
 
 /// The balance of `wallet` on a chain of `blocks` only.
-fn balance_on(blocks: &[BlockData], wallet: &DemoWallet) -> u64 {
+fn balance_on(blocks: &[BlockData], network: u8, wallet: &DemoWallet) -> u64 {
     let dir = tempfile::tempdir().unwrap();
-    let mut cache = Cache::create(dir.path(), DEMO_NETWORK).unwrap();
+    let mut cache = Cache::create(dir.path(), network).unwrap();
     cache.append_blocks(blocks).unwrap();
     let request = ScanRequest {
         key: WalletKey::from_hex(&wallet.view_key, &wallet.spend_public_key).unwrap(),
@@ -116,35 +129,54 @@ fn balance_on(blocks: &[BlockData], wallet: &DemoWallet) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_serves_stale_files_and_the_node_coming_back_makes_them_current() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = demo_chain();
-    let blocks = blocks_from_view(&CacheView::open(&chain.cache_dir).unwrap(), ..);
-    // The wallet whose balance the last ten blocks change, so a stale file is told from a current one.
-    let (wallet, stale_balance) = chain
+    let db_dir = dir.path().join("node-db");
+    let (blocks, network) = fixture_chain(&db_dir);
+    let manifest = node_fixture::manifest();
+    let (cut, tip) = (250usize, blocks.len() as u64 - 1);
+    // The wallet whose balance the last fifty blocks change, so a stale file is told from a current one.
+    let (wallet, stale_balance) = manifest
         .wallets
         .iter()
-        .map(|w| (w, balance_on(&blocks[..30], w)))
+        .map(|w| w.as_demo())
+        .map(|w| {
+            let b = balance_on(&blocks[..cut], network, &w);
+            (w, b)
+        })
         .find(|(w, b)| *b != w.expected_balance)
-        .expect("a demo wallet with outputs in the last ten blocks");
+        .expect("a fixture wallet with outputs in the last fifty blocks");
+    let wallet = &wallet;
 
-    let node = FakeNode::start(blocks[..30].to_vec()).await.unwrap();
-    let cache = Cache::create(dir.path().join("cache"), DEMO_NETWORK).unwrap();
-    let follower = Follower::new(NodeClient::new(&node.url()).unwrap(), cache, follower_config());
+    // A node that has the first 250 blocks so far (with the database's genuine full outputs).
+    let node = FakeNode::from_lmdb(&NodeDb::open(&db_dir).unwrap()).await.unwrap();
+    node.reorg(cut as u64 - 1, Vec::new());
+    let cache = Cache::create(dir.path().join("cache"), network).unwrap();
+    let follower = Follower::new(NodeClient::new(&node.url()).unwrap(), cache, fast_follower_config());
     let handle = follower.handle();
     let stop_follower = CancellationToken::new();
     let following = tokio::spawn(follower.run(stop_follower.clone()));
     let source = CacheSource::follower(handle.clone());
-    let builder = Arc::new(WalletDbBuilder::default());
+    // Full outputs from the node's database copy first (it has them while the node is away), then the node.
+    let sources = FullOutputSources::new(vec![
+        Arc::new(LmdbFullOutputs::new(&db_dir)),
+        Arc::new(NodeFullOutputs::new(
+            NodeClient::new(&node.url()).unwrap(),
+            tokio::runtime::Handle::current(),
+            NodeFetchOptions::default(),
+        )),
+    ]);
+    let builder = Arc::new(WalletDbBuilder::new(sources));
     let server = TestServer::start_with(test_config(&dir.path().join("data")), source, builder).await;
     let client = Client::new(&server.base_url, Protocol::Http1);
+    let before = cut as u64 - 1;
 
     // Caught up: ready at the node's tip.
-    let (_, ready) = ready_until(&client, "ready at 29", |s, b| {
-        s == StatusCode::OK && b["cache_tip_height"] == 29
+    let (_, ready) = ready_until(&client, "ready at 249", |s, b| {
+        s == StatusCode::OK && b["cache_tip_height"] == before
     })
     .await;
     assert_eq!(
         (ready["state"].as_str(), ready["node_tip_height"].as_u64()),
-        (Some("ready"), Some(29))
+        (Some("ready"), Some(before))
     );
     assert_eq!(ready["blocks_behind"], 0);
 
@@ -158,35 +190,35 @@ async fn an_outage_serves_stale_files_and_the_node_coming_back_makes_them_curren
     assert_eq!(ready["node_error"]["code"], "NODE_UNREACHABLE", "{ready}");
     assert_eq!(
         (ready["cache_tip_height"].as_u64(), ready["node_tip_height"].as_u64()),
-        (Some(29), Some(29))
+        (Some(before), Some(before))
     );
     assert!(ready["degraded_for_seconds"].is_u64() && ready["cache_tip_age_seconds"].is_u64());
     let text = metrics(&client).await;
     for needle in [
-        "tws_lifecycle_state{state=\"degraded\"} 1\n",
-        "tws_lifecycle_state{state=\"ready\"} 0\n",
-        "tws_cache_tip_height 29\n",
-        "tws_node_tip_height 29\n",
+        "tws_lifecycle_state{state=\"degraded\"} 1\n".to_string(),
+        "tws_lifecycle_state{state=\"ready\"} 0\n".to_string(),
+        format!("tws_cache_tip_height {before}\n"),
+        format!("tws_node_tip_height {before}\n"),
     ] {
-        assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
+        assert!(text.contains(&needle), "metrics lack {needle}:\n{text}");
     }
 
     // A job is still accepted and scanned from the cached chain, marked stale at its tip.
     let job = submit(&client, wallet, None).await;
-    let (stale, tip, header, balance) = finish(&client, &job).await;
-    assert_eq!((stale, tip, header.as_str()), (true, Some(29), "true"));
+    let (stale, at, header, balance) = finish(&client, &job).await;
+    assert_eq!((stale, at, header.as_str()), (true, Some(before), "true"));
     assert_eq!(balance, stale_balance, "the balance on the cached chain");
     let result = &status(&client, &job).await["result"];
     assert_eq!(
         (result["stale"].as_bool(), result["tip_height"].as_u64()),
-        (Some(true), Some(29))
+        (Some(true), Some(before))
     );
 
-    // The node comes back ten blocks further: ready again, and a new job is current.
-    node.push_blocks(blocks[30..].to_vec());
+    // The node comes back fifty blocks further: ready again, and a new job is current.
+    node.push_blocks(blocks[cut..].to_vec());
     node.set_fault(Fault::None).await;
-    ready_until(&client, "ready at 39", |s, b| {
-        s == StatusCode::OK && b["cache_tip_height"] == 39
+    ready_until(&client, "ready at the tip", |s, b| {
+        s == StatusCode::OK && b["cache_tip_height"] == tip
     })
     .await;
     assert!(
@@ -195,24 +227,28 @@ async fn an_outage_serves_stale_files_and_the_node_coming_back_makes_them_curren
             .contains("tws_lifecycle_state{state=\"ready\"} 1\n")
     );
     let job = submit(&client, wallet, Some("a second sync")).await;
-    let (stale, tip, header, balance) = finish(&client, &job).await;
-    assert_eq!((stale, tip, header.as_str()), (false, Some(39), "false"));
+    let (stale, at, header, balance) = finish(&client, &job).await;
+    assert_eq!((stale, at, header.as_str()), (false, Some(tip), "false"));
     assert_eq!(balance, wallet.expected_balance);
 
-    // No block lost or repeated through the outage: the cache is the node's chain.
-    assert_eq!(blocks_from_view(&handle.view(), ..), blocks);
+    // No block lost or repeated through the outage: the cache is the node's chain, light.
+    let light: Vec<BlockData> = blocks.iter().map(BlockData::light).collect();
+    assert_eq!(blocks_from_view(&handle.view(), ..), light);
     server.stop().await.unwrap();
     stop_follower.cancel();
     let cache = following.await.unwrap().unwrap();
-    assert_eq!(cache.tip().map(|t| t.height), Some(39));
+    assert_eq!(cache.tip().map(|t| t.height), Some(tip));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_wait_while_the_source_imports_and_run_once_it_follows() {
     let dir = tempfile::tempdir().unwrap();
-    let chain = demo_chain();
+    let db_dir = dir.path().join("node-db");
+    let (blocks, network) = fixture_chain(&db_dir);
+    let tip = blocks.len() as u64 - 1;
     let (control, source) = CacheSource::controlled();
-    let builder = Arc::new(WalletDbBuilder::default());
+    let sources = FullOutputSources::new(vec![Arc::new(LmdbFullOutputs::new(&db_dir))]);
+    let builder = Arc::new(WalletDbBuilder::new(sources));
     let server = TestServer::start_with(test_config(&dir.path().join("data")), source, builder).await;
     let client = Client::new(&server.base_url, Protocol::Http2);
 
@@ -239,32 +275,32 @@ async fn jobs_wait_while_the_source_imports_and_run_once_it_follows() {
 
     // A submission is accepted and waits: nothing is scanned from a half-imported chain. (The wait is
     // many batch delays; the job may not move whatever the timing.)
-    let wallet = &chain.wallets[1];
+    let wallet = &node_fixture::manifest().wallets[1].as_demo();
     let job = submit(&client, wallet, None).await;
     control.importing(40, 40);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(status(&client, &job).await["state"], "queued");
 
     // The import is done and a feed takes over: the job runs on the whole chain.
-    let cache = Cache::create(dir.path().join("cache"), DEMO_NETWORK).unwrap();
+    let cache = Cache::create(dir.path().join("cache"), network).unwrap();
     let (feed, feed_follower) = block_feed(cache, 64);
     let handle = feed_follower.handle();
     let stop_feed = CancellationToken::new();
     let feeding = tokio::spawn(feed_follower.run(stop_feed.clone()));
-    for block in blocks_from_view(&CacheView::open(&chain.cache_dir).unwrap(), ..) {
+    for block in blocks {
         tari_wallet_sync::source::BlockFeed::block_added(&feed, block)
             .await
             .unwrap();
     }
     feed.flush().await.unwrap();
     control.follow(handle);
-    let (stale, tip, _, balance) = finish(&client, &job).await;
-    assert_eq!((stale, tip), (false, Some(39)));
+    let (stale, at, _, balance) = finish(&client, &job).await;
+    assert_eq!((stale, at), (false, Some(tip)));
     assert_eq!(balance, wallet.expected_balance);
     let (status_code, ready) = get(&client, "/ready").await;
     assert_eq!(
         (status_code, ready["cache_tip_height"].as_u64()),
-        (StatusCode::OK, Some(39))
+        (StatusCode::OK, Some(tip))
     );
     assert!(ready.get("import").is_none());
 

@@ -10,14 +10,20 @@ use tari_wallet_sync::{
     demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain},
     recognize::WalletKey,
     scan::{ScanOptions, ScanRequest, ScanResult, scan},
+    source::full_outputs::{FullOutputSources, ResolvedOutputs},
     walletdb::{
-        AccountSpec, BuildOptions, CacheReconstruction, ChainBlock, WalletDbError, WalletFile, account,
-        build_wallet_file, kept_heights,
+        AccountSpec, BuildOptions, ChainBlock, WalletDbError, WalletFile, account, build_from_chain, build_wallet_file,
+        kept_heights,
     },
 };
 use zeroize::Zeroizing;
 
 const PASSWORD: &str = "correct horse battery staple";
+
+/// A demo chain needs no source: its wallet outputs are rebuilt from the cache itself.
+fn no_sources() -> FullOutputSources {
+    FullOutputSources::default()
+}
 
 fn demo(dir: &std::path::Path) -> (CacheView, Vec<DemoWallet>) {
     let spec = DemoChainSpec {
@@ -99,8 +105,7 @@ fn demo_wallet_files_hold_the_demo_wallets_exactly() {
     let results = scan_all(&view, &keys);
     let tip = view.tip().unwrap();
     for ((wallet, (key, _)), result) in wallets.iter().zip(&keys).zip(&results) {
-        let full = CacheReconstruction::new(&view);
-        let file = build_wallet_file(key, &spec(600), result, &view, &full, &BuildOptions::default()).unwrap();
+        let file = build_from_chain(key, &spec(600), result, &view, &no_sources(), &BuildOptions::default()).unwrap();
         assert_eq!(file.summary.outputs, wallet.expected_outputs);
         assert_eq!(file.summary.unspent_value, wallet.expected_balance);
         let conn = open(&file, dir.path(), &format!("{}.db", wallet.name));
@@ -241,8 +246,15 @@ fn a_wallet_with_nothing_still_gets_a_valid_file() {
     .unwrap();
     let result = scan_all(&view, &[(stranger.clone(), 0)]).pop().unwrap();
     assert!(result.outputs.is_empty());
-    let full = CacheReconstruction::new(&view);
-    let file = build_wallet_file(&stranger, &spec(0), &result, &view, &full, &BuildOptions::default()).unwrap();
+    let file = build_from_chain(
+        &stranger,
+        &spec(0),
+        &result,
+        &view,
+        &no_sources(),
+        &BuildOptions::default(),
+    )
+    .unwrap();
     let conn = open(&file, dir.path(), "stranger.db");
     assert_clean(&conn);
     assert_eq!(int(&conn, "SELECT COUNT(*) FROM outputs"), 0);
@@ -258,7 +270,8 @@ fn a_wallet_with_nothing_still_gets_a_valid_file() {
         outputs: Vec::new(),
     };
     let no_blocks = |_: u64| -> Option<ChainBlock> { None };
-    let file = build_wallet_file(&stranger, &spec(0), &empty, &no_blocks, &full, &BuildOptions::default()).unwrap();
+    let none = ResolvedOutputs::default();
+    let file = build_wallet_file(&stranger, &spec(0), &empty, &no_blocks, &none, &BuildOptions::default()).unwrap();
     let conn = open(&file, dir.path(), "empty.db");
     assert_clean(&conn);
     assert_eq!(int(&conn, "SELECT COUNT(*) FROM scanned_tip_blocks"), 0);
@@ -277,7 +290,8 @@ fn a_chain_view_that_is_not_the_scanned_chain_is_refused() {
             timestamp: b.timestamp,
         })
     };
-    let full = CacheReconstruction::new(&view);
+    let full = no_sources().resolve(&view, &result.outputs).unwrap();
+    assert!(full.reconstructed, "a demo chain is rebuilt from its cache");
     let err = build_wallet_file(&key, &spec(0), &result, &other, &full, &BuildOptions::default()).unwrap_err();
     assert!(matches!(err, WalletDbError::ChainMismatch(79)), "{err}");
     assert_eq!(err.code(), "SOURCE_INCONSISTENT");

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
-    node::{open_or_create_cache, start_follower},
+    node::{full_output_sources, open_or_create_cache, start_follower},
     running::Running,
 };
 
@@ -42,19 +42,20 @@ pub fn open(dir: &Path) -> Result<NodeDb> {
 /// published and the plugin goes on from there; a shutdown during the import stops it between batches.
 pub async fn import_then_serve(
     config: &Config,
+    network: u8,
     db: NodeDb,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<Running> {
     let dir = config.node_cache_dir();
-    let network = config.network;
     let cache_dir = dir.clone();
     let cache = tokio::task::spawn_blocking(move || open_or_create_cache(&cache_dir, network))
         .await
         .context("opening the cache")??;
     let (control, source) = CacheSource::controlled();
     let control = Arc::new(control);
-    let mut running = Running::start(config, listener, source, None, shutdown.clone()).await?;
+    let full = full_output_sources(config, None)?;
+    let mut running = Running::start(config, listener, source, None, full, shutdown.clone()).await?;
 
     let cancel = Arc::new(AtomicBool::new(false));
     let stop_import = {

@@ -11,8 +11,8 @@ use std::{
 
 use anyhow::{Context, Result, anyhow, bail};
 use tari_wallet_sync::{
+    network::{self, Network},
     service::{PlainKeyPolicy, ServiceConfig, TlsPaths, parse_duration, parse_rate},
-    source::network_byte,
 };
 
 /// Every key: the TOML name; the environment variable is `TWS_` + its upper case.
@@ -55,7 +55,8 @@ pub const ALIASES: &[(&str, &str)] = &[("cache", "cache_dir")];
 
 pub const DEFAULT_DATA_DIR: &str = "tws-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_NETWORK: &str = "mainnet";
+/// The network assumed when neither the configuration nor the data says which (`network::settle`).
+pub const DEFAULT_NETWORK: Network = Network::MainNet;
 /// Between polls of the node at its tip: Tari blocks come every two minutes; 5 s notices one promptly
 /// at the cost of two small requests.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -84,11 +85,13 @@ pub struct Config {
     /// node cache (`node_cache_dir`), then follows `node_url` or serves the cache as it is.
     pub lmdb_dir: Option<PathBuf>,
     pub poll_interval: Duration,
-    /// Also fetch every block's full outputs (scripts, output types, maturities) while following. On by
-    /// default: wallet files need an owned output's script and maturity, and the sync route has neither.
+    /// Also fetch every block's full outputs (scripts, output types, maturities) into the cache while
+    /// following. Off by default: jobs fetch the few full outputs they need (about ten times faster to
+    /// follow); on, the cache holds every output's details too.
     pub full_outputs: bool,
-    /// Network byte of a cache created here (an existing cache must match it).
-    pub network: u8,
+    /// The configured network, if any. What a run uses is settled against what the data says (a node
+    /// database's genesis, an existing cache, the node's genesis): see `network::settle`.
+    pub network: Option<Network>,
     /// The service's settings; its `cache_dir` is the directory the service reads (see `cache_dir`).
     pub service: ServiceConfig,
     /// Where each value came from, for the startup log.
@@ -105,8 +108,8 @@ impl Config {
             node_url: None,
             lmdb_dir: None,
             poll_interval: DEFAULT_POLL_INTERVAL,
-            full_outputs: true,
-            network: network_byte(DEFAULT_NETWORK).expect("a known network"),
+            full_outputs: false,
+            network: None,
             service: ServiceConfig::new(&data_dir, data_dir.join("demo/cache")),
             sources: BTreeMap::new(),
         }
@@ -216,15 +219,16 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
             .trim()
             .parse::<bool>()
             .map_err(|_| anyhow!("{}: use true or false", named("full_outputs")))?,
-        None => true,
+        None => false,
     };
     let lmdb_dir = get("lmdb_dir").map(PathBuf::from);
-    let network = network_byte(get("network").unwrap_or(DEFAULT_NETWORK).trim())
-        .map_err(|e| anyhow!(e))
-        .with_context(|| match values.contains_key("network") {
-            true => named("network"),
-            false => "network".into(),
-        })?;
+    let network = get("network")
+        .map(|name| {
+            network::parse(name)
+                .map_err(|e| anyhow!(e))
+                .with_context(|| named("network"))
+        })
+        .transpose()?;
     // The directory the service reads: the configured one, else where the node's chain or the demo
     // chain goes.
     let service_cache = match (&cache_dir, node_url.is_some() || lmdb_dir.is_some()) {
@@ -384,7 +388,7 @@ mod tests {
         assert_eq!(config.node_url.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(config.poll_interval, Duration::from_millis(250));
         assert!(config.full_outputs);
-        assert_eq!(config.network, 0x10);
+        assert_eq!(config.network, Some(Network::LocalNet));
         assert_eq!(config.service.cache_dir, PathBuf::from("tws-data/cache"));
         assert_eq!(config.node_cache_dir(), PathBuf::from("tws-data/cache"));
 

@@ -1,12 +1,18 @@
 //! Embedded plugin: the API a base node uses to run the plugin in its own process. The node starts it
-//! with the plugin's configuration, tells it about every block it adds or rolls back (through the
-//! library's bounded block feed, instead of being polled over HTTP), and stops it with `shutdown`,
-//! which drains. The service listens on the configured address meanwhile.
+//! with the plugin's configuration and a lookup of full outputs by block and output hash (its own
+//! database: jobs take their owned outputs' full outputs from it, each checked against the chain's
+//! hash), tells it about every block it adds or rolls back (through the library's bounded block feed,
+//! instead of being polled over HTTP), and stops it with `shutdown`, which drains. The service listens
+//! on the configured address meanwhile.
 //!
 //! ```no_run
-//! # async fn node(blocks: Vec<tari_wallet_sync::cache::BlockData>) -> anyhow::Result<()> {
+//! # async fn node(
+//! #     blocks: Vec<tari_wallet_sync::cache::BlockData>,
+//! #     lookup: std::sync::Arc<dyn tari_wallet_sync::source::full_outputs::FullOutputs>,
+//! # ) -> anyhow::Result<()> {
 //! use tari_wallet_sync_plugin::{Config, FeedOptions, WalletSyncPlugin};
-//! let plugin = WalletSyncPlugin::start(Config::from_file("config.toml")?, FeedOptions::default()).await?;
+//! let config = Config::from_file("config.toml")?;
+//! let plugin = WalletSyncPlugin::start(config, FeedOptions::default(), lookup).await?;
 //! let from = plugin.cache_tip().map_or(0, |t| t.height + 1); // resume where the cache stands
 //! for block in blocks.into_iter().filter(|b| b.height >= from) {
 //!     plugin.block_added(block).await?;
@@ -15,20 +21,22 @@
 //! # Ok(()) }
 //! ```
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::{Context, Result};
 use tari_wallet_sync::{
     cache::{BlockData, Tip},
+    network::Network,
     service::{CacheSource, Lifecycle, SourceReport},
-    source::{BlockFeed, FeedSender, FollowerHandle, SourceError},
+    source::{BlockFeed, FeedSender, FollowerHandle, SourceError, full_outputs::FullOutputs},
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
-    node::{open_node_cache, start_feed},
+    network::{self, Evidence},
+    node::{full_output_sources, open_node_cache, start_feed},
     running::Running,
 };
 
@@ -54,23 +62,50 @@ pub struct WalletSyncPlugin {
 }
 
 impl WalletSyncPlugin {
-    /// Opens (or creates, for `config.network`) the cache in `config.node_cache_dir()`, starts the feed
-    /// and serves on `config.listen` (port 0 picks a free port: see `local_addr`). `node_url` is not
-    /// used: the node pushes its blocks.
-    pub async fn start(config: Config, feed: FeedOptions) -> Result<WalletSyncPlugin> {
+    /// Opens (or creates) the cache in `config.node_cache_dir()`, starts the feed and serves on
+    /// `config.listen` (port 0 picks a free port: see `local_addr`). `full_outputs` is the node's lookup
+    /// of its own outputs (asked after `lmdb_dir` and `node_url` if those are configured too).
+    ///
+    /// The network is the one the node set for the process (`Network::set_current`, as every node does
+    /// while loading its configuration); a configured `network` or an existing cache of another network
+    /// is refused (`NETWORK_MISMATCH`), and so is a process that has set none and a configuration that
+    /// names none: the plugin never guesses the network of the node it runs in.
+    pub async fn start(
+        config: Config,
+        feed: FeedOptions,
+        full_outputs: Arc<dyn FullOutputs>,
+    ) -> Result<WalletSyncPlugin> {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        WalletSyncPlugin::start_on(config, feed, listener).await
+        WalletSyncPlugin::start_on(config, feed, full_outputs, listener).await
     }
 
     /// `start` on a listener the node bound itself.
-    pub async fn start_on(mut config: Config, feed: FeedOptions, listener: TcpListener) -> Result<WalletSyncPlugin> {
+    pub async fn start_on(
+        mut config: Config,
+        feed: FeedOptions,
+        full_outputs: Arc<dyn FullOutputs>,
+        listener: TcpListener,
+    ) -> Result<WalletSyncPlugin> {
         config.service.cache_dir = config.node_cache_dir();
-        let cache = open_node_cache(&config).await?;
+        let mut evidence: Vec<Evidence> = Network::is_set()
+            .then(|| Evidence::new("the host node (its process network)", Network::get_current()))
+            .into_iter()
+            .collect();
+        evidence.extend(network::cache_evidence(&config.node_cache_dir())?);
+        if evidence.is_empty() && config.network.is_none() {
+            anyhow::bail!(
+                "the host node has set no process network and the configuration names none: set the node's \
+                 network first (Network::set_current) or configure `network`"
+            );
+        }
+        let network = network::settle(config.network, evidence)?;
+        let cache = open_node_cache(&config, network.as_byte()).await?;
         let (sender, handle, task) = start_feed(cache, feed.capacity);
         let source = CacheSource::follower(handle.clone());
-        let running = Running::start(&config, listener, source, Some(task), CancellationToken::new()).await?;
+        let full = full_output_sources(&config, Some(full_outputs))?;
+        let running = Running::start(&config, listener, source, Some(task), full, CancellationToken::new()).await?;
         Ok(WalletSyncPlugin {
             feed: sender,
             handle,

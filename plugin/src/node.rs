@@ -1,14 +1,18 @@
-//! Node: what fills the plugin's cache from a base node. Opens or creates the cache the node's chain
-//! goes into, and starts the task that keeps it at the node's tip: a `Follower` polling the node's HTTP
-//! wallet query service, or a `FeedFollower` the node pushes blocks into in-process. Not the following
-//! itself (`tari_wallet_sync::source`), not the service (`running`).
+//! Node: what the plugin takes from a base node. Opens or creates the cache the node's chain goes into,
+//! starts the task that keeps it at the node's tip (a `Follower` polling the node's HTTP wallet query
+//! service, or a `FeedFollower` the node pushes blocks into in-process), and lists where jobs get their
+//! owned outputs' full outputs (the node database, the node, the host node). Not the following itself
+//! (`tari_wallet_sync::source`), not the service (`running`).
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use anyhow::{Context, Result, bail};
 use tari_wallet_sync::{
     cache::{Cache, CacheError},
-    source::{FeedSender, Follower, FollowerConfig, FollowerHandle, NodeClient, SourceError, block_feed},
+    source::{
+        FeedSender, Follower, FollowerConfig, FollowerHandle, NodeClient, SourceError, block_feed,
+        full_outputs::{FullOutputSources, FullOutputs, LmdbFullOutputs, NodeFetchOptions, NodeFullOutputs},
+    },
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -44,9 +48,33 @@ pub fn open_or_create_cache(dir: &Path, network: u8) -> Result<Cache> {
     }
 }
 
-/// `open_or_create_cache` for `config.node_cache_dir()`, off the async runtime.
-pub async fn open_node_cache(config: &Config) -> Result<Cache> {
-    let (dir, network) = (config.node_cache_dir(), config.network);
+/// Where jobs get full outputs, asked in order: the node database (`lmdb_dir`: local, and it holds the
+/// imported history), the node (`node_url`), the host node (in-process). Call inside the runtime the
+/// node requests should run on.
+pub fn full_output_sources(config: &Config, host: Option<Arc<dyn FullOutputs>>) -> Result<FullOutputSources> {
+    let mut sources = FullOutputSources::default();
+    if let Some(dir) = &config.lmdb_dir {
+        sources.push(Arc::new(LmdbFullOutputs::new(dir)));
+    }
+    if let Some(url) = &config.node_url {
+        let client = NodeClient::new(url).with_context(|| format!("node_url = {url:?}"))?;
+        let runtime = tokio::runtime::Handle::current();
+        sources.push(Arc::new(NodeFullOutputs::new(
+            client,
+            runtime,
+            NodeFetchOptions::default(),
+        )));
+    }
+    if let Some(host) = host {
+        sources.push(host);
+    }
+    Ok(sources)
+}
+
+/// `open_or_create_cache` for `config.node_cache_dir()`, off the async runtime, for the settled `network`
+/// (a byte: see `network::settle`).
+pub async fn open_node_cache(config: &Config, network: u8) -> Result<Cache> {
+    let dir = config.node_cache_dir();
     tokio::task::spawn_blocking(move || open_or_create_cache(&dir, network))
         .await
         .context("opening the cache")?
@@ -56,6 +84,7 @@ pub async fn open_node_cache(config: &Config) -> Result<Cache> {
 pub fn start_follower(config: &Config, cache: Cache) -> Result<(FollowerHandle, SourceTask)> {
     let url = config.node_url.as_deref().context("no node_url configured")?;
     let client = NodeClient::new(url).with_context(|| format!("node_url = {url:?}"))?;
+    // The follower checks that the node's genesis is the cache's network's.
     let follower_config = FollowerConfig {
         poll_interval: config.poll_interval,
         full_outputs: config.full_outputs,

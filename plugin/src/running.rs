@@ -7,13 +7,16 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::{Context, Result};
-use tari_wallet_sync::service::{CacheSource, Lifecycle, ResultBuilder, Service, SourceReport, WalletDbBuilder};
+use tari_wallet_sync::{
+    service::{CacheSource, Lifecycle, ResultBuilder, Service, SourceReport, WalletDbBuilder},
+    source::full_outputs::FullOutputSources,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
-    node::{SourceTask, open_node_cache, start_follower},
+    node::{SourceTask, full_output_sources, open_node_cache, start_follower},
 };
 
 /// A serving plugin.
@@ -29,13 +32,19 @@ impl Running {
     /// process follows) until `shutdown`.
     pub async fn directory(config: &Config, listener: TcpListener, shutdown: CancellationToken) -> Result<Running> {
         let source = CacheSource::directory(config.service.cache_dir.clone());
-        Running::start(config, listener, source, None, shutdown).await
+        let full = full_output_sources(config, None)?;
+        Running::start(config, listener, source, None, full, shutdown).await
     }
 
-    /// Follows `config.node_url` into `config.node_cache_dir()` (created if missing) and serves it until
-    /// `shutdown`. HTTP is up at once; jobs wait while the follower catches up.
-    pub async fn follow(config: &Config, listener: TcpListener, shutdown: CancellationToken) -> Result<Running> {
-        let cache = open_node_cache(config).await?;
+    /// Follows `config.node_url` into `config.node_cache_dir()` (created for `network` if missing) and
+    /// serves it until `shutdown`. HTTP is up at once; jobs wait while the follower catches up.
+    pub async fn follow(
+        config: &Config,
+        network: u8,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<Running> {
+        let cache = open_node_cache(config, network).await?;
         tracing::info!(
             node = config.node_url.as_deref().unwrap_or_default(),
             cache = %config.node_cache_dir().display(),
@@ -43,21 +52,40 @@ impl Running {
             "following the node"
         );
         let (handle, task) = start_follower(config, cache)?;
-        Running::start(config, listener, CacheSource::follower(handle), Some(task), shutdown).await
+        let full = full_output_sources(config, None)?;
+        Running::start(
+            config,
+            listener,
+            CacheSource::follower(handle),
+            Some(task),
+            full,
+            shutdown,
+        )
+        .await
     }
 
-    /// Serves `source` with the wallet-database builder; `task` (if any) fills it and is stopped after
-    /// the service. A staged source (`CacheSource::controlled`) serves while the plugin imports, and
-    /// gets its follower's task with `attach` once it follows.
+    /// Serves `source` with the wallet-database builder, whose jobs take their full outputs from `full`;
+    /// `task` (if any) fills the cache and is stopped after the service. A staged source
+    /// (`CacheSource::controlled`) serves while the plugin imports, and gets its follower's task with
+    /// `attach` once it follows.
     pub async fn start(
         config: &Config,
         listener: TcpListener,
         source: CacheSource,
         task: Option<SourceTask>,
+        full: FullOutputSources,
         shutdown: CancellationToken,
     ) -> Result<Running> {
         let addr = listener.local_addr().context("the listener's address")?;
-        let builder: Arc<dyn ResultBuilder> = Arc::new(WalletDbBuilder::default());
+        if full.is_empty() {
+            tracing::warn!(
+                "no source of full outputs (node_url, lmdb_dir or a host lookup): only a demo chain's jobs can \
+                 finish; a real chain's fail with FULL_OUTPUTS_UNAVAILABLE"
+            );
+        } else {
+            tracing::info!(sources = ?full.describe(), "full outputs for jobs");
+        }
+        let builder: Arc<dyn ResultBuilder> = Arc::new(WalletDbBuilder::new(full));
         let started = Service::start(config.service.clone(), source, builder, listener, shutdown.clone()).await;
         let service = match started {
             Ok(service) => service,

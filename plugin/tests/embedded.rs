@@ -1,19 +1,34 @@
-//! The embedded plugin as a node runs it: started on 127.0.0.1:0 over an empty cache, fed the demo
-//! chain block by block, each pushed block visible in `/ready` and `/metrics` as soon as the push is
-//! flushed, a rollback reflected, a refused block reported as degraded, a wallet synced over HTTP to its
-//! expected balance, a drain on shutdown, and the cache still there after a restart.
+//! The embedded plugin as a node runs it: the host node (here: the real-node fixture, a database
+//! tari_core wrote, with LocalNet set for the process as a node sets it) starts the plugin on 127.0.0.1:0
+//! over an empty cache with a lookup of its own outputs, and feeds its chain block by block. Each pushed
+//! block is visible in `/ready` and `/metrics` as soon as the push is flushed, a rollback is reflected, a
+//! refused block is reported as degraded, fixture wallets synced over HTTP hold exactly the chain's
+//! outputs (from the host's lookup) and the manifest's balance, shutdown drains, the cache is still there
+//! after a restart, and a configuration naming another network than the host's is refused.
 
-use std::time::{Duration, Instant};
+#[path = "../../tests/node_fixture/mod.rs"]
+mod node_fixture;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use http::{Method, StatusCode};
 use tari_wallet_sync::{
-    cache::CacheView,
-    demo::chain::DEMO_NETWORK,
+    cache::{BlockData, CacheView},
+    network::Network,
     service::{
         Lifecycle,
-        testing::{demo_chain, downloaded_wallet_balance, test_config, wallet_app::sync_wallet},
+        testing::{downloaded_wallet_balance, test_config, wallet_app::sync_wallet},
     },
-    source::{blocks_from_view, fake_node::synthetic_blocks},
+    source::{
+        blocks_from_view,
+        fake_node::synthetic_blocks,
+        full_outputs::{FullOutputs, LmdbFullOutputs},
+        lmdb::NodeDb,
+    },
+    walletdb::testing::check_outputs_against_chain,
 };
 use tari_wallet_sync_plugin::{Config, FeedOptions, WalletSyncPlugin};
 use tari_wallet_sync_sse::{
@@ -24,10 +39,22 @@ use tari_wallet_sync_sse::{
 fn config(dir: &std::path::Path) -> Config {
     let mut config = Config::new(dir.join("data"));
     config.listen = "127.0.0.1:0".parse().unwrap();
-    config.network = DEMO_NETWORK;
     config.cache_dir = Some(dir.join("cache"));
     config.service = test_config(&dir.join("data"));
     config
+}
+
+/// The host node's chain, read from its database once (the node's own blocks, as it would push them).
+fn host_chain(db_dir: &std::path::Path) -> Vec<BlockData> {
+    let db = NodeDb::open(db_dir).unwrap();
+    let tip = db.chain_info().unwrap().tip_height;
+    let mut blocks = Vec::new();
+    db.for_each_block(0..=tip, |b| {
+        blocks.push(b);
+        Ok(())
+    })
+    .unwrap();
+    blocks
 }
 
 async fn get(client: &Client, path: &str) -> (StatusCode, serde_json::Value) {
@@ -42,12 +69,29 @@ async fn metrics(client: &Client) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_feeds_the_embedded_plugin_and_a_wallet_syncs() {
+    // The host node set its process network while loading its configuration.
+    node_fixture::use_network();
     let dir = tempfile::tempdir().unwrap();
-    let chain = demo_chain();
-    let blocks = blocks_from_view(&CacheView::open(&chain.cache_dir).unwrap(), ..);
-    assert_eq!(blocks.len(), 40);
+    let db_dir = dir.path().join("node-db");
+    node_fixture::unpack(&db_dir);
+    let manifest = node_fixture::manifest();
+    let blocks = host_chain(&db_dir);
+    let genuine = node_fixture::genuine_outputs(&NodeDb::open(&db_dir).unwrap());
+    let tip = manifest.tip_height;
+    assert_eq!(blocks.len() as u64, tip + 1);
+    let lookup: Arc<dyn FullOutputs> = Arc::new(LmdbFullOutputs::new(&db_dir));
 
-    let plugin = WalletSyncPlugin::start(config(dir.path()), FeedOptions::default())
+    // Another network in the configuration than the host's is refused.
+    let mut wrong = config(dir.path());
+    wrong.network = Some(Network::MainNet);
+    let refused = WalletSyncPlugin::start(wrong, FeedOptions::default(), lookup.clone()).await;
+    let error = format!("{:#}", refused.err().expect("refused"));
+    assert!(
+        error.contains("NETWORK_CONFLICT") || error.contains("NETWORK_MISMATCH"),
+        "{error}"
+    );
+
+    let plugin = WalletSyncPlugin::start(config(dir.path()), FeedOptions::default(), lookup.clone())
         .await
         .unwrap();
     let client = Client::new(&format!("http://{}", plugin.local_addr()), Protocol::Http1);
@@ -56,9 +100,9 @@ async fn a_node_feeds_the_embedded_plugin_and_a_wallet_syncs() {
     assert_eq!(plugin.cache_tip(), None);
 
     // Each pushed block is in the cache, and in /ready and /metrics, as soon as the push is flushed.
-    for block in &blocks[..30] {
+    for block in &blocks[..250] {
         plugin.block_added(block.clone()).await.unwrap();
-        if block.height % 10 == 9 {
+        if block.height % 50 == 49 {
             assert_eq!(plugin.flush().await.unwrap().map(|t| t.height), Some(block.height));
             let (status, ready) = get(&client, "/ready").await;
             assert_eq!(status, StatusCode::OK, "{ready}");
@@ -77,35 +121,43 @@ async fn a_node_feeds_the_embedded_plugin_and_a_wallet_syncs() {
     }
     assert_eq!(plugin.lifecycle(), Lifecycle::Ready);
 
-    // The node rolls back blocks 25..=29: the cache follows at once, then takes the chain again.
-    plugin.block_rolled_back(25).await.unwrap();
-    assert_eq!(plugin.flush().await.unwrap().map(|t| t.height), Some(24));
+    // The node rolls back blocks 245..=249: the cache follows at once, then takes the chain again.
+    plugin.block_rolled_back(245).await.unwrap();
+    assert_eq!(plugin.flush().await.unwrap().map(|t| t.height), Some(244));
     let (_, ready) = get(&client, "/ready").await;
     assert_eq!(
         (ready["cache_tip_height"].as_u64(), ready["node_tip_height"].as_u64()),
-        (Some(24), Some(24))
+        (Some(244), Some(244))
     );
-    for block in &blocks[25..] {
+    for block in &blocks[245..] {
         plugin.block_added(block.clone()).await.unwrap();
     }
-    assert_eq!(plugin.flush().await.unwrap().map(|t| t.height), Some(39));
+    assert_eq!(plugin.flush().await.unwrap().map(|t| t.height), Some(tip));
     let followed = blocks_from_view(&CacheView::open(dir.path().join("cache")).unwrap(), ..);
     assert_eq!(
         followed, blocks,
         "the cache holds the node's chain, no block lost or repeated"
     );
 
-    // A wallet syncs over HTTP to its balance on the pushed chain, and the file is current.
-    let wallet = &chain.wallets[0];
-    let (ready_event, file) = sync_wallet(&client, wallet).await;
-    let JobEvent::Ready { stale, tip_height, .. } = ready_event else {
-        unreachable!()
-    };
-    assert_eq!((stale, tip_height), (false, Some(39)));
-    assert_eq!(downloaded_wallet_balance(&file), wallet.expected_balance);
+    // Wallets sync over HTTP: current files holding the chain's own outputs, from the host's lookup.
+    for wallet in &manifest.wallets[..2] {
+        let (ready_event, file) = sync_wallet(&client, &wallet.as_demo()).await;
+        let JobEvent::Ready { stale, tip_height, .. } = ready_event else {
+            unreachable!()
+        };
+        assert_eq!((stale, tip_height), (false, Some(tip)));
+        assert_eq!(
+            downloaded_wallet_balance(&file),
+            wallet.balance,
+            "wallet {}",
+            wallet.name
+        );
+        let checked = check_outputs_against_chain(&file, &|hash| genuine.get(hash).cloned()).unwrap();
+        assert_eq!(checked, wallet.outputs.len(), "wallet {}", wallet.name);
+    }
 
     // A block that skips a height is refused: degraded, with the reason, until a block that fits.
-    let next = synthetic_blocks(Some((39, blocks[39].hash)), &[2, 2], 9);
+    let next = synthetic_blocks(Some((tip, blocks[tip as usize].hash)), &[2, 2], 9);
     plugin.block_added(next[1].clone()).await.unwrap();
     plugin.flush().await.unwrap();
     let (status, ready) = get(&client, "/ready").await;
@@ -113,11 +165,14 @@ async fn a_node_feeds_the_embedded_plugin_and_a_wallet_syncs() {
     assert_eq!(ready["error"]["code"], "UNAVAILABLE");
     assert_eq!(ready["state"], "degraded");
     assert_eq!(ready["node_error"]["code"], "BLOCK_REFUSED");
-    assert_eq!(ready["cache_tip_height"], 39);
+    assert_eq!(ready["cache_tip_height"], tip);
     plugin.block_added(next[0].clone()).await.unwrap();
     plugin.flush().await.unwrap();
     let (status, ready) = get(&client, "/ready").await;
-    assert_eq!((status, ready["cache_tip_height"].as_u64()), (StatusCode::OK, Some(40)));
+    assert_eq!(
+        (status, ready["cache_tip_height"].as_u64()),
+        (StatusCode::OK, Some(tip + 1))
+    );
 
     // Shutdown drains promptly; the cache keeps every block for the next start.
     let started = Instant::now();
@@ -131,9 +186,12 @@ async fn a_node_feeds_the_embedded_plugin_and_a_wallet_syncs() {
         client.request(Method::GET, "/live", &[], None).await.is_err(),
         "no longer serving"
     );
-    let plugin = WalletSyncPlugin::start(config(dir.path()), FeedOptions::default())
+    let plugin = WalletSyncPlugin::start(config(dir.path()), FeedOptions::default(), lookup)
         .await
         .unwrap();
-    assert_eq!(plugin.cache_tip().map(|t| (t.height, t.hash)), Some((40, next[0].hash)));
+    assert_eq!(
+        plugin.cache_tip().map(|t| (t.height, t.hash)),
+        Some((tip + 1, next[0].hash))
+    );
     plugin.shutdown().await.unwrap();
 }

@@ -25,6 +25,7 @@ use tari_wallet_sync::{
         fake_node::{FakeNode, synthetic_blocks},
         lmdb::{NODE_LOCK_FILE, NodeDb},
     },
+    walletdb::testing::check_outputs_against_chain,
 };
 use tari_wallet_sync_sse::{
     JobEvent,
@@ -48,10 +49,12 @@ async fn sync(client: &Client, wallet: &DemoWallet) -> Bytes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_imports_the_nodes_database_then_follows_the_node() {
+    node_fixture::use_network();
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("node-db");
     node_fixture::unpack(&db_dir);
     let manifest = node_fixture::manifest();
+    let genuine = node_fixture::genuine_outputs(&NodeDb::open(&db_dir).unwrap());
     // The node has moved on by a few blocks since the copy was taken.
     let (node, ahead) = {
         let db = NodeDb::open(&db_dir).unwrap();
@@ -94,33 +97,26 @@ async fn serve_imports_the_nodes_database_then_follows_the_node() {
     }
 
     for wallet in &manifest.wallets {
-        let demo = DemoWallet {
-            name: wallet.name.clone(),
-            view_key: wallet.view_private_key.clone(),
-            spend_public_key: wallet.spend_public_key.clone(),
-            birthday: 0,
-            expected_balance: wallet.balance,
-            expected_outputs: wallet.outputs.len() as u64,
-            expected_spent: wallet.outputs.iter().filter(|o| o.spent_height.is_some()).count() as u64,
-        };
-        let file = sync(&client, &demo).await;
+        let file = sync(&client, &wallet.as_demo()).await;
         assert_eq!(
             downloaded_wallet_balance(&file),
             wallet.balance,
             "wallet {}",
             wallet.name
         );
+        // The chain's own outputs (from the database first, the node for blocks it lacks).
+        let checked = check_outputs_against_chain(&file, &|hash| genuine.get(hash).cloned())
+            .unwrap_or_else(|e| panic!("wallet {}: {e}", wallet.name));
+        assert_eq!(checked, wallet.outputs.len());
     }
 
     let (success, log) = served.terminate().await;
     assert!(success, "a clean exit:\n{log}");
     assert!(log.contains("imported"), "the database was imported:\n{log}");
+    // Then the node was followed, on the light route.
     let cache = CacheView::open(&cache_dir).unwrap();
-    assert_eq!(
-        blocks_from_view(&cache, manifest.tip_height + 1..),
-        ahead,
-        "then the node was followed"
-    );
+    let light: Vec<_> = ahead.iter().map(|b| b.light()).collect();
+    assert_eq!(blocks_from_view(&cache, manifest.tip_height + 1..), light);
 }
 
 #[test]

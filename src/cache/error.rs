@@ -28,6 +28,13 @@ pub enum CacheError {
     /// A header slot written by a newer format; this build refuses to read or modify the cache.
     #[error("{path} has format version {found}; this build reads version {supported}")]
     UnsupportedVersion { path: PathBuf, found: u32, supported: u32 },
+    /// A header slot written by an earlier format. A cache holds only what a node can give again:
+    /// remove the directory and import or follow the node anew.
+    #[error(
+        "{path} has format version {found}, from an earlier release; this build reads version {supported}. \
+         Remove the cache directory and fill it again (import or follow)"
+    )]
+    OutdatedVersion { path: PathBuf, found: u32, supported: u32 },
     /// A header slot or spent-index run whose bytes do not match their checksum (torn or rotted).
     #[error("{path}: checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
     BadChecksum { path: PathBuf, stored: u32, computed: u32 },

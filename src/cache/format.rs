@@ -46,8 +46,10 @@ fn put(record: &mut [u8], at: usize, bytes: &[u8]) {
 /// ```text
 ///   0  height u64          8  hash [32]        40  prev_hash [32]    72  timestamp u64
 ///  80  output_start u64   88  output_count u32  92  spent_count u32   96  spent_start u64 (entries)
-/// 104  blob_start u64    112  blob_len u64     120  crc32 u32        124  reserved, zero
+/// 104  blob_start u64    112  blob_len u64     120  crc32 u32        124  flags u8
+/// 125  reserved, zero (3 bytes)
 /// ```
+/// Flags: bit 0 [`BLOCK_OUTPUT_DETAILS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawBlock<'a> {
     pub height: u64,
@@ -61,7 +63,14 @@ pub(crate) struct RawBlock<'a> {
     pub blob_start: u64,
     pub blob_len: u64,
     pub crc: u32,
+    pub flags: u8,
 }
+
+/// Block flag: the block's outputs carry their genuine script, output type and maturity. Unset for
+/// blocks from the light sync route, which has only what recognition reads.
+pub(crate) const BLOCK_OUTPUT_DETAILS: u8 = 1;
+/// Offset of the block flags.
+const BLOCK_FLAGS_AT: usize = 124;
 
 impl<'a> RawBlock<'a> {
     pub fn decode(r: &'a [u8; BLOCK_LEN]) -> Self {
@@ -77,6 +86,7 @@ impl<'a> RawBlock<'a> {
             blob_start: u64_at(r, 104),
             blob_len: u64_at(r, 112),
             crc: u32_at(r, BLOCK_CRC_AT),
+            flags: r[BLOCK_FLAGS_AT],
         }
     }
 
@@ -93,6 +103,7 @@ impl<'a> RawBlock<'a> {
         put(&mut r, 104, &self.blob_start.to_le_bytes());
         put(&mut r, 112, &self.blob_len.to_le_bytes());
         put(&mut r, BLOCK_CRC_AT, &self.crc.to_le_bytes());
+        r[BLOCK_FLAGS_AT] = self.flags;
         r
     }
 
@@ -245,6 +256,7 @@ mod tests {
             blob_start: 4096,
             blob_len: 339,
             crc: 0xdead_beef,
+            flags: BLOCK_OUTPUT_DETAILS,
         };
         let r = raw.encode();
         let expected = format!(
@@ -260,7 +272,7 @@ mod tests {
             "0010000000000000", // blob start 4096
             "5301000000000000", // blob length 339
             "efbeadde",
-            "00000000",
+            "01000000", // flags: output details
         );
         assert_eq!(hex::encode(r), expected);
         assert_eq!(RawBlock::decode(&r), raw);
@@ -280,6 +292,7 @@ mod tests {
             blob_start: 0,
             blob_len: 0,
             crc: 0,
+            flags: 0,
         };
         let mut r = raw.encode();
         let crc = block_checksum(&r, b"o", b"s", b"b");
@@ -288,6 +301,9 @@ mod tests {
         assert_ne!(block_checksum(&r, b"o", b"s", b"x"), crc);
         r[127] = 1;
         assert_ne!(block_checksum(&r, b"o", b"s", b"b"), crc);
+        r[127] = 0;
+        r[124] = BLOCK_OUTPUT_DETAILS;
+        assert_ne!(block_checksum(&r, b"o", b"s", b"b"), crc, "the flags are covered");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::CacheError;
 pub(crate) const MAGIC: [u8; 8] = *b"TWSCACHE";
 /// Bumped on any incompatible change. A future version keeps magic, version, total length at bytes
 /// 0..16 and the trailing checksum, so this build can recognise and refuse it.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 pub(crate) const SLOTS: [&str; 2] = ["head.0", "head.1"];
 
 const FIXED_LEN: usize = 128;
@@ -73,6 +73,8 @@ pub(crate) struct RunMeta {
 pub(crate) struct Header {
     pub seq: u64,
     pub network: u8,
+    /// Written by the demo generator (header flag bit 1); fixed at creation.
+    pub demo: bool,
     pub tip: Option<Tip>,
     /// Spends at heights below this are in `runs`; spends at or above it are the unindexed tail.
     pub spent_indexed_to: u64,
@@ -103,6 +105,7 @@ impl Header {
         Header {
             seq: 0,
             network,
+            demo: false,
             tip: None,
             spent_indexed_to: 0,
             next_file_id: 1,
@@ -134,7 +137,7 @@ impl Header {
 
     /// ```text
     ///   0  magic "TWSCACHE"   8  version u32      12  total_len u32     16  seq u64
-    ///  24  network u8        25  flags u8 (bit 0: has a tip)            26  reserved, zero
+    ///  24  network u8        25  flags u8 (bit 0: has a tip; bit 1: demo chain)  26  reserved, zero
     ///  32  tip_height u64    40  tip_hash [32]    72  block_count u64   80  output_count u64
     ///  88  spent_indexed_to u64                   96  next_file_id u64
     /// 104  segment_count u32 108  run_count u32   112 reserved, zero (16 bytes)
@@ -151,7 +154,7 @@ impl Header {
         b.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
         b.extend_from_slice(&self.seq.to_le_bytes());
         b.push(self.network);
-        b.push(u8::from(self.tip.is_some()));
+        b.push(u8::from(self.tip.is_some()) | (u8::from(self.demo) << 1));
         b.extend_from_slice(&[0; 6]);
         let tip = self.tip.unwrap_or(Tip {
             height: 0,
@@ -235,6 +238,13 @@ impl Header {
             });
         }
         let version = u32_at(bytes, 8);
+        if version < FORMAT_VERSION {
+            return Err(CacheError::OutdatedVersion {
+                path: path.to_owned(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
         if version != FORMAT_VERSION {
             return Err(CacheError::UnsupportedVersion {
                 path: path.to_owned(),
@@ -255,6 +265,7 @@ impl Header {
             ));
         }
         let has_tip = bytes[25] & 1 == 1;
+        let demo = bytes[25] & 2 == 2;
         let mut hash = [0u8; 32];
         hash.copy_from_slice(&bytes[40..72]);
         let segments = (0..segment_count)
@@ -289,6 +300,7 @@ impl Header {
         let header = Header {
             seq: u64_at(bytes, 16),
             network: bytes[24],
+            demo,
             tip: has_tip.then_some(Tip {
                 height: u64_at(bytes, 32),
                 hash,
@@ -373,7 +385,7 @@ pub(crate) fn read_slots(dir: &Path) -> Result<Slots, CacheError> {
         present += 1;
         match Header::decode(&bytes, &path) {
             Ok(h) => valid.push(h),
-            Err(e @ CacheError::UnsupportedVersion { .. }) => return Err(e),
+            Err(e @ (CacheError::UnsupportedVersion { .. } | CacheError::OutdatedVersion { .. })) => return Err(e),
             Err(e) => rejected.push(e),
         }
     }
@@ -432,6 +444,7 @@ mod tests {
         Header {
             seq: 5,
             network: 0x26,
+            demo: true,
             tip: Some(Tip {
                 height: 11,
                 hash: [0xab; 32],
@@ -475,11 +488,11 @@ mod tests {
         let fixed = format!(
             "{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             hex::encode(b"TWSCACHE"),
-            "01000000", // version
+            "02000000", // version
             "2c010000", // total length 300 = 128 + 2 * 64 + 40 + 4
             le(5),
             "26",
-            "01",
+            "03", // flags: a tip, a demo chain
             "00".repeat(6),
             le(11),
             "ab".repeat(32),
@@ -533,19 +546,33 @@ mod tests {
             Err(CacheError::Truncated { .. })
         ));
         assert!(matches!(Header::decode(&[], p), Err(CacheError::Truncated { .. })));
-        let mut newer = good.clone();
-        newer[8] = 2;
-        let n = newer.len();
-        let crc = crc32fast::hash(&newer[..n - 4]);
-        newer[n - 4..].copy_from_slice(&crc.to_le_bytes());
+        let with_version = |version: u8| {
+            let mut b = good.clone();
+            b[8] = version;
+            let n = b.len();
+            let crc = crc32fast::hash(&b[..n - 4]);
+            b[n - 4..].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
         assert!(matches!(
-            Header::decode(&newer, p),
+            Header::decode(&with_version(3), p),
             Err(CacheError::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             })
         ));
+        // A cache of the first format (no block flags, no demo flag) is refused with a rebuild hint.
+        let outdated = Header::decode(&with_version(1), p).unwrap_err();
+        assert!(matches!(
+            outdated,
+            CacheError::OutdatedVersion {
+                found: 1,
+                supported: 2,
+                ..
+            }
+        ));
+        assert!(outdated.to_string().contains("fill it again"), "{outdated}");
         let mut longer = good.clone();
         longer.push(0);
         assert!(matches!(Header::decode(&longer, p), Err(CacheError::Corrupt { .. })));

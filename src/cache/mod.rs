@@ -40,6 +40,25 @@ pub struct BlockData {
     pub outputs: Vec<OutputData>,
     /// Hashes of the outputs this block's inputs spend.
     pub spent: Vec<[u8; 32]>,
+    /// The outputs carry their genuine script, output type and maturity (a node's database, full
+    /// outputs, the demo generator). `false` for the light sync route, which has only what recognition
+    /// reads: there script, type and maturity are empty, 0 and 0, and a wallet file takes them from the
+    /// output's full form at job time.
+    pub output_details: bool,
+}
+
+impl BlockData {
+    /// The block as the node's light sync route delivers it: each output's recognition fields only (no
+    /// script, type 0, maturity 0), marked so.
+    pub fn light(&self) -> BlockData {
+        let mut block = self.clone();
+        block.output_details = false;
+        for out in &mut block.outputs {
+            out.script.clear();
+            (out.output_type, out.maturity) = (0, 0);
+        }
+        block
+    }
 }
 
 /// One output of a block: what a scan needs to recognise it, nothing more.

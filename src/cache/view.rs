@@ -11,7 +11,7 @@ use std::{
 use super::{
     CacheError,
     files::{Part, segment_path},
-    format::{HASH_LEN, OUTPUT_LEN, RawBlock, RawOutput},
+    format::{BLOCK_OUTPUT_DETAILS, HASH_LEN, OUTPUT_LEN, RawBlock, RawOutput},
     header::Tip,
     spent,
     state::State,
@@ -49,6 +49,8 @@ pub struct BlockRecord<'a> {
     pub outputs: Range<u64>,
     /// Hashes of the outputs this block's inputs spend.
     pub spent: &'a [[u8; 32]],
+    /// The outputs carry their genuine script, output type and maturity (see `BlockData`).
+    pub output_details: bool,
 }
 
 fn decode_output<'a>(record: &'a [u8; OUTPUT_LEN], blobs: &'a [u8]) -> OutputRecord<'a> {
@@ -83,6 +85,12 @@ impl CacheView {
 
     pub fn network(&self) -> u8 {
         self.state.header.network
+    }
+
+    /// Whether the demo generator wrote this cache: its outputs exist on no node, so a wallet file's
+    /// full outputs may (only then) be rebuilt from the cache.
+    pub fn is_demo(&self) -> bool {
+        self.state.header.demo
     }
 
     /// Publish sequence number of the header this snapshot shows; grows with every publish.
@@ -232,6 +240,7 @@ impl CacheView {
             timestamp: raw.timestamp,
             outputs: raw.output_start..raw.output_end().unwrap_or(raw.output_start),
             spent,
+            output_details: raw.flags & BLOCK_OUTPUT_DETAILS != 0,
         })
     }
 

@@ -15,7 +15,10 @@ use std::{
 use super::{
     BlockData, CacheError, CacheView,
     files::{Appender, LOCK_FILE, Part, collect_garbage, segment_path, sync_dir, write_new, write_slot},
-    format::{BLOCK_LEN, HASH_LEN, OUTPUT_LEN, RawBlock, block_checksum, encode_output, set_block_checksum},
+    format::{
+        BLOCK_LEN, BLOCK_OUTPUT_DETAILS, HASH_LEN, OUTPUT_LEN, RawBlock, block_checksum, encode_output,
+        set_block_checksum,
+    },
     header::{Header, SegmentMeta, Tip, any_slot_exists, slot_path},
     spent,
     state::State,
@@ -119,7 +122,17 @@ impl Cache {
     }
 
     pub fn create_with(dir: impl AsRef<Path>, network: u8, options: CacheOptions) -> Result<Cache, CacheError> {
-        let dir = dir.as_ref().to_owned();
+        Cache::create_marked(dir.as_ref(), network, false, options)
+    }
+
+    /// Creates a cache for the demo generator's chain: marked so (`CacheView::is_demo`), because its
+    /// outputs exist on no node and only a demo's wallet files may rebuild them from the cache.
+    pub fn create_demo(dir: impl AsRef<Path>, network: u8, options: CacheOptions) -> Result<Cache, CacheError> {
+        Cache::create_marked(dir.as_ref(), network, true, options)
+    }
+
+    fn create_marked(dir: &Path, network: u8, demo: bool, options: CacheOptions) -> Result<Cache, CacheError> {
+        let dir = dir.to_owned();
         fs::create_dir_all(&dir).map_err(CacheError::io(&dir))?;
         let lock = lock(&dir)?;
         if any_slot_exists(&dir) {
@@ -127,6 +140,7 @@ impl Cache {
         }
         let mut header = Header::empty(network);
         header.seq = 1;
+        header.demo = demo;
         write_slot(&slot_path(&dir, header.seq), &header.encode())?;
         sync_dir(&dir)?;
         let state = State::load(&dir, header, None)?;
@@ -339,6 +353,7 @@ impl Cache {
             blob_start: seg.blob_len,
             blob_len: s.blobs.len() as u64,
             crc: 0,
+            flags: if block.output_details { BLOCK_OUTPUT_DETAILS } else { 0 },
         };
         let mut record = raw.encode();
         let crc = block_checksum(&record, &s.outputs, &s.spent, &s.blobs);

@@ -15,7 +15,10 @@ use tari_transaction_components::transaction_components::MemoField;
 use zeroize::Zeroizing;
 
 use super::outputs::{BuiltOutput, one_sided_output, own_output, random_scalar};
-use crate::cache::{BlockData, Cache, CacheError, OutputData};
+use crate::{
+    cache::{BlockData, Cache, CacheError, CacheOptions, OutputData},
+    network,
+};
 
 /// Network byte of demo caches (Tari's LocalNet).
 pub const DEMO_NETWORK: u8 = 0x10;
@@ -107,7 +110,13 @@ fn output_hash(seed: u64, height: u64, slot: u64) -> [u8; 32] {
     hasher.finalize().into()
 }
 
+/// A demo block's hash. The demo chain is a LocalNet chain: its block 0 carries LocalNet's official
+/// genesis hash, so anything that checks a chain's genesis (a follower of a fake node serving the demo)
+/// sees the network the cache says.
 fn block_hash(seed: u64, height: u64) -> [u8; 32] {
+    if height == 0 {
+        return network::genesis_hash(network::Network::LocalNet);
+    }
     let mut hasher = Blake2b::<U32>::new();
     hasher.update(b"tari-wallet-sync demo block");
     hasher.update(seed.to_le_bytes());
@@ -238,6 +247,7 @@ fn build_block(spec: &DemoChainSpec, plan: &Plan, height: u64) -> BlockData {
         timestamp: GENESIS_TIMESTAMP + height * BLOCK_INTERVAL_SECS,
         outputs,
         spent: plan.spends.get(&height).cloned().unwrap_or_default(),
+        output_details: true,
     }
 }
 
@@ -278,7 +288,7 @@ fn build_owned(rng: &mut ChaCha20Rng, plan: &Plan, planned: &Planned, height: u6
 /// Writes the demo chain into a new cache at `cache_dir` and returns the demo wallets.
 pub fn write_demo_chain(spec: &DemoChainSpec, cache_dir: &Path) -> Result<Vec<DemoWallet>, DemoError> {
     let plan = plan(spec)?;
-    let mut cache = Cache::create(cache_dir, DEMO_NETWORK)?;
+    let mut cache = Cache::create_demo(cache_dir, DEMO_NETWORK, CacheOptions::default())?;
     let mut start = 0;
     while start < spec.blocks {
         let end = (start + BLOCKS_PER_PUBLISH).min(spec.blocks);

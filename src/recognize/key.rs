@@ -96,6 +96,12 @@ impl WalletKey {
     }
 
     /// The public spend key `S` as given.
+    /// How an owned output's script can be spent with this wallet's keys (its mask gives the stealth
+    /// tweak): for callers that learn the script only after recognition (a light cache).
+    pub fn classify_script(&self, script: &[u8], mask: &Scalar) -> super::ScriptClass {
+        super::opening::classify_script(script, &self.spend_public, &self.spend_point, mask.as_bytes())
+    }
+
     pub fn spend_public_key(&self) -> &CompressedRistretto {
         &self.spend_public
     }

@@ -215,6 +215,7 @@ fn owned_output(view: &CacheView, position: u64, hit: &Recognized) -> Result<Own
         script_class: hit.script_class.unwrap_or(ScriptClass::Other),
         output_type: record.output_type,
         maturity: record.maturity,
+        output_details: block.output_details,
         spent,
     })
 }

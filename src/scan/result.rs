@@ -34,6 +34,10 @@ pub struct OwnedOutput {
     pub script_class: ScriptClass,
     pub output_type: u8,
     pub maturity: u64,
+    /// `script_class`, `output_type` and `maturity` are the chain's: the cache held the output's
+    /// details, or its full output filled them in (`source::full_outputs::apply_details`). On a light
+    /// cache they are `Other`, 0 and 0 until then.
+    pub output_details: bool,
     pub spent: Option<Spend>,
 }
 
@@ -58,6 +62,7 @@ impl OwnedOutput {
             "script_class": self.script_class,
             "output_type": self.output_type,
             "maturity": self.maturity,
+            "output_details": self.output_details,
             "spent_height": self.spent.map(|s| s.height),
         })
     }

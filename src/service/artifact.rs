@@ -11,6 +11,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::error::JobFailure;
 use crate::{
     cache::CacheView,
     recognize::WalletKey,
@@ -104,9 +105,10 @@ impl Artifact {
     }
 }
 
-/// Builds a job's file from its scan result. Runs on the scan pool (several jobs' files at once); may
-/// take seconds. `chain` is the snapshot the scan read (block hashes and times, cached outputs). The
-/// error is a message for the server log only (no secrets in it); the job fails with `BUILD_FAILED`.
+/// Builds a job's file from its scan result. Runs on the scan pool (several jobs' files at once, never
+/// on the async runtime, so a builder may block on I/O); may take seconds. `chain` is the snapshot the
+/// scan read (block hashes and times, cached outputs). A failure carries the job's stable code and a
+/// message for the client (no secrets, no server paths: details go to the server log).
 pub trait ResultBuilder: Send + Sync {
     fn build(
         &self,
@@ -115,7 +117,7 @@ pub trait ResultBuilder: Send + Sync {
         birthday: u64,
         result: &ScanResult,
         chain: &CacheView,
-    ) -> Result<Artifact, String>;
+    ) -> Result<Artifact, JobFailure>;
 }
 
 /// A zstd-compressed JSON summary of the scan (tip, balance, every owned output with its value, mask,
@@ -140,7 +142,7 @@ impl ResultBuilder for JsonSummaryBuilder {
         birthday: u64,
         result: &ScanResult,
         _chain: &CacheView,
-    ) -> Result<Artifact, String> {
+    ) -> Result<Artifact, JobFailure> {
         let outputs: Vec<_> = result.outputs.iter().map(OwnedOutput::to_json).collect();
         let summary = serde_json::json!({
             "format": "tari-wallet-sync/summary/v1",
@@ -152,9 +154,13 @@ impl ResultBuilder for JsonSummaryBuilder {
             "balance": result.balance(),
             "outputs": outputs,
         });
+        let failed = |e: String| {
+            tracing::error!(error = %e, "building the summary failed");
+            JobFailure::new("BUILD_FAILED", "the result file could not be built", true)
+        };
         // The summary holds masks: keep the plain JSON in zeroizing memory until compressed.
-        let raw = Zeroizing::new(serde_json::to_vec(&summary).map_err(|e| e.to_string())?);
-        Artifact::compress(&raw, self.level).map_err(|e| format!("compressing the summary: {e}"))
+        let raw = Zeroizing::new(serde_json::to_vec(&summary).map_err(|e| failed(e.to_string()))?);
+        Artifact::compress(&raw, self.level).map_err(|e| failed(format!("compressing the summary: {e}")))
     }
 }
 

@@ -149,7 +149,7 @@ impl CacheSource {
                 FollowerState::Starting => Lifecycle::Starting,
                 FollowerState::CatchingUp { .. } => Lifecycle::CatchingUp,
                 FollowerState::Ready => Lifecycle::Ready,
-                FollowerState::Degraded { .. } | FollowerState::Stopped => Lifecycle::Degraded,
+                FollowerState::Degraded { .. } | FollowerState::Stopped { .. } => Lifecycle::Degraded,
             },
         }
     }
@@ -185,7 +185,7 @@ impl CacheSource {
                         report.fault = Some(SourceFault::from_error(&error));
                         report.degraded_since = Some(since);
                     }
-                    FollowerState::Stopped => report.fault = Some(SourceFault::stopped()),
+                    FollowerState::Stopped { reason } => report.fault = Some(SourceFault::stopped(reason.as_ref())),
                     FollowerState::CatchingUp { node_tip, .. } => {
                         report.node_tip_height = report.node_tip_height.max(Some(node_tip));
                     }

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use crate::{cache::CacheError, source::SourceError};
+use crate::source::{SourceError, StopReason};
 
 /// The service's lifecycle: Starting → Importing → CatchingUp → Ready ⇄ Degraded → Draining → Stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,8 +84,14 @@ pub const SOURCE_FAULT_CODES: &[&str] = &[
     "BLOCK_REFUSED",
     "CACHE_ERROR",
     "FEED_CLOSED",
+    "NETWORK_MISMATCH",
+    "UNKNOWN_GENESIS",
+    "NETWORK_CONFLICT",
+    "NETWORK_NOT_SET",
+    "UNKNOWN_NETWORK",
+    "INVALID_NODE_URL",
+    "CANCELLED",
     "SOURCE_STOPPED",
-    "SOURCE_ERROR",
 ];
 
 /// Why the source is degraded, with a stable code.
@@ -98,31 +104,24 @@ pub struct SourceFault {
 impl SourceFault {
     /// The latest node error of a degraded follower.
     pub fn from_error(error: &Arc<SourceError>) -> SourceFault {
-        let code = match &**error {
-            SourceError::Request { .. } => "NODE_UNREACHABLE",
-            SourceError::Timeout { .. } => "NODE_TIMEOUT",
-            SourceError::Status { .. } => "NODE_ERROR_STATUS",
-            SourceError::Body { .. }
-            | SourceError::BodyTooLarge { .. }
-            | SourceError::Json { .. }
-            | SourceError::Malformed { .. } => "NODE_BAD_RESPONSE",
-            SourceError::ReorgTooDeep { .. } => "REORG_TOO_DEEP",
-            SourceError::Cache(CacheError::NotNext { .. } | CacheError::PrevHashMismatch { .. }) => "BLOCK_REFUSED",
-            SourceError::Cache(_) => "CACHE_ERROR",
-            SourceError::FeedClosed => "FEED_CLOSED",
-            _ => "SOURCE_ERROR",
-        };
         SourceFault {
-            code,
+            code: error.code(),
             message: error.to_string(),
         }
     }
 
-    /// A follower that stopped for good (its task ended with an error retrying cannot fix).
-    pub fn stopped() -> SourceFault {
-        SourceFault {
-            code: "SOURCE_STOPPED",
-            message: "the chain source stopped; the cache is no longer updated".into(),
+    /// A follower that stopped for good: the error it stopped on, or `SOURCE_STOPPED` when it was stopped
+    /// without one. The cache is no longer updated either way.
+    pub fn stopped(reason: Option<&StopReason>) -> SourceFault {
+        match reason {
+            Some(reason) => SourceFault {
+                code: reason.code,
+                message: format!("the chain source stopped: {}", reason.message),
+            },
+            None => SourceFault {
+                code: "SOURCE_STOPPED",
+                message: "the chain source stopped; the cache is no longer updated".into(),
+            },
         }
     }
 }
@@ -186,6 +185,10 @@ impl SourceReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        cache::CacheError,
+        network::{Network, NetworkError},
+    };
 
     fn report(cache: Option<u64>, node: Option<u64>) -> SourceReport {
         SourceReport {
@@ -228,12 +231,24 @@ mod tests {
             SourceError::Cache(CacheError::NotNext { height: 3, expected: 2 }),
             SourceError::Cache(CacheError::OutputOutOfRange { index: 1, count: 0 }),
             SourceError::FeedClosed,
+            SourceError::Network(NetworkError::Mismatch {
+                what: "the node".into(),
+                expected: Network::MainNet,
+                found: Network::LocalNet,
+            }),
             SourceError::Cancelled,
         ];
+        let stopped = SourceError::Network(NetworkError::UnknownGenesis {
+            what: "the node".into(),
+            genesis: "00".into(),
+        });
         let codes: Vec<&str> = errors
             .into_iter()
             .map(|e| SourceFault::from_error(&Arc::new(e)).code)
-            .chain([SourceFault::stopped().code])
+            .chain([
+                SourceFault::stopped(Some(&StopReason::of(&stopped))).code,
+                SourceFault::stopped(None).code,
+            ])
             .collect();
         assert_eq!(
             codes,
@@ -245,7 +260,9 @@ mod tests {
                 "BLOCK_REFUSED",
                 "CACHE_ERROR",
                 "FEED_CLOSED",
-                "SOURCE_ERROR",
+                "NETWORK_MISMATCH",
+                "CANCELLED",
+                "UNKNOWN_GENESIS",
                 "SOURCE_STOPPED"
             ]
         );

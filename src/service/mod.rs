@@ -44,7 +44,7 @@ pub use artifact::{Artifact, JsonSummaryBuilder, ResultBuilder};
 pub use cache_source::{CacheSource, SourceControl};
 pub use config::{PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, parse_duration, parse_rate};
 use engine::{Engine, Phase};
-pub use error::{ApiError, ServiceError};
+pub use error::{ApiError, JobFailure, ServiceError};
 pub use http::API_PREFIX;
 pub use lifecycle::{ImportProgress, Lifecycle, SOURCE_FAULT_CODES, SourceFault, SourceReport};
 pub use server::tls_acceptor;

@@ -322,13 +322,9 @@ fn build(
             stale,
             tip_height: result.tip.map(|t| t.height),
         },
-        Err(message) => {
-            tracing::error!(job = %member.job.id, %message, "building the wallet file failed");
-            Outcome::Failed(JobFailure::new(
-                "BUILD_FAILED",
-                "the wallet file could not be built",
-                true,
-            ))
+        Err(failure) => {
+            tracing::warn!(job = %member.job.id, code = failure.code, "building the job's file failed");
+            Outcome::Failed(failure)
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::cache::CacheError;
+use crate::{cache::CacheError, network::NetworkError};
 
 /// Everything that can go wrong talking to a node or applying what it sent to the cache.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,9 @@ pub enum SourceError {
     /// back that far is left to the operator.
     #[error("the node's chain leaves the cache's below height {tip} - {max_depth}; wrong node or network?")]
     ReorgTooDeep { tip: u64, max_depth: u64 },
+    /// The node's chain is another network's than the cache's (its genesis block says so).
+    #[error(transparent)]
+    Network(#[from] NetworkError),
     #[error(transparent)]
     Cache(#[from] CacheError),
     /// The in-process feed's receiving task has stopped.
@@ -70,6 +73,26 @@ impl SourceError {
                 | SourceError::Json { .. }
                 | SourceError::Malformed { .. }
         )
+    }
+
+    /// A short stable code for logs, `/ready` and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SourceError::InvalidUrl { .. } => "INVALID_NODE_URL",
+            SourceError::Request { .. } => "NODE_UNREACHABLE",
+            SourceError::Timeout { .. } => "NODE_TIMEOUT",
+            SourceError::Status { .. } => "NODE_ERROR_STATUS",
+            SourceError::Body { .. }
+            | SourceError::BodyTooLarge { .. }
+            | SourceError::Json { .. }
+            | SourceError::Malformed { .. } => "NODE_BAD_RESPONSE",
+            SourceError::ReorgTooDeep { .. } => "REORG_TOO_DEEP",
+            SourceError::Network(e) => e.code(),
+            SourceError::Cache(CacheError::NotNext { .. } | CacheError::PrevHashMismatch { .. }) => "BLOCK_REFUSED",
+            SourceError::Cache(_) => "CACHE_ERROR",
+            SourceError::FeedClosed => "FEED_CLOSED",
+            SourceError::Cancelled => "CANCELLED",
+        }
     }
 
     pub(crate) fn malformed(path: &str, reason: impl Into<String>) -> SourceError {

@@ -65,9 +65,25 @@ pub enum Fault {
     ShortHash,
 }
 
+/// How the fake node's `/get_utxos_by_block` misbehaves (a hostile or broken node's full outputs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FullOutputFault {
+    #[default]
+    None,
+    /// Every output comes back altered (its maturity raised by one): valid JSON, a plausible output,
+    /// but not the one the chain holds, so it does not hash to the chain's output hash.
+    Tampered,
+    /// The block comes back without any outputs.
+    Missing,
+    /// The route answers 503.
+    Unavailable,
+}
+
 struct Behaviour {
     fault: Fault,
+    full_fault: FullOutputFault,
     page_delay: Duration,
+    full_delay: Duration,
     chunk: usize,
 }
 
@@ -76,6 +92,7 @@ struct Shared {
     behaviour: Mutex<Behaviour>,
     log: Mutex<Vec<SyncRequest>>,
     requests: AtomicU64,
+    full_requests: AtomicU64,
     listening: AtomicBool,
 }
 
@@ -102,11 +119,14 @@ impl FakeNode {
             chain: Mutex::new(Chain::new(blocks)),
             behaviour: Mutex::new(Behaviour {
                 fault: Fault::None,
+                full_fault: FullOutputFault::None,
                 page_delay: Duration::ZERO,
+                full_delay: Duration::ZERO,
                 chunk: 2000,
             }),
             log: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
+            full_requests: AtomicU64::new(0),
             listening: AtomicBool::new(true),
         });
         let (listen, listen_rx) = watch::channel(true);
@@ -187,6 +207,21 @@ impl FakeNode {
         self.shared.behaviour.lock().expect("lock").page_delay = delay;
     }
 
+    /// Delays every `/get_utxos_by_block` answer by `delay` (a node across a LAN, a busy node).
+    pub fn set_full_output_delay(&self, delay: Duration) {
+        self.shared.behaviour.lock().expect("lock").full_delay = delay;
+    }
+
+    /// Sets how `/get_utxos_by_block` misbehaves.
+    pub fn set_full_output_fault(&self, fault: FullOutputFault) {
+        self.shared.behaviour.lock().expect("lock").full_fault = fault;
+    }
+
+    /// `/get_utxos_by_block` requests received so far.
+    pub fn full_output_requests(&self) -> u64 {
+        self.shared.full_requests.load(Ordering::Relaxed)
+    }
+
     /// Outputs (and inputs) per sync entry; the node uses 2000.
     pub fn set_chunk_size(&self, chunk: usize) {
         self.shared.behaviour.lock().expect("lock").chunk = chunk.max(1);
@@ -255,23 +290,32 @@ async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>, close: C
 
 async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
-    let (fault, delay, chunk) = {
+    let (fault, full_fault, page_delay, full_delay, chunk) = {
         let b = shared.behaviour.lock().expect("lock");
-        (b.fault, b.page_delay, b.chunk)
+        (b.fault, b.full_fault, b.page_delay, b.full_delay, b.chunk)
     };
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or("").to_owned();
-    if path == "/sync_utxos_by_block" && !delay.is_zero() {
+    let full_route = path == "/get_utxos_by_block";
+    if full_route {
+        shared.full_requests.fetch_add(1, Ordering::Relaxed);
+    }
+    let delay = if full_route { full_delay } else { page_delay };
+    if (full_route || path == "/sync_utxos_by_block") && !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     let mut reply = match fault {
         Fault::Unavailable => error(503, "the node is busy"),
+        _ if full_route && full_fault == FullOutputFault::Unavailable => error(503, "the node is busy"),
         _ => {
             let chain = shared.chain.lock().expect("lock");
             let mut log = shared.log.lock().expect("lock");
             routes::answer(&chain, &path, &query, chunk, &mut log)
         }
     };
+    if reply.status == 200 && full_route {
+        alter_full_outputs(&mut reply.body, full_fault);
+    }
     if reply.status == 200 {
         match fault {
             Fault::TruncatedJson => reply.body.truncate(reply.body.len() / 2),
@@ -285,6 +329,27 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
         .body(Full::new(Bytes::from(reply.body)))
         .expect("a valid status and header");
     Ok(response)
+}
+
+/// Applies `fault` to a `/get_utxos_by_block` body.
+fn alter_full_outputs(body: &mut Vec<u8>, fault: FullOutputFault) {
+    use tari_transaction_components::rpc::models::GetUtxosByBlockResponse;
+    if fault == FullOutputFault::None {
+        return;
+    }
+    let Ok(mut response) = serde_json::from_slice::<GetUtxosByBlockResponse>(body) else {
+        return;
+    };
+    match fault {
+        FullOutputFault::Tampered => {
+            for output in &mut response.outputs {
+                output.features.maturity += 1;
+            }
+        }
+        FullOutputFault::Missing => response.outputs.clear(),
+        FullOutputFault::None | FullOutputFault::Unavailable => {}
+    }
+    *body = serde_json::to_vec(&response).expect("models serialize");
 }
 
 /// Replaces the first entry's header hash with a 31-byte one.
@@ -313,8 +378,9 @@ fn hash(parts: &[&[u8]]) -> [u8; 32] {
 
 /// Made-up blocks for tests that need shapes rather than genuine outputs: one block per entry of
 /// `outputs` (that many outputs: random commitments, keys and encrypted data, a one-key script, every
-/// fifth a coinbase with a maturity), after the block `after` (height and hash) or from genesis. From
-/// the second block on, each block spends the first output of the block before it. Deterministic for
+/// fifth a coinbase with a maturity), after the block `after` (height and hash) or from genesis, which
+/// then carries LocalNet's official genesis hash (a made-up LocalNet chain, as the demo's). From the
+/// second block on, each block spends the first output of the block before it. Deterministic for
 /// `seed`; another seed makes another branch.
 pub fn synthetic_blocks(after: Option<(u64, [u8; 32])>, outputs: &[usize], seed: u64) -> Vec<BlockData> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
@@ -324,7 +390,10 @@ pub fn synthetic_blocks(after: Option<(u64, [u8; 32])>, outputs: &[usize], seed:
     };
     let mut blocks: Vec<BlockData> = Vec::with_capacity(outputs.len());
     for &count in outputs {
-        let block_hash = hash(&[b"fake block", &seed.to_le_bytes(), &height.to_le_bytes(), &prev]);
+        let block_hash = match height {
+            0 => crate::network::genesis_hash(crate::network::Network::LocalNet),
+            _ => hash(&[b"fake block", &seed.to_le_bytes(), &height.to_le_bytes(), &prev]),
+        };
         let outputs = (0..count)
             .map(|i| {
                 let mut field = || {
@@ -359,6 +428,7 @@ pub fn synthetic_blocks(after: Option<(u64, [u8; 32])>, outputs: &[usize], seed:
             timestamp: 1_700_000_000 + height * 120,
             outputs,
             spent,
+            output_details: true,
         });
         prev = block_hash;
         height += 1;

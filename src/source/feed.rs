@@ -13,7 +13,10 @@ use std::{sync::Arc, time::SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{FollowerHandle, FollowerState, SourceError, status::Publisher};
+use super::{
+    FollowerHandle, FollowerState, SourceError,
+    status::{Publisher, StopReason},
+};
 use crate::cache::{BlockData, Cache, CacheError, Tip};
 
 /// What a node tells the plugin about its chain.
@@ -132,8 +135,11 @@ impl FeedFollower {
             } = match outcome {
                 Ok(a) => a,
                 Err(e) => {
-                    self.publisher.set(FollowerState::Stopped);
-                    return Err(e.into());
+                    let error = SourceError::from(e);
+                    self.publisher.set(FollowerState::Stopped {
+                        reason: Some(StopReason::of(&error)),
+                    });
+                    return Err(error);
                 }
             };
             self.publisher.view(self.cache.view());
@@ -158,7 +164,7 @@ impl FeedFollower {
                 let _ = reply.send(tip); // a flusher that stopped waiting needs no answer
             }
         }
-        self.publisher.set(FollowerState::Stopped);
+        self.publisher.set(FollowerState::Stopped { reason: None });
         Ok(self.cache)
     }
 }

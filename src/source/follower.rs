@@ -17,9 +17,12 @@ use super::{
     backoff::{Backoff, Circuit, RetryPolicy},
     http::NodeTip,
     pager::{FetchLimits, Fetched, fetch_blocks, or_cancel},
-    status::Publisher,
+    status::{Publisher, StopReason},
 };
-use crate::cache::{Cache, CacheError, Tip};
+use crate::{
+    cache::{Cache, CacheError, Tip},
+    network::{self, NetworkError},
+};
 
 /// How a follower follows.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +50,10 @@ pub struct FollowerConfig {
     /// disagreement is the wrong node or network.
     pub max_reorg_depth: u64,
     pub retry: RetryPolicy,
+    /// The genesis hash the node must report, checked before the first round and again after any
+    /// fault (a node restarted on another network). `None`: the official genesis of the cache's
+    /// network, which is what every real node has; tests of made-up chains give theirs.
+    pub genesis: Option<[u8; 32]>,
 }
 
 impl Default for FollowerConfig {
@@ -61,6 +68,7 @@ impl Default for FollowerConfig {
             start_height: 0,
             max_reorg_depth: 1000,
             retry: RetryPolicy::default(),
+            genesis: None,
         }
     }
 }
@@ -100,6 +108,8 @@ pub struct Follower {
     config: FollowerConfig,
     publisher: Publisher,
     handle: FollowerHandle,
+    /// The node's genesis was checked since the last fault.
+    genesis_checked: bool,
 }
 
 impl Follower {
@@ -111,6 +121,7 @@ impl Follower {
             config,
             publisher,
             handle,
+            genesis_checked: false,
         }
     }
 
@@ -151,6 +162,7 @@ impl Follower {
                 }
                 Err(SourceError::Cancelled) => break,
                 Err(e) if e.is_node_fault() => {
+                    self.genesis_checked = false;
                     let since = *degraded_since.get_or_insert_with(SystemTime::now);
                     let wait = backoff.fault(Instant::now());
                     if let Circuit::Open { .. } = backoff.circuit(Instant::now()) {
@@ -163,8 +175,10 @@ impl Follower {
                     wait
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "follower stopped");
-                    self.publisher.set(FollowerState::Stopped);
+                    tracing::error!(code = e.code(), error = %e, "follower stopped");
+                    self.publisher.set(FollowerState::Stopped {
+                        reason: Some(StopReason::of(&e)),
+                    });
                     return Err(e);
                 }
             };
@@ -173,7 +187,7 @@ impl Follower {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-        self.publisher.set(FollowerState::Stopped);
+        self.publisher.set(FollowerState::Stopped { reason: None });
         Ok(self.into_cache())
     }
 
@@ -189,6 +203,10 @@ impl Follower {
             tip: None,
             elapsed: Duration::ZERO,
         };
+        if !self.genesis_checked {
+            self.check_genesis(cancel).await?;
+            self.genesis_checked = true;
+        }
         let mut forks = 0;
         loop {
             let node = or_cancel(cancel, self.client.tip()).await?;
@@ -219,6 +237,26 @@ impl Follower {
             );
         }
         Ok(report)
+    }
+
+    /// Refuses a node whose chain is another network's than the cache's: its genesis block (hashed by
+    /// the node, so nothing here depends on our process network) must be the expected one.
+    async fn check_genesis(&self, cancel: &CancellationToken) -> Result<(), SourceError> {
+        let header = or_cancel(cancel, self.client.header(0))
+            .await?
+            .ok_or_else(|| SourceError::malformed("/get_header_by_height", "the node has no block 0"))?;
+        let what = format!("the node at {}", self.client.url());
+        match self.config.genesis {
+            Some(expected) if expected == header.hash => Ok(()),
+            Some(expected) => Err(SourceError::Network(NetworkError::UnknownGenesis {
+                what,
+                genesis: format!("{} (expected {})", hex::encode(header.hash), hex::encode(expected)),
+            })),
+            None => {
+                let expected = network::from_byte(self.cache().network())?;
+                Ok(network::check_genesis(&what, expected, &header.hash)?)
+            }
+        }
     }
 
     /// Rolls the cache back to its last block on the node's chain; returns the blocks removed.

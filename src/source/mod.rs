@@ -10,7 +10,8 @@
 //!                                                                     └─► FollowerHandle: state + newest CacheView
 //! node (in-process) ── BlockFeed ──► FeedFollower ──► Cache
 //! ```
-//! Full outputs of the few blocks with owned outputs come from `NodeClient::full_outputs`.
+//! Full outputs of the few owned outputs come back at job time through `full_outputs` (the node's HTTP
+//! service, a node database, the host node), each checked against the chain's output hash.
 
 mod backoff;
 mod error;
@@ -18,6 +19,7 @@ mod error;
 pub mod fake_node;
 mod feed;
 mod follower;
+pub mod full_outputs;
 mod http;
 pub mod lmdb;
 mod pager;
@@ -29,19 +31,12 @@ pub use error::SourceError;
 pub use feed::{BlockFeed, FeedFollower, FeedSender, block_feed};
 pub use follower::{Follower, FollowerConfig, SyncReport};
 pub use http::{ClientOptions, MAX_PAGE_LIMIT, NodeClient, NodeTip};
-pub use status::{FollowerHandle, FollowerState};
+pub use status::{FollowerHandle, FollowerState, StopReason};
 pub use wire::{NodeHeader, PageEntry, SyncPage, output_details};
 
 use std::ops::RangeBounds;
 
 use crate::cache::{BlockData, CacheView, OutputData};
-
-/// The network byte of a Tari network name (`mainnet`, `nextnet`, `localnet`, ...), as caches record it.
-pub fn network_byte(name: &str) -> Result<u8, String> {
-    name.parse::<tari_common::configuration::Network>()
-        .map(|n| n.as_byte())
-        .map_err(|_| format!("unknown network {name:?}: mainnet, stagenet, nextnet, localnet, igor or esmeralda"))
-}
 
 /// Blocks of a cache snapshot as a source delivers them (for tests, demos and a fake node).
 pub fn blocks_from_view(view: &CacheView, heights: impl RangeBounds<u64>) -> Vec<BlockData> {
@@ -64,6 +59,7 @@ pub fn blocks_from_view(view: &CacheView, heights: impl RangeBounds<u64>) -> Vec
                 })
                 .collect(),
             spent: b.spent.to_vec(),
+            output_details: b.output_details,
         })
         .collect()
 }

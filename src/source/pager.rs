@@ -141,6 +141,7 @@ pub async fn fetch_blocks(
                 timestamp: entry.mined_timestamp,
                 outputs: entry.outputs,
                 spent: entry.inputs,
+                output_details: false,
             });
             open = Some(blocks.len() - 1);
         }
@@ -216,6 +217,10 @@ async fn fill_full_outputs(
     .await?;
     for (i, full) in fetched {
         fill_details(PATH, &mut blocks[i], &full)?;
+    }
+    // A block without outputs has all of its (none) in full.
+    for block in blocks.iter_mut().filter(|b| b.outputs.is_empty()) {
+        block.output_details = true;
     }
     Ok(())
 }

@@ -22,8 +22,24 @@ pub enum FollowerState {
     /// The node has failed since `since`; the cache keeps serving its last published state and the
     /// follower retries with backoff. `error` is the latest fault.
     Degraded { since: SystemTime, error: Arc<SourceError> },
-    /// Cancelled, or stopped by a fault retrying cannot fix.
-    Stopped,
+    /// Cancelled (`reason: None`), or stopped by a fault retrying cannot fix.
+    Stopped { reason: Option<StopReason> },
+}
+
+/// Why a follower stopped for good: the error's stable code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopReason {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl StopReason {
+    pub fn of(error: &SourceError) -> StopReason {
+        StopReason {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
 }
 
 impl FollowerState {
@@ -34,7 +50,7 @@ impl FollowerState {
             FollowerState::CatchingUp { .. } => "catching_up",
             FollowerState::Ready => "ready",
             FollowerState::Degraded { .. } => "degraded",
-            FollowerState::Stopped => "stopped",
+            FollowerState::Stopped { .. } => "stopped",
         }
     }
 

@@ -238,6 +238,7 @@ pub fn fill_details(path: &str, block: &mut BlockData, full: &[TransactionOutput
         }
         (out.script, out.output_type, out.maturity) = output_details(full);
     }
+    block.output_details = true;
     Ok(())
 }
 

@@ -14,14 +14,19 @@ use zeroize::Zeroizing;
 use super::{
     WalletDbError, WalletFile, account,
     account::AccountSpec,
+    chain::{ChainBlock, ChainBlocks},
     displayed::{self, BlockContext, Credit, Debit},
     file,
-    full::{ChainBlock, ChainBlocks, FullOutputs},
     ledger::{Ledger, REQUIRED_CONFIRMATIONS, utc},
     schema, tips,
     wallet_output::OutputMaker,
 };
-use crate::{recognize::WalletKey, scan::ScanResult};
+use crate::{
+    cache::CacheView,
+    recognize::WalletKey,
+    scan::ScanResult,
+    source::full_outputs::{FullOutputSources, ResolvedOutputs, apply_details},
+};
 
 /// zstd level used unless told otherwise, chosen by `benches/walletdb.rs` (table in docs/walletdb.md): at
 /// 3 a wallet file shrinks to under 10% at about 500 MB/s; level 9 saves under one more point of the file
@@ -78,16 +83,23 @@ pub fn open_memory_db() -> Result<Connection, WalletDbError> {
     Ok(conn)
 }
 
-/// Writes the schema and every row for one wallet into `conn` (an empty database).
+/// Writes the schema and every row for one wallet into `conn` (an empty database). `full` holds the full
+/// output of each of `result`'s owned outputs, in order.
 pub fn fill(
     conn: &mut Connection,
     key: &WalletKey,
     account: &AccountSpec,
     result: &ScanResult,
     chain: &dyn ChainBlocks,
-    full: &dyn FullOutputs,
+    full: &ResolvedOutputs,
     options: &BuildOptions,
 ) -> Result<WalletSummary, WalletDbError> {
+    if full.outputs.len() != result.outputs.len() {
+        return Err(WalletDbError::FullOutputCount {
+            owned: result.outputs.len(),
+            given: full.outputs.len(),
+        });
+    }
     let sealed = account::seal(key, account)?;
     let tx = conn.transaction()?;
     schema::create_schema(&tx)?;
@@ -138,7 +150,7 @@ fn replay(
     result: &ScanResult,
     tip: u64,
     chain: &dyn ChainBlocks,
-    full: &dyn FullOutputs,
+    full: &ResolvedOutputs,
     options: &BuildOptions,
     summary: &mut WalletSummary,
 ) -> Result<(), WalletDbError> {
@@ -157,7 +169,7 @@ fn replay(
     let maker = OutputMaker::new(key)?;
     let view_key = Zeroizing::new(*key.view_bytes());
     let ledger = Ledger::new(conn, account_id, &view_key);
-    let reconstructed = full.is_reconstruction();
+    let reconstructed = full.reconstructed;
     let mut ids: Vec<Option<i64>> = vec![None; outputs.len()];
     for (&height, work) in &plan {
         let block = chain.block(height).ok_or(WalletDbError::MissingBlock(height))?;
@@ -167,14 +179,7 @@ fn replay(
             if owned.block_hash != block.hash {
                 return Err(WalletDbError::ChainMismatch(height));
             }
-            let source_failed = |reason: String| WalletDbError::FullOutputSource { height, reason };
-            let transaction_output = full
-                .full_output(owned)
-                .map_err(|e| source_failed(e.0))?
-                .ok_or_else(|| WalletDbError::MissingFullOutput {
-                    height,
-                    output_hash: hex::encode(owned.output_hash),
-                })?;
+            let transaction_output = full.outputs[i].clone();
             let coinbase_extra = transaction_output
                 .features
                 .is_coinbase()
@@ -247,13 +252,33 @@ fn context<'a>(
     })
 }
 
-/// Builds the wallet file for one wallet: schema, account, every row, serialized and compressed in memory.
+/// A job's wallet file, the one path the service and `export` share: the owned outputs' full outputs
+/// from `sources` (a demo cache rebuilds them from itself), each checked against the chain's output
+/// hash; their script classes, types and maturities taken from them; then the file. A real chain's
+/// outputs that no source supplies fail the build (`FULL_OUTPUTS_UNAVAILABLE`): a file that looks
+/// right but cannot spend is never produced.
+pub fn build_from_chain(
+    key: &WalletKey,
+    account: &AccountSpec,
+    result: &ScanResult,
+    view: &CacheView,
+    sources: &FullOutputSources,
+    options: &BuildOptions,
+) -> Result<WalletFile, WalletDbError> {
+    let full = sources.resolve(view, &result.outputs)?;
+    let mut completed = result.clone();
+    apply_details(key, &mut completed.outputs, &full);
+    build_wallet_file(key, account, &completed, view, &full, options)
+}
+
+/// Builds the wallet file for one wallet from its full outputs (one per owned output, in order): schema,
+/// account, every row, serialized and compressed in memory.
 pub fn build_wallet_file(
     key: &WalletKey,
     account: &AccountSpec,
     result: &ScanResult,
     chain: &dyn ChainBlocks,
-    full: &dyn FullOutputs,
+    full: &ResolvedOutputs,
     options: &BuildOptions,
 ) -> Result<WalletFile, WalletDbError> {
     let mut conn = open_memory_db()?;

@@ -1,6 +1,8 @@
 //! Wallet database errors: why a wallet file could not be built. Messages never carry the password, key
 //! bytes or anything that identifies the wallet beyond heights and output hashes the chain shows anyway.
 
+use crate::source::full_outputs::FullOutputError;
+
 /// Why `build_wallet_file` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletDbError {
@@ -14,12 +16,13 @@ pub enum WalletDbError {
     KeyDerivation(String),
     #[error("encrypting the account failed")]
     Encryption,
-    #[error("the full output at height {height} ({output_hash}) is not available from the source")]
-    MissingFullOutput { height: u64, output_hash: String },
+    /// The owned outputs' full outputs could not all be had, checked against the chain.
+    #[error(transparent)]
+    FullOutputs(#[from] FullOutputError),
+    #[error("{given} full outputs for {owned} owned outputs")]
+    FullOutputCount { owned: usize, given: usize },
     #[error("the full output at height {height} hashes to {got}, the chain says {expected}")]
     OutputHashMismatch { height: u64, expected: String, got: String },
-    #[error("the source of full outputs failed at height {height}: {reason}")]
-    FullOutputSource { height: u64, reason: String },
     #[error("building the wallet output at height {height} failed: {reason}")]
     WalletOutput { height: u64, reason: String },
     #[error("no block hash for height {0}: the chain view does not reach it")]
@@ -43,11 +46,21 @@ impl WalletDbError {
             WalletDbError::AccountName { .. } => "ACCOUNT_NAME",
             WalletDbError::PasswordTooLong { .. } => "PASSWORD_TOO_LONG",
             WalletDbError::Birthday(_) => "BIRTHDAY_RANGE",
-            WalletDbError::MissingFullOutput { .. }
-            | WalletDbError::FullOutputSource { .. }
-            | WalletDbError::MissingBlock(_) => "SOURCE_UNAVAILABLE",
+            WalletDbError::FullOutputs(e) => e.code(),
+            WalletDbError::MissingBlock(_) => "SOURCE_UNAVAILABLE",
             WalletDbError::OutputHashMismatch { .. } | WalletDbError::ChainMismatch(_) => "SOURCE_INCONSISTENT",
             _ => "WALLET_DB_INTERNAL",
+        }
+    }
+
+    /// Worth trying the job again later: a source that may answer then, a chain that moved meanwhile.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WalletDbError::FullOutputs(e) => e.is_retryable(),
+            WalletDbError::MissingBlock(_)
+            | WalletDbError::ChainMismatch(_)
+            | WalletDbError::OutputHashMismatch { .. } => true,
+            _ => false,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Wallet database: the SQLite file minotari-cli (the official view-key wallet) opens and keeps syncing,
 //! built from one wallet's scan result and handed out zstd-compressed. It owns the file's layout (tables,
 //! indexes, `user_version`), the rows we write into it and their compression. It does not scan, recognize
-//! outputs or talk to the node; it receives finished results, plus full outputs and block hashes through
-//! the `FullOutputs` and `ChainBlocks` seams.
+//! outputs or talk to the node; it receives finished results, plus their full outputs (checked against
+//! the chain by `source::full_outputs`) and block hashes through the `ChainBlocks` seam.
 //!
 //! The client migrates its file with `rusqlite_migration`, whose only bookkeeping is `PRAGMA user_version`:
 //! a file at [`schema::SCHEMA_VERSION`] with the schema its 30 migrations leave is "up to date" to the
@@ -10,17 +10,17 @@
 //! table and column, how the client reads them and what we write.
 //!
 //! ```text
-//! ScanResult ─► builder ─► account (sealed view wallet) ─► ledger (outputs, events, credits, inputs,
+//! ScanResult + full outputs ─► builder ─► account (sealed view wallet) ─► ledger (outputs, events, credits, inputs,
 //!               debits, confirmations) ─► displayed (transaction list) ─► tips (resume rows)
 //!            ─► serialize (memdb, no copy) ─► file (zstd stream into chunks + SHA-256) ─► WalletFile
 //! ```
 
 pub mod account;
 mod builder;
+mod chain;
 mod displayed;
 mod error;
 mod file;
-pub mod full;
 mod ledger;
 pub mod schema;
 #[cfg(any(test, feature = "test-util"))]
@@ -29,9 +29,11 @@ mod tips;
 mod wallet_output;
 
 pub use account::AccountSpec;
-pub use builder::{BuildOptions, DEFAULT_ZSTD_LEVEL, WalletSummary, build_wallet_file, fill, open_memory_db};
+pub use builder::{
+    BuildOptions, DEFAULT_ZSTD_LEVEL, WalletSummary, build_from_chain, build_wallet_file, fill, open_memory_db,
+};
+pub use chain::{ChainBlock, ChainBlocks};
 pub use error::WalletDbError;
 pub use file::{CHUNK_LEN, WalletFile, compress};
-pub use full::{CacheReconstruction, ChainBlock, ChainBlocks, FullOutputs, SourceError, reconstruct};
 pub use ledger::REQUIRED_CONFIRMATIONS;
 pub use tips::kept_heights;

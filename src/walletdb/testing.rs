@@ -7,11 +7,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tari_transaction_components::transaction_components::{EncryptedData, MemoField, TransactionOutput};
 
-use super::full::{ChainBlock, FullOutputs, SourceError, reconstruct};
+use super::chain::ChainBlock;
 use crate::{
     demo::outputs::{own_output, random_scalar},
     recognize::{Provenance, ScriptClass, WalletKey},
     scan::{OwnedOutput, ScanResult, ScannedTip, Spend},
+    source::full_outputs::{ResolvedOutputs, reconstruct},
 };
 
 /// Blocks per owned output in a synthetic chain: wallets own a few outputs spread over many blocks.
@@ -22,29 +23,28 @@ const GENESIS: u64 = 1_700_000_000;
 pub struct SyntheticWallet {
     pub key: WalletKey,
     pub result: ScanResult,
-    pub full: SyntheticOutputs,
+    pub full: ResolvedOutputs,
 }
 
-/// Hands out the one genuine output for every owned output, with encrypted data of the same length made
+/// The one genuine output handed out for every owned output, with encrypted data of the same length made
 /// unique per output (real encrypted data is random bytes; identical copies would flatter compression).
 /// A reconstruction: hashes differ from the chain's.
-pub struct SyntheticOutputs {
-    template: TransactionOutput,
-}
-
-impl FullOutputs for SyntheticOutputs {
-    fn full_output(&self, owned: &OwnedOutput) -> Result<Option<TransactionOutput>, SourceError> {
-        let mut output = self.template.clone();
-        let len = output.encrypted_data.as_bytes().len();
-        let mut rng = ChaCha20Rng::from_seed(owned.output_hash);
-        let mut bytes = vec![0u8; len];
-        rand::RngCore::fill_bytes(&mut rng, &mut bytes);
-        output.encrypted_data = EncryptedData::from_bytes(&bytes).map_err(|e| SourceError(e.to_string()))?;
-        Ok(Some(output))
-    }
-
-    fn is_reconstruction(&self) -> bool {
-        true
+fn synthetic_outputs(template: &TransactionOutput, owned: &[OwnedOutput]) -> ResolvedOutputs {
+    let outputs = owned
+        .iter()
+        .map(|o| {
+            let mut output = template.clone();
+            let len = output.encrypted_data.as_bytes().len();
+            let mut rng = ChaCha20Rng::from_seed(o.output_hash);
+            let mut bytes = vec![0u8; len];
+            rand::RngCore::fill_bytes(&mut rng, &mut bytes);
+            output.encrypted_data = EncryptedData::from_bytes(&bytes).expect("a valid length");
+            output
+        })
+        .collect();
+    ResolvedOutputs {
+        outputs,
+        reconstructed: true,
     }
 }
 
@@ -106,6 +106,7 @@ pub fn synthetic_wallet(outputs: u64, seed: u64) -> SyntheticWallet {
                 script_class: ScriptClass::SpendKey,
                 output_type: 0,
                 maturity: 0,
+                output_details: true,
                 spent,
             }
         })
@@ -118,9 +119,86 @@ pub fn synthetic_wallet(outputs: u64, seed: u64) -> SyntheticWallet {
         from_height: 0,
         outputs: owned,
     };
-    SyntheticWallet {
-        key,
-        result,
-        full: SyntheticOutputs { template },
+    let full = synthetic_outputs(&template, &result.outputs);
+    SyntheticWallet { key, result, full }
+}
+
+/// Opens a downloaded wallet file (zstd-compressed SQLite) in memory, as a client would read it.
+pub fn open_download(download: &[u8]) -> rusqlite::Connection {
+    let raw = zstd::decode_all(download).expect("a zstd download");
+    let mut conn = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+    conn.deserialize_read_exact(rusqlite::MAIN_DB, &raw[..], raw.len(), true)
+        .expect("the download is a SQLite database");
+    conn
+}
+
+/// Checks every owned output a wallet file holds against the chain's own output (`genuine`, by output
+/// hash), as a spend needs it: the `wallet_output_json` read back as the official `WalletOutput` and
+/// turned into its `TransactionOutput` must equal the chain's field by field (commitment, features,
+/// script, sender offset key, metadata signature, covenant, encrypted data, minimum value promise, range
+/// proof), hash under the process network to the chain's output hash, and carry a metadata signature
+/// and a range proof the official verifiers accept. Returns how many outputs were checked, or what differs.
+pub fn check_outputs_against_chain(
+    download: &[u8],
+    genuine: &dyn Fn(&[u8; 32]) -> Option<TransactionOutput>,
+) -> Result<usize, String> {
+    use tari_transaction_components::{crypto_factories::CryptoFactories, transaction_components::WalletOutput};
+    let factories = CryptoFactories::default();
+    let conn = open_download(download);
+    let mut statement = conn
+        .prepare("SELECT output_hash, wallet_output_json FROM outputs ORDER BY id")
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<(Vec<u8>, String)> = statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    for (stored_hash, json) in &rows {
+        let hash: [u8; 32] = stored_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("an output_hash of {} bytes", stored_hash.len()))?;
+        let label = hex::encode(hash);
+        let chain = genuine(&hash).ok_or_else(|| format!("{label}: not an output of the chain"))?;
+        let wallet: WalletOutput = serde_json::from_str(json).map_err(|e| format!("{label}: {e}"))?;
+        let ours = wallet.to_transaction_output().map_err(|e| format!("{label}: {e}"))?;
+        let differs = |field: &str| Err(format!("{label}: {field} differs from the chain's"));
+        if ours.commitment != chain.commitment {
+            return differs("commitment");
+        }
+        if ours.features != chain.features {
+            return differs("features");
+        }
+        if ours.script != chain.script {
+            return differs("script");
+        }
+        if ours.sender_offset_public_key != chain.sender_offset_public_key {
+            return differs("sender offset public key");
+        }
+        if ours.metadata_signature != chain.metadata_signature {
+            return differs("metadata signature");
+        }
+        if ours.covenant != chain.covenant {
+            return differs("covenant");
+        }
+        if ours.encrypted_data != chain.encrypted_data {
+            return differs("encrypted data");
+        }
+        if ours.minimum_value_promise != chain.minimum_value_promise {
+            return differs("minimum value promise");
+        }
+        if ours.proof != chain.proof {
+            return differs("range proof");
+        }
+        if ours.version != chain.version {
+            return differs("version");
+        }
+        if ours.hash().as_slice() != hash || wallet.output_hash().as_slice() != hash {
+            return Err(format!("{label}: does not hash to the chain's output hash"));
+        }
+        ours.verify_metadata_signature()
+            .map_err(|e| format!("{label}: the metadata signature does not verify: {e}"))?;
+        ours.verify_range_proof(&factories.range_proof)
+            .map_err(|e| format!("{label}: the range proof does not verify: {e}"))?;
     }
+    Ok(rows.len())
 }

@@ -8,7 +8,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::{WalletDbError, full::ChainBlocks};
+use super::{WalletDbError, chain::ChainBlocks};
 
 /// Heights kept in full below the tip (the client's `RECENT_BLOCKS_TO_KEEP`).
 pub const RECENT_BLOCKS: u64 = 1000;

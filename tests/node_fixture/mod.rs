@@ -4,10 +4,19 @@
 
 #![allow(dead_code)]
 
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::Path,
+};
 
 use serde::Deserialize;
-use tari_wallet_sync::recognize::WalletKey;
+use tari_transaction_components::transaction_components::TransactionOutput;
+use tari_wallet_sync::{
+    demo::chain::DemoWallet,
+    network::{self, Network},
+    recognize::WalletKey,
+    source::lmdb::NodeDb,
+};
 
 /// The fixture directory, from the root package or from a member (`plugin/`) that includes this module.
 fn fixture_dir() -> std::path::PathBuf {
@@ -92,6 +101,43 @@ impl Wallet {
             .map(|o| (o.output_hash.clone(), (o.value, o.height, o.spent_height)))
             .collect()
     }
+}
+
+impl Wallet {
+    /// The wallet as a wallet app submits it (from genesis), with the manifest's balance and counts.
+    pub fn as_demo(&self) -> DemoWallet {
+        DemoWallet {
+            name: self.name.clone(),
+            view_key: self.view_private_key.clone(),
+            spend_public_key: self.spend_public_key.clone(),
+            birthday: 0,
+            expected_balance: self.balance,
+            expected_outputs: self.outputs.len() as u64,
+            expected_spent: self.outputs.iter().filter(|o| o.spent_height.is_some()).count() as u64,
+        }
+    }
+}
+
+/// Makes the fixture's network (LocalNet, as the node that wrote it) the process network, as every entry
+/// point of the plugin does before it hashes.
+pub fn use_network() -> Network {
+    let network: Network = manifest().network.parse().expect("a network name");
+    network::use_network(network).expect("one network per test process");
+    network
+}
+
+/// Every output of the database's main chain as the node stored it, by output hash.
+pub fn genuine_outputs(db: &NodeDb) -> HashMap<[u8; 32], TransactionOutput> {
+    let tip = db.chain_info().expect("chain info").tip_height;
+    let mut all = HashMap::new();
+    db.for_each_block_with_outputs(0..=tip, |block, outputs| {
+        for (data, output) in block.outputs.iter().zip(outputs) {
+            all.insert(data.output_hash, output);
+        }
+        Ok(())
+    })
+    .expect("the fixture reads");
+    all
 }
 
 pub fn manifest() -> Manifest {

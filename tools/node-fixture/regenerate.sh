@@ -28,3 +28,18 @@ chmod -R a-w "$work/check"
 mdb_stat -a "$work/check" | awk '/^Status of/ { name = substr($0, 11) } /Entries:/ { printf "  %-36s %s\n", name, $2 }'
 ./target/debug/node-fixture verify --db "$work/check" --manifest "$fixtures/manifest.json"
 ls -l "$fixtures"
+
+# A database of another network, as a fresh Igor node leaves it at its first start (genesis only):
+# for the reader's network checks.
+other="$root/tests/fixtures/node-lmdb-igor"
+./target/debug/node-fixture empty --network igor --out "$work/igor"
+mkdir "$work/igor-compact"
+mdb_copy -c "$work/igor" "$work/igor-compact"
+mkdir -p "$other"
+zstd -19 -q -f "$work/igor-compact/data.mdb" -o "$other/data.mdb.zst"
+ls -l "$other"
+
+# Every network's genesis hash, each hashed under its own network (the table in src/network.rs).
+for network in mainnet stagenet nextnet esmeralda igor localnet; do
+  ./target/debug/node-fixture genesis --network "$network"
+done

@@ -1,17 +1,25 @@
-//! `export`: scans a cache for one wallet and writes the zstd-compressed minotari-cli wallet database.
+//! `export`: scans a cache for one wallet and writes the zstd-compressed minotari-cli wallet database,
+//! through the same path as the service's jobs: owned outputs' full outputs from the node database
+//! (`--lmdb`) and the node (`--node-url`), each checked against the chain's output hash; rebuilt only
+//! for a demo chain. A real chain's cache with no source is refused, never exported as an empty wallet.
 
-use std::{io::Write, path::PathBuf, time::Instant};
+use std::{io::Write, path::PathBuf, sync::Arc, time::Instant};
 
 use anyhow::{Context, Result, bail};
 use tari_wallet_sync::{
     cache::CacheView,
     scan::{ScanRequest, scan_one},
-    walletdb::{
-        AccountSpec, BuildOptions, CacheReconstruction, DEFAULT_ZSTD_LEVEL, account::birthday_days, build_wallet_file,
+    source::{
+        NodeClient,
+        full_outputs::{FullOutputSources, LmdbFullOutputs, NodeFetchOptions, NodeFullOutputs},
     },
+    walletdb::{AccountSpec, BuildOptions, DEFAULT_ZSTD_LEVEL, account::birthday_days, build_from_chain},
 };
 
-use crate::secret_input::{read_secret, wallet_key};
+use crate::{
+    network,
+    secret_input::{read_secret, wallet_key},
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,6 +49,13 @@ pub struct Args {
     /// Where to write the compressed database (`zstd -d` it, then open it with minotari-cli).
     #[arg(long)]
     pub out: PathBuf,
+    /// A node database (stopped node's LMDB or `mdb_copy -c` copy) to read owned outputs' full outputs
+    /// from; asked first.
+    #[arg(long)]
+    pub lmdb: Option<PathBuf>,
+    /// The node's HTTP wallet query service to fetch owned outputs' full outputs from (also TWS_NODE_URL).
+    #[arg(long, env = "TWS_NODE_URL")]
+    pub node_url: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -53,6 +68,21 @@ pub fn run(args: Args) -> Result<()> {
     let password = read_secret(&args.password_file, "password")?;
     let view =
         CacheView::open(&args.cache).with_context(|| format!("opening the cache at {}", args.cache.display()))?;
+    network::settle(None, network::cache_evidence(&args.cache)?)?;
+    // Node requests run here; the build blocks this thread on them (never inside the runtime).
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let mut sources = FullOutputSources::default();
+    if let Some(dir) = &args.lmdb {
+        sources.push(Arc::new(LmdbFullOutputs::new(dir)));
+    }
+    if let Some(url) = &args.node_url {
+        let client = NodeClient::new(url)?;
+        sources.push(Arc::new(NodeFullOutputs::new(
+            client,
+            runtime.handle().clone(),
+            NodeFetchOptions::default(),
+        )));
+    }
 
     let started = Instant::now();
     let request = ScanRequest {
@@ -72,11 +102,16 @@ pub fn run(args: Args) -> Result<()> {
         zstd_level: args.zstd_level,
         ..BuildOptions::default()
     };
-    // No node adapter yet: the cache is the only source, so wallet outputs are rebuilt from it.
-    let full = CacheReconstruction::new(&view);
     let built = Instant::now();
-    let file = build_wallet_file(&key, &account, &result, &view, &full, &options)
-        .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    let file = build_from_chain(&key, &account, &result, &view, &sources, &options).map_err(|e| {
+        let hint = match e.code() {
+            "FULL_OUTPUTS_UNAVAILABLE" => {
+                "; give --node-url (the node's query service) or --lmdb (its database) to take the owned outputs from"
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("{e} ({}){hint}", e.code())
+    })?;
     let build_time = built.elapsed();
 
     let mut out = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -103,9 +138,11 @@ pub fn run(args: Args) -> Result<()> {
         100.0 * file.zstd_len as f64 / file.raw_len.max(1) as f64,
         hex::encode(file.sha256)
     );
-    eprintln!(
-        "note: wallet outputs were rebuilt from the cache (no range proofs or signatures): the client shows \
-         them, but cannot spend them"
-    );
+    if view.is_demo() {
+        eprintln!(
+            "note: a demo chain's wallet outputs are rebuilt from its cache (no range proofs or signatures): the \
+             client shows them, but cannot spend them"
+        );
+    }
     Ok(())
 }

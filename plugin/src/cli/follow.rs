@@ -5,10 +5,13 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result, bail};
 use tari_wallet_sync::{
-    cache::{Cache, CacheError},
-    source::{Follower, FollowerConfig, FollowerState, NodeClient, network_byte},
+    cache::Cache,
+    network::Network,
+    source::{Follower, FollowerConfig, FollowerState, NodeClient},
 };
 use tokio_util::sync::CancellationToken;
+
+use crate::{network, node::open_or_create_cache};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,9 +24,10 @@ pub struct Args {
     /// Catch up to the node's tip, print what it took and exit.
     #[arg(long)]
     pub once: bool,
-    /// Network of a new cache: mainnet, stagenet, nextnet, localnet, igor, esmeralda.
-    #[arg(long, default_value = "mainnet")]
-    pub network: String,
+    /// The network the node must be on (mainnet, stagenet, nextnet, localnet, igor, esmeralda); by
+    /// default an existing cache's, else the node's own (told by its genesis block).
+    #[arg(long, value_parser = parse_network)]
+    pub network: Option<Network>,
     /// First height a new (empty) cache takes.
     #[arg(long, default_value_t = 0)]
     pub from_height: u64,
@@ -33,25 +37,24 @@ pub struct Args {
     /// Blocks per `/sync_utxos_by_block` request (1..=2000).
     #[arg(long, default_value_t = 50)]
     pub page_limit: u64,
-    /// Also fetch every block's full outputs (scripts, output types, maturities); slower.
+    /// Also keep every block's full outputs' details (scripts, output types, maturities) in the cache;
+    /// about ten times slower. Jobs and `export` fetch the few full outputs they need either way.
     #[arg(long)]
     pub full_outputs: bool,
 }
 
-fn open_or_create(args: &Args) -> Result<Cache> {
-    match Cache::open(&args.cache) {
-        Ok(cache) => {
-            if let Some(skipped) = cache.recovered() {
-                tracing::warn!(error = %skipped, "cache opened at an older state");
-            }
-            Ok(cache)
-        }
-        Err(CacheError::NotFound { .. }) => {
-            let network = network_byte(&args.network).map_err(anyhow::Error::msg)?;
-            Cache::create(&args.cache, network).with_context(|| format!("creating a cache in {}", args.cache.display()))
-        }
-        Err(e) => Err(e).with_context(|| format!("opening the cache in {}", args.cache.display())),
+fn parse_network(name: &str) -> Result<Network, String> {
+    tari_wallet_sync::network::parse(name).map_err(|e| e.to_string())
+}
+
+/// The cache for the settled network (an existing one must be on it).
+async fn open_or_create(args: &Args) -> Result<Cache> {
+    let mut evidence: Vec<_> = network::cache_evidence(&args.cache)?.into_iter().collect();
+    if evidence.is_empty() && args.network.is_none() {
+        evidence.extend(network::node_evidence(&args.node_url).await);
     }
+    let network = network::settle(args.network, evidence)?;
+    open_or_create_cache(&args.cache, network.as_byte())
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -65,7 +68,6 @@ pub fn run(args: Args) -> Result<()> {
     if !(1..=tari_wallet_sync::source::MAX_PAGE_LIMIT).contains(&args.page_limit) {
         bail!("--page-limit must be in 1..=2000");
     }
-    let cache = open_or_create(&args)?;
     let client = NodeClient::new(&args.node_url)?;
     let config = FollowerConfig {
         poll_interval: Duration::from_secs(args.poll_secs.max(1)),
@@ -76,6 +78,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
+        let cache = open_or_create(&args).await?;
         let cancel = CancellationToken::new();
         let on_signal = cancel.clone();
         tokio::spawn(async move {

@@ -1,5 +1,7 @@
 //! `import`: fills a cache from a stopped base node's LMDB (or an `mdb_copy -c` copy) in height order.
-//! Refuses a running node's database; warns about a pruned one.
+//! Refuses a running node's database; warns about a pruned one. The network is the database's own (told
+//! by its genesis block); `--network` and an existing cache are checked against it before anything is
+//! written.
 
 use std::{
     path::PathBuf,
@@ -7,12 +9,12 @@ use std::{
 };
 
 use anyhow::{Result, anyhow};
-use tari_wallet_sync::source::{
-    lmdb::{ImportOptions, LmdbError, NodeDb, import},
-    network_byte,
+use tari_wallet_sync::{
+    network::Network,
+    source::lmdb::{ImportOptions, LmdbError, NodeDb, import},
 };
 
-use crate::node::open_or_create_cache;
+use crate::{network, node::open_or_create_cache};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,9 +24,10 @@ pub struct Args {
     /// Cache directory; created for `--network` if it holds no cache yet, else brought to the node's tip.
     #[arg(long)]
     pub cache: PathBuf,
-    /// The node's network: mainnet, stagenet, nextnet, localnet, igor, esmeralda.
-    #[arg(long, default_value = "mainnet")]
-    pub network: String,
+    /// The network the database must be on (mainnet, stagenet, nextnet, localnet, igor, esmeralda); by
+    /// default the database's own, told by its genesis block.
+    #[arg(long, value_parser = parse_network)]
+    pub network: Option<Network>,
     /// First height a new (empty) cache takes.
     #[arg(long, default_value_t = 0)]
     pub from_height: u64,
@@ -35,16 +38,26 @@ pub struct Args {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+fn parse_network(name: &str) -> Result<Network, String> {
+    tari_wallet_sync::network::parse(name).map_err(|e| e.to_string())
+}
+
 pub fn run(args: Args) -> Result<()> {
-    let network = network_byte(&args.network).map_err(|e| anyhow!(e))?;
-    // Refusals (a running node, no database) come before anything is created.
+    // Refusals (a running node, no database, another network) come before anything is created.
     let db = NodeDb::open(&args.lmdb).map_err(explain)?;
+    let mut evidence = vec![network::lmdb_evidence(&db)?];
+    evidence.extend(network::cache_evidence(&args.cache)?);
+    let network = network::settle(args.network, evidence)?;
     let chain = db.chain_info().map_err(explain)?;
-    let mut cache = open_or_create_cache(&args.cache, network)?;
+    let mut cache = open_or_create_cache(&args.cache, network.as_byte())?;
     if let Some(note) = chain.pruning_note() {
         eprintln!("warning: {note}");
     }
-    eprintln!("importing {} up to height {}", args.lmdb.display(), chain.tip_height);
+    eprintln!(
+        "importing {} ({network}) up to height {}",
+        args.lmdb.display(),
+        chain.tip_height
+    );
     ctrlc_stops_between_batches();
     let options = ImportOptions {
         batch_blocks: args.batch_blocks,

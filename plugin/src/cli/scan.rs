@@ -10,7 +10,10 @@ use tari_wallet_sync::{
 };
 use zeroize::Zeroizing;
 
-use crate::secret_input::{read_secret, wallet_key};
+use crate::{
+    network,
+    secret_input::{read_secret, wallet_key},
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,6 +44,7 @@ pub fn run(args: Args) -> Result<()> {
     let key = wallet_key(&view_key, &args.spend_public_key)?;
     let view =
         CacheView::open(&args.cache).with_context(|| format!("opening the cache at {}", args.cache.display()))?;
+    network::settle(None, network::cache_evidence(&args.cache)?)?;
     let started = std::time::Instant::now();
     let request = ScanRequest {
         key,
@@ -59,6 +63,13 @@ pub fn run(args: Args) -> Result<()> {
             view.output_count() - view.first_output_at(args.birthday),
             started.elapsed().as_secs_f64()
         );
+        let light = result.outputs.iter().filter(|o| !o.output_details).count();
+        if light > 0 {
+            eprintln!(
+                "note: {light} owned outputs are in blocks the cache holds light (no script, type or maturity): the \
+                 balance counts any burn among them; export and the service take those from the node"
+            );
+        }
     }
     Ok(())
 }

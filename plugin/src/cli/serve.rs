@@ -13,6 +13,7 @@ use super::demo_chain;
 use crate::{
     bootstrap,
     config::{self, Flags},
+    network,
     running::Running,
 };
 
@@ -65,6 +66,17 @@ pub fn run(args: Args) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // The network, before anything hashes: the node database's and the cache's say it; the node's
+        // genesis is asked only when nothing else does.
+        let mut evidence = Vec::new();
+        if let Some(db) = &import {
+            evidence.push(network::lmdb_evidence(db)?);
+        }
+        evidence.extend(network::cache_evidence(&config.service.cache_dir)?);
+        if let (true, None, Some(url)) = (evidence.is_empty(), config.network, &config.node_url) {
+            evidence.extend(network::node_evidence(url).await);
+        }
+        let network = network::settle(config.network, evidence)?.as_byte();
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -76,8 +88,8 @@ pub fn run(args: Args) -> Result<()> {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let running = match (import, &config.node_url) {
-            (Some(db), _) => bootstrap::import_then_serve(&config, db, listener, shutdown).await?,
-            (None, Some(_)) => Running::follow(&config, listener, shutdown).await?,
+            (Some(db), _) => bootstrap::import_then_serve(&config, network, db, listener, shutdown).await?,
+            (None, Some(_)) => Running::follow(&config, network, listener, shutdown).await?,
             (None, None) => Running::directory(&config, listener, shutdown).await?,
         };
         running.wait().await?;

@@ -87,6 +87,7 @@ impl Chain {
             timestamp: 1_700_000_000 + height * 120,
             outputs: (0..outputs).map(|i| output(self.fork, height, i)).collect(),
             spent,
+            output_details: true,
         };
         self.next_height += 1;
         self.prev_hash = block.hash;

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 use super::{
-    Artifact, CacheSource, RateLimit, ResultBuilder, ServiceConfig, ServiceError, WalletDbBuilder, store::Store,
+    Artifact, CacheSource, RateLimit, ResultBuilder, ServiceConfig, ServiceError, WalletDbBuilder, error::JobFailure,
+    store::Store,
 };
 use crate::{
     cache::CacheView,
@@ -167,7 +168,7 @@ impl ResultBuilder for GatedBuilder {
         birthday: u64,
         result: &ScanResult,
         chain: &CacheView,
-    ) -> Result<Artifact, String> {
+    ) -> Result<Artifact, JobFailure> {
         *self.waiting.lock().expect("lock") += 1;
         self.arrived.notify_waiters();
         let mut open = self.open.lock().expect("lock");

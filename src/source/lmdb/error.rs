@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::cache::CacheError;
+use crate::{
+    cache::CacheError,
+    network::{Network, NetworkError},
+};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -41,6 +44,21 @@ pub enum LmdbError {
     /// The cache's chain and the database's share no block: another network or another node's chain.
     #[error("the cache's blocks (tip {cache_tip}) are not on this database's chain; use an empty cache")]
     UnrelatedChain { cache_tip: u64 },
+    /// The database belongs to another network than the configured one (or to none we know).
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// A header hashes, under the process network, to a hash the node did not index it by.
+    #[error(
+        "{dir}: the header at height {height} hashes to {computed} under {network}, which the node's \
+         block_hashes does not record at that height: the process network is not the database's, or the \
+         row is damaged"
+    )]
+    HashMismatch {
+        dir: PathBuf,
+        height: u64,
+        computed: String,
+        network: Network,
+    },
     #[error(transparent)]
     Cache(#[from] CacheError),
     #[error("{dir}: {source}")]
@@ -64,6 +82,8 @@ impl LmdbError {
             LmdbError::MissingTable { .. } => "MISSING_TABLE",
             LmdbError::Corrupt { .. } => "CORRUPT",
             LmdbError::UnrelatedChain { .. } => "UNRELATED_CHAIN",
+            LmdbError::Network(e) => e.code(),
+            LmdbError::HashMismatch { .. } => "HASH_MISMATCH",
             LmdbError::Cache(_) => "CACHE",
             LmdbError::Io { .. } => "IO",
             LmdbError::Cancelled => "CANCELLED",

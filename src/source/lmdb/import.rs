@@ -9,7 +9,10 @@ use std::{
 };
 
 use super::{ChainInfo, LmdbError, NodeDb};
-use crate::cache::{Cache, Tip};
+use crate::{
+    cache::{Cache, Tip},
+    network,
+};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ImportOptions {
@@ -57,6 +60,8 @@ impl ImportReport {
 }
 
 /// Brings `cache` to the database's tip. `cancel` is checked between batches; what was published stays.
+/// The database must be of the cache's network, and the process must hash under it (`network::use_network`):
+/// either refusal comes before anything is written.
 pub fn import(
     db: &NodeDb,
     cache: &mut Cache,
@@ -65,6 +70,8 @@ pub fn import(
     mut progress: impl FnMut(ImportProgress),
 ) -> Result<ImportReport, LmdbError> {
     let started = Instant::now();
+    let network = network::require(cache.network())?;
+    db.check_network(network)?;
     let chain = db.chain_info()?;
     if let Some(note) = chain.pruning_note() {
         tracing::warn!("{note}");

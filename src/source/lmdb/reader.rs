@@ -17,7 +17,11 @@ use super::{
     guard::NodeLockGuard,
     rows::{self, InputRow, MetadataKey, OutputRow},
 };
-use crate::{cache::BlockData, source::NodeHeader};
+use crate::{
+    cache::BlockData,
+    network::{self, NETWORKS, Network, NetworkError},
+    source::NodeHeader,
+};
 
 type Table = Database<Bytes, Bytes>;
 
@@ -57,6 +61,7 @@ pub struct NodeDb {
     env: Env,
     metadata: Table,
     headers: Table,
+    block_hashes: Table,
     utxos: Table,
     inputs: Table,
     _guard: NodeLockGuard,
@@ -106,6 +111,7 @@ impl NodeDb {
                 })
         };
         let (metadata, headers, utxos, inputs) = (open("metadata")?, open("headers")?, open("utxos")?, open("inputs")?);
+        let block_hashes = open("block_hashes")?;
         // Committing a read transaction makes the table handles it opened usable by later ones.
         rtxn.commit().map_err(lmdb)?;
         Ok(NodeDb {
@@ -113,6 +119,7 @@ impl NodeDb {
             env,
             metadata,
             headers,
+            block_hashes,
             utxos,
             inputs,
             _guard: guard,
@@ -169,6 +176,45 @@ impl NodeDb {
         })
     }
 
+    /// The network the database belongs to, told by its genesis block: the node indexes every block by
+    /// the hash it computed under its own network, so the one official genesis hash it holds at height 0
+    /// names the network. Needs no hashing here, so it works before the process network is set.
+    pub fn network(&self) -> Result<Network, LmdbError> {
+        let txn = self.read()?;
+        for network in NETWORKS {
+            if self.stored_height(&txn, &network::genesis_hash(network))? == Some(0) {
+                return Ok(network);
+            }
+        }
+        Err(LmdbError::Network(NetworkError::UnknownGenesis {
+            what: format!("the database in {}", self.dir.display()),
+            genesis: "(none of the official genesis hashes at height 0)".into(),
+        }))
+    }
+
+    /// Checks that the database belongs to `expected` (see [`NodeDb::network`]).
+    pub fn check_network(&self, expected: Network) -> Result<(), LmdbError> {
+        match self.network()? {
+            found if found == expected => Ok(()),
+            found => Err(LmdbError::Network(NetworkError::Mismatch {
+                what: format!("the database in {}", self.dir.display()),
+                expected,
+                found,
+            })),
+        }
+    }
+
+    /// The height the node recorded for the block `hash` (`block_hashes`: hash -> bincode u64).
+    fn stored_height(&self, txn: &RoTxn<'_>, hash: &[u8; 32]) -> Result<Option<u64>, LmdbError> {
+        let Some(bytes) = self.block_hashes.get(txn, hash).map_err(|e| self.lmdb(e))? else {
+            return Ok(None);
+        };
+        let height: [u8; 8] = bytes
+            .try_into()
+            .map_err(|_| self.corrupt("block_hashes", format!("a height of {} bytes", bytes.len())))?;
+        Ok(Some(u64::from_le_bytes(height)))
+    }
+
     fn header_in(&self, txn: &RoTxn<'_>, height: u64) -> Result<Option<(BlockHeader, [u8; 32])>, LmdbError> {
         let Some(bytes) = self.headers.get(txn, &height.to_ne_bytes()).map_err(|e| self.lmdb(e))? else {
             return Ok(None);
@@ -182,6 +228,16 @@ impl NodeDb {
             ));
         }
         let hash = *header.hash();
+        // The node indexed the block by the hash it computed; ours must be the same, or we hash under
+        // another network than the node's (or the row is damaged).
+        if self.stored_height(txn, &hash)? != Some(height) {
+            return Err(LmdbError::HashMismatch {
+                dir: self.dir.clone(),
+                height,
+                computed: hex::encode(hash),
+                network: Network::get_current(),
+            });
+        }
         Ok(Some((header, hash)))
     }
 
@@ -202,6 +258,25 @@ impl NodeDb {
             rows.push(row);
         }
         Ok(rows)
+    }
+
+    /// The full output `output_hash` of the block `header_hash`, as the node stored it (spent or not);
+    /// `None` if this database does not hold it (another chain, an older copy, a pruned spend).
+    pub fn output(
+        &self,
+        header_hash: &[u8; 32],
+        output_hash: &[u8; 32],
+    ) -> Result<Option<TransactionOutput>, LmdbError> {
+        let txn = self.read()?;
+        let key = [&header_hash[..], &output_hash[..]].concat();
+        let Some(bytes) = self.utxos.get(&txn, &key).map_err(|e| self.lmdb(e))? else {
+            return Ok(None);
+        };
+        let row: OutputRow = rows::decode(bytes).map_err(|r| self.corrupt("utxos", r))?;
+        if row.hash[..] != output_hash[..] || row.header_hash[..] != header_hash[..] {
+            return Err(self.corrupt("utxos", "a row's key is not its header hash and output hash"));
+        }
+        Ok(Some(row.output))
     }
 
     /// Hashes of the outputs spent by the block's inputs, in the node's order.
@@ -265,6 +340,7 @@ impl NodeDb {
                 timestamp: header.timestamp.as_u64(),
                 outputs: outputs.iter().map(OutputRow::to_output_data).collect(),
                 spent: self.spent_in(&txn, &hash)?,
+                output_details: true,
             };
             f(block, outputs.into_iter().map(|r| r.output).collect())?;
         }

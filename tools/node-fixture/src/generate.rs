@@ -31,7 +31,7 @@ mod schedule;
 
 use std::{fs, path::Path, time::Instant};
 
-use tari_common::configuration::Network;
+use tari_common::{configuration::Network, network_check::set_network_if_choice_valid};
 use tari_core::{consensus::BaseNodeConsensusManager, test_helpers::create_consensus_rules};
 use tari_transaction_components::key_manager::KeyManager;
 
@@ -59,6 +59,10 @@ struct Ctx {
 }
 
 pub fn run(out: &Path, mock_validators: bool) -> anyhow::Result<()> {
+    // Exactly as a node sets its network while loading its configuration (`tari_common`'s
+    // `set_network_if_choice_valid` -> `Network::set_current`): every hash the database stores is
+    // domain-separated by it.
+    set_network_if_choice_valid(NETWORK)?;
     let started = Instant::now();
     fs::create_dir_all(out)?;
     let db_path = out.join("db");

@@ -4,7 +4,11 @@
 //! ```text
 //! node-fixture generate --out DIR [--mock-validators]
 //! node-fixture verify --db DIR --manifest FILE
+//! node-fixture empty --network NETWORK --out DIR
+//! node-fixture genesis --network NETWORK
 //! ```
+//! `empty` writes the database a node of NETWORK leaves at its first start (genesis only); `genesis`
+//! prints NETWORK's genesis hash, hashed under NETWORK (one network per process).
 //!
 //! `generate` writes the database to `DIR/db` and the manifest to `DIR/manifest.json`. `verify` opens a database
 //! directory read-only with plain LMDB (as an outside reader would), decodes its tables with bincode and checks
@@ -12,11 +16,13 @@
 
 mod generate;
 mod manifest;
+mod other_network;
 mod verify;
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use tari_common::configuration::Network;
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
@@ -25,7 +31,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  node-fixture generate --out DIR [--mock-validators]\n  node-fixture verify --db DIR --manifest FILE"
+        "usage:\n  node-fixture generate --out DIR [--mock-validators]\n  node-fixture verify --db DIR --manifest FILE\n  \
+         node-fixture empty --network NETWORK --out DIR\n  node-fixture genesis --network NETWORK"
     );
     std::process::exit(2)
 }
@@ -65,6 +72,23 @@ fn main() -> anyhow::Result<()> {
                 usage()
             };
             verify::run(&db, &manifest)
+        }
+        "empty" | "genesis" => {
+            let mut network = None;
+            let mut out = None;
+            while let Some(arg) = args.next() {
+                match arg.as_str() {
+                    "--network" => network = Some(take_value(&mut args, "--network")?.parse::<Network>()?),
+                    "--out" => out = Some(PathBuf::from(take_value(&mut args, "--out")?)),
+                    other => bail!("unknown argument {other}"),
+                }
+            }
+            let Some(network) = network else { usage() };
+            match (command.as_str(), out) {
+                ("genesis", _) => other_network::genesis(network),
+                ("empty", Some(out)) => other_network::empty_database(network, &out),
+                _ => usage(),
+            }
         }
         _ => usage(),
     }

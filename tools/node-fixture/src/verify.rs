@@ -71,6 +71,9 @@ fn hash_of(bytes: &[u8]) -> anyhow::Result<FixedHash> {
 
 pub fn run(db_dir: &Path, manifest_path: &Path) -> anyhow::Result<()> {
     let manifest: Manifest = serde_json::from_slice(&fs::read(manifest_path)?).context("manifest")?;
+    // Hashes below are recomputed under the manifest's network, set as a node sets it.
+    let network: tari_common::configuration::Network = manifest.network.parse()?;
+    tari_common::network_check::set_network_if_choice_valid(network)?;
     let mut builder = lmdb::EnvBuilder::new()?;
     builder.set_maxdbs(64)?;
     let path = db_dir.to_str().context("utf-8 path")?;
