@@ -22,9 +22,9 @@
 
 mod block;
 mod chain;
-mod database;
+pub(crate) mod database;
 mod ledger;
-mod parties;
+pub(crate) mod parties;
 mod payments;
 mod record;
 mod schedule;
@@ -40,8 +40,8 @@ use self::{
     parties::{PARTY_NAMES, Party},
 };
 
-const NETWORK: Network = Network::LocalNet;
-const BLOCK_TIME: u64 = 120;
+pub(crate) const NETWORK: Network = Network::LocalNet;
+pub(crate) const BLOCK_TIME: u64 = 120;
 /// Both branches share blocks up to and including this height.
 const FORK_HEIGHT: u64 = 285;
 /// The first branch (to be orphaned) reaches this height.

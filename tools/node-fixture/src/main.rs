@@ -6,7 +6,14 @@
 //! node-fixture verify --db DIR --manifest FILE
 //! node-fixture empty --network NETWORK --out DIR
 //! node-fixture genesis --network NETWORK
+//! node-fixture wallets --prefix P --count N --network NETWORK --out FILE
+//! node-fixture judge --db DIR --network NETWORK --wallets FILE [--files DIR]
+//! node-fixture spend --db DIR --file WALLET.sqlite --wallet NAME
+//! node-fixture submit --grpc HOST:PORT --file WALLET.sqlite --wallet NAME --to NAME
 //! ```
+//! `wallets` writes test wallets' keys and addresses (for `mine.py` and wallet apps); `judge` recognises a
+//! node database's outputs with the official key manager and checks wallet files against it; `spend`
+//! spends an output of a fixture wallet's file through the node's real block validators.
 //! `empty` writes the database a node of NETWORK leaves at its first start (genesis only); `genesis`
 //! prints NETWORK's genesis hash, hashed under NETWORK (one network per process).
 //!
@@ -15,8 +22,10 @@
 //! them against a manifest.
 
 mod generate;
+mod judge;
 mod manifest;
 mod other_network;
+mod spend;
 mod verify;
 
 use std::path::PathBuf;
@@ -72,6 +81,49 @@ fn main() -> anyhow::Result<()> {
                 usage()
             };
             verify::run(&db, &manifest)
+        }
+        "wallets" | "judge" | "spend" | "submit" => {
+            let mut flags = std::collections::HashMap::new();
+            while let Some(arg) = args.next() {
+                let Some(name) = arg.strip_prefix("--") else {
+                    bail!("unexpected argument {arg}")
+                };
+                flags.insert(name.to_string(), take_value(&mut args, &arg)?);
+            }
+            let get = |name: &str| {
+                flags
+                    .get(name)
+                    .cloned()
+                    .with_context(|| format!("--{name} is required"))
+            };
+            let network = || -> anyhow::Result<Network> { Ok(get("network")?.parse::<Network>()?) };
+            match command.as_str() {
+                "wallets" => judge::wallets(
+                    "tari-wallet-sync/real-node",
+                    &get("prefix")?,
+                    get("count")?.parse()?,
+                    network()?,
+                    &PathBuf::from(get("out")?),
+                ),
+                "judge" => judge::judge(
+                    &PathBuf::from(get("db")?),
+                    network()?,
+                    &PathBuf::from(get("wallets")?),
+                    flags.get("files").map(PathBuf::from).as_deref(),
+                ),
+                "submit" => spend::submit(
+                    &get("grpc")?,
+                    "tari-wallet-sync/real-node",
+                    &PathBuf::from(get("file")?),
+                    &get("wallet")?,
+                    &get("to")?,
+                ),
+                _ => spend::spend(
+                    &PathBuf::from(get("db")?),
+                    &PathBuf::from(get("file")?),
+                    &get("wallet")?,
+                ),
+            }
         }
         "empty" | "genesis" => {
             let mut network = None;

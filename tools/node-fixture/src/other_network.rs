@@ -7,12 +7,12 @@ use std::{fs, path::Path};
 
 use anyhow::{Context, bail};
 use tari_common::configuration::Network;
+use tari_core::chain_storage::{BlockchainDatabaseConfig, Validators};
+use tari_core::validation::DifficultyCalculator;
 use tari_core::{
     blocks::genesis_block::get_genesis_block, chain_storage::BlockchainDatabase, consensus::BaseNodeConsensusManager,
     test_helpers::blockchain::TempDatabase, validation::mocks::MockValidator,
 };
-use tari_core::chain_storage::{BlockchainDatabaseConfig, Validators};
-use tari_core::validation::DifficultyCalculator;
 
 /// Sets the process network as a node does. A node built for test networks (this tool's build) may only
 /// run those; the genesis hashes of the others are computed with `Network::set_current` directly.
@@ -44,7 +44,11 @@ pub fn empty_database(network: Network, out: &Path) -> anyhow::Result<()> {
     let db = BlockchainDatabase::start_new(
         backend,
         rules.clone(),
-        Validators::new(MockValidator::new(true), MockValidator::new(true), MockValidator::new(true)),
+        Validators::new(
+            MockValidator::new(true),
+            MockValidator::new(true),
+            MockValidator::new(true),
+        ),
         BlockchainDatabaseConfig::default(),
         DifficultyCalculator::new(rules, Default::default()),
     )?;

@@ -18,7 +18,7 @@ use tari_core::{
 use tari_node_components::blocks::Block;
 use tari_transaction_components::crypto_factories::CryptoFactories;
 
-pub(super) fn open_db(
+pub(crate) fn open_db(
     path: &Path,
     rules: &BaseNodeConsensusManager,
     mock_validators: bool,
@@ -59,7 +59,7 @@ pub(super) fn open_db(
     )?)
 }
 
-pub(super) fn add(db: &BlockchainDatabase<TempDatabase>, block: &Block) -> anyhow::Result<BlockAddResult> {
+pub(crate) fn add(db: &BlockchainDatabase<TempDatabase>, block: &Block) -> anyhow::Result<BlockAddResult> {
     let outcome = db
         .add_block(Arc::new(block.clone()))
         .map_err(|e| anyhow!("add_block #{}: {e}", block.header.height))?;
@@ -72,7 +72,7 @@ pub(super) fn add(db: &BlockchainDatabase<TempDatabase>, block: &Block) -> anyho
     Ok(outcome.result)
 }
 
-pub(super) fn add_expect_tip(db: &BlockchainDatabase<TempDatabase>, block: &Block) -> anyhow::Result<()> {
+pub(crate) fn add_expect_tip(db: &BlockchainDatabase<TempDatabase>, block: &Block) -> anyhow::Result<()> {
     match add(db, block)? {
         BlockAddResult::Ok(_) => Ok(()),
         other => bail!("block #{} was not added as the tip: {other:?}", block.header.height),

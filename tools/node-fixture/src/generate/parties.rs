@@ -18,6 +18,8 @@ use tari_transaction_components::{
     transaction_components::{MemoField, TransactionOutput, WalletOutput},
 };
 
+use tari_common::configuration::Network;
+
 use super::NETWORK;
 
 /// Parties: the four scanned test wallets, then the funder and a stranger (decoy owners).
@@ -32,27 +34,33 @@ fn derive_key(label: &str) -> anyhow::Result<PrivateKey> {
     PrivateKey::from_uniform_bytes(&wide).map_err(|e| anyhow!("key from {label}: {e}"))
 }
 
-pub(super) struct Party {
-    pub(super) name: &'static str,
-    pub(super) km: KeyManager,
-    pub(super) address: TariAddress,
-    pub(super) view_key: PrivateKey,
-    pub(super) view_public: CompressedPublicKey,
-    pub(super) spend_public: CompressedPublicKey,
+pub(crate) struct Party {
+    pub(crate) name: String,
+    pub(crate) km: KeyManager,
+    pub(crate) address: TariAddress,
+    pub(crate) view_key: PrivateKey,
+    pub(crate) view_public: CompressedPublicKey,
+    pub(crate) spend_public: CompressedPublicKey,
 }
 
 impl Party {
-    pub(super) fn new(name: &'static str) -> anyhow::Result<Self> {
-        let spend = derive_key(&format!("{KEY_LABEL}/{name}/spend"))?;
-        let view = derive_key(&format!("{KEY_LABEL}/{name}/view"))?;
+    /// The party `name` of the fixture's label, on the fixture's network.
+    pub(crate) fn new(name: &str) -> anyhow::Result<Self> {
+        Party::of(KEY_LABEL, name, NETWORK)
+    }
+
+    /// The party `name` whose keys derive from `label`, with an address on `network`.
+    pub(crate) fn of(label: &str, name: &str, network: Network) -> anyhow::Result<Self> {
+        let spend = derive_key(&format!("{label}/{name}/spend"))?;
+        let view = derive_key(&format!("{label}/{name}/view"))?;
         let km = KeyManager::new(WalletType::SpendWallet(SpendWallet::new(spend, view, None)))
             .map_err(|e| anyhow!("key manager {name}: {e}"))?;
         let view_public = km.get_view_key().pub_key;
         let spend_public = km.get_spend_key().pub_key;
         let address =
-            TariAddress::new_dual_address_with_default_features(view_public.clone(), spend_public.clone(), NETWORK)?;
+            TariAddress::new_dual_address_with_default_features(view_public.clone(), spend_public.clone(), network)?;
         Ok(Party {
-            name,
+            name: name.to_string(),
             view_key: km.get_private_view_key(),
             km,
             address,
@@ -63,7 +71,7 @@ impl Party {
 }
 
 /// The owner's own key manager recovers an output and, when it can, its spendable form (mask and script key).
-pub(super) fn recover(
+pub(crate) fn recover(
     party: &Party,
     output: &TransactionOutput,
 ) -> anyhow::Result<Option<(u64, MemoField, Option<WalletOutput>)>> {
