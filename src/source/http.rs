@@ -104,8 +104,9 @@ impl NodeClient {
         connector.set_connect_timeout(Some(options.connect_timeout));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
-            // Idle connections to one local node: a follower uses one or a few at a time.
-            .pool_max_idle_per_host(8)
+            // Idle connections to one local node: a follower uses a few at a time, a job's full-output
+            // fetches up to `NodeFetchOptions::concurrency` (32); kept, they need no new handshake.
+            .pool_max_idle_per_host(32)
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         Ok(NodeClient { base, client, options })

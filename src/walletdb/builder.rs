@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::{
     WalletDbError, WalletFile, account,
-    account::AccountSpec,
+    account::{AccountSpec, SealedAccount},
     chain::{ChainBlock, ChainBlocks},
     displayed::{self, BlockContext, Credit, Debit},
     file,
@@ -94,16 +94,31 @@ pub fn fill(
     full: &ResolvedOutputs,
     options: &BuildOptions,
 ) -> Result<WalletSummary, WalletDbError> {
+    let sealed = account::seal(key, account)?;
+    fill_sealed(conn, key, account, &sealed, result, chain, full, options)
+}
+
+/// `fill` with the account already sealed (its Argon2id done).
+#[allow(clippy::too_many_arguments)]
+fn fill_sealed(
+    conn: &mut Connection,
+    key: &WalletKey,
+    account: &AccountSpec,
+    sealed: &SealedAccount,
+    result: &ScanResult,
+    chain: &dyn ChainBlocks,
+    full: &ResolvedOutputs,
+    options: &BuildOptions,
+) -> Result<WalletSummary, WalletDbError> {
     if full.outputs.len() != result.outputs.len() {
         return Err(WalletDbError::FullOutputCount {
             owned: result.outputs.len(),
             given: full.outputs.len(),
         });
     }
-    let sealed = account::seal(key, account)?;
     let tx = conn.transaction()?;
     schema::create_schema(&tx)?;
-    let account_id = account::insert(&tx, account, &sealed)?;
+    let account_id = account::insert(&tx, account, sealed)?;
     let mut summary = WalletSummary {
         tip_height: result.tip.map(|t| t.height),
         ..WalletSummary::default()
@@ -265,10 +280,19 @@ pub fn build_from_chain(
     sources: &FullOutputSources,
     options: &BuildOptions,
 ) -> Result<WalletFile, WalletDbError> {
-    let full = sources.resolve(view, &result.outputs)?;
+    // The node's answers take round trips; the password's Argon2id takes CPU: do both at once.
+    let (full, sealed) = std::thread::scope(|scope| {
+        let fetching = scope.spawn(|| sources.resolve(view, &result.outputs));
+        let sealed = account::seal(key, account);
+        let full = fetching.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (full, sealed)
+    });
+    let (full, sealed) = (full?, sealed?);
     let mut completed = result.clone();
     apply_details(key, &mut completed.outputs, &full);
-    build_wallet_file(key, account, &completed, view, &full, options)
+    let mut conn = open_memory_db()?;
+    let summary = fill_sealed(&mut conn, key, account, &sealed, &completed, view, &full, options)?;
+    finish(conn, summary, options)
 }
 
 /// Builds the wallet file for one wallet from its full outputs (one per owned output, in order): schema,
@@ -283,6 +307,11 @@ pub fn build_wallet_file(
 ) -> Result<WalletFile, WalletDbError> {
     let mut conn = open_memory_db()?;
     let summary = fill(&mut conn, key, account, result, chain, full, options)?;
+    finish(conn, summary, options)
+}
+
+/// Serializes the filled database in place and compresses it.
+fn finish(mut conn: Connection, summary: WalletSummary, options: &BuildOptions) -> Result<WalletFile, WalletDbError> {
     let data = conn.serialize(rusqlite::MAIN_DB)?;
     let mut wallet = file::compress(&data, options.zstd_level)?;
     wallet.summary = summary;
