@@ -12,7 +12,7 @@ use http::{Method, StatusCode};
 use rand::RngCore;
 use tari_wallet_sync::{
     demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain},
-    service::testing::{TestServer, sealed_submission, test_config},
+    service::testing::{TestServer, TestSubmission, sealed_submission, test_config},
 };
 use tari_wallet_sync_sse::client::{Client, Protocol};
 
@@ -38,7 +38,7 @@ fn stranger(rng: &mut impl RngCore) -> DemoWallet {
 }
 
 /// Submits one job; returns the submit latency and the (status url, token), or the failure.
-async fn submit(client: &Client, body: &serde_json::Value) -> Result<(Duration, String, String), String> {
+async fn submit(client: &Client, body: &TestSubmission) -> Result<(Duration, String, String), String> {
     let started = Instant::now();
     let response = client
         .request(
@@ -54,8 +54,8 @@ async fn submit(client: &Client, body: &serde_json::Value) -> Result<(Duration, 
         return Err(format!("submit answered {}", response.status));
     }
     let json = response.json().map_err(|e| e.to_string())?;
-    let field = |name: &str| json[name].as_str().map(str::to_owned).ok_or(format!("no {name}"));
-    Ok((latency, field("status_url")?, field("token")?))
+    let status_url = json["status_url"].as_str().map(str::to_owned).ok_or("no status_url")?;
+    Ok((latency, status_url, body.token.clone()))
 }
 
 /// Polls a job's status until it is ready (Ok) or failed (Err), for at most five minutes.
@@ -99,6 +99,9 @@ async fn main() {
     let mut config = test_config(&data.path().join("service"));
     config.cache_dir = cache_dir;
     config.max_queued_jobs = JOBS * 2;
+    // One address plays 50 clients here.
+    config.max_queued_per_client = JOBS * 2;
+    config.max_connections_per_ip = CLIENTS * 2;
     let server = TestServer::start(config).await;
     let probe = Client::new(&server.base_url, Protocol::Http1);
     let key = probe
@@ -111,7 +114,7 @@ async fn main() {
         .expect("32");
 
     let mut rng = rand::thread_rng();
-    let bodies: Vec<serde_json::Value> = (0..JOBS)
+    let bodies: Vec<TestSubmission> = (0..JOBS)
         .map(|_| sealed_submission(&server_public, &stranger(&mut rng), None))
         .collect();
 
@@ -158,7 +161,7 @@ async fn main() {
     );
 
     // 8 jobs queued together share one scan pass; the same 8 one after another take 8 passes.
-    let eight: Vec<serde_json::Value> = (0..8)
+    let eight: Vec<TestSubmission> = (0..8)
         .map(|_| sealed_submission(&server_public, &stranger(&mut rng), None))
         .collect();
     let started = Instant::now();
@@ -170,7 +173,7 @@ async fn main() {
         wait_ready(&probe, status_url, token).await.expect("ready");
     }
     let together = started.elapsed();
-    let again: Vec<serde_json::Value> = (0..8)
+    let again: Vec<TestSubmission> = (0..8)
         .map(|_| sealed_submission(&server_public, &stranger(&mut rng), None))
         .collect();
     let started = Instant::now();

@@ -9,7 +9,8 @@
 //! cargo run --release --example wallet_client -- --server URL --view-key-file KEYFILE \
 //!     --spend-public-key HEX [--birthday H] [--password-file F] [--http2] [--out wallet.sqlite]
 //! ```
-//! Keys are read from files, never from the command line (shell history, process list).
+//! Keys are read from files, never from the command line (shell history, process list). The wallet
+//! file's password (required) comes from `--password-file`, else it is asked on the terminal.
 
 use std::{io::Write, time::Instant};
 
@@ -21,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol, ReconnectPolicy},
-    seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, seal},
+    envelope::SubmissionSecrets,
 };
 
 /// Attempts to finish a download that keeps breaking off.
@@ -35,8 +36,26 @@ struct Options {
     view_key_hex: String,
     spend_public_key: String,
     birthday: u64,
-    password: Option<String>,
+    password: String,
     out: Option<String>,
+}
+
+/// The wallet file's password: asked on the terminal (not echoed), or read as the first line of
+/// standard input when that is not a terminal.
+fn ask_password() -> Result<String, Error> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password for the wallet file: ")?;
+        let again = rpassword::prompt_password("again: ")?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
 }
 
 fn usage() -> ! {
@@ -89,13 +108,14 @@ fn options() -> Result<Options, Error> {
         _ => usage(),
     };
     let password = match password_file {
-        Some(file) => Some(
-            std::fs::read_to_string(file)?
-                .trim_end_matches(['\n', '\r'])
-                .to_string(),
-        ),
-        None => None,
+        Some(file) => std::fs::read_to_string(file)?
+            .trim_end_matches(['\n', '\r'])
+            .to_string(),
+        None => ask_password()?,
     };
+    if password.is_empty() {
+        return Err("a wallet password is required: the wallet file is sealed with it".into());
+    }
     Ok(Options {
         server: server.unwrap_or_else(|| usage()),
         protocol,
@@ -121,22 +141,19 @@ async fn main() -> Result<(), Error> {
         .try_into()
         .map_err(|_| "the server key is not 32 bytes")?;
     let view_key = zeroize::Zeroizing::new(hex::decode(&options.view_key_hex)?);
-    let mut body = serde_json::json!({
-        "sealed_view_key": seal(&server_public, LABEL_VIEW_KEY, &view_key)?.to_wire(),
-        "spend_public_key": options.spend_public_key,
-        "birthday": options.birthday,
-        "key_id": key["key_id"],
-    });
-    if let Some(password) = &options.password {
-        body["wallet_password"] =
-            serde_json::to_value(seal(&server_public, LABEL_WALLET_PASSWORD, password.as_bytes())?.to_wire())?;
-    }
+    let spend = hex::decode(&options.spend_public_key)?;
+    // One envelope holds every secret and every field that must not be swapped; the token derives from
+    // the job secret inside it, so the server never sends one.
+    let secrets = SubmissionSecrets::new(&view_key, &spend, options.birthday, &options.password);
+    let token = secrets.token().ok_or("a fresh job secret is 32 bytes")?.to_string();
+    let body = secrets.seal(&server_public, key["key_id"].as_str())?;
+    drop(secrets);
     let submitted = client
         .request(
             Method::POST,
             "/api/v1/wallet/sync",
             &[],
-            Some(Bytes::from(body.to_string())),
+            Some(Bytes::from(serde_json::to_vec(&body)?)),
         )
         .await?;
     if submitted.status != StatusCode::ACCEPTED {
@@ -148,16 +165,7 @@ async fn main() -> Result<(), Error> {
         .into());
     }
     let job = submitted.json()?;
-    let token = job["token"].as_str().ok_or("no token")?.to_string();
-    println!(
-        "job {} accepted{}",
-        job["job_id"],
-        if job["deduplicated"] == true {
-            " (an identical job was running)"
-        } else {
-            ""
-        }
-    );
+    println!("job {} accepted", job["job_id"]);
 
     let mut events = client.events(
         job["events_url"].as_str().ok_or("no events_url")?,

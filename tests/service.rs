@@ -10,7 +10,7 @@ use http::{Method, StatusCode, Version};
 use sha2::{Digest, Sha256};
 use tari_wallet_sync::service::{
     OPENAPI_JSON,
-    testing::{TestServer, demo_chain, sealed_submission, test_config},
+    testing::{TestServer, TestSubmission, demo_chain, sealed_submission, test_config, wallet_app::submit_job},
 };
 use tari_wallet_sync_sse::{
     JobEvent,
@@ -29,13 +29,13 @@ async fn server_public(client: &Client) -> [u8; 32] {
         .unwrap()
 }
 
-async fn submit(client: &Client, body: &serde_json::Value) -> Response {
+async fn submit(client: &Client, submission: &TestSubmission) -> Response {
     client
         .request(
             Method::POST,
             "/api/v1/wallet/sync",
             &[],
-            Some(Bytes::from(body.to_string())),
+            Some(Bytes::from(submission.to_string())),
         )
         .await
         .unwrap()
@@ -89,7 +89,8 @@ async fn a_full_job_over_http1_and_http2() {
     ] {
         let client = Client::new(&server.base_url, protocol);
         let public = server_public(&client).await;
-        let submitted = submit(&client, &sealed_submission(&public, wallet, Some("hunter2"))).await;
+        let submission = sealed_submission(&public, wallet, Some("hunter2"));
+        let submitted = submit(&client, &submission).await;
         assert_eq!(submitted.status, StatusCode::ACCEPTED, "{:?}", submitted.body);
         let expected_version = if protocol == Protocol::Http2 {
             Version::HTTP_2
@@ -98,7 +99,8 @@ async fn a_full_job_over_http1_and_http2() {
         };
         assert_eq!(submitted.version, expected_version);
         let job = submitted.json().unwrap();
-        let token = job["token"].as_str().unwrap().to_string();
+        assert!(job.get("token").is_none(), "the server hands out no credential");
+        let token = submission.token.clone();
         assert_eq!(job["state"], "queued");
         assert_eq!(submitted.header("location"), job["status_url"].as_str());
 
@@ -148,10 +150,7 @@ async fn downloads_resume_by_range_and_late_subscribers_get_the_current_state() 
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let client = Client::new(&server.base_url, protocol);
         let public = server_public(&client).await;
-        let job = submit(&client, &sealed_submission(&public, wallet, None))
-            .await
-            .json()
-            .unwrap();
+        let job = submit_job(&client, &sealed_submission(&public, wallet, None)).await;
         let token = job["token"].as_str().unwrap();
         let events_url = job["events_url"].as_str().unwrap();
         let events = follow(&client, events_url, token).await;
@@ -194,34 +193,26 @@ async fn downloads_resume_by_range_and_late_subscribers_get_the_current_state() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resubmission_returns_the_job_and_delete_wipes_it() {
+async fn each_submission_is_its_own_job_and_delete_wipes_it() {
     let data = tempfile::tempdir().unwrap();
     let server = TestServer::start(test_config(data.path())).await;
     let client = Client::new(&server.base_url, Protocol::Http2);
     let public = server_public(&client).await;
     let wallet = &demo_chain().wallets[0];
-    let first = submit(&client, &sealed_submission(&public, wallet, None))
-        .await
-        .json()
-        .unwrap();
-    let again = submit(&client, &sealed_submission(&public, wallet, None))
-        .await
-        .json()
-        .unwrap();
-    assert_eq!(again["job_id"], first["job_id"]);
-    assert_eq!(again["deduplicated"], true);
-    assert_ne!(again["token"], first["token"]);
-    // Another password is another wallet file: a new job.
-    let other = submit(&client, &sealed_submission(&public, wallet, Some("pw")))
-        .await
-        .json()
-        .unwrap();
-    assert_ne!(other["job_id"], first["job_id"]);
-
+    // The same wallet twice: two jobs with their own credentials (they may share a scan pass).
+    let first = submit_job(&client, &sealed_submission(&public, wallet, None)).await;
+    let again = submit_job(&client, &sealed_submission(&public, wallet, None)).await;
+    assert_ne!(again["job_id"], first["job_id"]);
+    assert!(again.get("deduplicated").is_none());
     let (token, second_token) = (first["token"].as_str().unwrap(), again["token"].as_str().unwrap());
     follow(&client, first["events_url"].as_str().unwrap(), token).await;
+    follow(&client, again["events_url"].as_str().unwrap(), second_token).await;
     let url = first["download_url"].as_str().unwrap();
-    assert_eq!(get(&client, url, second_token, &[]).await.status, StatusCode::OK);
+    assert_eq!(get(&client, url, token, &[]).await.status, StatusCode::OK);
+    // One job's token opens nothing of the other's.
+    let crossed = get(&client, url, second_token, &[]).await;
+    assert_eq!(crossed.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(crossed.json().unwrap()["error"]["code"], "INVALID_TOKEN");
 
     let job_url = format!("/api/v1/wallet/sync/{}", first["job_id"].as_str().unwrap());
     let auth = format!("Bearer {token}");
@@ -246,12 +237,9 @@ async fn resubmission_returns_the_job_and_delete_wipes_it() {
         .unwrap();
     assert_eq!(twice.status, StatusCode::GONE);
     assert_eq!(twice.json().unwrap()["error"]["code"], "JOB_DELETED");
-    // After a delete the same wallet gets a fresh job.
-    let fresh = submit(&client, &sealed_submission(&public, wallet, None))
-        .await
-        .json()
-        .unwrap();
-    assert_ne!(fresh["job_id"], first["job_id"]);
+    // The other job is untouched by the first one's deletion.
+    let other_url = again["download_url"].as_str().unwrap();
+    assert_eq!(get(&client, other_url, second_token, &[]).await.status, StatusCode::OK);
     server.stop().await.unwrap();
 }
 
@@ -263,10 +251,7 @@ async fn results_expire_after_their_ttl() {
     let server = TestServer::start(config).await;
     let client = Client::new(&server.base_url, Protocol::Http1);
     let public = server_public(&client).await;
-    let job = submit(&client, &sealed_submission(&public, &demo_chain().wallets[1], None))
-        .await
-        .json()
-        .unwrap();
+    let job = submit_job(&client, &sealed_submission(&public, &demo_chain().wallets[1], None)).await;
     let token = job["token"].as_str().unwrap();
     follow(&client, job["events_url"].as_str().unwrap(), token).await;
     let url = job["download_url"].as_str().unwrap();
@@ -358,10 +343,7 @@ async fn an_idle_event_stream_gets_its_state_then_keep_alives() {
     let server = TestServer::start(config).await;
     let client = Client::new(&server.base_url, Protocol::Http2);
     let public = server_public(&client).await;
-    let job = submit(&client, &sealed_submission(&public, &demo_chain().wallets[0], None))
-        .await
-        .json()
-        .unwrap();
+    let job = submit_job(&client, &sealed_submission(&public, &demo_chain().wallets[0], None)).await;
     let auth = format!("Bearer {}", job["token"].as_str().unwrap());
     let response = client
         .send(

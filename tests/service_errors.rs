@@ -8,11 +8,12 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use tari_wallet_sync::service::{
     PlainKeyPolicy, RateLimit, ServiceConfig,
-    testing::{TestServer, demo_chain, sealed_submission, test_config},
+    testing::{TestServer, demo_chain, seal_secrets, sealed_submission, submission_secrets, test_config},
 };
 use tari_wallet_sync_sse::{
     client::{Client, Protocol, Response},
-    seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, seal},
+    envelope::{LABEL_SUBMISSION, SubmissionSecrets},
+    seal::{LABEL_VIEW_KEY, seal},
 };
 
 /// A config whose jobs wait an hour for their pass.
@@ -61,122 +62,146 @@ async fn bad_submissions_get_their_codes() {
     let client = Client::new(&server.base_url, Protocol::Http1);
     let public = server_public(&client).await;
     let wallet = &demo_chain().wallets[0];
-    let good = sealed_submission(&public, wallet, None);
-    let with = |field: &str, value: serde_json::Value| {
-        let mut body = good.clone();
-        body[field] = value;
-        body.to_string()
+    let good = submission_secrets(wallet, None);
+    // The envelope of `good` with one plaintext field changed.
+    let sealed_with = |change: &dyn Fn(&mut SubmissionSecrets)| {
+        let mut secrets = good.clone();
+        change(&mut secrets);
+        seal_secrets(&public, secrets).to_string()
     };
-    let sealed_view =
-        |bytes: &[u8]| serde_json::to_value(seal(&public, LABEL_VIEW_KEY, bytes).unwrap().to_wire()).unwrap();
-
     let bad_request = StatusCode::BAD_REQUEST;
+
+    // Not JSON, unknown fields, wrong types: the message says where, never what the body held.
+    let response = post(&client, r#"{"version": 2, "envelope": "SECRET-IN-THE-BODY"}"#).await;
+    assert_error(&response, bad_request, "MALFORMED_JSON");
+    assert!(!String::from_utf8_lossy(&response.body).contains("SECRET"), "no echo");
     assert_error(&post(&client, "{not json").await, bad_request, "MALFORMED_JSON");
+    let mut extra = seal_secrets(&public, good.clone()).body;
+    extra["surprise"] = 1.into();
+    assert_error(&post(&client, extra.to_string()).await, bad_request, "MALFORMED_JSON");
+
+    // Version 1 bodies, and versions we do not speak, are refused by name.
+    let version_1 = serde_json::json!({
+        "sealed_view_key": seal_secrets(&public, good.clone()).body["envelope"],
+        "spend_public_key": wallet.spend_public_key,
+    });
+    let refused = post(&client, version_1.to_string()).await;
+    assert_error(&refused, bad_request, "UNSUPPORTED_VERSION");
+    assert!(String::from_utf8_lossy(&refused.body).contains("version 1"));
+    let mut version_3 = seal_secrets(&public, good.clone()).body;
+    version_3["version"] = 3.into();
     assert_error(
-        &post(&client, with("surprise", 1.into())).await,
+        &post(&client, version_3.to_string()).await,
         bad_request,
-        "MALFORMED_JSON",
+        "UNSUPPORTED_VERSION",
     );
     assert_error(
-        &post(&client, with("birthday", "soon".into())).await,
-        bad_request,
-        "MALFORMED_JSON",
-    );
-    assert_error(
-        &post(&client, r#"{"spend_public_key":"00"}"#).await,
+        &post(&client, r#"{"key_id": "00"}"#).await,
         bad_request,
         "INVALID_FIELD",
     );
-    // Wrong lengths: a 31-byte spend key, a sealed 31-byte view key.
-    assert_error(
-        &post(&client, with("spend_public_key", "11".repeat(31).into())).await,
-        bad_request,
-        "KEY_LENGTH",
-    );
-    assert_error(
-        &post(&client, with("sealed_view_key", sealed_view(&[1; 31]))).await,
-        bad_request,
-        "KEY_LENGTH",
-    );
-    assert_error(
-        &post(&client, with("spend_public_key", "zz".into())).await,
-        bad_request,
-        "NOT_HEX",
-    );
-    assert_error(
-        &post(&client, with("sealed_view_key", sealed_view(&[0xff; 32]))).await,
-        bad_request,
-        "NON_CANONICAL_SCALAR",
-    );
-    assert_error(
-        &post(&client, with("sealed_view_key", sealed_view(&[0; 32]))).await,
-        bad_request,
-        "ZERO_VIEW_KEY",
-    );
-    assert_error(
-        &post(&client, with("spend_public_key", "ff".repeat(32).into())).await,
-        bad_request,
-        "INVALID_POINT",
-    );
 
-    // Bad seals: altered ciphertext, short nonce, sealed to another key, a password box as the view key.
-    let mut altered = good["sealed_view_key"].clone();
+    // Keys inside the envelope: wrong lengths, not hex, not canonical, zero, not a point.
+    type Spoil<'a> = &'a dyn Fn(&mut SubmissionSecrets);
+    let cases: [(Spoil, &str); 6] = [
+        (&|s| s.spend_public_key = "11".repeat(31), "KEY_LENGTH"),
+        (&|s| s.view_key = "01".repeat(31), "KEY_LENGTH"),
+        (&|s| s.spend_public_key = "zz".into(), "NOT_HEX"),
+        (&|s| s.view_key = "ff".repeat(32), "NON_CANONICAL_SCALAR"),
+        (&|s| s.view_key = "00".repeat(32), "ZERO_VIEW_KEY"),
+        (&|s| s.spend_public_key = "ff".repeat(32), "INVALID_POINT"),
+    ];
+    for (change, code) in cases {
+        assert_error(&post(&client, sealed_with(change)).await, bad_request, code);
+    }
+    // A password is required; a job secret must be 32 bytes.
+    assert_error(
+        &post(&client, sealed_with(&|s| s.wallet_password.clear())).await,
+        bad_request,
+        "PASSWORD_REQUIRED",
+    );
+    assert_error(
+        &post(&client, sealed_with(&|s| s.job_secret = "ab".into())).await,
+        bad_request,
+        "INVALID_FIELD",
+    );
+    // Sealed long ago, or in the future, beyond the window.
+    for skew in [-700i64, 700] {
+        let sealed = sealed_with(&|s| s.timestamp = (s.timestamp as i64 + skew) as u64);
+        assert_error(&post(&client, sealed).await, bad_request, "ENVELOPE_EXPIRED");
+    }
+
+    // Bad seals: altered ciphertext, short nonce, sealed to another key, a version-1 view-key box.
+    let body = seal_secrets(&public, good.clone()).body;
+    let with_envelope = |envelope: serde_json::Value| {
+        let mut body = body.clone();
+        body["envelope"] = envelope;
+        body.to_string()
+    };
+    let mut altered = body["envelope"].clone();
     let mut ciphertext = altered["ciphertext"].as_str().unwrap().to_string();
     ciphertext.replace_range(0..2, if &ciphertext[0..2] == "00" { "01" } else { "00" });
     altered["ciphertext"] = ciphertext.into();
-    assert_error(
-        &post(&client, with("sealed_view_key", altered)).await,
-        bad_request,
-        "BAD_SEAL",
-    );
-    let mut short_nonce = good["sealed_view_key"].clone();
+    assert_error(&post(&client, with_envelope(altered)).await, bad_request, "BAD_SEAL");
+    let mut short_nonce = body["envelope"].clone();
     short_nonce["nonce"] = "00".repeat(12).into();
     assert_error(
-        &post(&client, with("sealed_view_key", short_nonce)).await,
+        &post(&client, with_envelope(short_nonce)).await,
         bad_request,
         "BAD_SEAL",
     );
     let other_server = tari_wallet_sync_sse::seal::ServerKey::from_bytes(&[3; 32])
         .unwrap()
         .public_key();
+    let elsewhere = seal_secrets(&other_server, good.clone()).body["envelope"].clone();
+    assert_error(&post(&client, with_envelope(elsewhere)).await, bad_request, "BAD_SEAL");
     let view = hex::decode(&wallet.view_key).unwrap();
-    let elsewhere = serde_json::to_value(seal(&other_server, LABEL_VIEW_KEY, &view).unwrap().to_wire()).unwrap();
+    let view_box = serde_json::to_value(seal(&public, LABEL_VIEW_KEY, &view).unwrap().to_wire()).unwrap();
+    assert_error(&post(&client, with_envelope(view_box)).await, bad_request, "BAD_SEAL");
+    // Sealed right, but not a submission inside.
+    let not_a_submission =
+        serde_json::to_value(seal(&public, LABEL_SUBMISSION, b"{\"hello\": 1}").unwrap().to_wire()).unwrap();
     assert_error(
-        &post(&client, with("sealed_view_key", elsewhere)).await,
+        &post(&client, with_envelope(not_a_submission)).await,
         bad_request,
-        "BAD_SEAL",
+        "BAD_ENVELOPE",
     );
-    let mislabelled = serde_json::to_value(seal(&public, LABEL_WALLET_PASSWORD, &view).unwrap().to_wire()).unwrap();
+    let mut rotated = body.clone();
+    rotated["key_id"] = "0011223344556677".into();
     assert_error(
-        &post(&client, with("sealed_view_key", mislabelled)).await,
-        bad_request,
-        "BAD_SEAL",
-    );
-    assert_error(
-        &post(&client, with("key_id", "0011223344556677".into())).await,
+        &post(&client, rotated.to_string()).await,
         bad_request,
         "UNKNOWN_SERVER_KEY",
     );
 
     // Oversized bodies, declared or streamed.
-    let huge = with("padding", "x".repeat(20_000).into());
+    let mut huge = body.clone();
+    huge["padding"] = "x".repeat(20_000).into();
     assert_error(
-        &post(&client, huge).await,
+        &post(&client, huge.to_string()).await,
         StatusCode::PAYLOAD_TOO_LARGE,
         "BODY_TOO_LARGE",
     );
     let h2 = Client::new(&server.base_url, Protocol::Http2);
-    let huge = with("padding", "x".repeat(20_000).into());
-    assert_error(&post(&h2, huge).await, StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE");
+    assert_error(
+        &post(&h2, huge.to_string()).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BODY_TOO_LARGE",
+    );
 
-    // A plain key from loopback is fine under the default policy.
-    let mut plain = good.clone();
-    plain.as_object_mut().unwrap().remove("sealed_view_key");
-    plain["view_key"] = wallet.view_key.clone().into();
-    assert_eq!(post(&client, plain.to_string()).await.status, StatusCode::ACCEPTED);
-    let mut both = plain.clone();
-    both["sealed_view_key"] = good["sealed_view_key"].clone();
+    // A plain submission is refused under the default policy, even from loopback.
+    let plain = serde_json::json!({ "version": 2, "plain": good });
+    assert_error(
+        &post(&client, plain.to_string()).await,
+        StatusCode::FORBIDDEN,
+        "PLAIN_KEY_NOT_ALLOWED",
+    );
+    let both = serde_json::json!({ "version": 2, "plain": good, "envelope": body["envelope"] });
     assert_error(&post(&client, both.to_string()).await, bad_request, "INVALID_FIELD");
+    // The good one is accepted, once.
+    let accepted = seal_secrets(&public, good.clone()).to_string();
+    assert_eq!(post(&client, accepted.clone()).await.status, StatusCode::ACCEPTED);
+    assert_error(&post(&client, accepted).await, StatusCode::CONFLICT, "REPLAYED");
     server.stop().await.unwrap();
 }
 
@@ -186,15 +211,9 @@ async fn job_routes_refuse_unknown_jobs_wrong_tokens_and_early_downloads() {
     let server = TestServer::start(idle_config(data.path())).await;
     let client = Client::new(&server.base_url, Protocol::Http2);
     let public = server_public(&client).await;
-    let job = post(
-        &client,
-        sealed_submission(&public, &demo_chain().wallets[1], None).to_string(),
-    )
-    .await
-    .json()
-    .unwrap();
-    let token = job["token"].as_str().unwrap();
-    let auth = format!("Bearer {token}");
+    let submission = sealed_submission(&public, &demo_chain().wallets[1], None);
+    let job = post(&client, submission.to_string()).await.json().unwrap();
+    let auth = submission.auth();
     let wrong = format!("Bearer {}", "0".repeat(64));
     let status_url = job["status_url"].as_str().unwrap();
     let request = |method: Method, path: String, authorization: Option<String>| {
@@ -281,22 +300,23 @@ async fn job_routes_refuse_unknown_jobs_wrong_tokens_and_early_downloads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_keys_can_be_refused_whatever_the_peer() {
-    // Every test client is on loopback; `never` is what an operator behind a local proxy sets, and it
-    // answers exactly as a remote peer under `loopback` is answered.
+async fn plain_submissions_only_where_the_operator_allows_them() {
+    // `loopback` lets a wallet on the same machine send its keys unsealed (local testing); the
+    // service still seals them to itself before they reach the store.
     let data = tempfile::tempdir().unwrap();
     let mut config = idle_config(data.path());
-    config.plain_view_key = PlainKeyPolicy::Never;
+    config.plain_view_key = PlainKeyPolicy::Loopback;
     let server = TestServer::start(config).await;
     let client = Client::new(&server.base_url, Protocol::Http1);
-    let wallet = &demo_chain().wallets[0];
-    let body = serde_json::json!({ "view_key": wallet.view_key, "spend_public_key": wallet.spend_public_key });
-    assert_error(
-        &post(&client, body.to_string()).await,
-        StatusCode::FORBIDDEN,
-        "PLAIN_KEY_NOT_ALLOWED",
-    );
+    let plain = serde_json::json!({ "version": 2, "plain": submission_secrets(&demo_chain().wallets[0], None) });
+    assert_eq!(post(&client, plain.to_string()).await.status, StatusCode::ACCEPTED);
     server.stop().await.unwrap();
+    let stored = std::fs::read(data.path().join("jobs.sqlite")).unwrap();
+    let view = demo_chain().wallets[0].view_key.as_bytes();
+    assert!(
+        !stored.windows(view.len()).any(|w| w == view),
+        "the store holds no plain key"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,12 +334,13 @@ async fn limits_answer_429_and_503_with_retry_after() {
     let public = server_public(&client).await;
     let wallets = &demo_chain().wallets;
 
-    let first = post(&client, sealed_submission(&public, &wallets[0], None).to_string()).await;
+    let first_submission = sealed_submission(&public, &wallets[0], None);
+    let first = post(&client, first_submission.to_string()).await;
     assert_eq!(first.status, StatusCode::ACCEPTED);
     // The same wallet with another birthday is a new sync of that wallet: over its rate.
-    let mut again = sealed_submission(&public, &wallets[0], None);
-    again["birthday"] = (wallets[0].birthday + 1).into();
-    let limited = post(&client, again.to_string()).await;
+    let mut again = submission_secrets(&wallets[0], None);
+    again.birthday += 1;
+    let limited = post(&client, seal_secrets(&public, again).to_string()).await;
     assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() > 60);
     assert_eq!(
@@ -334,7 +355,7 @@ async fn limits_answer_429_and_503_with_retry_after() {
 
     // One event stream per job here: a second is refused while the first is open.
     let job = first.json().unwrap();
-    let auth = format!("Bearer {}", job["token"].as_str().unwrap());
+    let auth = first_submission.auth();
     let events = job["events_url"].as_str().unwrap();
     let open = client
         .send(Method::GET, events, &[("authorization", &auth)], None)

@@ -308,3 +308,99 @@ async fn jobs_wait_while_the_source_imports_and_run_once_it_follows() {
     stop_feed.cancel();
     feeding.await.unwrap().unwrap();
 }
+
+/// What a failed import left (the first blocks of the chain), served without a node to follow: never
+/// `ready`, and every file stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_imported_cache_is_never_served_as_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("node-db");
+    let (blocks, network) = fixture_chain(&db_dir);
+    let cache_dir = dir.path().join("cache");
+    let mut cache = Cache::create(&cache_dir, network).unwrap();
+    cache.append_blocks(&blocks[..200]).unwrap();
+    drop(cache);
+    let (control, source) = CacheSource::controlled();
+    let sources = FullOutputSources::new(vec![Arc::new(LmdbFullOutputs::new(&db_dir))]);
+    let builder = Arc::new(WalletDbBuilder::new(sources));
+    let server = TestServer::start_with(test_config(&dir.path().join("data")), source, builder).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    control.importing(200, blocks.len() as u64);
+    control.partial_directory(&cache_dir);
+
+    let (_, ready) = ready_until(&client, "degraded", |s, b| {
+        s == StatusCode::SERVICE_UNAVAILABLE && b["state"] == "degraded"
+    })
+    .await;
+    assert_eq!(ready["node_error"]["code"], "IMPORT_FAILED", "{ready}");
+    let wallet = &node_fixture::manifest().wallets[0].as_demo();
+    let job = submit(&client, wallet, None).await;
+    let (stale, at, header, _) = finish(&client, &job).await;
+    assert_eq!((stale, at, header.as_str()), (true, Some(199), "true"));
+    server.stop().await.unwrap();
+}
+
+/// A node that says it is not synced (as a lone LocalNet node always does): by default jobs run and
+/// their files are stale; with `unsynced_node = wait` they wait until it says it is synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_is_not_synced_makes_files_stale_or_jobs_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("node-db");
+    let (blocks, network) = fixture_chain(&db_dir);
+    let tip = blocks.len() as u64 - 1;
+    let node = FakeNode::from_lmdb(&NodeDb::open(&db_dir).unwrap()).await.unwrap();
+    node.set_synced(false);
+    let cache = Cache::create(dir.path().join("cache"), network).unwrap();
+    let follower = Follower::new(NodeClient::new(&node.url()).unwrap(), cache, fast_follower_config());
+    let handle = follower.handle();
+    let stop_follower = CancellationToken::new();
+    let following = tokio::spawn(follower.run(stop_follower.clone()));
+    let builder = || {
+        let sources = FullOutputSources::new(vec![Arc::new(LmdbFullOutputs::new(&db_dir))]);
+        Arc::new(WalletDbBuilder::new(sources))
+    };
+    let wallet = &node_fixture::manifest().wallets[2].as_demo();
+
+    // Stale (the default): at the node's tip, yet degraded with the reason, and the file is stale.
+    let data = dir.path().join("data");
+    let server = TestServer::start_with(test_config(&data), CacheSource::follower(handle.clone()), builder()).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let (_, ready) = ready_until(&client, "degraded at the tip", |s, b| {
+        s == StatusCode::SERVICE_UNAVAILABLE && b["cache_tip_height"] == tip
+    })
+    .await;
+    assert_eq!(
+        (ready["state"].as_str(), ready["node_error"]["code"].as_str()),
+        (Some("degraded"), Some("NODE_NOT_SYNCED")),
+        "{ready}"
+    );
+    let job = submit(&client, wallet, None).await;
+    let (stale, at, _, balance) = finish(&client, &job).await;
+    assert_eq!((stale, at, balance), (true, Some(tip), wallet.expected_balance));
+    server.stop().await.unwrap();
+
+    // Wait: the job stays queued until the node says it is synced, then is current.
+    let mut config = test_config(&data);
+    config.unsynced_node = tari_wallet_sync::service::UnsyncedNode::Wait;
+    let server = TestServer::start_with(config, CacheSource::follower(handle.clone()), builder()).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let job = submit(&client, wallet, Some("waiting")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status(&client, &job).await["state"], "queued");
+    let (code, ready) = get(&client, "/ready").await;
+    assert_eq!(
+        (code, ready["state"].as_str(), ready["node_error"]["code"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("catching_up"),
+            Some("NODE_NOT_SYNCED")
+        )
+    );
+    node.set_synced(true);
+    let (stale, at, _, balance) = finish(&client, &job).await;
+    assert_eq!((stale, at, balance), (false, Some(tip), wallet.expected_balance));
+    ready_until(&client, "ready", |s, _| s == StatusCode::OK).await;
+    server.stop().await.unwrap();
+    stop_follower.cancel();
+    following.await.unwrap().unwrap();
+}

@@ -94,19 +94,18 @@ async fn https_with_alpn_h2_and_http1() {
             .unwrap();
 
         let wallet = &demo_chain().wallets[0];
+        let submission = sealed_submission(&public, wallet, None);
         let submit = Request::builder()
             .method(Method::POST)
             .uri("https://localhost/api/v1/wallet/sync")
             .header("host", "localhost")
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(
-                sealed_submission(&public, wallet, None).to_string(),
-            )))
+            .body(Full::new(Bytes::from(submission.to_string())))
             .unwrap();
         let (_, _, status, body) = request(&connector, server.addr, submit).await;
         assert_eq!(status, StatusCode::ACCEPTED);
         let job: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        let token = job["token"].as_str().unwrap();
+        let token = &submission.token;
         // Poll the status until ready, then download over the same protocol.
         let status_url = job["status_url"].as_str().unwrap();
         let mut ready = false;

@@ -74,17 +74,20 @@ pub async fn import_then_serve(
     .await
     .context("the import task")?;
     stop_import.abort();
-    match outcome {
-        Ok(()) => {}
+    let complete = match outcome {
+        Ok(()) => true,
         Err(LmdbError::Cancelled) => return Ok(running), // shutting down: the service drains on its own
-        Err(error) => tracing::error!(
-            code = error.code(),
-            %error,
-            tip = cache.tip().map(|t| t.height),
-            "the import stopped; going on from what it published"
-        ),
-    }
-    hand_over(config, cache, &dir, &control, &mut running).await?;
+        Err(error) => {
+            tracing::error!(
+                code = error.code(),
+                %error,
+                tip = cache.tip().map(|t| t.height),
+                "the import stopped; going on from what it published"
+            );
+            false
+        }
+    };
+    hand_over(config, cache, &dir, complete, &control, &mut running).await?;
     Ok(running)
 }
 
@@ -111,11 +114,13 @@ fn run_import(
     Ok(())
 }
 
-/// The imported cache goes to the follower, or is served as a directory.
+/// The imported cache goes to the follower (which fills what a failed import left out), or is served
+/// as a directory: as current only if the import completed, else only as stale.
 async fn hand_over(
     config: &Config,
     cache: Cache,
     dir: &Path,
+    complete: bool,
     control: &SourceControl,
     running: &mut Running,
 ) -> Result<()> {
@@ -125,7 +130,11 @@ async fn hand_over(
         control.follow(handle);
     } else {
         drop(cache);
-        control.directory(dir);
+        if complete {
+            control.directory(dir);
+        } else {
+            control.partial_directory(dir);
+        }
     }
     Ok(())
 }

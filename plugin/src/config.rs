@@ -28,7 +28,7 @@ pub const KEYS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "result_ttl",
-    "dedupe_window",
+    "submission_window",
     "max_queued_jobs",
     "max_jobs_held",
     "max_batch_keys",
@@ -36,6 +36,9 @@ pub const KEYS: &[&str] = &[
     "scan_threads",
     "max_attempts",
     "max_connections",
+    "max_connections_per_ip",
+    "idle_timeout",
+    "max_queued_per_client",
     "max_body_bytes",
     "header_timeout",
     "request_timeout",
@@ -47,6 +50,9 @@ pub const KEYS: &[&str] = &[
     "request_rate_per_ip",
     "max_tracked_clients",
     "plain_view_key",
+    "trusted_proxies",
+    "ipv6_prefix_len",
+    "unsynced_node",
     "replica_id",
 ];
 
@@ -248,6 +254,17 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
         (None, None) => None,
         _ => bail!("tls_cert and tls_key go together"),
     };
+    // Values the service cannot run with (a zero interval, a century-long window) stop the start here,
+    // named, rather than as a panic later.
+    service.validate().map_err(|reason| {
+        let source = reason
+            .split(':')
+            .next()
+            .and_then(|key| values.get(key.split_whitespace().next().unwrap_or(key)))
+            .map(|(_, source)| format!(" (from {source})"))
+            .unwrap_or_default();
+        anyhow!("{reason}{source}")
+    })?;
     Ok(Config {
         listen,
         cache_dir,
@@ -280,6 +297,15 @@ fn file_values(text: &str) -> Result<Vec<(String, String)>> {
                 toml::Value::String(s) => s.clone(),
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
+                // A list (`trusted_proxies`) is read as its comma-separated form.
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|item| match item {
+                        toml::Value::String(s) => Ok(s.clone()),
+                        other => bail!("`{key}` lists strings, not {}", other.type_str()),
+                    })
+                    .collect::<Result<Vec<_>>>()?
+                    .join(","),
                 other => bail!("`{key}` must be a string or a number, not {}", other.type_str()),
             };
             Ok((key.clone(), value))
@@ -307,7 +333,7 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
         "data_dir" | "listen" | "cache_dir" | "tls_cert" | "tls_key" | "node_url" | "lmdb_dir" | "poll_interval"
         | "full_outputs" | "network" => {}
         "result_ttl" => service.result_ttl = duration(value)?,
-        "dedupe_window" => service.dedupe_window = duration(value)?,
+        "submission_window" => service.submission_window = duration(value)?,
         "max_queued_jobs" => service.max_queued_jobs = number(value)?,
         "max_jobs_held" => service.max_jobs_held = number(value)?,
         "max_batch_keys" => service.max_batch_keys = number(value)?,
@@ -315,6 +341,9 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
         "scan_threads" => service.scan_threads = number(value)?,
         "max_attempts" => service.max_attempts = number(value)?,
         "max_connections" => service.max_connections = number(value)?,
+        "max_connections_per_ip" => service.max_connections_per_ip = number(value)?,
+        "idle_timeout" => service.idle_timeout = duration(value)?,
+        "max_queued_per_client" => service.max_queued_per_client = number(value)?,
         "max_body_bytes" => service.max_body_bytes = number(value)?,
         "header_timeout" => service.header_timeout = duration(value)?,
         "request_timeout" => service.request_timeout = duration(value)?,
@@ -326,6 +355,20 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
         "request_rate_per_ip" => service.request_rate_per_ip = rate(value)?,
         "max_tracked_clients" => service.max_tracked_clients = number(value)?,
         "plain_view_key" => service.plain_view_key = value.parse::<PlainKeyPolicy>().map_err(|e| anyhow!(e))?,
+        "trusted_proxies" => {
+            service.clients.trusted_proxies = value
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| anyhow!("`{p}` is not an address or CIDR such as 10.0.0.0/8"))
+                })
+                .collect::<Result<_>>()?;
+        }
+        "ipv6_prefix_len" => service.clients.ipv6_prefix_len = number(value)?,
+        "unsynced_node" => service.unsynced_node = value.parse().map_err(|e: String| anyhow!(e))?,
         "replica_id" => {
             let valid =
                 !value.is_empty() && value.len() <= 32 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -447,7 +490,10 @@ mod tests {
                 let cell = line.split(" |").next().unwrap_or("");
                 cell.split(", ").map(|k| k.trim_matches('`')).collect::<Vec<_>>()
             })
-            .filter(|key| key.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .filter(|key| {
+                key.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
             .collect();
         let mut documented_sorted = documented.clone();
         documented_sorted.sort_unstable();
@@ -473,5 +519,36 @@ mod tests {
         assert!(error.contains("TWS_MAX_QUEUED_JOBS"), "{error}");
         let env: BTreeMap<String, String> = [("TWS_TLS_CERT".to_string(), "c.pem".to_string())].into();
         assert!(resolve(&Flags::default(), &env).is_err());
+    }
+
+    /// Values that used to crash the service later (a zero keep-alive interval, a window that overflows
+    /// a clock) stop the start with the key, the reason and where the value came from.
+    #[test]
+    fn values_the_service_cannot_run_with_are_refused_with_their_source() {
+        let cases = [
+            ("TWS_SSE_KEEP_ALIVE", "0", "sse_keep_alive must not be zero"),
+            ("TWS_RESULT_TTL", "99999999d", "result_ttl"),
+            ("TWS_SUBMIT_RATE_PER_IP", "1/99999999d", "submit_rate_per_ip"),
+            ("TWS_IDLE_TIMEOUT", "0", "idle_timeout must not be zero"),
+            (
+                "TWS_MAX_CONNECTIONS_PER_IP",
+                "0",
+                "max_connections_per_ip must be at least 1",
+            ),
+            (
+                "TWS_MAX_QUEUED_PER_CLIENT",
+                "0",
+                "max_queued_per_client must be at least 1",
+            ),
+            ("TWS_IPV6_PREFIX_LEN", "200", "ipv6_prefix_len"),
+            ("TWS_TRUSTED_PROXIES", "10.0.0.0/33", "trusted_proxies"),
+            ("TWS_UNSYNCED_NODE", "sometimes", "unsynced_node"),
+        ];
+        for (var, value, expected) in cases {
+            let env: BTreeMap<String, String> = [(var.to_string(), value.to_string())].into();
+            let error = format!("{:#}", resolve(&Flags::default(), &env).unwrap_err());
+            assert!(error.contains(expected), "{var}={value}: {error}");
+            assert!(error.contains(var), "{var}={value} names its source: {error}");
+        }
     }
 }

@@ -119,6 +119,78 @@ async fn serve_imports_the_nodes_database_then_follows_the_node() {
     assert_eq!(blocks_from_view(&cache, manifest.tip_height + 1..), light);
 }
 
+/// Damages the header row of block `height` in the database file in place: one byte of its `prev_hash`
+/// (bincode: version u16, height u64, then the hash), so the block hashes to something the node never
+/// indexed and reading it fails with `HASH_MISMATCH`.
+fn damage_header(db_dir: &std::path::Path, height: u64) {
+    let prev = NodeDb::open(db_dir).unwrap().header(height - 1).unwrap().unwrap().hash;
+    let path = db_dir.join("data.mdb");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let height_bytes = height.to_le_bytes();
+    let at = (0..bytes.len() - 64)
+        .find(|&i| bytes[i..i + 8] == height_bytes && (0..=8).any(|gap| bytes[i + 8 + gap..i + 8 + gap + 32] == prev))
+        .expect("the header row of the block");
+    let gap = (0..=8)
+        .find(|&gap| bytes[at + 8 + gap..at + 8 + gap + 32] == prev)
+        .unwrap();
+    bytes[at + 8 + gap] ^= 0x55;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+/// An import that stops part-way with no node to fill the rest: the service serves what it published, but
+/// never as current (`/ready` degraded with `IMPORT_FAILED`, every file stale).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_import_without_a_node_is_not_ready_and_its_files_are_stale() {
+    node_fixture::use_network();
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("node-db");
+    node_fixture::unpack(&db_dir);
+    let manifest = node_fixture::manifest();
+    let broken = manifest.tip_height / 2;
+    damage_header(&db_dir, broken);
+    let config = dir.path().join("tws.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[wallet_sync]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\nlmdb_dir = {:?}\nnetwork = {:?}\n",
+            dir.path().join("data"),
+            db_dir,
+            manifest.network
+        ),
+    )
+    .unwrap();
+
+    let served = support::serve(&config);
+    let client = Client::new(&format!("http://{}", served.addr), Protocol::Http1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        let (status, body) = get(&client, "/ready").await;
+        assert_ne!(status, StatusCode::OK, "a half-imported cache is not ready: {body}");
+        if body["state"] == "degraded" {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the import never ended: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(ready["node_error"]["code"], "IMPORT_FAILED", "{ready}");
+    let Some(imported_tip) = ready["cache_tip_height"].as_u64() else {
+        let (_, log) = served.terminate().await;
+        panic!("no cache tip in /ready: {ready}\n{log}");
+    };
+    assert!(imported_tip < broken, "{ready}");
+    let text = ready.to_string();
+    assert!(!text.contains(&*db_dir.to_string_lossy()), "no paths in /ready: {text}");
+
+    let (event, _) = sync_wallet(&client, &manifest.wallets[0].as_demo()).await;
+    assert!(
+        matches!(event, JobEvent::Ready { stale: true, tip_height: Some(t), .. } if t == imported_tip),
+        "{event:?}"
+    );
+    let (success, log) = served.terminate().await;
+    assert!(success, "a clean exit:\n{log}");
+    assert!(log.contains("HASH_MISMATCH"), "the log says why:\n{log}");
+}
+
 #[test]
 fn a_running_nodes_database_is_refused_before_serving() {
     let dir = tempfile::tempdir().unwrap();

@@ -184,6 +184,10 @@ pub(crate) fn write_slot(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         .map_err(CacheError::io(path))?;
     file.write_all(bytes).map_err(CacheError::io(path))?;
     file.set_len(bytes.len() as u64).map_err(CacheError::io(path))?;
+    #[cfg(test)]
+    if injected_faults::SLOT_SYNC_FAILS.replace(false) {
+        return Err(CacheError::io(path)(std::io::Error::other("injected fsync failure")));
+    }
     file.sync_all().map_err(CacheError::io(path))
 }
 
@@ -220,5 +224,13 @@ pub(crate) fn collect_garbage(dir: &Path, keep: &[&Header]) {
         if ours && !keep.contains(name) {
             let _ = fs::remove_file(entry.path());
         }
+    }
+}
+
+/// Faults the cache tests inject: a header slot whose bytes are written but whose fsync fails.
+#[cfg(test)]
+pub(crate) mod injected_faults {
+    thread_local! {
+        pub static SLOT_SYNC_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
 }

@@ -60,9 +60,12 @@ pub struct Cache {
     sealed: Vec<Segment>,
     scratch: Scratch,
     skipped: Option<CacheError>,
-    /// Set when opening fell back past a newer published state: that state may have extended the last
-    /// segment, and a reader may still map it, so appends start a new segment instead of cutting it.
-    fresh_segment: bool,
+    /// Files with a lower id may be mapped by a reader at lengths past the published ones: a newer state
+    /// failed the open checks, or a header slot's write failed after its bytes may have reached the disk
+    /// (and a reader in another process may have opened it). Such a segment is never reopened to append
+    /// (that would cut it under the reader: SIGBUS), and new files take ids from here up, never an id the
+    /// uncertain header named.
+    settled_from: u64,
 }
 
 /// Per-block encode buffers, reused so a steady append allocates nothing.
@@ -161,7 +164,9 @@ impl Cache {
         let lock = lock(&dir)?;
         let opened = State::open(&dir)?;
         let mut cache = Cache::with_state(dir, options, lock, opened.state, opened.skipped);
-        cache.fresh_segment = opened.fell_back;
+        if opened.fell_back {
+            cache.settled_from = cache.published.header.next_file_id;
+        }
         Ok(cache)
     }
 
@@ -176,7 +181,7 @@ impl Cache {
             sealed: Vec::new(),
             scratch: Scratch::default(),
             skipped,
-            fresh_segment: false,
+            settled_from: 0,
         }
     }
 
@@ -382,10 +387,9 @@ impl Cache {
     /// Makes sure the last pending segment is open for appending, starting a new one when it is full.
     fn prepare_segment(&mut self, height: u64) -> Result<(), CacheError> {
         let last = self.pending.segments.last().copied();
-        let published_last = self.published.header.segments.last().map(|s| s.id);
         if let Some(last) = last
             && last.output_count < self.options.segment_outputs.max(1)
-            && !(self.fresh_segment && Some(last.id) == published_last)
+            && last.id >= self.settled_from
         {
             if self.active.is_none() {
                 self.active = Some(Segment::open(&self.dir, &last)?);
@@ -458,21 +462,26 @@ impl Cache {
         }
         let slot = slot_path(&self.dir, state.header.seq);
         let new_slot = !slot.exists();
-        write_slot(&slot, &state.header.encode())?;
-        if new_slot {
-            sync_dir(&self.dir)?;
+        let written = write_slot(&slot, &state.header.encode()).and_then(|()| match new_slot {
+            true => sync_dir(&self.dir),
+            false => Ok(()),
+        });
+        if let Err(e) = written {
+            // The slot may be on disk all the same: treat everything it names as published.
+            self.settled_from = self.settled_from.max(state.header.next_file_id);
+            return Err(e);
         }
         let old = std::mem::replace(&mut self.published, Arc::new(state));
-        self.fresh_segment = false;
         self.pending = self.published.header.clone();
         collect_garbage(&self.dir, &[&old.header, &self.published.header]);
         Ok(())
     }
 
     /// Forgets everything unpublished. Bytes already written past the published lengths stay until the
-    /// next append reopens the segment and cuts them off.
+    /// next append reopens the segment and cuts them off (never a segment below `settled_from`).
     fn discard(&mut self) {
         self.pending = self.published.header.clone();
+        self.pending.next_file_id = self.pending.next_file_id.max(self.settled_from);
         self.active = None;
         self.sealed.clear();
     }

@@ -2,7 +2,9 @@
 //! directory another writer fills (a demo chain, an imported cache, a `follow` process), a follower in
 //! this process (its newest published view and its state), or a source the plugin moves through stages
 //! with a `SourceControl` (importing, then following). The engine asks it for one snapshot per scan pass
-//! and for a report; it never follows, imports or writes a cache itself.
+//! and for a report; it never follows, imports or writes a cache itself. A cache a failed import left
+//! behind, and a node that says it is not synced, are never reported current: files from them are stale
+//! (or, for the node and by the operator's choice, jobs wait).
 
 use std::{
     path::{Path, PathBuf},
@@ -11,7 +13,10 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::lifecycle::{ImportProgress, Lifecycle, SourceFault, SourceReport};
+use super::{
+    config::UnsyncedNode,
+    lifecycle::{IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SourceFault, SourceReport},
+};
 use crate::{
     cache::{CacheError, CacheView},
     source::{FollowerHandle, FollowerState},
@@ -22,6 +27,8 @@ enum Stage {
     Starting,
     Importing(ImportProgress),
     Directory(PathBuf),
+    /// The cache in the directory holds what a failed import published: part of the chain.
+    Partial(PathBuf),
     Following(FollowerHandle),
 }
 
@@ -33,6 +40,8 @@ pub struct CacheSource {
     _fixed: Option<Arc<watch::Sender<Stage>>>,
     /// What a directory's cache held when last opened (a follower's is read live from its view).
     seen: Arc<Mutex<Option<Seen>>>,
+    /// What a node that says it is not synced means for jobs.
+    unsynced: UnsyncedNode,
 }
 
 /// The tip and size of a snapshot, kept for reports between passes.
@@ -58,6 +67,7 @@ impl Seen {
 /// a finished directory). Dropping it leaves the last stage in place.
 pub struct SourceControl {
     tx: watch::Sender<Stage>,
+    seen: Arc<Mutex<Option<Seen>>>,
 }
 
 impl SourceControl {
@@ -73,7 +83,26 @@ impl SourceControl {
 
     /// From now on the chain is the cache in `dir`, as it is (nothing follows the node).
     pub fn directory(&self, dir: impl Into<PathBuf>) {
-        self.tx.send_replace(Stage::Directory(dir.into()));
+        let dir = dir.into();
+        self.note_tip(&dir);
+        self.tx.send_replace(Stage::Directory(dir));
+    }
+
+    /// From now on the chain is the cache in `dir`, which a failed import left part-filled: served,
+    /// but only as stale (`IMPORT_FAILED`), never as current.
+    pub fn partial_directory(&self, dir: impl Into<PathBuf>) {
+        let dir = dir.into();
+        self.note_tip(&dir);
+        self.tx.send_replace(Stage::Partial(dir));
+    }
+
+    /// `/ready` shows the cache's tip from the hand-over on, not only after the first pass. A cache
+    /// that does not open reports no tip; the pass that opens it says why.
+    fn note_tip(&self, dir: &Path) {
+        match open(dir) {
+            Ok(view) => *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Seen::of(&view)),
+            Err(error) => tracing::warn!(%error, "the handed-over cache does not open"),
+        }
     }
 }
 
@@ -91,6 +120,7 @@ impl CacheSource {
             stage: rx,
             _fixed: Some(Arc::new(tx)),
             seen: Arc::new(Mutex::new(None)),
+            unsynced: UnsyncedNode::default(),
         }
     }
 
@@ -113,14 +143,24 @@ impl CacheSource {
             stage: rx,
             _fixed: None,
             seen: Arc::new(Mutex::new(None)),
+            unsynced: UnsyncedNode::default(),
         };
-        (SourceControl { tx }, source)
+        let control = SourceControl {
+            tx,
+            seen: source.seen.clone(),
+        };
+        (control, source)
+    }
+
+    /// What a node that says it is not synced means (the engine sets the operator's choice).
+    pub(super) fn set_unsynced_node(&mut self, policy: UnsyncedNode) {
+        self.unsynced = policy;
     }
 
     /// The directory of a directory source, if it is one now.
     pub(super) fn directory_path(&self) -> Option<PathBuf> {
         match &*self.stage.borrow() {
-            Stage::Directory(dir) => Some(dir.clone()),
+            Stage::Directory(dir) | Stage::Partial(dir) => Some(dir.clone()),
             _ => None,
         }
     }
@@ -145,9 +185,14 @@ impl CacheSource {
             Stage::Starting => Lifecycle::Starting,
             Stage::Importing(_) => Lifecycle::Importing,
             Stage::Directory(_) => Lifecycle::Ready,
+            Stage::Partial(_) => Lifecycle::Degraded,
             Stage::Following(handle) => match handle.state() {
                 FollowerState::Starting => Lifecycle::Starting,
                 FollowerState::CatchingUp { .. } => Lifecycle::CatchingUp,
+                FollowerState::Ready if handle.node_synced() == Some(false) => match self.unsynced {
+                    UnsyncedNode::Stale => Lifecycle::Degraded,
+                    UnsyncedNode::Wait => Lifecycle::CatchingUp,
+                },
                 FollowerState::Ready => Lifecycle::Ready,
                 FollowerState::Degraded { .. } | FollowerState::Stopped { .. } => Lifecycle::Degraded,
             },
@@ -189,9 +234,13 @@ impl CacheSource {
                     FollowerState::CatchingUp { node_tip, .. } => {
                         report.node_tip_height = report.node_tip_height.max(Some(node_tip));
                     }
+                    FollowerState::Ready if handle.node_synced() == Some(false) => {
+                        report.fault = Some(SourceFault::of(NODE_NOT_SYNCED));
+                    }
                     _ => {}
                 }
             }
+            Stage::Partial(_) => report.fault = Some(SourceFault::of(IMPORT_FAILED)),
             Stage::Starting | Stage::Directory(_) => {}
         }
         report
@@ -208,7 +257,7 @@ impl CacheSource {
         let stale = lifecycle == Lifecycle::Degraded;
         let stage = self.stage.borrow().clone();
         match stage {
-            Stage::Directory(dir) => Some(open(&dir).map(|view| {
+            Stage::Directory(dir) | Stage::Partial(dir) => Some(open(&dir).map(|view| {
                 self.remember(&view);
                 PassView { view, stale }
             })),
@@ -242,17 +291,29 @@ fn open(dir: &Path) -> Result<CacheView, CacheError> {
 pub(super) struct SourceWatch {
     stage: watch::Receiver<Stage>,
     stage_open: bool,
-    follower: Option<(watch::Receiver<FollowerState>, watch::Receiver<CacheView>)>,
+    follower: Option<FollowerWatch>,
+}
+
+/// The receivers of a follower whose changes can change the lifecycle or the snapshot.
+struct FollowerWatch {
+    states: watch::Receiver<FollowerState>,
+    views: watch::Receiver<CacheView>,
+    synced: watch::Receiver<Option<bool>>,
 }
 
 impl SourceWatch {
     fn follow_stage(&mut self) {
         self.follower = match &*self.stage.borrow() {
             Stage::Following(handle) => {
-                let (mut states, mut views) = (handle.states(), handle.views());
-                states.mark_unchanged();
-                views.mark_unchanged();
-                Some((states, views))
+                let mut watch = FollowerWatch {
+                    states: handle.states(),
+                    views: handle.views(),
+                    synced: handle.node_synced_changes(),
+                };
+                watch.states.mark_unchanged();
+                watch.views.mark_unchanged();
+                watch.synced.mark_unchanged();
+                Some(watch)
             }
             _ => None,
         };
@@ -268,17 +329,14 @@ impl SourceWatch {
             if !self.stage_open && self.follower.is_none() {
                 return false;
             }
-            let woke = {
-                let (states, views) = match self.follower.as_mut() {
-                    Some((states, views)) => (Some(states), Some(views)),
-                    None => (None, None),
-                };
-                let following = states.is_some();
-                tokio::select! {
+            let woke = match self.follower.as_mut() {
+                Some(f) => tokio::select! {
                     r = self.stage.changed(), if self.stage_open => Woke::Stage(r.is_ok()),
-                    r = async { states.expect("guarded").changed().await }, if following => Woke::Follower(r.is_ok()),
-                    r = async { views.expect("guarded").changed().await }, if following => Woke::Follower(r.is_ok()),
-                }
+                    r = f.states.changed() => Woke::Follower(r.is_ok()),
+                    r = f.views.changed() => Woke::Follower(r.is_ok()),
+                    r = f.synced.changed() => Woke::Follower(r.is_ok()),
+                },
+                None => Woke::Stage(self.stage.changed().await.is_ok()),
             };
             match woke {
                 Woke::Stage(true) => {

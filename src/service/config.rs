@@ -4,6 +4,8 @@
 
 use std::{path::PathBuf, time::Duration};
 
+pub use super::client::ClientRules;
+
 /// Who may send a plain (unsealed) `view_key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -25,6 +27,28 @@ impl std::str::FromStr for PlainKeyPolicy {
             "always" => Ok(PlainKeyPolicy::Always),
             "never" => Ok(PlainKeyPolicy::Never),
             other => Err(format!("`{other}` is not one of loopback, always, never")),
+        }
+    }
+}
+
+/// What jobs do while the node says it is not synced (its tip may be far behind the network's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnsyncedNode {
+    /// Scan what the cache has and mark the files `stale` (a lone test node says it is not synced
+    /// forever, so waiting would never end there).
+    #[default]
+    Stale,
+    /// Keep jobs queued until the node says it is synced.
+    Wait,
+}
+
+impl std::str::FromStr for UnsyncedNode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "stale" => Ok(UnsyncedNode::Stale),
+            "wait" => Ok(UnsyncedNode::Wait),
+            other => Err(format!("`{other}` is not one of stale, wait")),
         }
     }
 }
@@ -62,9 +86,9 @@ pub struct ServiceConfig {
     pub tls: Option<TlsPaths>,
     /// How long a finished job's file (or failure) stays available: `TWS_RESULT_TTL`.
     pub result_ttl: Duration,
-    /// A submission identical to a live job's (same wallet, birthday and password) within this window
-    /// returns that job instead of scanning again.
-    pub dedupe_window: Duration,
+    /// An envelope sealed more than this before or after the server's clock is refused; the server
+    /// remembers every envelope it opened for this long after its timestamp, so none can be replayed.
+    pub submission_window: Duration,
     /// Jobs waiting for a scan. Beyond it submissions get 503 + Retry-After: a queue longer than a few
     /// passes only makes every wallet wait longer.
     pub max_queued_jobs: usize,
@@ -83,6 +107,14 @@ pub struct ServiceConfig {
     /// Open connections. Beyond it a connection gets one 503 and is closed: each connection costs memory
     /// and a task, and a few hundred wallets at once are far beyond one node's scan capacity.
     pub max_connections: usize,
+    /// Open connections from one client (its address bucket): a wallet needs one or two (events and
+    /// download share an HTTP/2 connection), so one address cannot hold the whole pool.
+    pub max_connections_per_ip: usize,
+    /// A connection with no bytes in either direction for this long is closed (HTTP/1.1 keep-alive and
+    /// HTTP/2 alike; an event stream's keep-alives keep it open).
+    pub idle_timeout: Duration,
+    /// Jobs one client may have waiting in the queue: the work one address can make the server do.
+    pub max_queued_per_client: usize,
     /// Largest request body. A submission is under 2 KiB; anything bigger is not one.
     pub max_body_bytes: usize,
     /// Time to receive a request's headers (slowloris).
@@ -104,8 +136,17 @@ pub struct ServiceConfig {
     /// Distinct IPs and wallets tracked by the rate limiters; the oldest idle entries go first beyond it.
     pub max_tracked_clients: usize,
     pub plain_view_key: PlainKeyPolicy,
+    /// Who a request is from: trusted proxies, the IPv6 prefix one client holds.
+    pub clients: ClientRules,
+    /// Jobs while the node says it is not synced.
+    pub unsynced_node: UnsyncedNode,
     /// Prefix of job ids naming this replica behind a load balancer.
     pub replica_id: Option<String>,
+    /// Tests only: how long accepting a submission waits between reserving its queue slot and writing
+    /// its row, so a test can reset the request in that window.
+    #[cfg(feature = "test-util")]
+    #[doc(hidden)]
+    pub test_accept_delay: Duration,
 }
 
 impl ServiceConfig {
@@ -116,7 +157,7 @@ impl ServiceConfig {
             cache_dir: cache_dir.into(),
             tls: None,
             result_ttl: Duration::from_secs(3600),
-            dedupe_window: Duration::from_secs(600),
+            submission_window: Duration::from_secs(600),
             max_queued_jobs: 256,
             max_jobs_held: 10_000,
             max_batch_keys: 64,
@@ -124,6 +165,9 @@ impl ServiceConfig {
             scan_threads: 0,
             max_attempts: 3,
             max_connections: 512,
+            max_connections_per_ip: 32,
+            idle_timeout: Duration::from_secs(60),
+            max_queued_per_client: 8,
             max_body_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -143,9 +187,83 @@ impl ServiceConfig {
                 window: Duration::from_secs(60),
             },
             max_tracked_clients: 100_000,
-            plain_view_key: PlainKeyPolicy::Loopback,
+            plain_view_key: PlainKeyPolicy::Never,
+            clients: ClientRules::default(),
+            unsynced_node: UnsyncedNode::Stale,
             replica_id: None,
+            #[cfg(feature = "test-util")]
+            test_accept_delay: Duration::ZERO,
         }
+    }
+
+    /// Refuses values the service cannot run with, each with a message naming the key: a zero interval
+    /// (a timer that never ticks), a span so long that adding it to a clock overflows, a bound of zero.
+    pub fn validate(&self) -> Result<(), String> {
+        /// A century: anything longer is a mistake, and far below what overflows a clock.
+        const LONGEST: Duration = Duration::from_secs(100 * 365 * 86_400);
+        let spans = [
+            ("result_ttl", self.result_ttl),
+            ("submission_window", self.submission_window),
+            ("batch_delay", self.batch_delay),
+            ("header_timeout", self.header_timeout),
+            ("request_timeout", self.request_timeout),
+            ("drain_timeout", self.drain_timeout),
+            ("sse_keep_alive", self.sse_keep_alive),
+            ("idle_timeout", self.idle_timeout),
+            ("submit_rate_per_ip", self.submit_rate_per_ip.window),
+            ("sync_rate_per_wallet", self.sync_rate_per_wallet.window),
+            ("request_rate_per_ip", self.request_rate_per_ip.window),
+        ];
+        for (key, span) in spans {
+            if span > LONGEST {
+                return Err(format!("{key}: {span:?} is longer than a century"));
+            }
+        }
+        let nonzero = [
+            ("result_ttl", self.result_ttl),
+            ("submission_window", self.submission_window),
+            ("header_timeout", self.header_timeout),
+            ("request_timeout", self.request_timeout),
+            ("sse_keep_alive", self.sse_keep_alive),
+            ("idle_timeout", self.idle_timeout),
+        ];
+        for (key, span) in nonzero {
+            if span.is_zero() {
+                return Err(format!("{key} must not be zero"));
+            }
+        }
+        let counts = [
+            ("max_queued_jobs", self.max_queued_jobs),
+            ("max_jobs_held", self.max_jobs_held),
+            ("max_batch_keys", self.max_batch_keys),
+            ("max_connections", self.max_connections),
+            ("max_connections_per_ip", self.max_connections_per_ip),
+            ("max_queued_per_client", self.max_queued_per_client),
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_sse_per_job", self.max_sse_per_job),
+            ("max_tracked_clients", self.max_tracked_clients),
+        ];
+        for (key, count) in counts {
+            if count == 0 {
+                return Err(format!("{key} must be at least 1"));
+            }
+        }
+        if self.sse_keep_alive >= self.idle_timeout {
+            return Err(format!(
+                "sse_keep_alive: {:?} is not below idle_timeout ({:?}): idle event streams would be closed",
+                self.sse_keep_alive, self.idle_timeout
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err("max_attempts must be at least 1".into());
+        }
+        if self.clients.ipv6_prefix_len > 128 {
+            return Err(format!(
+                "ipv6_prefix_len: {} is longer than an address (128)",
+                self.clients.ipv6_prefix_len
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -213,6 +331,30 @@ mod tests {
         assert_eq!(parse_rate("0").unwrap(), RateLimit::OFF);
         assert_eq!(parse_rate("5/10m").unwrap().window, Duration::from_secs(600));
         assert!(parse_rate("5").is_err());
+    }
+
+    #[test]
+    fn values_the_service_cannot_run_with_are_refused_by_name() {
+        let good = ServiceConfig::new("d", "c");
+        good.validate().unwrap();
+        let mut zero_keep_alive = good.clone();
+        zero_keep_alive.sse_keep_alive = Duration::ZERO;
+        assert!(zero_keep_alive.validate().unwrap_err().contains("sse_keep_alive"));
+        let mut huge_ttl = good.clone();
+        huge_ttl.result_ttl = Duration::from_secs(u64::MAX);
+        assert!(huge_ttl.validate().unwrap_err().contains("result_ttl"));
+        let mut huge_window = good.clone();
+        huge_window.submit_rate_per_ip.window = Duration::from_secs(u64::MAX / 2);
+        assert!(huge_window.validate().unwrap_err().contains("submit_rate_per_ip"));
+        let mut no_queue = good.clone();
+        no_queue.max_queued_jobs = 0;
+        assert!(no_queue.validate().unwrap_err().contains("max_queued_jobs"));
+        let mut keep_alive_too_slow = good.clone();
+        keep_alive_too_slow.sse_keep_alive = keep_alive_too_slow.idle_timeout;
+        assert!(keep_alive_too_slow.validate().unwrap_err().contains("idle_timeout"));
+        let mut prefix = good;
+        prefix.clients.ipv6_prefix_len = 129;
+        assert!(prefix.validate().unwrap_err().contains("ipv6_prefix_len"));
     }
 
     #[test]

@@ -46,8 +46,7 @@ pub(super) enum Phase {
 pub(super) struct Registry {
     pub jobs: HashMap<String, Arc<Job>>,
     pub queue: VecDeque<Arc<Job>>,
-    pub by_dedupe: HashMap<[u8; 32], Arc<Job>>,
-    /// Queue slots promised to submissions still being written to the store.
+    /// Queue slots promised to submissions still being written to the store (`submission::Reservation`).
     pub reserved: usize,
 }
 
@@ -80,9 +79,11 @@ impl Engine {
     /// earlier runs. Blocking: call it on the blocking pool.
     pub fn open(
         config: ServiceConfig,
-        source: CacheSource,
+        mut source: CacheSource,
         builder: Arc<dyn ResultBuilder>,
     ) -> Result<Engine, ServiceError> {
+        config.validate().map_err(ServiceError::Config)?;
+        source.set_unsynced_node(config.unsynced_node);
         create_private_dir(&config.data_dir)?;
         let server_key = keyfile::load_or_create(&config.data_dir)?;
         let store = Store::open(&config.data_dir)?;
@@ -175,7 +176,6 @@ impl Engine {
             let queued = matches!(status, JobStatus::Queued { .. });
             let job = Arc::new(Job::new(
                 stored.id.clone(),
-                stored.dedupe,
                 stored.birthday,
                 stored.created_ms,
                 self.boot,
@@ -185,7 +185,6 @@ impl Engine {
             job.attempts.store(stored.attempts, Ordering::Relaxed);
             if queued {
                 registry.queue.push_back(job.clone());
-                registry.by_dedupe.insert(job.dedupe, job.clone());
             }
             registry.jobs.insert(stored.id, job);
         }
@@ -288,15 +287,13 @@ impl Engine {
         if job.status() == JobStatus::Deleted {
             return Err(ApiError::JobDeleted);
         }
+        // Cancelled first: a pass finishing now can no longer move the job (`Job::advance`).
         job.cancel();
         job.set_artifact(None);
         job.set_status(JobStatus::Deleted);
         {
             let mut registry = self.registry();
             registry.queue.retain(|j| !Arc::ptr_eq(j, job));
-            if registry.by_dedupe.get(&job.dedupe).is_some_and(|j| Arc::ptr_eq(j, job)) {
-                registry.by_dedupe.remove(&job.dedupe);
-            }
             renumber_queue(&registry.queue);
         }
         let (store, results, id) = (self.store.clone(), self.results.clone(), job.id.clone());
@@ -331,16 +328,10 @@ impl Engine {
                 JobStatus::Deleted | JobStatus::Expired => job.created_ms + 2 * self.ttl_ms() > now,
                 _ => true,
             });
-            let gone: Vec<[u8; 32]> = registry
-                .by_dedupe
-                .iter()
-                .filter(|(_, j)| j.status().is_final() && !matches!(j.status(), JobStatus::Ready { .. }))
-                .map(|(k, _)| *k)
-                .collect();
-            for key in gone {
-                registry.by_dedupe.remove(&key);
-            }
         }
+        self.ip_requests.forget_idle();
+        self.ip_submissions.forget_idle();
+        self.wallet_syncs.forget_idle();
         if !expired.is_empty() {
             tracing::info!(jobs = expired.len(), "results expired and wiped");
         }
@@ -400,7 +391,7 @@ impl Engine {
 pub(super) fn renumber_queue(queue: &VecDeque<Arc<Job>>) {
     for (index, job) in queue.iter().enumerate() {
         if let JobStatus::Queued { .. } = job.status() {
-            job.set_status(JobStatus::Queued {
+            job.advance(JobStatus::Queued {
                 position: index as u64 + 1,
             });
         }

@@ -11,8 +11,25 @@ use crate::recognize::KeyError;
 /// A request the service refuses or cannot serve.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
+    /// The message says what is wrong and where, never what the body held there.
     #[error("the body is not valid JSON for this request: {0}")]
     MalformedJson(String),
+    /// A submission in a format this server no longer (or not yet) accepts.
+    #[error(
+        "submission format version {0} is not accepted: seal one envelope, version 2 (docs/API.md, \"Submitting\")"
+    )]
+    UnsupportedVersion(u32),
+    /// The sealed envelope opened but its plaintext is not a submission.
+    #[error("the sealed envelope does not hold a valid submission")]
+    BadEnvelope,
+    /// The envelope's timestamp is outside the server's window (a replay, or a client clock far off).
+    #[error("the envelope was sealed at a time outside this server's window of {window_seconds} s; seal it anew")]
+    EnvelopeExpired { window_seconds: u64 },
+    /// An envelope this server has opened before: a replayed request.
+    #[error("this envelope was submitted before; seal a new one for each submission")]
+    Replayed,
+    #[error("a wallet password is required: the wallet file is sealed with it")]
+    PasswordRequired,
     #[error("{0}")]
     InvalidField(String),
     #[error("{0}")]
@@ -66,6 +83,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::MalformedJson(_) => "MALFORMED_JSON",
+            ApiError::UnsupportedVersion(_) => "UNSUPPORTED_VERSION",
+            ApiError::BadEnvelope => "BAD_ENVELOPE",
+            ApiError::EnvelopeExpired { .. } => "ENVELOPE_EXPIRED",
+            ApiError::Replayed => "REPLAYED",
+            ApiError::PasswordRequired => "PASSWORD_REQUIRED",
             ApiError::InvalidField(_) => "INVALID_FIELD",
             ApiError::InvalidKey(e) => e.code(),
             ApiError::BadSeal(e) => e.code(),
@@ -96,10 +118,15 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::MalformedJson(_)
+            | ApiError::UnsupportedVersion(_)
+            | ApiError::BadEnvelope
+            | ApiError::EnvelopeExpired { .. }
+            | ApiError::PasswordRequired
             | ApiError::InvalidField(_)
             | ApiError::InvalidKey(_)
             | ApiError::BadSeal(_)
             | ApiError::UnknownServerKey(_) => StatusCode::BAD_REQUEST,
+            ApiError::Replayed => StatusCode::CONFLICT,
             ApiError::PlainKeyNotAllowed => StatusCode::FORBIDDEN,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
@@ -198,6 +225,15 @@ mod tests {
             (ApiError::InvalidKey(KeyError::InvalidSpendKey), "INVALID_POINT", 400),
             (ApiError::BadSeal(SealError::Open), "BAD_SEAL", 400),
             (ApiError::PlainKeyNotAllowed, "PLAIN_KEY_NOT_ALLOWED", 403),
+            (ApiError::UnsupportedVersion(1), "UNSUPPORTED_VERSION", 400),
+            (ApiError::BadEnvelope, "BAD_ENVELOPE", 400),
+            (
+                ApiError::EnvelopeExpired { window_seconds: 600 },
+                "ENVELOPE_EXPIRED",
+                400,
+            ),
+            (ApiError::Replayed, "REPLAYED", 409),
+            (ApiError::PasswordRequired, "PASSWORD_REQUIRED", 400),
             (ApiError::BodyTooLarge(10), "BODY_TOO_LARGE", 413),
             (ApiError::InvalidToken, "INVALID_TOKEN", 401),
             (ApiError::JobNotFound, "JOB_NOT_FOUND", 404),

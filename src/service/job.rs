@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use tari_wallet_sync_sse::{JobEvent, percent};
 use tokio::sync::watch;
 
-use super::{artifact::Artifact, result_store::FileKey};
+use super::artifact::Artifact;
 use crate::scan::Progress;
 
 /// Longest job id accepted in a path (replica prefix + 32 hex characters).
@@ -74,9 +74,9 @@ impl JobStatus {
         }
     }
 
-    /// Ended: nothing will change but expiry.
-    pub fn is_final(&self) -> bool {
-        !matches!(self, JobStatus::Queued { .. } | JobStatus::Scanning { .. })
+    /// Deleted or expired: only a tombstone is left (not counted against `max_jobs_held`).
+    pub fn is_tombstone(&self) -> bool {
+        matches!(self, JobStatus::Deleted | JobStatus::Expired)
     }
 }
 
@@ -146,11 +146,6 @@ pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// A fresh bearer token: 32 random bytes as hex.
-pub fn new_token() -> String {
-    hex::encode(rand::random::<[u8; 32]>())
-}
-
 /// A fresh job id: 16 random bytes as hex, after the replica's prefix if any.
 pub fn new_job_id(replica: Option<&str>) -> String {
     let random = hex::encode(rand::random::<[u8; 16]>());
@@ -170,8 +165,9 @@ pub fn plausible_job_id(id: &str) -> bool {
 /// One job in memory.
 pub struct Job {
     pub id: String,
-    /// Keyed fingerprint of wallet, birthday and password (resubmissions); never shown.
-    pub dedupe: [u8; 32],
+    /// The bucket of the client that submitted it (`None` for jobs reloaded after a restart): what the
+    /// per-client queue bound counts.
+    pub client: Option<std::net::IpAddr>,
     pub birthday: u64,
     pub created_ms: u64,
     /// Event ids are `boot << 32 | sequence`, so they grow across restarts.
@@ -179,8 +175,6 @@ pub struct Job {
     tokens: Mutex<Vec<[u8; 32]>>,
     state: watch::Sender<Snapshot>,
     artifact: Mutex<Option<Arc<Artifact>>>,
-    /// The key of the file's sealed copy on disk, while the file is in memory: sealed to tokens added later.
-    file_key: Mutex<Option<FileKey>>,
     /// Held while the file is opened from disk after a restart, so concurrent downloads open it once.
     pub loading: tokio::sync::Mutex<()>,
     subscribers: AtomicUsize,
@@ -191,29 +185,20 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(
-        id: String,
-        dedupe: [u8; 32],
-        birthday: u64,
-        created_ms: u64,
-        boot: u64,
-        tokens: Vec<[u8; 32]>,
-        status: JobStatus,
-    ) -> Job {
+    pub fn new(id: String, birthday: u64, created_ms: u64, boot: u64, tokens: Vec<[u8; 32]>, status: JobStatus) -> Job {
         let (state, _) = watch::channel(Snapshot {
             event_id: boot << 32 | 1,
             status,
         });
         Job {
             id,
-            dedupe,
+            client: None,
             birthday,
             created_ms,
             boot,
             tokens: Mutex::new(tokens),
             state,
             artifact: Mutex::new(None),
-            file_key: Mutex::new(None),
             loading: tokio::sync::Mutex::new(()),
             subscribers: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
@@ -232,10 +217,6 @@ impl Job {
                 found | stored.ct_eq(&presented)
             })
             .into()
-    }
-
-    pub fn add_token_hash(&self, hash: [u8; 32]) {
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).push(hash);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -263,10 +244,32 @@ impl Job {
         });
     }
 
-    /// Starts a scan: progress from zero, the ETA clock from now.
-    pub fn start_scan(&self) {
+    /// Moves a live job on (queued again, scanning, ready, failed), unless it was deleted: a DELETE always
+    /// wins over a pass that finishes at the same moment. The check and the change are one step under
+    /// the state's lock, and `delete` cancels before it marks the job deleted, so whichever comes second
+    /// sees the other. Returns whether the job moved.
+    pub fn advance(&self, status: JobStatus) -> bool {
+        let boot = self.boot;
+        let mut moved = false;
+        self.state.send_if_modified(|snapshot| {
+            if self.cancelled.load(Ordering::Acquire) || snapshot.status.is_tombstone() {
+                return false;
+            }
+            moved = true;
+            if snapshot.status == status {
+                return false;
+            }
+            snapshot.event_id = next_id(snapshot.event_id, boot);
+            snapshot.status = status;
+            true
+        });
+        moved
+    }
+
+    /// Starts a scan: progress from zero, the ETA clock from now. `false` if the job was deleted.
+    pub fn start_scan(&self) -> bool {
         *self.scan_clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        self.set_status(JobStatus::Scanning { progress: None });
+        self.advance(JobStatus::Scanning { progress: None })
     }
 
     /// Publishes scan progress if it moves forward (strictly more outputs, or the first report); callable
@@ -312,20 +315,9 @@ impl Job {
         });
     }
 
-    /// Holds the file in memory; `None` drops it and its key.
+    /// Holds the file in memory; `None` drops it.
     pub fn set_artifact(&self, artifact: Option<Arc<Artifact>>) {
-        if artifact.is_none() {
-            self.set_file_key(None);
-        }
         *self.artifact.lock().unwrap_or_else(|p| p.into_inner()) = artifact;
-    }
-
-    pub fn set_file_key(&self, key: Option<FileKey>) {
-        *self.file_key.lock().unwrap_or_else(|p| p.into_inner()) = key;
-    }
-
-    pub fn file_key(&self) -> Option<FileKey> {
-        self.file_key.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn artifact(&self) -> Option<Arc<Artifact>> {
@@ -334,11 +326,15 @@ impl Job {
 
     /// Marks the job deleted for a running scan to drop it.
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Relaxed);
+        // Under the state's lock, so an `advance` in progress finishes before and one after sees it.
+        self.state.send_if_modified(|_| {
+            self.cancelled.store(true, Ordering::Release);
+            false
+        });
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
+        self.cancelled.load(Ordering::Acquire)
     }
 
     /// Counts one more event stream if fewer than `max` are open.
@@ -372,7 +368,6 @@ mod tests {
     fn job() -> Arc<Job> {
         Arc::new(Job::new(
             "j".into(),
-            [0; 32],
             0,
             0,
             3,
@@ -396,8 +391,15 @@ mod tests {
         let job = job();
         assert!(job.authorize("right"));
         assert!(!job.authorize("wrong"));
-        job.add_token_hash(hash_token("second"));
-        assert!(job.authorize("second") && job.authorize("right"));
+        let two = Job::new(
+            "j2".into(),
+            0,
+            0,
+            3,
+            vec![hash_token("right"), hash_token("second")],
+            JobStatus::Queued { position: 1 },
+        );
+        assert!(two.authorize("second") && two.authorize("right") && !two.authorize("third"));
     }
 
     #[test]

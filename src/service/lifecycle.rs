@@ -74,55 +74,81 @@ pub struct ImportProgress {
     pub total: u64,
 }
 
-/// Every code a `SourceFault` carries (`/ready`'s `node_error.code`).
-pub const SOURCE_FAULT_CODES: &[&str] = &[
-    "NODE_UNREACHABLE",
-    "NODE_TIMEOUT",
-    "NODE_ERROR_STATUS",
-    "NODE_BAD_RESPONSE",
-    "REORG_TOO_DEEP",
-    "BLOCK_REFUSED",
-    "CACHE_ERROR",
-    "FEED_CLOSED",
-    "NETWORK_MISMATCH",
-    "UNKNOWN_GENESIS",
-    "NETWORK_CONFLICT",
-    "NETWORK_NOT_SET",
-    "UNKNOWN_NETWORK",
-    "INVALID_NODE_URL",
-    "CANCELLED",
-    "SOURCE_STOPPED",
+/// Every code a `SourceFault` carries (`/ready`'s `node_error.code`), with the text `/ready` shows for
+/// it. `/ready` is public: it never shows an error's own text, which can hold file paths or a node's
+/// error body; the service log has those.
+pub const SOURCE_FAULTS: &[(&str, &str)] = &[
+    ("NODE_UNREACHABLE", "the node cannot be reached"),
+    ("NODE_TIMEOUT", "the node did not answer in time"),
+    ("NODE_ERROR_STATUS", "the node answered with an error status"),
+    ("NODE_BAD_RESPONSE", "the node's answer could not be read"),
+    (
+        "REORG_TOO_DEEP",
+        "the node reorganised deeper than the cache can follow",
+    ),
+    ("BLOCK_REFUSED", "the cache refused a block from the node"),
+    ("CACHE_ERROR", "the cache could not be written"),
+    ("FEED_CLOSED", "the host node's block feed closed"),
+    (
+        "NETWORK_MISMATCH",
+        "the node is on another network than the cache or the configuration",
+    ),
+    ("UNKNOWN_GENESIS", "the node's genesis block is of no known network"),
+    ("NETWORK_CONFLICT", "the configured networks disagree"),
+    ("NETWORK_NOT_SET", "the network is not set"),
+    ("UNKNOWN_NETWORK", "the network is not known"),
+    ("INVALID_NODE_URL", "the node URL is invalid"),
+    ("CANCELLED", "the chain source was cancelled"),
+    (
+        "SOURCE_STOPPED",
+        "the chain source stopped; the cache is no longer updated",
+    ),
+    (
+        IMPORT_FAILED,
+        "the import of the node's database stopped part-way; files are marked stale",
+    ),
+    (
+        NODE_NOT_SYNCED,
+        "the node says it is not synced with its network; its tip may be behind",
+    ),
 ];
 
-/// Why the source is degraded, with a stable code.
+/// A failed import: the cache holds part of the chain.
+pub const IMPORT_FAILED: &str = "IMPORT_FAILED";
+/// The node says it is still syncing (`is_synced: false`).
+pub const NODE_NOT_SYNCED: &str = "NODE_NOT_SYNCED";
+
+/// Every code of `SOURCE_FAULTS`.
+pub fn source_fault_codes() -> impl Iterator<Item = &'static str> {
+    SOURCE_FAULTS.iter().map(|(code, _)| *code)
+}
+
+/// Why the source is degraded, with a stable code and the text shown for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFault {
     pub code: &'static str,
-    pub message: String,
+    pub message: &'static str,
 }
 
 impl SourceFault {
+    /// The fault of `code` (an unlisted code shows no text of its own).
+    pub fn of(code: &'static str) -> SourceFault {
+        let message = SOURCE_FAULTS
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or("the chain source failed; see the service log", |(_, m)| *m);
+        SourceFault { code, message }
+    }
+
     /// The latest node error of a degraded follower.
     pub fn from_error(error: &Arc<SourceError>) -> SourceFault {
-        SourceFault {
-            code: error.code(),
-            message: error.to_string(),
-        }
+        SourceFault::of(error.code())
     }
 
     /// A follower that stopped for good: the error it stopped on, or `SOURCE_STOPPED` when it was stopped
     /// without one. The cache is no longer updated either way.
     pub fn stopped(reason: Option<&StopReason>) -> SourceFault {
-        match reason {
-            Some(reason) => SourceFault {
-                code: reason.code,
-                message: format!("the chain source stopped: {}", reason.message),
-            },
-            None => SourceFault {
-                code: "SOURCE_STOPPED",
-                message: "the chain source stopped; the cache is no longer updated".into(),
-            },
-        }
+        SourceFault::of(reason.map_or("SOURCE_STOPPED", |r| r.code))
     }
 }
 
@@ -266,7 +292,27 @@ mod tests {
                 "SOURCE_STOPPED"
             ]
         );
-        assert!(codes.iter().all(|c| SOURCE_FAULT_CODES.contains(c)));
+        assert!(codes.iter().all(|c| source_fault_codes().any(|listed| listed == *c)));
+    }
+
+    #[test]
+    fn the_public_report_shows_no_error_text() {
+        // A node's error body and a file path stay in the log.
+        let error = SourceError::Status {
+            path: "/get_tip_info".into(),
+            status: 500,
+            message: "panicked at /home/node/secret/config.toml".into(),
+        };
+        let mut degraded = report(Some(3), Some(9));
+        degraded.fault = Some(SourceFault::from_error(&Arc::new(error)));
+        let json = degraded.to_json(UNIX_EPOCH).to_string();
+        assert!(json.contains("NODE_ERROR_STATUS"), "{json}");
+        assert!(!json.contains("secret") && !json.contains("/home"), "{json}");
+        let stopped = SourceFault::stopped(Some(&StopReason {
+            code: "CACHE_ERROR",
+            message: "/var/lib/tws/node-cache/seg-0: disk full".into(),
+        }));
+        assert_eq!(stopped.message, "the cache could not be written");
     }
 
     #[test]

@@ -1,93 +1,78 @@
-//! Limits: token-bucket rate limiters keyed by client IP or wallet fingerprint, bounded in the number of
-//! keys they track. Owns only the arithmetic; which requests are limited is the engine's and router's.
+//! Limits: rate limiters keyed by client (its address bucket) or wallet fingerprint, on `governor`'s
+//! keyed GCRA limiter, bounded in the number of keys they track. Owns only the bookkeeping; which
+//! requests are limited, and who a client is (`client`), are the engine's and router's.
+//!
+//! Forgetting a key is only ever done for keys whose limit has fully replenished (`retain_recent`), so
+//! no limit is ever reset early by an eviction. Beyond `max_keys` keys still limited, a new key is
+//! refused until some replenish: under a flood from many addresses the service fails closed.
 
-use std::{
-    collections::HashMap,
-    hash::Hash,
-    sync::Mutex,
-    time::{Duration, Instant},
+use std::{hash::Hash, num::NonZeroU32, time::Duration};
+
+use governor::{
+    Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+    state::keyed::DefaultKeyedStateStore,
 };
 
 use super::config::RateLimit;
 
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-}
-
-/// Token buckets: each key may spend `per_window` requests at once and regains them evenly over `window`.
-pub struct Limiter<K> {
-    limit: RateLimit,
-    /// Keys tracked at most; beyond it full buckets are forgotten first, then the stalest.
+/// One rate limit over many keys: each key may spend `per_window` at once and regains them evenly over
+/// `window`.
+pub struct Limiter<K: Hash + Eq + Clone> {
+    limiter: Option<RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock>>,
+    clock: DefaultClock,
+    /// Keys tracked at most: a key costs a few dozen bytes, so this bounds memory.
     max_keys: usize,
-    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
+    /// `limit` per key; a limit of 0 per window lets everything through.
     pub fn new(limit: RateLimit, max_keys: usize) -> Limiter<K> {
-        Limiter {
-            limit,
-            max_keys: max_keys.max(1),
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn capacity(&self) -> f64 {
-        f64::from(self.limit.per_window)
-    }
-
-    fn refill_per_sec(&self) -> f64 {
-        self.capacity() / self.limit.window.as_secs_f64()
-    }
-
-    /// Takes one token for `key`, or says how long until one is available.
-    pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        if self.limit.per_window == 0 {
-            return Ok(());
-        }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if !buckets.contains_key(key) && buckets.len() >= self.max_keys {
-            self.evict(&mut buckets, now);
-        }
-        let capacity = self.capacity();
-        let rate = self.refill_per_sec();
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
-            tokens: capacity,
-            updated: now,
+        let limiter = NonZeroU32::new(limit.per_window).map(|burst| {
+            // The config refuses a zero window; GCRA replenishes one cell every window / burst.
+            let period = (limit.window / burst.get()).max(Duration::from_nanos(1));
+            let quota = Quota::with_period(period)
+                .expect("a non-zero period")
+                .allow_burst(burst);
+            RateLimiter::dashmap(quota)
         });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate).max(Duration::from_secs(1)))
+        Limiter {
+            limiter,
+            clock: DefaultClock::default(),
+            max_keys: max_keys.max(1),
         }
     }
 
-    /// Gives back a token taken by `check` for a request that turned out not to count.
-    pub fn refund(&self, key: &K) {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bucket) = buckets.get_mut(key) {
-            bucket.tokens = (bucket.tokens + 1.0).min(self.capacity());
+    /// Takes one request for `key`, or says how long until one is allowed.
+    pub fn check(&self, key: &K) -> Result<(), Duration> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if governor::RateLimiter::len(limiter) >= self.max_keys {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+            if governor::RateLimiter::len(limiter) >= self.max_keys {
+                // Every tracked key is still limited: refuse newcomers rather than forget a limit.
+                return Err(Duration::from_secs(1));
+            }
+        }
+        limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()).max(Duration::from_secs(1)))
+    }
+
+    /// Forgets keys whose limit has fully replenished (they are indistinguishable from new ones).
+    pub fn forget_idle(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
     }
 
-    fn evict(&self, buckets: &mut HashMap<K, Bucket>, now: Instant) {
-        let capacity = self.capacity();
-        let rate = self.refill_per_sec();
-        buckets.retain(|_, b| b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < capacity);
-        if buckets.len() >= self.max_keys
-            && let Some(stalest) = buckets.iter().min_by_key(|(_, b)| b.updated).map(|(k, _)| k.clone())
-        {
-            buckets.remove(&stalest);
-        }
-    }
-
+    /// Keys tracked now.
     #[cfg(test)]
     pub fn tracked(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.limiter.as_ref().map_or(0, |l| governor::RateLimiter::len(l))
     }
 }
 
@@ -95,43 +80,42 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 mod tests {
     use super::*;
 
-    fn limit(per_window: u32, secs: u64) -> RateLimit {
-        RateLimit {
-            per_window,
-            window: Duration::from_secs(secs),
-        }
+    fn limit(per_window: u32, window: Duration) -> RateLimit {
+        RateLimit { per_window, window }
     }
 
     #[test]
-    fn allows_a_burst_then_refills_evenly() {
-        let limiter = Limiter::new(limit(3, 60), 10);
-        let t0 = Instant::now();
+    fn a_burst_then_one_per_share_of_the_window() {
+        let limiter = Limiter::new(limit(3, Duration::from_secs(3600)), 100);
         for _ in 0..3 {
-            assert!(limiter.check(&"a", t0).is_ok());
+            limiter.check(&"a").unwrap();
         }
-        let wait = limiter.check(&"a", t0).unwrap_err();
+        let wait = limiter.check(&"a").unwrap_err();
         assert!(
-            wait >= Duration::from_secs(19) && wait <= Duration::from_secs(20),
+            wait > Duration::from_secs(1000) && wait <= Duration::from_secs(1200),
             "{wait:?}"
         );
-        assert!(limiter.check(&"b", t0).is_ok(), "keys are independent");
-        assert!(limiter.check(&"a", t0 + Duration::from_secs(20)).is_ok());
-        assert!(limiter.check(&"a", t0 + Duration::from_secs(21)).is_err());
-        limiter.refund(&"a");
-        assert!(limiter.check(&"a", t0 + Duration::from_secs(21)).is_ok());
+        limiter.check(&"b").unwrap();
+        assert!(Limiter::<u8>::new(RateLimit::OFF, 1).check(&1).is_ok());
     }
 
     #[test]
-    fn zero_is_off_and_tracking_is_bounded() {
-        let off = Limiter::new(RateLimit::OFF, 1);
-        for _ in 0..1000 {
-            assert!(off.check(&1, Instant::now()).is_ok());
-        }
-        let limiter = Limiter::new(limit(1, 3600), 4);
-        let t0 = Instant::now();
-        for key in 0..100 {
-            let _ = limiter.check(&key, t0 + Duration::from_millis(key));
-            assert!(limiter.tracked() <= 4);
-        }
+    fn a_full_table_refuses_newcomers_and_never_resets_a_limit() {
+        let limiter = Limiter::new(limit(1, Duration::from_secs(3600)), 2);
+        limiter.check(&1).unwrap();
+        limiter.check(&2).unwrap();
+        // Both still limited: a third key is refused, and 1 stays limited.
+        assert!(limiter.check(&3).is_err());
+        assert!(limiter.check(&1).is_err());
+        assert_eq!(limiter.tracked(), 2);
+    }
+
+    #[test]
+    fn replenished_keys_are_forgotten() {
+        let limiter = Limiter::new(limit(100, Duration::from_millis(10)), 10);
+        limiter.check(&1).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        limiter.forget_idle();
+        assert_eq!(limiter.tracked(), 0);
     }
 }

@@ -20,10 +20,12 @@
 
 pub mod artifact;
 mod cache_source;
+mod client;
 pub mod config;
 mod engine;
 pub mod error;
 mod http;
+mod idle;
 mod job;
 mod keyfile;
 mod lifecycle;
@@ -42,11 +44,17 @@ use std::{sync::Arc, time::Duration};
 
 pub use artifact::{Artifact, JsonSummaryBuilder, ResultBuilder};
 pub use cache_source::{CacheSource, SourceControl};
-pub use config::{PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, parse_duration, parse_rate};
+pub use client::Client;
+pub use config::{
+    ClientRules, PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, UnsyncedNode, parse_duration, parse_rate,
+};
 use engine::{Engine, Phase};
 pub use error::{ApiError, JobFailure, ServiceError};
 pub use http::API_PREFIX;
-pub use lifecycle::{ImportProgress, Lifecycle, SOURCE_FAULT_CODES, SourceFault, SourceReport};
+pub use lifecycle::{
+    IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
+    source_fault_codes,
+};
 pub use server::tls_acceptor;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;

@@ -242,11 +242,10 @@ impl Engine {
     /// Writes a finished file to disk, encrypted under a new key sealed to every token of the job. Returns
     /// the key (for tokens added later), or `None` if the file could not be written: the job is still
     /// ready, its file just does not survive a restart.
-    pub(super) async fn persist_result(&self, job_id: &str, artifact: &Arc<Artifact>) -> Option<FileKey> {
+    pub(super) async fn persist_result(&self, job_id: &str, artifact: &Arc<Artifact>) -> bool {
         let (store, results, id) = (self.store.clone(), self.results.clone(), job_id.to_string());
         let artifact = artifact.clone();
-        let key = FileKey::new(rand::random());
-        let sealing_key = key.clone();
+        let sealing_key = FileKey::new(rand::random());
         let written = tokio::task::spawn_blocking(move || {
             let written = (|| -> Result<(), String> {
                 results.write(&id, &artifact, &sealing_key).map_err(|e| e.to_string())?;
@@ -272,35 +271,13 @@ impl Engine {
         match written {
             Ok(()) => {
                 self.metrics.result_files_written.fetch_add(1, Ordering::Relaxed);
-                Some(key)
+                true
             }
             Err(reason) => {
                 self.metrics.result_file_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(job = %job_id, %reason, "the file could not be stored; it will not survive a restart");
-                None
+                false
             }
-        }
-    }
-
-    /// Seals the job's file key to its tokens that have none yet (resubmissions that joined the job while
-    /// its file was written). Failures are logged: such a token cannot download after a restart.
-    pub(super) async fn seal_file_key_to_new_tokens(&self, job: &Job) {
-        let Some(key) = job.file_key() else { return };
-        let (store, id) = (self.store.clone(), job.id.clone());
-        let sealed = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            for (hash, public) in store.result_keys(&id, true).map_err(|e| e.to_string())? {
-                let sealed = seal_file_key(&public, &id, &key).map_err(|e| e.to_string())?;
-                store
-                    .set_sealed_file_key(&id, &hash, &sealed)
-                    .map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
-        if let Err(reason) = sealed {
-            self.metrics.result_file_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(job = %job.id, %reason, "the file key could not be sealed to a new token");
         }
     }
 
@@ -334,17 +311,15 @@ impl Engine {
                     LoadError::File(FileError::Missing)
                 });
             };
-            let artifact = results.read(&id, &key, &sha256).map_err(LoadError::File)?;
-            Ok((artifact, key))
+            results.read(&id, &key, &sha256).map_err(LoadError::File)
         })
         .await
         .map_err(|_| ApiError::Internal)?;
         match loaded {
-            Ok((artifact, key)) => {
+            Ok(artifact) => {
                 let artifact = Arc::new(artifact);
                 if matches!(job.status(), JobStatus::Ready { .. }) && !job.is_cancelled() {
                     job.set_artifact(Some(artifact.clone()));
-                    job.set_file_key(Some(key));
                 }
                 self.metrics.results_reopened.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(job = %job.id, size = artifact.zstd_len, "result reopened from disk");

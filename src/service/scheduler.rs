@@ -15,7 +15,10 @@ use std::{
 };
 
 use rayon::prelude::*;
-use tari_wallet_sync_sse::seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, Sealed};
+use tari_wallet_sync_sse::{
+    envelope::{LABEL_SUBMISSION, SubmissionSecrets},
+    seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, SealError, Sealed},
+};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
@@ -25,7 +28,7 @@ use super::{
     engine::{Engine, blocking, now_ms, renumber_queue},
     error::JobFailure,
     job::{Job, JobStatus},
-    store::StoredResult,
+    store::{SUBMISSION_FORMAT, StoredResult},
 };
 use crate::{
     cache::{CacheError, CacheView},
@@ -140,24 +143,26 @@ async fn wait_for_work(engine: &Engine) {
     }
 }
 
-/// Takes up to `max_batch_keys` jobs off the queue and marks them scanning.
+/// Takes up to `max_batch_keys` jobs off the queue and marks them scanning (a job deleted meanwhile is
+/// left out).
 fn take_batch(engine: &Engine) -> Vec<Arc<Job>> {
     let mut registry = engine.registry();
     let take = registry.queue.len().min(engine.config.max_batch_keys.max(1));
-    let batch: Vec<Arc<Job>> = registry.queue.drain(..take).collect();
+    let batch: Vec<Arc<Job>> = registry.queue.drain(..take).filter(|job| job.start_scan()).collect();
     for job in &batch {
         job.attempts.fetch_add(1, Ordering::Relaxed);
-        job.start_scan();
     }
     renumber_queue(&registry.queue);
     batch
 }
 
+/// Puts jobs back at the head of the queue, except those deleted meanwhile: a DELETE is final.
 fn requeue_in_memory(engine: &Engine, batch: &[Arc<Job>]) {
     let mut registry = engine.registry();
     for job in batch.iter().rev() {
-        job.set_status(JobStatus::Queued { position: 0 });
-        registry.queue.push_front(job.clone());
+        if job.advance(JobStatus::Queued { position: 0 }) {
+            registry.queue.push_front(job.clone());
+        }
     }
     renumber_queue(&registry.queue);
 }
@@ -193,13 +198,26 @@ fn run_pass(
         }
     }
     if !members.is_empty() {
-        let requests: Vec<ScanRequest> = members
-            .iter()
-            .map(|(_, m)| ScanRequest {
-                key: m.key.clone(),
-                birthday: m.job.birthday,
-            })
-            .collect();
+        // Jobs for the same wallet and birthday share one scan request: each still gets a file of its own.
+        let mut requests: Vec<ScanRequest> = Vec::new();
+        let mut request_of: Vec<usize> = Vec::with_capacity(members.len());
+        for (_, m) in &members {
+            let same = requests.iter().position(|r| {
+                r.birthday == m.job.birthday
+                    && r.key.spend_public_key() == m.key.spend_public_key()
+                    && bool::from(subtle::ConstantTimeEq::ct_eq(
+                        &r.key.view_bytes()[..],
+                        &m.key.view_bytes()[..],
+                    ))
+            });
+            request_of.push(same.unwrap_or_else(|| {
+                requests.push(ScanRequest {
+                    key: m.key.clone(),
+                    birthday: m.job.birthday,
+                });
+                requests.len() - 1
+            }));
+        }
         let on_progress = |p: Progress| {
             for (_, member) in &members {
                 member.job.publish_progress(p);
@@ -209,7 +227,6 @@ fn run_pass(
             }
         };
         let scanned = pool.install(|| scan(&view, &requests, &ScanOptions::default(), &on_progress, cancel));
-        drop(requests);
         let elapsed = started.elapsed();
         let first = members.iter().map(|(_, m)| view.first_output_at(m.job.birthday)).min();
         let outputs = view.output_count().saturating_sub(first.unwrap_or(0));
@@ -219,9 +236,10 @@ fn run_pass(
         metrics.outputs_scanned.fetch_add(outputs, Ordering::Relaxed);
         metrics
             .key_outputs_scanned
-            .fetch_add(outputs * members.len() as u64, Ordering::Relaxed);
+            .fetch_add(outputs * requests.len() as u64, Ordering::Relaxed);
         tracing::info!(
-            keys = members.len(),
+            keys = requests.len(),
+            jobs = members.len(),
             outputs,
             stale,
             ms = elapsed.as_millis() as u64,
@@ -229,12 +247,13 @@ fn run_pass(
         );
         match scanned {
             Ok(results) => {
+                drop(requests);
                 let indices: Vec<usize> = members.iter().map(|(index, _)| *index).collect();
                 let built: Vec<Outcome> = pool.install(|| {
                     members
                         .par_drain(..)
-                        .zip(results.into_par_iter())
-                        .map(|((_, member), result)| build(engine, member, &result, &view, stale, shutdown))
+                        .zip(request_of.into_par_iter())
+                        .map(|((_, member), r)| build(engine, member, &results[r], &view, stale, shutdown))
                         .collect()
                 });
                 for (index, outcome) in indices.into_iter().zip(built) {
@@ -270,6 +289,20 @@ fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
         .map_err(|_| JobFailure::new("INTERNAL", "the job store could not be read", true))?
         .ok_or_else(|| JobFailure::new("KEY_MISSING", "the job's key is no longer stored", false))?;
     let unopenable = |_| JobFailure::new("BAD_SEAL", "the stored key no longer opens with the server key", false);
+    if parts.format == SUBMISSION_FORMAT {
+        let sealed = Sealed::from_bytes(&parts.sealed_view_key).map_err(unopenable)?;
+        let opened = engine.server_key.open(LABEL_SUBMISSION, &sealed).map_err(unopenable)?;
+        let secrets = SubmissionSecrets::from_plaintext(&opened).map_err(|_| unopenable(SealError::Open))?;
+        let view = Zeroizing::new(hex::decode(&secrets.view_key).map_err(|_| unopenable(SealError::Open))?);
+        let key = WalletKey::from_bytes(&view, &parts.spend_public_key)
+            .map_err(|e| JobFailure::new(e.code(), e.to_string(), false))?;
+        return Ok(Member {
+            job: job.clone(),
+            key,
+            password: Some(Zeroizing::new(secrets.wallet_password.clone())),
+        });
+    }
+    // Format 1: a job a version-1 server accepted, with its view-key and password boxes.
     let sealed = Sealed::from_bytes(&parts.sealed_view_key).map_err(unopenable)?;
     let view_key = engine.server_key.open(LABEL_VIEW_KEY, &sealed).map_err(unopenable)?;
     let key = WalletKey::from_bytes(&view_key, &parts.spend_public_key)
@@ -352,7 +385,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 };
                 // On disk (sealed) before the store says ready, so a ready job has its file there unless
                 // the write failed; a crash in between leaves the job scanning, to be scanned again.
-                let file_key = engine.persist_result(&job.id, &artifact).await;
+                engine.persist_result(&job.id, &artifact).await;
                 let stored = result.clone();
                 if blocking(move || store.finish_ready(&id, &stored, now, now + ttl))
                     .await
@@ -361,24 +394,20 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                     requeue.push(job);
                     continue;
                 }
-                if job.is_cancelled() {
-                    engine.discard_result(&job.id).await;
-                    continue;
-                }
                 let size = result.size;
-                let stored = file_key.is_some();
                 job.set_artifact(Some(artifact));
-                job.set_file_key(file_key);
-                job.set_status(JobStatus::Ready {
+                let ready = JobStatus::Ready {
                     size,
                     sha256: result.sha256,
                     expires_ms: now + ttl,
                     stale,
                     tip_height,
-                });
-                if stored {
-                    // Resubmissions that joined the job while its file was written.
-                    engine.seal_file_key_to_new_tokens(&job).await;
+                };
+                if !job.advance(ready) {
+                    // Deleted while its file was built or written: the DELETE stands, the file goes.
+                    job.set_artifact(None);
+                    engine.discard_result(&job.id).await;
+                    continue;
                 }
                 engine.metrics.jobs_ready.fetch_add(1, Ordering::Relaxed);
                 let took = Duration::from_millis(now.saturating_sub(job.created_ms));
@@ -396,14 +425,14 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
             Outcome::Failed(failure) => {
                 let (code, message) = (failure.code, failure.message.clone());
                 let _ = blocking(move || store.finish_failed(&id, code, &message, now, now + ttl)).await;
-                if job.is_cancelled() {
-                    continue;
-                }
-                job.set_status(JobStatus::Failed {
+                let failed = JobStatus::Failed {
                     code: failure.code.to_string(),
                     message: failure.message,
                     expires_ms: now + ttl,
-                });
+                };
+                if !job.advance(failed) {
+                    continue;
+                }
                 engine.metrics.job_failed(failure.code);
                 tracing::warn!(job = %job.id, code = failure.code, "job failed");
             }

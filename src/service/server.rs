@@ -1,8 +1,14 @@
 //! Server: accepts TCP connections and serves each with hyper-util's auto builder (HTTP/1.1, and HTTP/2
-//! by prior knowledge on cleartext or by ALPN over TLS), within the connection limit, header timeout and
-//! graceful drain. Knows connections only; requests go to `http::handle`.
+//! by prior knowledge on cleartext or by ALPN over TLS), within the connection limits (in all, and per
+//! client address), the header timeout, the idle timeout and a graceful drain. Knows connections only;
+//! requests go to `http::handle`.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use hyper::service::service_fn;
 use hyper_util::{
@@ -27,6 +33,7 @@ use super::{
     engine::Engine,
     error::{ApiError, ServiceError},
     http::{self, Ctx},
+    idle::{Activity, Watched},
 };
 
 /// Connections over the limit that still get a 503 (the rest are closed at once): answering costs a
@@ -71,14 +78,53 @@ fn builder(engine: &Engine) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(config.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES.max(8192) * 4)
         .keep_alive(true);
+    // No HTTP/2 pings from our side: they would keep an idle connection busy forever; the idle timeout
+    // (`idle`) closes a silent connection, dead peer or not.
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
-        .max_header_list_size(MAX_HEADER_BYTES as u32)
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
     builder
+}
+
+/// Open connections per client address bucket (peers that are trusted proxies are not counted: they
+/// carry many clients). A slot is given back when its `Slot` is dropped.
+#[derive(Default)]
+struct PerClient {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+struct Slot {
+    table: Arc<PerClient>,
+    bucket: IpAddr,
+}
+
+impl PerClient {
+    fn take(self: &Arc<Self>, bucket: IpAddr, max: usize) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(bucket).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            table: self.clone(),
+            bucket,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.bucket) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.bucket);
+            }
+        }
+    }
 }
 
 /// Accepts and serves connections until `shutdown`, then drains them for up to `drain_timeout`.
@@ -91,6 +137,7 @@ pub(super) async fn serve(
     let builder = Arc::new(builder(&engine));
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(engine.config().max_connections.max(1)));
+    let per_client = Arc::new(PerClient::default());
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, tls = tls.is_some(), "listening");
@@ -109,7 +156,17 @@ pub(super) async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
+        let rules = &engine.config().clients;
+        let peer_ip = peer.ip().to_canonical();
+        // A proxy's connections carry many clients: only the global limit applies to them.
+        let slot = match rules.trusted_proxies.iter().any(|net| net.contains(&peer_ip)) {
+            true => Ok(None),
+            false => per_client
+                .take(rules.bucket(peer_ip), engine.config().max_connections_per_ip)
+                .map(Some)
+                .ok_or(()),
+        };
+        let (Ok(permit), Ok(slot)) = (connections.clone().try_acquire_owned(), slot) else {
             engine
                 .metrics
                 .connections_refused
@@ -135,12 +192,13 @@ pub(super) async fn serve(
                 .metrics
                 .connections
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            serve_connection(&builder, watcher, tls, stream, peer, ctx.clone()).await;
+            let idle = ctx.engine.config().idle_timeout;
+            serve_connection(&builder, watcher, tls, stream, peer, idle, ctx.clone()).await;
             ctx.engine
                 .metrics
                 .connections
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            drop(permit);
+            drop((permit, slot));
         });
     }
     drop(listener);
@@ -158,17 +216,22 @@ async fn serve_connection(
     tls: Option<TlsAcceptor>,
     stream: TcpStream,
     peer: SocketAddr,
+    idle: Duration,
     ctx: Arc<Ctx>,
 ) {
     let service = service_fn(move |request| {
         let ctx = ctx.clone();
         async move { Ok::<_, std::convert::Infallible>(http::handle(ctx, request).await) }
     });
+    let activity = Activity::new();
+    let silent = activity.watch(idle);
     let result = match tls {
         None => {
-            watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), service))
-                .await
+            let stream = Watched::new(stream, activity.clone());
+            tokio::select! {
+                result = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)) => result,
+                _ = silent => Ok(()),
+            }
         }
         Some(acceptor) => {
             let timeout = Duration::from_secs(10);
@@ -180,9 +243,11 @@ async fn serve_connection(
                 }
                 Err(_) => return,
             };
-            watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), service))
-                .await
+            let stream = Watched::new(stream, activity.clone());
+            tokio::select! {
+                result = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)) => result,
+                _ = silent => Ok(()),
+            }
         }
     };
     if let Err(error) = result {

@@ -1,8 +1,9 @@
 //! Job store: the SQLite file (`DATA_DIR/jobs.sqlite`, WAL) that makes accepted jobs survive a restart.
-//! Holds each job's state, its sealed keys until the scan ends, token hashes (each with the token's public
-//! result key and, once the job's file is on disk, that file's key sealed to it) and outcome; never a plain
-//! key, a token or a wallet file (those are `result_store`'s, sealed). Blocking calls: the service runs
-//! them on the blocking pool.
+//! Holds each job's state, its sealed request until the scan ends, token hashes (each with the token's
+//! public result key and, once the job's file is on disk, that file's key sealed to it) and outcome, and
+//! the ephemeral keys of the envelopes opened lately (so none is accepted twice); never a plain key, a
+//! token or a wallet file (those are `result_store`'s, sealed). Blocking calls: the service runs them on
+//! the blocking pool.
 //!
 //! Identified by `application_id` 0x54575331 ("TWS1") and versioned by `user_version`: an older store is
 //! migrated step by step (`MIGRATIONS`), a newer one refused. `secure_delete` overwrites wiped key bytes,
@@ -19,7 +20,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::error::ServiceError;
 
 const APPLICATION_ID: i64 = 0x5457_5331;
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
+/// The `format` of a job stored today: its `sealed_view_key` column holds the one sealed envelope of a
+/// version-2 submission. Format 1 (a view-key box and a password box) is still opened for jobs a
+/// version-1 server accepted.
+pub const SUBMISSION_FORMAT: u32 = 2;
+/// Envelopes remembered at most. Each submission adds one (for the envelope's window); submissions are
+/// rate-limited per client, so this is reached only under a flood from very many addresses, and then new
+/// submissions are refused rather than an envelope forgotten while it could still be replayed.
+pub const MAX_SEEN_ENVELOPES: i64 = 1_000_000;
 pub const FILE_NAME: &str = "jobs.sqlite";
 
 const SCHEMA: &str = "
@@ -33,8 +42,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     dedupe BLOB NOT NULL,          -- keyed fingerprint of wallet, birthday and password (resubmissions)
     birthday INTEGER NOT NULL,
     spend_public_key BLOB,         -- NULL once the scan ended
-    sealed_view_key BLOB,          -- NULL once the scan ended
-    sealed_password BLOB,          -- NULL once the scan ended
+    sealed_view_key BLOB,          -- NULL once the scan ended; the whole sealed envelope for format 2
+    sealed_password BLOB,          -- NULL once the scan ended; unused by format 2
     attempts INTEGER NOT NULL DEFAULT 0,
     created_ms INTEGER NOT NULL,
     finished_ms INTEGER,
@@ -44,7 +53,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     result_size INTEGER,
     result_sha256 TEXT,
     result_stale INTEGER,          -- 1: scanned from a degraded source's last snapshot
-    result_tip_height INTEGER      -- the cache tip the scan reached (NULL: an empty cache)
+    result_tip_height INTEGER,     -- the cache tip the scan reached (NULL: an empty cache)
+    format INTEGER NOT NULL DEFAULT 1  -- 2: a version-2 envelope (`SUBMISSION_FORMAT`)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_ms);
 CREATE TABLE IF NOT EXISTS tokens (
@@ -54,16 +64,22 @@ CREATE TABLE IF NOT EXISTS tokens (
     sealed_file_key BLOB,          -- the job's file key sealed to T, while the file is on disk
     PRIMARY KEY (job_id, hash)
 );
+CREATE TABLE IF NOT EXISTS seen_envelopes (
+    ephemeral BLOB PRIMARY KEY,    -- an opened envelope's ephemeral public key
+    expires_ms INTEGER NOT NULL    -- its window's end: a replay after that is refused by its timestamp
+);
 ";
 
 /// `MIGRATIONS[v - 1]` takes a store from version `v` to `v + 1` (a fresh store gets `SCHEMA` at once).
-const MIGRATIONS: [&str; 1] = [
+const MIGRATIONS: [&str; 2] = [
     // 2: finished files survive restarts (`result_store`): what a ready job reports, and per token its
     // result key and the sealed file key.
     "ALTER TABLE jobs ADD COLUMN result_stale INTEGER;
      ALTER TABLE jobs ADD COLUMN result_tip_height INTEGER;
      ALTER TABLE tokens ADD COLUMN result_key BLOB;
      ALTER TABLE tokens ADD COLUMN sealed_file_key BLOB;",
+    // 3: one sealed envelope per submission (its format), and the envelopes opened lately (replays).
+    "ALTER TABLE jobs ADD COLUMN format INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// A job's state as stored.
@@ -104,11 +120,13 @@ impl StoredState {
 /// A job as submitted.
 pub struct NewJob<'a> {
     pub id: &'a str,
+    /// Keyed fingerprint of the wallet.
     pub dedupe: &'a [u8; 32],
     pub birthday: u64,
     pub spend_public_key: &'a [u8; 32],
-    pub sealed_view_key: &'a [u8],
-    pub sealed_password: Option<&'a [u8]>,
+    /// The sealed envelope (`Sealed::to_bytes`).
+    pub sealed_request: &'a [u8],
+    pub format: u32,
     pub token_hash: &'a [u8; 32],
     /// The token's public result key (`result_store::result_public_key`).
     pub result_key: &'a [u8; 32],
@@ -129,7 +147,6 @@ pub struct StoredResult {
 pub struct StoredJob {
     pub id: String,
     pub state: StoredState,
-    pub dedupe: [u8; 32],
     pub birthday: u64,
     pub attempts: u32,
     pub created_ms: u64,
@@ -142,8 +159,11 @@ pub struct StoredJob {
 
 /// What a scan needs to open a job's keys.
 pub struct SealedParts {
+    pub format: u32,
     pub spend_public_key: Vec<u8>,
+    /// Format 1: the view key's box; format 2: the whole envelope.
     pub sealed_view_key: Vec<u8>,
+    /// Format 1 only: the password's box.
     pub sealed_password: Option<Vec<u8>>,
 }
 
@@ -162,10 +182,22 @@ impl Store {
             path: path.display().to_string(),
             reason,
         };
+        // Owner-only before SQLite writes a byte: it gives the -wal and -shm files it creates the main
+        // file's mode, and files left by an older run are narrowed too.
+        private_file(&path).map_err(|e| fail(e.to_string()))?;
+        for suffix in ["-wal", "-shm"] {
+            let side = data_dir.join(format!("{FILE_NAME}{suffix}"));
+            if side.exists() {
+                private_file(&side).map_err(|e| fail(e.to_string()))?;
+            }
+        }
         let conn = Connection::open(&path).map_err(|e| fail(e.to_string()))?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| fail(e.to_string()))?;
+        if version < 0 {
+            return Err(fail(format!("schema version {version} is not a version")));
+        }
         let application: i64 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(|e| fail(e.to_string()))?;
@@ -197,11 +229,6 @@ impl Store {
         if version != 0 && version < SCHEMA_VERSION {
             tracing::info!(from = version, to = SCHEMA_VERSION, "job store migrated");
         }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-        }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -229,7 +256,7 @@ impl Store {
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
             tx.execute(
-                "INSERT INTO jobs (id, state, dedupe, birthday, spend_public_key, sealed_view_key, sealed_password,
+                "INSERT INTO jobs (id, state, dedupe, birthday, spend_public_key, sealed_view_key, format,
                                    created_ms)
                  VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -237,8 +264,8 @@ impl Store {
                     &job.dedupe[..],
                     job.birthday as i64,
                     &job.spend_public_key[..],
-                    job.sealed_view_key,
-                    job.sealed_password,
+                    job.sealed_request,
+                    job.format,
                     job.created_ms as i64
                 ],
             )?;
@@ -250,13 +277,27 @@ impl Store {
         })
     }
 
-    pub fn add_token(&self, id: &str, hash: &[u8; 32], result_key: &[u8; 32]) -> Result<()> {
+    /// Remembers an opened envelope's ephemeral key until `expires_ms`. `false`: it was seen before (a
+    /// replay). Refuses (an error) when `MAX_SEEN_ENVELOPES` unexpired envelopes are remembered.
+    pub fn note_envelope(&self, ephemeral: &[u8; 32], expires_ms: u64, now_ms: u64) -> Result<bool> {
         self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO tokens (job_id, hash, result_key) VALUES (?1, ?2, ?3)",
-                params![id, &hash[..], &result_key[..]],
-            )
-            .map(drop)
+            let remembered: i64 = c.query_row(
+                "SELECT COUNT(*) FROM seen_envelopes WHERE expires_ms >= ?1",
+                [now_ms as i64],
+                |r| r.get(0),
+            )?;
+            if remembered >= MAX_SEEN_ENVELOPES {
+                c.execute("DELETE FROM seen_envelopes WHERE expires_ms < ?1", [now_ms as i64])?;
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    Some("too many envelopes remembered".into()),
+                ));
+            }
+            let added = c.execute(
+                "INSERT OR IGNORE INTO seen_envelopes (ephemeral, expires_ms) VALUES (?1, ?2)",
+                params![&ephemeral[..], expires_ms as i64],
+            )?;
+            Ok(added == 1)
         })
     }
 
@@ -323,7 +364,6 @@ impl Store {
                     Ok(StoredJob {
                         id: r.get(0)?,
                         state: StoredState::parse(&r.get::<_, String>(1)?),
-                        dedupe: blob32(r.get(2)?),
                         birthday: r.get::<_, i64>(3)? as u64,
                         attempts: r.get::<_, i64>(4)? as u32,
                         created_ms: r.get::<_, i64>(5)? as u64,
@@ -373,7 +413,7 @@ impl Store {
     pub fn sealed(&self, id: &str) -> Result<Option<SealedParts>> {
         self.with(|c| {
             c.query_row(
-                "SELECT spend_public_key, sealed_view_key, sealed_password FROM jobs
+                "SELECT spend_public_key, sealed_view_key, sealed_password, format FROM jobs
                  WHERE id = ?1 AND sealed_view_key IS NOT NULL AND spend_public_key IS NOT NULL",
                 [id],
                 |r| {
@@ -381,6 +421,7 @@ impl Store {
                         spend_public_key: r.get(0)?,
                         sealed_view_key: r.get(1)?,
                         sealed_password: r.get(2)?,
+                        format: r.get(3)?,
                     })
                 },
             )
@@ -445,9 +486,10 @@ impl Store {
         })
     }
 
-    /// Drops tombstones whose time is up.
+    /// Drops tombstones, and envelopes remembered, whose time is up.
     pub fn purge(&self, now_ms: u64) -> Result<usize> {
         self.with(|c| {
+            c.execute("DELETE FROM seen_envelopes WHERE expires_ms < ?1", [now_ms as i64])?;
             c.execute(
                 "DELETE FROM jobs WHERE state IN ('deleted', 'expired') AND expires_ms < ?1",
                 [now_ms as i64],
@@ -472,6 +514,25 @@ impl Store {
     pub fn checkpoint(&self) -> Result<()> {
         self.with(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
     }
+}
+
+/// Creates `path` owner-only (0600) if missing, else narrows it to that.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    }
+    Ok(())
 }
 
 fn blob32(bytes: Vec<u8>) -> [u8; 32] {

@@ -184,6 +184,11 @@ impl FakeNode {
         self.shared.chain.lock().expect("lock").extend(blocks);
     }
 
+    /// Whether `/get_tip_info` reports the node synced (it does by default).
+    pub fn set_synced(&self, synced: bool) {
+        self.shared.chain.lock().expect("lock").unsynced = !synced;
+    }
+
     /// Replaces every block above `height` with `branch` (which must start at `height + 1`).
     pub fn reorg(&self, height: u64, branch: Vec<BlockData>) {
         let mut chain = self.shared.chain.lock().expect("lock");

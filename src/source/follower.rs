@@ -212,6 +212,7 @@ impl Follower {
             let node = or_cancel(cancel, self.client.tip()).await?;
             report.node_tip = node.height;
             self.publisher.node_tip(node.height);
+            self.publisher.node_synced(node.is_synced);
             report.rolled_back += self.reconcile(&node, cancel).await?;
             if self.catch_up(&node, cancel, &mut report).await? {
                 break;

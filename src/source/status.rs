@@ -69,6 +69,7 @@ pub struct FollowerHandle {
     state: watch::Receiver<FollowerState>,
     view: watch::Receiver<CacheView>,
     node_tip: watch::Receiver<Option<u64>>,
+    node_synced: watch::Receiver<Option<bool>>,
 }
 
 impl FollowerHandle {
@@ -87,9 +88,20 @@ impl FollowerHandle {
         *self.node_tip.borrow()
     }
 
+    /// Whether the node said it is synced with its network when last heard from (`None` before the first
+    /// answer, and for a fed follower: the host node pushes only what it has accepted).
+    pub fn node_synced(&self) -> Option<bool> {
+        *self.node_synced.borrow()
+    }
+
     /// A receiver of every state change (a `watch`: a reader that lags sees the latest only).
     pub fn states(&self) -> watch::Receiver<FollowerState> {
         self.state.clone()
+    }
+
+    /// A receiver of every change of `node_synced`.
+    pub fn node_synced_changes(&self) -> watch::Receiver<Option<bool>> {
+        self.node_synced.clone()
     }
 
     /// A receiver of every published snapshot.
@@ -109,6 +121,7 @@ pub(crate) struct Publisher {
     state: watch::Sender<FollowerState>,
     view: watch::Sender<CacheView>,
     node_tip: watch::Sender<Option<u64>>,
+    node_synced: watch::Sender<Option<bool>>,
 }
 
 impl Publisher {
@@ -116,16 +129,19 @@ impl Publisher {
         let (state_tx, state_rx) = watch::channel(FollowerState::Starting);
         let (view_tx, view_rx) = watch::channel(view);
         let (tip_tx, tip_rx) = watch::channel(None);
+        let (synced_tx, synced_rx) = watch::channel(None);
         let handle = FollowerHandle {
             state: state_rx,
             view: view_rx,
             node_tip: tip_rx,
+            node_synced: synced_rx,
         };
         (
             Publisher {
                 state: state_tx,
                 view: view_tx,
                 node_tip: tip_tx,
+                node_synced: synced_tx,
             },
             handle,
         )
@@ -152,6 +168,18 @@ impl Publisher {
         self.node_tip.send_if_modified(|tip| {
             let changed = *tip != Some(height);
             *tip = Some(height);
+            changed
+        });
+    }
+
+    /// Records whether the node says it is synced (only changes wake readers).
+    pub fn node_synced(&self, synced: bool) {
+        self.node_synced.send_if_modified(|now| {
+            let changed = *now != Some(synced);
+            if changed {
+                tracing::info!(synced, "the node's sync status");
+            }
+            *now = Some(synced);
             changed
         });
     }

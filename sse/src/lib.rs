@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! event    typed job events (queued, progress, ready, failed) and their SSE encoding
-//! seal     the sealed-key envelope: seal (wallet side) and open (server side), one construction
+//! seal     sealed boxes: seal (wallet side) and open (server side), one construction
+//! envelope the sealed submission (version 2): its plaintext, its body, the token derivation
 //! client   (feature `client`) HTTP/1.1 + h2c requests and an event stream that resumes by Last-Event-ID
 //! ```
 
+pub mod envelope;
 pub mod event;
 pub mod seal;
 

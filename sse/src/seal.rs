@@ -42,8 +42,9 @@ pub const LABEL_WALLET_PASSWORD: &[u8] = b"wallet_password";
 pub const LABEL_RESULT_FILE_KEY: &[u8] = b"result_file_key";
 pub const NONCE_LEN: usize = 24;
 pub const TAG_LEN: usize = 16;
-/// Longest plaintext a box may carry: a password longer than this is not a password.
-pub const MAX_PLAINTEXT_LEN: usize = 1024;
+/// Longest plaintext a box may carry: a submission envelope with a password of up to 4 KiB (the most a
+/// wallet file accepts) and its other fields fits.
+pub const MAX_PLAINTEXT_LEN: usize = 5120;
 
 /// Why a box could not be made or opened. Never carries secret bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

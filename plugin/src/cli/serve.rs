@@ -110,11 +110,19 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Builds the demo chain of `demo` (same spec, same directory) once and writes `demo-wallets.json`.
+/// The demo wallet file's password, beside the demo wallets' (public, test-only) keys.
+const DEMO_PASSWORD_FILE: &str = "demo-password";
+
+/// Builds the demo chain of `demo` (same spec, same directory) once and writes `demo-wallets.json` and,
+/// for the client command it prints, a password for the demo wallet file (every wallet file has one).
 fn prepare_demo(data_dir: &Path) -> Result<Vec<DemoWallet>> {
     let wallets = demo_chain::ensure_default_demo(&data_dir.join("demo"))?;
     let text = serde_json::to_string_pretty(&wallets)?;
     std::fs::write(data_dir.join("demo-wallets.json"), &text).context("writing demo-wallets.json")?;
+    let password = data_dir.join(DEMO_PASSWORD_FILE);
+    if !password.exists() {
+        std::fs::write(&password, "demo wallet file password\n").context("writing demo-password")?;
+    }
     Ok(wallets)
 }
 
@@ -127,9 +135,10 @@ fn print_demo(wallets: &[DemoWallet], data_dir: &Path, url: &str) {
     );
     println!("try it in another terminal:");
     println!(
-        "  cargo run --release --example wallet_client -- --server {url} --wallets {} --name {}",
+        "  cargo run --release --example wallet_client -- --server {url} --wallets {} --name {} --password-file {}",
         data_dir.join("demo-wallets.json").display(),
-        wallet.name
+        wallet.name,
+        data_dir.join(DEMO_PASSWORD_FILE).display()
     );
 }
 

@@ -208,3 +208,54 @@ fn newer_version_is_refused_even_with_a_valid_older_slot() {
         );
     }
 }
+
+#[test]
+fn a_header_whose_fsync_failed_counts_as_published_and_nothing_it_names_is_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cache = Cache::create_with(dir.path(), 0, SMALL).expect("create");
+    let mut chain = Chain::new(0, 0);
+    let first: Vec<_> = (0..2).map(|_| chain.block(1, vec![])).collect();
+    cache.append_blocks(&first).expect("append");
+    let tip = cache.tip().expect("tip");
+
+    // The slot's bytes are written, then its fsync fails: the writer reports the error and keeps its
+    // published state, but the header is on disk all the same.
+    let failed: Vec<_> = (0..2).map(|_| chain.block(1, vec![])).collect();
+    crate::cache::files::injected_faults::SLOT_SYNC_FAILS.set(true);
+    assert!(cache.append_blocks(&failed).is_err());
+    assert_eq!(cache.tip(), Some(tip));
+    // A reader in another process opens the directory meanwhile and maps what that header names.
+    let reader = CacheView::open(dir.path()).expect("reader");
+    let seen: Vec<_> = first.iter().chain(&failed).cloned().collect();
+    assert_holds(&reader, &seen);
+    let lengths: Vec<(String, u64)> = file_names(dir.path())
+        .into_iter()
+        .filter(|name| name.starts_with("seg") || name.starts_with("run"))
+        .map(|name| {
+            let len = fs::metadata(dir.path().join(&name)).expect("file").len();
+            (name, len)
+        })
+        .collect();
+
+    // The writer goes on from its published tip, on another branch, over several publishes.
+    let mut fork = Chain::after(tip, 9);
+    let more: Vec<_> = (0..3).map(|_| fork.block(1, vec![])).collect();
+    for block in &more {
+        cache.append_block(block).expect("append after the failure");
+    }
+    for (name, len) in &lengths {
+        if let Ok(now) = fs::metadata(dir.path().join(name)) {
+            assert!(
+                now.len() >= *len,
+                "{name} was cut from {len} to {} under a reader",
+                now.len()
+            );
+        }
+    }
+    // Reading every byte of the reader's snapshot would raise SIGBUS past a cut.
+    assert_holds(&reader, &seen);
+    let all: Vec<_> = first.iter().chain(&more).cloned().collect();
+    assert_holds(&cache.view(), &all);
+    drop(cache);
+    assert_holds(&Cache::open_with(dir.path(), SMALL).expect("reopen").view(), &all);
+}

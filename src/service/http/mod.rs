@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
 
-use super::{engine::Engine, error::ApiError};
+use super::{client::Client, engine::Engine, error::ApiError};
 
 /// Every response body: whole or streamed, never failing mid-way on our side.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -106,7 +106,9 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Respons
     let route = Route::of(request.method(), request.uri().path());
     let name = route.name();
     let timeout = ctx.engine.config().request_timeout;
-    let response = match tokio::time::timeout(timeout, dispatch(&ctx, route, request)).await {
+    // Per request: behind a trusted proxy, one connection carries many clients' requests.
+    let client = ctx.engine.config().clients.client(ctx.peer.ip(), request.headers());
+    let response = match tokio::time::timeout(timeout, dispatch(&ctx, &client, route, request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => error_response(&error),
         Err(_) => error_response(&ApiError::Timeout),
@@ -115,15 +117,20 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Respons
     response
 }
 
-async fn dispatch(ctx: &Ctx, route: Route, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn dispatch(
+    ctx: &Ctx,
+    client: &Client,
+    route: Route,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     if route.is_api() {
-        ctx.engine.check_request_rate(ctx.peer.ip().to_canonical())?;
+        ctx.engine.check_request_rate(client)?;
     }
     let head = request.method() == Method::HEAD;
     let token = bearer_token(&request);
     match route {
         Route::ServerKey => Ok(ops::server_key(&ctx.engine)),
-        Route::Submit => submit::submit(ctx, request).await,
+        Route::Submit => submit::submit(ctx, client, request).await,
         Route::Status(id) => routes::status(&*ctx.engine.authorize(&id, token.as_deref())?),
         Route::Events(id) => {
             let job = ctx.engine.authorize(&id, token.as_deref())?;

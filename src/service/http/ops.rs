@@ -4,7 +4,10 @@
 use std::time::SystemTime;
 
 use http::{Response, StatusCode};
-use tari_wallet_sync_sse::seal::KDF_DOMAIN;
+use tari_wallet_sync_sse::{
+    envelope::{LABEL_SUBMISSION, SUBMISSION_VERSION, TOKEN_DOMAIN},
+    seal::KDF_DOMAIN,
+};
 
 use super::{Body, error_response_with, json, text};
 use crate::service::{engine::Engine, error::ApiError, lifecycle::Lifecycle};
@@ -22,7 +25,10 @@ pub(super) fn server_key(engine: &Engine) -> Response<Body> {
             "key_id": key.key_id(),
             "algorithm": "ristretto255-blake2b-xchacha20poly1305",
             "kdf_domain": String::from_utf8_lossy(KDF_DOMAIN),
-            "labels": { "view_key": "view_key", "wallet_password": "wallet_password" },
+            "submission_version": SUBMISSION_VERSION,
+            "labels": { "submission": String::from_utf8_lossy(LABEL_SUBMISSION) },
+            "token_domain": String::from_utf8_lossy(TOKEN_DOMAIN),
+            "submission_window_seconds": engine.config().submission_window.as_secs(),
         }),
     )
 }
@@ -83,7 +89,7 @@ mod tests {
     use tari_wallet_sync_sse::seal::SealError;
 
     use super::*;
-    use crate::{recognize::KeyError, service::lifecycle::SOURCE_FAULT_CODES};
+    use crate::{recognize::KeyError, service::lifecycle::source_fault_codes};
 
     /// The document lists every code the implementation can answer with, and every route it serves.
     #[test]
@@ -96,6 +102,11 @@ mod tests {
         let wait = Duration::from_secs(1);
         let errors = [
             ApiError::MalformedJson(String::new()),
+            ApiError::UnsupportedVersion(1),
+            ApiError::BadEnvelope,
+            ApiError::EnvelopeExpired { window_seconds: 600 },
+            ApiError::Replayed,
+            ApiError::PasswordRequired,
             ApiError::InvalidField(String::new()),
             ApiError::InvalidKey(KeyError::ViewKeyLength(1)),
             ApiError::InvalidKey(KeyError::NonCanonicalViewKey),
@@ -143,7 +154,7 @@ mod tests {
         assert_eq!(ready["state"]["enum"], serde_json::json!(states));
         assert_eq!(
             ready["node_error"]["properties"]["code"]["enum"],
-            serde_json::json!(SOURCE_FAULT_CODES)
+            serde_json::json!(source_fault_codes().collect::<Vec<_>>())
         );
     }
 }

@@ -1,45 +1,60 @@
-//! Submission: `POST /api/v1/wallet/sync`. Reads the bounded body, parses and validates it (sealed or
-//! plain view key, spend key, birthday, sealed password) into an engine `Submission`, answers 202. Every
-//! refusal has its own code; none echoes key material.
+//! Submission: `POST /api/v1/wallet/sync`. Reads the bounded body, opens the one sealed envelope
+//! (version 2, `tari_wallet_sync_sse::envelope`) that carries every secret and every field that must not
+//! be swapped, checks its window, its password and its job secret, and hands the engine a `Submission`;
+//! answers 202 with the job's id and URLs (never a token: the client derives it from its job secret).
+//! A version-1 body is refused with `UNSUPPORTED_VERSION`. Every refusal has its own code; none echoes
+//! what the body held.
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use serde::Deserialize;
-use tari_wallet_sync_sse::seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, Sealed, SealedBox};
+use serde::{Deserialize, de::IgnoredAny};
+use tari_wallet_sync_sse::{
+    envelope::{LABEL_SUBMISSION, SUBMISSION_VERSION, SubmissionSecrets, unix_now},
+    seal::{Sealed, SealedBox},
+};
 use zeroize::Zeroizing;
 
 use super::{Body, Ctx, json, routes::urls};
 use crate::{
     recognize::{KeyError, WalletKey},
-    service::{config::PlainKeyPolicy, engine::Engine, error::ApiError, submission::Submission},
+    service::{
+        client::Client, config::PlainKeyPolicy, engine::Engine, error::ApiError, job::hash_token,
+        result_store::result_public_key, submission::Submission,
+    },
 };
 
-/// The submission body. Unknown fields are refused so a misspelt `sealed_view_key` cannot pass silently.
+/// The submission body. Unknown fields are refused, so a misspelt field cannot pass silently; the
+/// version-1 fields are named only to refuse them with a clear code.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SubmitBody {
-    sealed_view_key: Option<SealedBox>,
-    view_key: Option<String>,
-    spend_public_key: String,
-    birthday: Option<u64>,
-    wallet_password: Option<SealedBox>,
-    /// The `key_id` of the server key the boxes were sealed to, to tell a rotated key from a bad box.
+struct Wire {
+    version: Option<u32>,
+    /// The `key_id` of the server key the envelope was sealed to, to tell a rotated key from a bad box.
     key_id: Option<String>,
+    envelope: Option<SealedBox>,
+    /// The envelope's plaintext unsealed: for local testing only, where `plain_view_key` allows it.
+    plain: Option<SubmissionSecrets>,
+    sealed_view_key: Option<IgnoredAny>,
+    view_key: Option<IgnoredAny>,
+    spend_public_key: Option<IgnoredAny>,
+    birthday: Option<IgnoredAny>,
+    wallet_password: Option<IgnoredAny>,
 }
 
-impl Drop for SubmitBody {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        if let Some(key) = self.view_key.as_mut() {
-            key.zeroize();
-        }
+impl Wire {
+    fn has_version_1_fields(&self) -> bool {
+        self.sealed_view_key.is_some()
+            || self.view_key.is_some()
+            || self.spend_public_key.is_some()
+            || self.birthday.is_some()
+            || self.wallet_password.is_some()
     }
 }
 
-pub(super) async fn submit(ctx: &Ctx, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(super) async fn submit(ctx: &Ctx, client: &Client, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let engine = &ctx.engine;
-    engine.check_submit_rate(ctx.peer.ip().to_canonical())?;
+    engine.check_submit_rate(client)?;
     let limit = engine.config().max_body_bytes;
     let declared = request
         .headers()
@@ -63,13 +78,11 @@ pub(super) async fn submit(ctx: &Ctx, request: Request<Incoming>) -> Result<Resp
     let body = Zeroizing::new(body.to_vec());
     let loopback = ctx.peer.ip().to_canonical().is_loopback();
     let submission = parse(engine, &body, loopback)?;
-    let submitted = engine.submit(submission).await?;
+    let submitted = engine.submit(submission, *client).await?;
     let links = urls(&submitted.job_id);
     let mut value = serde_json::json!({
         "job_id": submitted.job_id,
-        "token": submitted.token,
         "state": submitted.status.name(),
-        "deduplicated": submitted.deduplicated,
     });
     if let crate::service::job::JobStatus::Queued { position } = submitted.status {
         value["queue_position"] = position.into();
@@ -83,20 +96,44 @@ pub(super) async fn submit(ctx: &Ctx, request: Request<Incoming>) -> Result<Resp
     Ok(response)
 }
 
+/// What a JSON error says: its kind and position, never the text it choked on (which may be a key).
+pub(super) fn json_error(e: &serde_json::Error) -> ApiError {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "a field is unknown, missing or of the wrong type",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    ApiError::MalformedJson(format!("{kind} (line {}, column {})", e.line(), e.column()))
+}
+
 /// Validates a body into a submission.
 fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Submission, ApiError> {
-    let parsed: SubmitBody = serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    if let Some(key_id) = &parsed.key_id
+    let wire: Wire = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+    match wire.version {
+        Some(SUBMISSION_VERSION) => {}
+        Some(other) => return Err(ApiError::UnsupportedVersion(other)),
+        None if wire.has_version_1_fields() => return Err(ApiError::UnsupportedVersion(1)),
+        None => return Err(ApiError::InvalidField("`version` is required (2)".into())),
+    }
+    if wire.has_version_1_fields() {
+        return Err(ApiError::InvalidField(
+            "version 2 carries every field inside the envelope".into(),
+        ));
+    }
+    if let Some(key_id) = &wire.key_id
         && *key_id != engine.server_key().key_id()
     {
-        return Err(ApiError::UnknownServerKey(key_id.chars().take(32).collect()));
+        return Err(ApiError::UnknownServerKey(
+            key_id.chars().filter(char::is_ascii_hexdigit).take(16).collect(),
+        ));
     }
-    let spend = hex::decode(parsed.spend_public_key.trim()).map_err(|_| KeyError::NotHex)?;
-    let (view_key, sealed_view_key) = match (&parsed.sealed_view_key, &parsed.view_key) {
-        (Some(wire), None) => {
-            let sealed = Sealed::from_wire(wire)?;
-            let opened = engine.server_key().open(LABEL_VIEW_KEY, &sealed)?;
-            (opened, Some(sealed))
+    let (secrets, sealed) = match (wire.envelope, wire.plain) {
+        (Some(envelope), None) => {
+            let sealed = Sealed::from_wire(&envelope)?;
+            let opened = engine.server_key().open(LABEL_SUBMISSION, &sealed)?;
+            let secrets = SubmissionSecrets::from_plaintext(&opened).map_err(|_| ApiError::BadEnvelope)?;
+            (secrets, Some(sealed))
         }
         (None, Some(plain)) => {
             let allowed = match engine.config().plain_view_key {
@@ -107,38 +144,42 @@ fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Submission, Api
             if !allowed {
                 return Err(ApiError::PlainKeyNotAllowed);
             }
-            let bytes = Zeroizing::new(hex::decode(plain.trim()).map_err(|_| KeyError::NotHex)?);
-            (bytes, None)
+            (plain, None)
         }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::InvalidField(
-                "send either sealed_view_key or view_key, not both".into(),
-            ));
-        }
-        (None, None) => {
-            return Err(ApiError::InvalidField(
-                "sealed_view_key is required (or view_key where allowed)".into(),
-            ));
-        }
+        (Some(_), Some(_)) => return Err(ApiError::InvalidField("send either envelope or plain, not both".into())),
+        (None, None) => return Err(ApiError::InvalidField("`envelope` is required".into())),
     };
-    let key = WalletKey::from_bytes(&view_key, &spend)?;
-    // A plain key is sealed to the server's own key at once: the store only ever holds boxes.
-    let sealed_view_key = sealed_view_key.unwrap_or_else(|| engine.seal_to_self(LABEL_VIEW_KEY, &view_key));
-    let (sealed_password, password) = match &parsed.wallet_password {
-        Some(wire) => {
-            let sealed = Sealed::from_wire(wire)?;
-            let opened = engine.server_key().open(LABEL_WALLET_PASSWORD, &sealed)?;
-            let text = std::str::from_utf8(&opened)
-                .map_err(|_| ApiError::InvalidField("wallet_password must be UTF-8".into()))?;
-            (Some(sealed), Some(Zeroizing::new(text.to_string())))
+    let window = engine.config().submission_window;
+    let now = unix_now();
+    if secrets.timestamp.abs_diff(now) > window.as_secs() {
+        return Err(ApiError::EnvelopeExpired {
+            window_seconds: window.as_secs(),
+        });
+    }
+    if secrets.wallet_password.is_empty() {
+        return Err(ApiError::PasswordRequired);
+    }
+    let token = secrets
+        .token()
+        .ok_or_else(|| ApiError::InvalidField("job_secret must be 32 bytes of hex".into()))?;
+    let view = Zeroizing::new(hex::decode(secrets.view_key.trim()).map_err(|_| KeyError::NotHex)?);
+    let spend = hex::decode(secrets.spend_public_key.trim()).map_err(|_| KeyError::NotHex)?;
+    let key = WalletKey::from_bytes(&view, &spend)?;
+    // A plain submission is sealed to the server's own key at once: the store only ever holds boxes.
+    let (sealed, replay_key) = match sealed {
+        Some(sealed) => {
+            let replay_key = sealed.ephemeral_public_key;
+            (sealed, Some(replay_key))
         }
-        None => (None, None),
+        None => (engine.seal_to_self(LABEL_SUBMISSION, &secrets.to_plaintext()), None),
     };
     Ok(Submission {
         key,
-        sealed_view_key,
-        sealed_password,
-        password,
-        birthday: parsed.birthday.unwrap_or(0),
+        sealed_request: sealed,
+        birthday: secrets.birthday,
+        token_hash: hash_token(&token),
+        result_key: result_public_key(&token),
+        // Remembered until the envelope's own window closes: after that its timestamp refuses it anyway.
+        replay: replay_key.map(|key| (key, (secrets.timestamp + window.as_secs()) * 1000)),
     })
 }

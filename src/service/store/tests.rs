@@ -8,8 +8,8 @@ fn job<'a>(id: &'a str, sealed: &'a [u8]) -> NewJob<'a> {
         dedupe: &[2; 32],
         birthday: 5,
         spend_public_key: &[3; 32],
-        sealed_view_key: sealed,
-        sealed_password: None,
+        sealed_request: sealed,
+        format: SUBMISSION_FORMAT,
         token_hash: &[4; 32],
         result_key: &[6; 32],
         created_ms: 10,
@@ -23,7 +23,6 @@ fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
     assert_eq!(store.next_boot().unwrap(), 1);
     store.insert(&job("a", &[9; 80])).unwrap();
     store.insert(&job("b", &[9; 80])).unwrap();
-    store.add_token("a", &[5; 32], &[7; 32]).unwrap();
     store.mark_scanning(&["a".into()]).unwrap();
     drop(store);
 
@@ -33,9 +32,10 @@ fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
     assert_eq!(jobs.len(), 2);
     assert_eq!(
         (jobs[0].state, jobs[0].attempts, jobs[0].tokens.len()),
-        (StoredState::Scanning, 1, 2)
+        (StoredState::Scanning, 1, 1)
     );
-    assert_eq!(store.sealed("a").unwrap().unwrap().sealed_view_key, vec![9; 80]);
+    let parts = store.sealed("a").unwrap().unwrap();
+    assert_eq!((parts.sealed_view_key, parts.format), (vec![9; 80], SUBMISSION_FORMAT));
     assert_eq!(store.keys_held().unwrap(), 2);
 
     let result = StoredResult {
@@ -50,18 +50,18 @@ fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
     assert!(store.sealed("a").unwrap().is_none());
     assert_eq!(store.load().unwrap()[0].result, Some(result));
 
-    // Each token's sealed file key, until the job is wiped.
-    assert_eq!(store.result_keys("a", true).unwrap().len(), 2);
-    store.set_sealed_file_key("a", &[5; 32], b"boxed").unwrap();
+    // The token's sealed file key, until the job is wiped.
     assert_eq!(store.result_keys("a", true).unwrap(), vec![([4; 32], [6; 32])]);
-    assert_eq!(store.result_keys("a", false).unwrap().len(), 2);
+    store.set_sealed_file_key("a", &[4; 32], b"boxed").unwrap();
+    assert!(store.result_keys("a", true).unwrap().is_empty());
+    assert_eq!(store.result_keys("a", false).unwrap().len(), 1);
     assert_eq!(
-        store.sealed_file_key("a", &[5; 32]).unwrap().as_deref(),
+        store.sealed_file_key("a", &[4; 32]).unwrap().as_deref(),
         Some(&b"boxed"[..])
     );
-    assert_eq!(store.sealed_file_key("a", &[4; 32]).unwrap(), None);
-    store.tombstone("a", StoredState::Deleted, 40).unwrap();
     assert_eq!(store.sealed_file_key("a", &[5; 32]).unwrap(), None);
+    store.tombstone("a", StoredState::Deleted, 40).unwrap();
+    assert_eq!(store.sealed_file_key("a", &[4; 32]).unwrap(), None);
     assert!(store.result_keys("a", false).unwrap().is_empty());
     store.checkpoint().unwrap();
     assert_eq!(store.purge(41).unwrap(), 1);
@@ -99,12 +99,67 @@ fn migrates_a_version_1_store() {
     );
     // A schema-1 token has no result key: nothing is ever sealed to it.
     assert!(store.result_keys("old", false).unwrap().is_empty());
-    store.add_token("old", &[1; 32], &[2; 32]).unwrap();
-    assert_eq!(store.result_keys("old", false).unwrap().len(), 1);
+    // A schema-1 job is a format-1 job; new ones are format 2.
+    store.insert(&job("new", &[9; 80])).unwrap();
+    assert_eq!(store.sealed("new").unwrap().unwrap().format, SUBMISSION_FORMAT);
     drop(store);
     let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn an_envelope_is_accepted_once_within_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.note_envelope(&[1; 32], 1_000, 10).unwrap());
+    assert!(!store.note_envelope(&[1; 32], 1_000, 20).unwrap(), "a replay");
+    assert!(store.note_envelope(&[2; 32], 1_000, 20).unwrap());
+    drop(store);
+    // Across a restart too.
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!store.note_envelope(&[1; 32], 1_000, 30).unwrap());
+    // Forgotten only once its window is over (its timestamp refuses it from then on).
+    store.purge(999).unwrap();
+    assert!(!store.note_envelope(&[1; 32], 1_000, 999).unwrap());
+    store.purge(1_001).unwrap();
+    assert!(store.note_envelope(&[1; 32], 2_000, 1_001).unwrap());
+}
+
+#[cfg(unix)]
+#[test]
+fn every_file_of_the_store_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Side files an older build left world-readable are narrowed too.
+    std::fs::write(dir.path().join(format!("{FILE_NAME}-wal")), b"").unwrap();
+    std::fs::set_permissions(
+        dir.path().join(format!("{FILE_NAME}-wal")),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.insert(&job("a", &[9; 80])).unwrap();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{:?}", entry.file_name());
+        seen += 1;
+    }
+    assert!(seen >= 2, "the database and its write-ahead log");
+}
+
+#[test]
+fn refuses_a_negative_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    conn.execute_batch("PRAGMA user_version = -3").unwrap();
+    drop(conn);
+    let Err(error) = Store::open(dir.path()) else {
+        panic!("opened")
+    };
+    assert!(error.to_string().contains("-3"), "{error}");
 }
 
 #[test]

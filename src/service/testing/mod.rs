@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use tari_wallet_sync_sse::seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, seal};
+use tari_wallet_sync_sse::envelope::SubmissionSecrets;
 use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
@@ -127,6 +127,8 @@ pub struct GatedBuilder {
     opened: Condvar,
     waiting: Mutex<usize>,
     arrived: Notify,
+    /// Builds past the gate fail with this retryable failure instead of building.
+    fail_with: Option<&'static str>,
 }
 
 impl Default for GatedBuilder {
@@ -137,11 +139,20 @@ impl Default for GatedBuilder {
             opened: Condvar::new(),
             waiting: Mutex::new(0),
             arrived: Notify::new(),
+            fail_with: None,
         }
     }
 }
 
 impl GatedBuilder {
+    /// A gate whose builds then fail with a retryable `code` (a service-side fault).
+    pub fn failing(code: &'static str) -> GatedBuilder {
+        GatedBuilder {
+            fail_with: Some(code),
+            ..GatedBuilder::default()
+        }
+    }
+
     /// Waits until `count` builds are held at the gate.
     pub async fn wait_for_builds(&self, count: usize) {
         loop {
@@ -176,6 +187,9 @@ impl ResultBuilder for GatedBuilder {
             open = self.opened.wait(open).expect("lock");
         }
         drop(open);
+        if let Some(code) = self.fail_with {
+            return Err(JobFailure::new(code, "an injected service-side fault", true));
+        }
         self.inner.build(key, password, birthday, result, chain)
     }
 }
@@ -188,20 +202,52 @@ pub fn keys_held(data_dir: &Path) -> u64 {
         .expect("store")
 }
 
-/// The JSON of a submission sealing `wallet`'s view key (and `password`) to `server_public`.
-pub fn sealed_submission(server_public: &[u8; 32], wallet: &DemoWallet, password: Option<&str>) -> serde_json::Value {
-    let view = hex::decode(&wallet.view_key).expect("demo keys are hex");
-    let sealed = seal(server_public, LABEL_VIEW_KEY, &view).expect("valid server key");
-    let mut body = serde_json::json!({
-        "sealed_view_key": sealed.to_wire(),
-        "spend_public_key": wallet.spend_public_key,
-        "birthday": wallet.birthday,
-    });
-    if let Some(password) = password {
-        let sealed = seal(server_public, LABEL_WALLET_PASSWORD, password.as_bytes()).expect("valid server key");
-        body["wallet_password"] = serde_json::to_value(sealed.to_wire()).expect("plain data");
+/// The password of test wallets whose password a test does not care about (every wallet file has one).
+pub const TEST_PASSWORD: &str = "a test password";
+
+/// A sealed submission as a wallet app makes it: the body, and the token the app derives from the job
+/// secret it sealed (the server never sends it).
+#[derive(Debug, Clone)]
+pub struct TestSubmission {
+    pub body: serde_json::Value,
+    pub token: String,
+    pub secrets: SubmissionSecrets,
+}
+
+impl std::fmt::Display for TestSubmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.body)
     }
-    body
+}
+
+impl TestSubmission {
+    /// `Authorization: Bearer <token>`.
+    pub fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+}
+
+/// The secrets of a submission of `wallet` (password `password`, or `TEST_PASSWORD`), sealed now.
+pub fn submission_secrets(wallet: &DemoWallet, password: Option<&str>) -> SubmissionSecrets {
+    let view = Zeroizing::new(hex::decode(&wallet.view_key).expect("demo keys are hex"));
+    let spend = hex::decode(&wallet.spend_public_key).expect("demo keys are hex");
+    SubmissionSecrets::new(&view, &spend, wallet.birthday, password.unwrap_or(TEST_PASSWORD))
+}
+
+/// `secrets` sealed to `server_public` in one envelope.
+pub fn seal_secrets(server_public: &[u8; 32], secrets: SubmissionSecrets) -> TestSubmission {
+    let body = secrets.seal(server_public, None).expect("valid server key");
+    TestSubmission {
+        body: serde_json::to_value(&body).expect("plain data"),
+        // Empty for a job secret that is not 32 bytes (a test of that refusal).
+        token: secrets.token().map(|t| t.to_string()).unwrap_or_default(),
+        secrets,
+    }
+}
+
+/// A submission sealing `wallet`'s keys, birthday and `password` (or `TEST_PASSWORD`) to `server_public`.
+pub fn sealed_submission(server_public: &[u8; 32], wallet: &DemoWallet, password: Option<&str>) -> TestSubmission {
+    seal_secrets(server_public, submission_secrets(wallet, password))
 }
 
 /// Opens a downloaded wallet file (zstd-compressed minotari-cli SQLite) the way a client would, checks

@@ -12,7 +12,7 @@ use tari_wallet_sync_sse::{
     client::{Client, ReconnectPolicy},
 };
 
-use super::sealed_submission;
+use super::{TestSubmission, sealed_submission};
 use crate::demo::chain::DemoWallet;
 
 /// A submitted job: the service's answer and the bearer header its token makes.
@@ -20,6 +20,15 @@ pub struct SubmittedJob {
     pub json: serde_json::Value,
     pub token: String,
     pub auth: String,
+}
+
+impl SubmittedJob {
+    /// The service's answer with the app's token beside it (`"token"`), as a wallet app keeps them.
+    pub fn with_token(self) -> serde_json::Value {
+        let mut json = self.json;
+        json["token"] = self.token.into();
+        json
+    }
 }
 
 /// The server's sealing public key (`/api/v1/server-key`).
@@ -35,18 +44,47 @@ pub async fn server_key(client: &Client) -> [u8; 32] {
         .expect("32 bytes")
 }
 
-/// Submits `wallet`'s view key (and `password`) sealed to the server's key; asserts 202.
+/// Submits `wallet`'s keys (and `password`, else the test password) in one envelope sealed to the
+/// server's key; asserts 202. The token is the one the app derives from its job secret.
 pub async fn submit(client: &Client, wallet: &DemoWallet, password: Option<&str>) -> SubmittedJob {
-    let body = sealed_submission(&server_key(client).await, wallet, password).to_string();
+    let submission = sealed_submission(&server_key(client).await, wallet, password);
     let response = client
-        .request(Method::POST, "/api/v1/wallet/sync", &[], Some(Bytes::from(body)))
+        .request(
+            Method::POST,
+            "/api/v1/wallet/sync",
+            &[],
+            Some(Bytes::from(submission.to_string())),
+        )
         .await
         .expect("submission");
     assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
     let json = response.json().expect("submission JSON");
-    let token = json["token"].as_str().expect("token").to_string();
-    let auth = format!("Bearer {token}");
-    SubmittedJob { json, token, auth }
+    assert!(json.get("token").is_none(), "the server never hands out a token");
+    let auth = submission.auth();
+    SubmittedJob {
+        json,
+        token: submission.token,
+        auth,
+    }
+}
+
+/// Posts `submission` and returns the answer with the token the app derived beside it (`"token"`), as a
+/// wallet app keeps them together; asserts 202.
+pub async fn submit_job(client: &Client, submission: &TestSubmission) -> serde_json::Value {
+    let response = client
+        .request(
+            Method::POST,
+            "/api/v1/wallet/sync",
+            &[],
+            Some(Bytes::from(submission.to_string())),
+        )
+        .await
+        .expect("submission");
+    assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
+    let mut json = response.json().expect("submission JSON");
+    assert!(json.get("token").is_none(), "the server never hands out a token");
+    json["token"] = submission.token.clone().into();
+    json
 }
 
 /// Follows the job's events until the stream ends; returns the last event (`ready` or `failed`).

@@ -40,6 +40,8 @@ pub struct Chain {
     by_hash: HashMap<[u8; 32], usize>,
     /// Genuine full outputs by header hash (a node database's); other blocks get stand-ins.
     full: HashMap<[u8; 32], Vec<TransactionOutput>>,
+    /// What `/get_tip_info` says of the node's sync (a lone LocalNet node says `false` forever).
+    pub unsynced: bool,
 }
 
 impl Chain {
@@ -193,7 +195,7 @@ fn tip_info(chain: &Chain) -> TipInfoResponse {
     });
     TipInfoResponse {
         metadata,
-        is_synced: true,
+        is_synced: !chain.unsynced,
     }
 }
 

@@ -59,7 +59,8 @@ impl ImportReport {
     }
 }
 
-/// Brings `cache` to the database's tip. `cancel` is checked between batches; what was published stays.
+/// Brings `cache` to the database's tip. `cancel` is checked between batches; what was published stays,
+/// and a damaged row stops the import with every block before it published.
 /// The database must be of the cache's network, and the process must hash under it (`network::use_network`):
 /// either refusal comes before anything is written.
 pub fn import(
@@ -94,13 +95,22 @@ pub fn import(
         }
         let last = next.saturating_add(batch_blocks - 1).min(chain.tip_height);
         let mut batch = cache.batch();
-        db.for_each_block(next..=last, |block| {
+        let walked = db.for_each_block(next..=last, |block| {
             report.outputs += block.outputs.len() as u64;
             report.spent += block.spent.len() as u64;
             report.blocks += 1;
             batch.append(&block).map_err(LmdbError::from)
-        })?;
-        batch.publish()?;
+        });
+        match walked {
+            Ok(()) => batch.publish()?,
+            // A damaged row: every block before it was read, checked and appended whole, so it is
+            // kept (a batch is up to `batch_blocks` of work). A failed append leaves the batch unsure.
+            Err(error) if !matches!(error, LmdbError::Cache(_)) => {
+                batch.publish()?;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        }
         let reached = cache.tip().map_or(next, |t| t.height);
         if reached < last {
             return Err(LmdbError::Corrupt {

@@ -1,0 +1,526 @@
+//! The service under attack, through real HTTP/1.1 and HTTP/2 clients against the real server on
+//! 127.0.0.1: a captured submission replayed, re-passworded or spliced gets nothing; stale envelopes,
+//! passwordless files and plain keys are refused without echoing what was sent; a reset submission gives
+//! its queue slot back; one address holds no more than its connection cap and idle connections close;
+//! a flood from one IPv6 /64 (behind a trusted proxy) is one client; DELETE beats a finishing pass.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use tari_wallet_sync::service::{
+    CacheSource, RateLimit,
+    testing::{
+        GatedBuilder, TestServer, demo_chain, keys_held, seal_secrets, sealed_submission, submission_secrets,
+        test_config,
+        wallet_app::{self, server_key},
+    },
+};
+use tari_wallet_sync_sse::client::{Client, Protocol, Response};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+const SUBMIT: &str = "/api/v1/wallet/sync";
+
+async fn post(client: &Client, body: &str, headers: &[(&str, &str)]) -> Response {
+    client
+        .request(Method::POST, SUBMIT, headers, Some(Bytes::from(body.to_string())))
+        .await
+        .unwrap()
+}
+
+fn code(response: &Response) -> String {
+    let json = response.json().unwrap_or_default();
+    json["error"]["code"].as_str().unwrap_or_default().to_string()
+}
+
+async fn health(client: &Client) -> serde_json::Value {
+    client
+        .request(Method::GET, "/health", &[], None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+async fn status_with(client: &Client, job_id: &str, token: &str) -> Response {
+    let url = format!("{SUBMIT}/{job_id}/status");
+    let auth = format!("Bearer {token}");
+    client
+        .request(Method::GET, &url, &[("authorization", &auth)], None)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_envelope_gets_nothing_even_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let wallet = &demo_chain().wallets[0];
+    let victim = sealed_submission(&server_key(&client).await, wallet, Some("the victim's password"));
+    let captured = victim.to_string();
+
+    let accepted = post(&client, &captured, &[]).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED);
+    let job = accepted.json().unwrap();
+    assert!(job.get("token").is_none(), "no credential for whoever presents a body");
+    let job_id = job["job_id"].as_str().unwrap().to_string();
+
+    // The attacker replays the captured body: word for word, then re-serialised.
+    for replay in [captured.clone(), serde_json::to_string_pretty(&victim.body).unwrap()] {
+        let refused = post(&client, &replay, &[]).await;
+        assert_eq!(
+            (refused.status, code(&refused)),
+            (StatusCode::CONFLICT, "REPLAYED".into())
+        );
+        assert!(refused.json().unwrap().get("job_id").is_none());
+    }
+    // Without the job secret inside the envelope, the victim's job opens to nobody else.
+    let guessed = status_with(&client, &job_id, &"ab".repeat(32)).await;
+    assert_eq!(guessed.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_with(&client, &job_id, &victim.token).await.status,
+        StatusCode::OK
+    );
+    server.stop().await.unwrap();
+
+    // The replay cache is in the store: a restart does not reopen the window.
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let refused = post(&client, &captured, &[]).await;
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (StatusCode::CONFLICT, "REPLAYED".into())
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_envelope_cannot_be_re_passworded_spliced_or_tampered_with() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let wallet = &demo_chain().wallets[1];
+    let victim = sealed_submission(&server_key(&client).await, wallet, Some("the victim's password"));
+    let envelope = victim.body["envelope"].clone();
+
+    // A password of the attacker's own beside the envelope: the fields that matter are all inside it.
+    let mut re_passworded = victim.body.clone();
+    re_passworded["wallet_password"] = "the attacker's".into();
+    // The envelope spliced into a version-1 body, as the old API took a sealed view key.
+    let spliced = serde_json::json!({
+        "sealed_view_key": envelope,
+        "spend_public_key": wallet.spend_public_key,
+        "wallet_password": "the attacker's",
+    });
+    // One bit of the ciphertext flipped: the box no longer opens.
+    let mut tampered = victim.body.clone();
+    let mut ciphertext = hex::decode(envelope["ciphertext"].as_str().unwrap()).unwrap();
+    ciphertext[0] ^= 1;
+    tampered["envelope"]["ciphertext"] = hex::encode(ciphertext).into();
+    for (attack, expected) in [
+        (re_passworded, "INVALID_FIELD"),
+        (spliced, "UNSUPPORTED_VERSION"),
+        (tampered, "BAD_SEAL"),
+    ] {
+        let refused = post(&client, &attack.to_string(), &[]).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{attack}");
+        assert_eq!(code(&refused), expected, "{attack}");
+        let text = String::from_utf8_lossy(&refused.body).into_owned();
+        assert!(
+            !text.contains("attacker") && !text.contains(envelope["ciphertext"].as_str().unwrap()),
+            "no echo: {text}"
+        );
+    }
+    // None of that used the envelope up: the victim's own request still goes through, once.
+    assert_eq!(
+        post(&client, &victim.to_string(), &[]).await.status,
+        StatusCode::ACCEPTED
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_envelopes_passwordless_files_and_plain_keys_are_refused_without_echo() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let public = server_key(&client).await;
+    let wallet = &demo_chain().wallets[2];
+
+    for shift in [-601i64, 601] {
+        let mut secrets = submission_secrets(wallet, None);
+        secrets.timestamp = secrets.timestamp.saturating_add_signed(shift);
+        let refused = post(&client, &seal_secrets(&public, secrets).to_string(), &[]).await;
+        assert_eq!(
+            (refused.status, code(&refused)),
+            (StatusCode::BAD_REQUEST, "ENVELOPE_EXPIRED".into()),
+            "{shift} s off"
+        );
+    }
+    let no_password = sealed_submission(&public, wallet, Some(""));
+    let refused = post(&client, &no_password.to_string(), &[]).await;
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (StatusCode::BAD_REQUEST, "PASSWORD_REQUIRED".into())
+    );
+
+    // Plain keys are refused by default, from loopback too (a same-host proxy makes anyone loopback).
+    let secrets = submission_secrets(wallet, None);
+    let plain = serde_json::json!({ "version": 2, "plain": secrets });
+    let refused = post(&client, &plain.to_string(), &[]).await;
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (StatusCode::FORBIDDEN, "PLAIN_KEY_NOT_ALLOWED".into())
+    );
+
+    // Broken bodies that hold a key: the error says where, never what.
+    for body in [
+        format!("{{\"version\": 2, \"envelope\": \"{}", wallet.view_key),
+        format!("{{\"version\": 2, \"{}\": 1}}", wallet.view_key),
+        format!("{{\"view_key\": \"{}\", \"birthday\": 0}}", wallet.view_key),
+    ] {
+        let refused = post(&client, &body, &[]).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{body}");
+        let text = String::from_utf8_lossy(&refused.body).into_owned();
+        assert!(!text.contains(&wallet.view_key[..16]), "the key is echoed: {text}");
+    }
+    assert_eq!(health(&client).await["queue_depth"], 0, "nothing was queued");
+    server.stop().await.unwrap();
+}
+
+/// Each submission is reset (the request dropped: `RST_STREAM` on HTTP/2, a closed connection on
+/// HTTP/1.1) while the service writes its job; every queue slot comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_submissions_give_their_queue_slots_back() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.max_queued_jobs = 2;
+    config.test_accept_delay = Duration::from_millis(400);
+    let server = TestServer::start(config).await;
+    let mut resets = 0;
+    // Each round fills the queue with submissions whose streams are reset before the answer; if a
+    // reset leaked its slot, the next round (or the final check) would find the queue full.
+    for protocol in [Protocol::Http2, Protocol::Http1] {
+        let client = Client::new(&server.base_url, protocol);
+        let public = server_key(&client).await;
+        for wallet in &demo_chain().wallets[..2] {
+            let body = Bytes::from(sealed_submission(&public, wallet, None).to_string());
+            let request = client.request(Method::POST, SUBMIT, &[], Some(body));
+            assert!(
+                tokio::time::timeout(Duration::from_millis(100), request).await.is_err(),
+                "reset before the answer"
+            );
+            resets += 1;
+        }
+        // Every reset submission was accepted all the same (its job runs, unseen), then scanned.
+        let client = Client::new(&server.base_url, Protocol::Http1);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = client.request(Method::GET, "/metrics", &[], None).await.unwrap().body;
+            let text = String::from_utf8(text.to_vec()).unwrap();
+            let accepted = format!("tws_jobs_submitted_total {resets}\n");
+            if text.contains(&accepted) && health(&client).await["queue_depth"] == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the reset submissions never settled:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    // The whole queue is free: of three submissions at once, exactly `max_queued_jobs` are accepted.
+    let public = server_key(&client).await;
+    let answers = futures_util::future::join_all(demo_chain().wallets.iter().map(|wallet| {
+        let (client, body) = (client.clone(), sealed_submission(&public, wallet, None).to_string());
+        async move { post(&client, &body, &[]).await }
+    }))
+    .await;
+    let mut statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 202, 503], "queue slots leaked");
+    server.stop().await.unwrap();
+}
+
+/// Reads from `stream` until it closes (EOF or reset); `false` if it is still open after `within`.
+async fn closes_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn get_live(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /live HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_no_more_than_its_cap_and_idle_connections_close() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.max_connections_per_ip = 3;
+    config.idle_timeout = Duration::from_secs(1);
+    config.sse_keep_alive = Duration::from_millis(300);
+    config.batch_delay = Duration::from_secs(3600);
+    let server = TestServer::start(config).await;
+
+    // Three idle connections: two HTTP/1.1 that never send a request, one h2c past its preface.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let mut h2c = TcpStream::connect(server.addr).await.unwrap();
+    h2c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    held.push(h2c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fourth = TcpStream::connect(server.addr).await.unwrap();
+    let answer = get_live(&mut fourth).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503") && answer.contains("TOO_MANY_CONNECTIONS"),
+        "{answer}"
+    );
+
+    // Silent for the idle timeout, each is closed (and not much sooner).
+    let started = Instant::now();
+    for stream in &mut held {
+        assert!(
+            closes_within(stream, Duration::from_secs(5)).await,
+            "an idle connection stays open"
+        );
+    }
+    assert!(started.elapsed() >= Duration::from_millis(700), "closed too soon");
+    let mut again = TcpStream::connect(server.addr).await.unwrap();
+    assert!(
+        get_live(&mut again).await.starts_with("HTTP/1.1 200"),
+        "the address may connect again"
+    );
+
+    // An event stream's keep-alives keep its connection open past the idle timeout.
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let job = wallet_app::submit(&client, &demo_chain().wallets[0], None).await;
+    let events = job.json["events_url"].as_str().unwrap();
+    let open = client
+        .send(Method::GET, events, &[("authorization", &job.auth)], None)
+        .await
+        .unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+    let mut body = open.into_body();
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        let frame = tokio::time::timeout(Duration::from_secs(1), http_body_util::BodyExt::frame(&mut body))
+            .await
+            .expect("keep-alives keep coming");
+        assert!(matches!(frame, Some(Ok(_))), "the stream is still open");
+    }
+    drop(body);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_ipv6_subnet_is_one_client_behind_a_trusted_proxy_and_only_there() {
+    let wallet = &demo_chain().wallets[0];
+    let three_an_hour = RateLimit {
+        per_window: 3,
+        window: Duration::from_secs(3600),
+    };
+
+    // Behind a trusted proxy (this test, on 127.0.0.1), clients are told apart by the forwarded address.
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.submit_rate_per_ip = three_an_hour;
+    config.clients.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let public = server_key(&client).await;
+    let submit_from = |headers: Vec<(&'static str, String)>| {
+        let (client, body) = (client.clone(), sealed_submission(&public, wallet, None).to_string());
+        async move {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(&client, &body, &headers).await.status
+        }
+    };
+    for host in ["1", "2", "ffff:ffff:ffff:ffff"] {
+        let from = vec![("x-forwarded-for", format!("2001:db8::{host}"))];
+        assert_eq!(submit_from(from).await, StatusCode::ACCEPTED);
+    }
+    // A fourth address of the same /64, by either header, and behind a second proxy hop.
+    for headers in [
+        vec![("x-forwarded-for", "2001:db8::42".to_string())],
+        vec![("forwarded", "for=\"[2001:db8::43]:4711\"".to_string())],
+        vec![("x-forwarded-for", "2001:db8::44, 127.0.0.1".to_string())],
+    ] {
+        assert_eq!(
+            submit_from(headers.clone()).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{headers:?}"
+        );
+    }
+    // Another /64 and an IPv4 client are clients of their own.
+    for other in ["2001:db8:0:1::1", "203.0.113.7"] {
+        assert_eq!(
+            submit_from(vec![("x-forwarded-for", other.into())]).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    server.stop().await.unwrap();
+
+    // Without trusted proxies the headers are anyone's to write, and are ignored: all of it is one peer.
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.submit_rate_per_ip = three_an_hour;
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let public = server_key(&client).await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let body = sealed_submission(&public, wallet, None).to_string();
+        let spoofed = format!("198.51.100.{i}");
+        statuses.push(
+            post(&client, &body, &[("x-forwarded-for", &spoofed)])
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [202, 202, 202, 429]);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_queues_no_more_than_its_share_and_tombstones_take_no_room() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.batch_delay = Duration::from_secs(3600);
+    config.max_queued_per_client = 2;
+    config.max_jobs_held = 3;
+    config.clients.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let public = server_key(&client).await;
+    let wallets = &demo_chain().wallets;
+
+    // Distinct wallets (so no per-wallet limit applies) from one client: two wait, the third is refused.
+    let mut jobs = Vec::new();
+    for wallet in &wallets[..2] {
+        jobs.push(wallet_app::submit_job(&client, &sealed_submission(&public, wallet, None)).await);
+    }
+    let third = post(&client, &sealed_submission(&public, &wallets[2], None).to_string(), &[]).await;
+    assert_eq!(
+        (third.status, code(&third)),
+        (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED".into())
+    );
+    // Another client still has its share.
+    let elsewhere = [("x-forwarded-for", "203.0.113.9")];
+    let other = post(
+        &client,
+        &sealed_submission(&public, &wallets[2], None).to_string(),
+        &elsewhere,
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::ACCEPTED);
+
+    // Three jobs held: the limit. Deleted jobs leave tombstones (so their ids answer JOB_DELETED), which
+    // take no room: the first client may submit again.
+    let full = post(
+        &client,
+        &sealed_submission(&public, &wallets[2], None).to_string(),
+        &[("x-forwarded-for", "203.0.113.10")],
+    )
+    .await;
+    assert_eq!(
+        (full.status, code(&full)),
+        (StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL".into())
+    );
+    for job in &jobs {
+        let url = format!("{SUBMIT}/{}", job["job_id"].as_str().unwrap());
+        let auth = format!("Bearer {}", job["token"].as_str().unwrap());
+        let deleted = client
+            .request(Method::DELETE, &url, &[("authorization", &auth)], None)
+            .await
+            .unwrap();
+        assert_eq!(deleted.status, StatusCode::OK);
+    }
+    for wallet in &wallets[..2] {
+        let again = post(&client, &sealed_submission(&public, wallet, None).to_string(), &[]).await;
+        assert_eq!(again.status, StatusCode::ACCEPTED);
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_wins_over_a_finishing_pass_and_over_a_retry() {
+    /// A failed assertion must not leave a build parked at the gate: the runtime would wait for it.
+    struct OpenOnDrop(Arc<GatedBuilder>);
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            self.0.open();
+        }
+    }
+
+    for gate in [GatedBuilder::default(), GatedBuilder::failing("BUILD_FAILED")] {
+        let data = tempfile::tempdir().unwrap();
+        let gate = Arc::new(gate);
+        let _unblock = OpenOnDrop(gate.clone());
+        let source = CacheSource::directory(demo_chain().cache_dir.clone());
+        let server = TestServer::start_with(test_config(data.path()), source, gate.clone()).await;
+        let client = Client::new(&server.base_url, Protocol::Http2);
+        let job = wallet_app::submit(&client, &demo_chain().wallets[0], None).await;
+        tokio::time::timeout(Duration::from_secs(30), gate.wait_for_builds(1))
+            .await
+            .expect("the pass reaches its build");
+
+        // Deleted while its pass is building its file; then the build finishes (or fails, retryably).
+        let url = job.json["status_url"].as_str().unwrap();
+        let job_url = url.trim_end_matches("/status");
+        let deleted = client
+            .request(Method::DELETE, job_url, &[("authorization", &job.auth)], None)
+            .await
+            .unwrap();
+        assert_eq!(deleted.status, StatusCode::OK);
+        gate.open();
+        let retried = tokio::time::timeout(Duration::from_millis(1500), gate.wait_for_builds(2)).await;
+        assert!(retried.is_err(), "a deleted job is never tried again");
+        let status = client
+            .request(Method::GET, url, &[("authorization", &job.auth)], None)
+            .await
+            .unwrap();
+        assert_eq!(status.json().unwrap()["state"], "deleted");
+        let download = client
+            .request(
+                Method::GET,
+                job.json["download_url"].as_str().unwrap(),
+                &[("authorization", &job.auth)],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (download.status, code(&download)),
+            (StatusCode::GONE, "JOB_DELETED".into())
+        );
+        assert_eq!(health(&client).await["queue_depth"], 0);
+        server.stop().await.unwrap();
+        assert_eq!(keys_held(data.path()), 0, "a deleted job keeps no key");
+    }
+}
