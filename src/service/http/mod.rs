@@ -4,6 +4,8 @@
 
 mod download;
 mod events;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod ops;
 mod routes;
 
@@ -13,7 +15,7 @@ mod submit;
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
@@ -120,7 +122,7 @@ async fn dispatch(ctx: &Ctx, route: Route, request: Request<Incoming>) -> Result
         ctx.engine.check_request_rate(ctx.peer.ip().to_canonical())?;
     }
     let head = request.method() == Method::HEAD;
-    let token = bearer_token(&request);
+    let token = bearer_token(request.headers());
     match route {
         Route::ServerKey => Ok(ops::server_key(&ctx.engine)),
         Route::Submit => submit::submit(ctx, request).await,
@@ -149,8 +151,8 @@ async fn dispatch(ctx: &Ctx, route: Route, request: Request<Incoming>) -> Result
 }
 
 /// The token of `Authorization: Bearer <token>`.
-fn bearer_token(request: &Request<Incoming>) -> Option<String> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }

@@ -84,7 +84,7 @@ pub(super) async fn submit(ctx: &Ctx, request: Request<Incoming>) -> Result<Resp
 }
 
 /// Validates a body into a submission.
-fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Submission, ApiError> {
+pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Submission, ApiError> {
     let parsed: SubmitBody = serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     if let Some(key_id) = &parsed.key_id
         && *key_id != engine.server_key().key_id()
