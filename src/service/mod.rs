@@ -24,6 +24,8 @@ pub mod config;
 mod engine;
 pub mod error;
 mod http;
+#[cfg(feature = "fuzzing")]
+pub(crate) use http::fuzzing as http_fuzzing;
 mod job;
 mod keyfile;
 mod lifecycle;
