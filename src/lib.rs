@@ -15,6 +15,9 @@
 
 pub mod cache;
 pub mod demo;
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`; not part of the supported API).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod network;
 pub mod recognize;
 pub mod scan;

@@ -44,7 +44,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<ServerKey, ServiceError> {
     }
 }
 
-fn encode(key: &ServerKey) -> Zeroizing<Vec<u8>> {
+pub(super) fn encode(key: &ServerKey) -> Zeroizing<Vec<u8>> {
     let mut bytes = Zeroizing::new(Vec::with_capacity(FILE_LEN));
     bytes.extend_from_slice(MAGIC);
     bytes.push(VERSION);

@@ -25,6 +25,8 @@ pub mod config;
 mod engine;
 pub mod error;
 mod http;
+#[cfg(feature = "fuzzing")]
+pub(crate) use http::fuzzing as http_fuzzing;
 mod idle;
 mod job;
 mod keyfile;

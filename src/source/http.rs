@@ -119,45 +119,22 @@ impl NodeClient {
 
     /// `/get_tip_info`, as the official model.
     pub async fn tip_info(&self) -> Result<TipInfoResponse, SourceError> {
-        self.get_json("/get_tip_info", "").await
+        self.get_json(TIP_PATH, "").await
     }
 
     /// The node's best block. A node without chain metadata (still starting) is a malformed answer.
     pub async fn tip(&self) -> Result<NodeTip, SourceError> {
-        let info = self.tip_info().await?;
-        let meta = info
-            .metadata
-            .ok_or_else(|| SourceError::malformed("/get_tip_info", "no chain metadata"))?;
-        Ok(NodeTip {
-            height: meta.best_block_height(),
-            hash: **meta.best_block_hash(),
-            is_synced: info.is_synced,
-        })
+        node_tip(self.tip_info().await?)
     }
 
     /// `/get_header_by_height`, as the official model; `None` if the node has no block at `height`.
     pub async fn header_by_height(&self, height: u64) -> Result<Option<BlockHeader>, SourceError> {
-        match self
-            .get_json("/get_header_by_height", &format!("height={height}"))
-            .await
-        {
-            Err(SourceError::Status { status: 404, .. }) => Ok(None),
-            other => other.map(Some),
-        }
+        found(self.get_json(HEADER_PATH, &header_query(height)).await)
     }
 
     /// The header at `height`, reduced to what the follower compares; `None` above the node's tip.
     pub async fn header(&self, height: u64) -> Result<Option<NodeHeader>, SourceError> {
-        let header = self.header_by_height(height).await?;
-        if let Some(h) = &header
-            && h.height != height
-        {
-            return Err(SourceError::malformed(
-                "/get_header_by_height",
-                format!("asked for height {height}, got {}", h.height),
-            ));
-        }
-        Ok(header.as_ref().map(NodeHeader::from))
+        node_header(height, self.header_by_height(height).await?)
     }
 
     /// One page of `/sync_utxos_by_block` from the block `start_header_hash`, with `version=1`
@@ -168,43 +145,24 @@ impl NodeClient {
         limit: u64,
         page: u64,
     ) -> Result<SyncPage, SourceError> {
-        const PATH: &str = "/sync_utxos_by_block";
-        if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
-            return Err(SourceError::malformed(PATH, format!("limit {limit} outside 1..=2000")));
-        }
-        let query = format!(
-            "start_header_hash={}&limit={limit}&page={page}&exclude_spent=false&exclude_inputs=false&version=1",
-            hex::encode(start_header_hash)
-        );
-        let body = self.get(PATH, &query).await?;
-        decode_sync_page(PATH, &body)
+        let query = sync_query(start_header_hash, limit, page)?;
+        let body = self.get(SYNC_PATH, &query).await?;
+        decode_sync_page(SYNC_PATH, &body)
     }
 
     /// `/get_utxos_by_block`, as the official model.
     pub async fn utxos_by_block(&self, header_hash: &[u8; 32]) -> Result<GetUtxosByBlockResponse, SourceError> {
-        let query = format!("header_hash={}", hex::encode(header_hash));
-        self.get_json("/get_utxos_by_block", &query).await
+        self.get_json(UTXOS_PATH, &utxos_query(header_hash)).await
     }
 
     /// The full outputs of the block `header_hash`, for the few blocks where a scan found owned outputs
     /// (the cache keeps only what recognition reads). A block the node does not know is a 404 `Status`.
     pub async fn full_outputs(&self, header_hash: &[u8; 32]) -> Result<Vec<TransactionOutput>, SourceError> {
-        let response = self.utxos_by_block(header_hash).await?;
-        if response.header_hash != header_hash {
-            return Err(SourceError::malformed(
-                "/get_utxos_by_block",
-                "the response is for another block",
-            ));
-        }
-        Ok(response.outputs)
+        block_outputs(header_hash, self.utxos_by_block(header_hash).await?)
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str, query: &str) -> Result<T, SourceError> {
-        let body = self.get(path, query).await?;
-        serde_json::from_slice(&body).map_err(|source| SourceError::Json {
-            path: path.to_owned(),
-            source,
-        })
+        parse_json(path, &self.get(path, query).await?)
     }
 
     /// GET `path?query`: the body of a 2xx response, or a `Status` error carrying the node's message.
@@ -254,16 +212,103 @@ impl NodeClient {
                 after: self.options.request_timeout,
             })??;
         tracing::trace!(path, status = status.as_u16(), bytes = body.len(), elapsed = ?started.elapsed(), "node request");
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(SourceError::Status {
-                path: path.to_owned(),
-                status: status.as_u16(),
-                message: error_message(status, &body),
-            })
-        }
+        answer(path, status, body)
     }
+}
+
+// What the client makes of the node's answers, apart from the transport: the request queries, the status
+// check and the decoding of each route's body. Pure, so the fuzz targets (`crate::fuzzing`) drive exactly
+// these on arbitrary bodies.
+
+pub(crate) const TIP_PATH: &str = "/get_tip_info";
+pub(crate) const HEADER_PATH: &str = "/get_header_by_height";
+pub(crate) const SYNC_PATH: &str = "/sync_utxos_by_block";
+pub(crate) const UTXOS_PATH: &str = "/get_utxos_by_block";
+
+pub(crate) fn header_query(height: u64) -> String {
+    format!("height={height}")
+}
+
+/// The query of one sync page; `limit` must be in `1..=2000`.
+pub(crate) fn sync_query(start_header_hash: &[u8; 32], limit: u64, page: u64) -> Result<String, SourceError> {
+    if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
+        return Err(SourceError::malformed(
+            SYNC_PATH,
+            format!("limit {limit} outside 1..=2000"),
+        ));
+    }
+    Ok(format!(
+        "start_header_hash={}&limit={limit}&page={page}&exclude_spent=false&exclude_inputs=false&version=1",
+        hex::encode(start_header_hash)
+    ))
+}
+
+pub(crate) fn utxos_query(header_hash: &[u8; 32]) -> String {
+    format!("header_hash={}", hex::encode(header_hash))
+}
+
+/// The body of a 2xx answer, or a `Status` error carrying the node's message.
+pub(crate) fn answer(path: &str, status: StatusCode, body: Bytes) -> Result<Bytes, SourceError> {
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(SourceError::Status {
+            path: path.to_owned(),
+            status: status.as_u16(),
+            message: error_message(status, &body),
+        })
+    }
+}
+
+pub(crate) fn parse_json<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, SourceError> {
+    serde_json::from_slice(body).map_err(|source| SourceError::Json {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A 404 is `None`: the node has no such block.
+pub(crate) fn found<T>(answer: Result<T, SourceError>) -> Result<Option<T>, SourceError> {
+    match answer {
+        Err(SourceError::Status { status: 404, .. }) => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+/// The tip `/get_tip_info` reports; an answer without chain metadata (a node still starting) is malformed.
+pub(crate) fn node_tip(info: TipInfoResponse) -> Result<NodeTip, SourceError> {
+    let meta = info
+        .metadata
+        .ok_or_else(|| SourceError::malformed(TIP_PATH, "no chain metadata"))?;
+    Ok(NodeTip {
+        height: meta.best_block_height(),
+        hash: **meta.best_block_hash(),
+        is_synced: info.is_synced,
+    })
+}
+
+/// The header asked for at `height`, which must be the one the node answered with.
+pub(crate) fn node_header(height: u64, header: Option<BlockHeader>) -> Result<Option<NodeHeader>, SourceError> {
+    if let Some(h) = &header
+        && h.height != height
+    {
+        return Err(SourceError::malformed(
+            HEADER_PATH,
+            format!("asked for height {height}, got {}", h.height),
+        ));
+    }
+    Ok(header.as_ref().map(NodeHeader::from))
+}
+
+/// The outputs of a `/get_utxos_by_block` answer, which must be for the block asked for.
+pub(crate) fn block_outputs(
+    header_hash: &[u8; 32],
+    response: GetUtxosByBlockResponse,
+) -> Result<Vec<TransactionOutput>, SourceError> {
+    if response.header_hash != header_hash {
+        return Err(SourceError::malformed(UTXOS_PATH, "the response is for another block"));
+    }
+    Ok(response.outputs)
 }
 
 /// The node's `{"error": "..."}` message, or the start of whatever it sent, at most 200 characters.

@@ -20,11 +20,11 @@ pub mod fake_node;
 mod feed;
 mod follower;
 pub mod full_outputs;
-mod http;
+pub(crate) mod http;
 pub mod lmdb;
-mod pager;
+pub(crate) mod pager;
 mod status;
-mod wire;
+pub(crate) mod wire;
 
 pub use backoff::{Backoff, Circuit, RetryPolicy};
 pub use error::SourceError;

@@ -17,10 +17,34 @@
 use std::time::Instant;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
+use tari_transaction_components::transaction_components::TransactionOutput;
 use tokio_util::sync::CancellationToken;
 
-use super::{NodeClient, SourceError, wire::fill_details};
+use super::{NodeClient, NodeHeader, SourceError, SyncPage, wire::fill_details};
 use crate::cache::BlockData;
+
+/// The node routes the pager reads. `NodeClient` is the real node; the fuzz targets answer from their
+/// input through the same decoding (`crate::fuzzing`).
+pub(crate) trait PageSource {
+    /// `/get_header_by_height`: `None` above the node's tip.
+    async fn header(&self, height: u64) -> Result<Option<NodeHeader>, SourceError>;
+    /// One page of `/sync_utxos_by_block`.
+    async fn sync_page(&self, start_header_hash: &[u8; 32], limit: u64, page: u64) -> Result<SyncPage, SourceError>;
+    /// `/get_utxos_by_block`: the block's full outputs.
+    async fn full_outputs(&self, header_hash: &[u8; 32]) -> Result<Vec<TransactionOutput>, SourceError>;
+}
+
+impl PageSource for NodeClient {
+    async fn header(&self, height: u64) -> Result<Option<NodeHeader>, SourceError> {
+        NodeClient::header(self, height).await
+    }
+    async fn sync_page(&self, start_header_hash: &[u8; 32], limit: u64, page: u64) -> Result<SyncPage, SourceError> {
+        NodeClient::sync_page(self, start_header_hash, limit, page).await
+    }
+    async fn full_outputs(&self, header_hash: &[u8; 32]) -> Result<Vec<TransactionOutput>, SourceError> {
+        NodeClient::full_outputs(self, header_hash).await
+    }
+}
 
 /// How much one fetch may gather and how.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +90,7 @@ pub async fn or_cancel<T>(
 /// Gathers the blocks from height `from` up, which must extend `prev` (the hash of block `from - 1`, or
 /// `None` for an empty cache).
 pub async fn fetch_blocks(
-    client: &NodeClient,
+    client: &impl PageSource,
     from: u64,
     prev: Option<[u8; 32]>,
     limits: &FetchLimits,
@@ -189,13 +213,13 @@ pub async fn fetch_blocks(
 }
 
 /// Whether `block`'s header on the node has `block`'s hash and previous hash.
-async fn links(client: &NodeClient, block: &BlockData, cancel: &CancellationToken) -> Result<bool, SourceError> {
+async fn links(client: &impl PageSource, block: &BlockData, cancel: &CancellationToken) -> Result<bool, SourceError> {
     let header = or_cancel(cancel, client.header(block.height)).await?;
     Ok(header.is_some_and(|h| h.hash == block.hash && h.prev_hash == block.prev_hash))
 }
 
 async fn fill_full_outputs(
-    client: &NodeClient,
+    client: &impl PageSource,
     blocks: &mut [BlockData],
     concurrency: usize,
     cancel: &CancellationToken,

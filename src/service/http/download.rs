@@ -25,14 +25,14 @@ pub const TIP_HEIGHT_HEADER: &str = "tws-tip-height";
 
 /// What a `Range` header asks for, against a file of known length.
 #[derive(Debug, PartialEq, Eq)]
-enum Wanted {
+pub(super) enum Wanted {
     Whole,
     Part(Range<u64>),
     Unsatisfiable,
 }
 
 /// Parses one `bytes=` range. Anything not understood is ignored (the whole file), as RFC 9110 allows.
-fn parse_range(value: &str, len: u64) -> Wanted {
+pub(super) fn parse_range(value: &str, len: u64) -> Wanted {
     let Some(spec) = value.trim().strip_prefix("bytes=") else {
         return Wanted::Whole;
     };

@@ -52,10 +52,7 @@ pub(super) fn events(ctx: &Ctx, job: Arc<Job>, headers: &HeaderMap) -> Result<Re
     let max = ctx.engine.config().max_sse_per_job;
     let subscriber = job.try_subscribe(max).ok_or(ApiError::TooManySubscribers(max))?;
     ctx.engine.metrics.sse_subscribers.fetch_add(1, Ordering::Relaxed);
-    let last_event_id = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let last_event_id = last_event_id(headers);
     let period = ctx.engine.config().sse_keep_alive;
     let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -78,6 +75,14 @@ pub(super) fn events(ctx: &Ctx, job: Arc<Job>, headers: &HeaderMap) -> Result<Re
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// The event id a reconnecting client last saw (`Last-Event-ID`); anything but a number is none.
+pub(super) fn last_event_id(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// The next chunk of the stream: the current state if not yet sent, else whatever comes first of a

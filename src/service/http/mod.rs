@@ -4,6 +4,8 @@
 
 mod download;
 mod events;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod ops;
 mod routes;
 
@@ -13,7 +15,7 @@ mod submit;
 use std::{convert::Infallible, net::SocketAddr, sync::Arc};
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
@@ -127,7 +129,7 @@ async fn dispatch(
         ctx.engine.check_request_rate(client)?;
     }
     let head = request.method() == Method::HEAD;
-    let token = bearer_token(&request);
+    let token = bearer_token(request.headers());
     match route {
         Route::ServerKey => Ok(ops::server_key(&ctx.engine)),
         Route::Submit => submit::submit(ctx, client, request).await,
@@ -156,8 +158,8 @@ async fn dispatch(
 }
 
 /// The token of `Authorization: Bearer <token>`.
-fn bearer_token(request: &Request<Incoming>) -> Option<String> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
 }

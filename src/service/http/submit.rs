@@ -108,7 +108,7 @@ pub(super) fn json_error(e: &serde_json::Error) -> ApiError {
 }
 
 /// Validates a body into a submission.
-fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Submission, ApiError> {
+pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Submission, ApiError> {
     let wire: Wire = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
     match wire.version {
         Some(SUBMISSION_VERSION) => {}

@@ -16,7 +16,7 @@ mod error;
 mod guard;
 mod import;
 mod reader;
-mod rows;
+pub(crate) mod rows;
 
 pub use error::LmdbError;
 pub use guard::NODE_LOCK_FILE;

@@ -348,6 +348,45 @@ impl NodeDb {
     }
 }
 
+#[cfg(feature = "fuzzing")]
+impl NodeDb {
+    /// The stored bytes of the header, `utxos` and `inputs` rows of the block at `height`, and the
+    /// metadata values `chain_info` reads: seeds of the LMDB fuzz target.
+    pub fn raw_rows(&self, height: u64) -> Result<Option<crate::fuzzing::RawRows>, LmdbError> {
+        let txn = self.read()?;
+        let Some((_, hash)) = self.header_in(&txn, height)? else {
+            return Ok(None);
+        };
+        let header = self
+            .headers
+            .get(&txn, &height.to_ne_bytes())
+            .map_err(|e| self.lmdb(e))?;
+        let walk = |table: &Table| -> Result<Vec<Vec<u8>>, LmdbError> {
+            let rows = table.prefix_iter(&txn, &hash).map_err(|e| self.lmdb(e))?;
+            rows.map(|r| r.map(|(_, v)| v.to_vec()).map_err(|e| self.lmdb(e)))
+                .collect()
+        };
+        let mut metadata = Vec::new();
+        for key in [
+            MetadataKey::ChainHeight,
+            MetadataKey::BestBlock,
+            MetadataKey::PruningHorizon,
+            MetadataKey::PrunedHeight,
+            MetadataKey::BestBlockTimestamp,
+        ] {
+            if let Some(value) = self.metadata.get(&txn, &key.key_bytes()).map_err(|e| self.lmdb(e))? {
+                metadata.push((key, value.to_vec()));
+            }
+        }
+        Ok(Some(crate::fuzzing::RawRows {
+            header: header.unwrap_or_default().to_vec(),
+            outputs: walk(&self.utxos)?,
+            inputs: walk(&self.inputs)?,
+            metadata,
+        }))
+    }
+}
+
 /// A file shorter than the pages its meta page names would fault (SIGBUS) on the first read past its end:
 /// refuse it before any table is touched.
 fn check_length(dir: &Path, env: &Env) -> Result<(), LmdbError> {
