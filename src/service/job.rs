@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use tari_wallet_sync_sse::{JobEvent, percent};
 use tokio::sync::watch;
 
-use super::{artifact::Artifact, result_store::FileKey};
+use super::{artifact::Artifact, metrics::JobGauges, result_store::FileKey};
 use crate::scan::Progress;
 
 /// Longest job id accepted in a path (replica prefix + 32 hex characters).
@@ -188,9 +188,13 @@ pub struct Job {
     pub attempts: AtomicU32,
     /// When the current scan started and how far it was then, for the ETA.
     scan_clock: Mutex<Option<Instant>>,
+    /// `tws_jobs{state}`: this job counts in its state's gauge while it lives.
+    gauges: JobGauges,
 }
 
 impl Job {
+    /// A job from its stored fields, counted in `gauges` under its state while it lives.
+    #[allow(clippy::too_many_arguments)] // the stored row's fields, each used once; a struct adds nothing
     pub fn new(
         id: String,
         dedupe: [u8; 32],
@@ -199,7 +203,9 @@ impl Job {
         boot: u64,
         tokens: Vec<[u8; 32]>,
         status: JobStatus,
+        gauges: JobGauges,
     ) -> Job {
+        gauges.entered(status.name());
         let (state, _) = watch::channel(Snapshot {
             event_id: boot << 32 | 1,
             status,
@@ -219,6 +225,7 @@ impl Job {
             cancelled: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
             scan_clock: Mutex::new(None),
+            gauges,
         }
     }
 
@@ -258,6 +265,11 @@ impl Job {
                 return false;
             }
             snapshot.event_id = next_id(snapshot.event_id, boot);
+            // Under the channel's lock: the gauges move with the state, one transition at a time.
+            if snapshot.status.name() != status.name() {
+                self.gauges.left(snapshot.status.name());
+                self.gauges.entered(status.name());
+            }
             snapshot.status = status;
             true
         });
@@ -350,6 +362,12 @@ impl Job {
     }
 }
 
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.gauges.left(self.state.borrow().status.name());
+    }
+}
+
 fn next_id(current: u64, boot: u64) -> u64 {
     (current + 1).max(boot << 32 | 1)
 }
@@ -370,6 +388,10 @@ mod tests {
     use super::*;
 
     fn job() -> Arc<Job> {
+        counted_job(JobGauges::default())
+    }
+
+    fn counted_job(gauges: JobGauges) -> Arc<Job> {
         Arc::new(Job::new(
             "j".into(),
             [0; 32],
@@ -378,7 +400,36 @@ mod tests {
             3,
             vec![hash_token("right")],
             JobStatus::Queued { position: 1 },
+            gauges,
         ))
+    }
+
+    /// The state gauges follow every transition (not progress or renumbering within a state) and let go
+    /// of a dropped job.
+    #[test]
+    fn a_job_moves_its_state_gauge() {
+        let gauges = JobGauges::default();
+        let counts = |g: &JobGauges| ["queued", "scanning", "ready"].map(|s| g.count(s));
+        let job = counted_job(gauges.clone());
+        let other = counted_job(gauges.clone());
+        assert_eq!(counts(&gauges), [2, 0, 0]);
+        job.set_status(JobStatus::Queued { position: 2 });
+        assert_eq!(counts(&gauges), [2, 0, 0], "a new position is no new state");
+        job.start_scan();
+        job.publish_progress(progress(10, 1));
+        assert_eq!(counts(&gauges), [1, 1, 0]);
+        job.set_status(JobStatus::Ready {
+            size: 1,
+            sha256: String::new(),
+            expires_ms: 0,
+            stale: false,
+            tip_height: None,
+        });
+        assert_eq!(counts(&gauges), [1, 0, 1]);
+        drop(job);
+        assert_eq!(counts(&gauges), [1, 0, 0]);
+        drop(other);
+        assert_eq!(counts(&gauges), [0, 0, 0]);
     }
 
     fn progress(done: u64, height: u64) -> Progress {

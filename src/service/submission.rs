@@ -179,6 +179,7 @@ impl Engine {
             self.boot,
             vec![token_hash],
             status.clone(),
+            self.metrics.jobs.clone(),
         ));
         registry.queue.push_back(job.clone());
         registry.by_dedupe.insert(dedupe, job.clone());
