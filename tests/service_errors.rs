@@ -413,7 +413,7 @@ async fn limits_answer_429_and_503_with_retry_after() {
         .await
         .unwrap();
     assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
-    // Operations routes are not rate limited.
+    // Operations routes have a bucket of their own (`ops_rate_per_ip`, off here: tests/service_ops.rs).
     assert_eq!(
         client.request(Method::GET, "/health", &[], None).await.unwrap().status,
         StatusCode::OK

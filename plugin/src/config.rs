@@ -48,6 +48,8 @@ pub const KEYS: &[&str] = &[
     "submit_rate_per_ip",
     "sync_rate_per_wallet",
     "request_rate_per_ip",
+    "ops_rate_per_ip",
+    "metrics_listen",
     "max_tracked_clients",
     "plain_view_key",
     "trusted_proxies",
@@ -76,6 +78,7 @@ pub struct Flags {
     pub cache_dir: Option<PathBuf>,
     pub node_url: Option<String>,
     pub lmdb_dir: Option<PathBuf>,
+    pub metrics_listen: Option<String>,
 }
 
 /// The resolved configuration.
@@ -177,6 +180,7 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
         ("cache_dir", flags.cache_dir.as_ref().map(|p| p.display().to_string())),
         ("node_url", flags.node_url.clone()),
         ("lmdb_dir", flags.lmdb_dir.as_ref().map(|p| p.display().to_string())),
+        ("metrics_listen", flags.metrics_listen.clone()),
     ];
     for (key, value) in flag_values {
         if let Some(value) = value {
@@ -353,6 +357,14 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
         "submit_rate_per_ip" => service.submit_rate_per_ip = rate(value)?,
         "sync_rate_per_wallet" => service.sync_rate_per_wallet = rate(value)?,
         "request_rate_per_ip" => service.request_rate_per_ip = rate(value)?,
+        "ops_rate_per_ip" => service.ops_rate_per_ip = rate(value)?,
+        "metrics_listen" => {
+            let addr = value
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("not an address such as 127.0.0.1:9102"))?;
+            service.metrics_listen = Some(addr);
+        }
         "max_tracked_clients" => service.max_tracked_clients = number(value)?,
         "plain_view_key" => service.plain_view_key = value.parse::<PlainKeyPolicy>().map_err(|e| anyhow!(e))?,
         "trusted_proxies" => {
@@ -412,6 +424,10 @@ mod tests {
         assert_eq!(config.service.result_ttl, Duration::from_secs(7200));
         assert_eq!(config.service.max_batch_keys, 8);
         assert_eq!(config.service.plain_view_key, PlainKeyPolicy::Never);
+        assert_eq!(
+            config.service.metrics_listen, None,
+            "the public port serves /metrics by default"
+        );
         assert_eq!(config.sources["listen"], "--listen");
         assert_eq!(config.sources["result_ttl"], "TWS_RESULT_TTL");
         assert!(config.cache_dir.is_none() && config.node_url.is_none());
@@ -519,6 +535,28 @@ mod tests {
         assert!(error.contains("TWS_MAX_QUEUED_JOBS"), "{error}");
         let env: BTreeMap<String, String> = [("TWS_TLS_CERT".to_string(), "c.pem".to_string())].into();
         assert!(resolve(&Flags::default(), &env).is_err());
+        let env: BTreeMap<String, String> = [("TWS_METRICS_LISTEN".to_string(), "localhost".to_string())].into();
+        let error = format!("{:#}", resolve(&Flags::default(), &env).unwrap_err());
+        assert!(error.contains("TWS_METRICS_LISTEN"), "{error}");
+    }
+
+    #[test]
+    fn the_operator_port_and_its_limit_come_from_any_source() {
+        let env: BTreeMap<String, String> = [
+            ("TWS_METRICS_LISTEN".to_string(), "127.0.0.1:9102".to_string()),
+            ("TWS_OPS_RATE_PER_IP".to_string(), "60/m".to_string()),
+        ]
+        .into();
+        let config = resolve(&Flags::default(), &env).unwrap();
+        assert_eq!(config.service.metrics_listen, Some("127.0.0.1:9102".parse().unwrap()));
+        assert_eq!(config.service.ops_rate_per_ip.per_window, 60);
+        let flags = Flags {
+            metrics_listen: Some("127.0.0.1:9103".into()),
+            ..Flags::default()
+        };
+        let config = resolve(&flags, &env).unwrap();
+        assert_eq!(config.service.metrics_listen, Some("127.0.0.1:9103".parse().unwrap()));
+        assert_eq!(config.sources["metrics_listen"], "--metrics-listen");
     }
 
     /// Values that used to crash the service later (a zero keep-alive interval, a window that overflows

@@ -118,6 +118,11 @@ impl WalletSyncPlugin {
         self.running.local_addr()
     }
 
+    /// The operator's listener (`metrics_listen`: health, readiness, metrics), if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.running.metrics_addr()
+    }
+
     pub fn lifecycle(&self) -> Lifecycle {
         self.running.lifecycle()
     }

@@ -117,6 +117,11 @@ impl Running {
         self.addr
     }
 
+    /// The operator's listener (`metrics_listen`), if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.service.metrics_addr()
+    }
+
     pub fn lifecycle(&self) -> Lifecycle {
         self.service.lifecycle()
     }

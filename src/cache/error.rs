@@ -67,6 +67,26 @@ pub enum CacheError {
 }
 
 impl CacheError {
+    /// A short stable code for logs and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CacheError::NotFound { .. } => "CACHE_NOT_FOUND",
+            CacheError::AlreadyExists { .. } => "CACHE_EXISTS",
+            CacheError::Locked { .. } => "CACHE_LOCKED",
+            CacheError::Io { .. } => "CACHE_IO",
+            CacheError::UnsupportedVersion { .. } => "CACHE_VERSION_UNSUPPORTED",
+            CacheError::OutdatedVersion { .. } => "CACHE_OUTDATED",
+            CacheError::BadMagic { .. }
+            | CacheError::BadChecksum { .. }
+            | CacheError::Truncated { .. }
+            | CacheError::BlockChecksum { .. }
+            | CacheError::Corrupt { .. } => "CACHE_CORRUPT",
+            CacheError::NotNext { .. } | CacheError::PrevHashMismatch { .. } => "BLOCK_NOT_NEXT",
+            CacheError::TooLarge { .. } => "BLOCK_TOO_LARGE",
+            CacheError::OutputOutOfRange { .. } => "OUTPUT_OUT_OF_RANGE",
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> CacheError {
         let path = path.into();
         move |source| CacheError::Io { path, source }

@@ -2,7 +2,7 @@
 //! binary fills it from flags, `TWS_` environment variables and the TOML file (`docs/config.md`); the
 //! library never reads the environment itself.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 pub use super::client::ClientRules;
 
@@ -133,6 +133,13 @@ pub struct ServiceConfig {
     pub sync_rate_per_wallet: RateLimit,
     /// All API requests per client IP (status polling included).
     pub request_rate_per_ip: RateLimit,
+    /// Requests per client IP to the unauthenticated operations routes (`/health`, `/live`, `/ready`,
+    /// `/metrics`, unknown paths), per port. Probes and scrapers ask every few seconds, so the API's
+    /// default (600/m) leaves them room to spare while a flood gets 429 at 10/s.
+    pub ops_rate_per_ip: RateLimit,
+    /// The operator's own listener (cleartext HTTP/1.1 + h2c, operations routes only). Set: `/metrics`
+    /// is served there and nowhere else, so the public port never shows the service's numbers.
+    pub metrics_listen: Option<SocketAddr>,
     /// Distinct IPs and wallets tracked by the rate limiters; the oldest idle entries go first beyond it.
     pub max_tracked_clients: usize,
     pub plain_view_key: PlainKeyPolicy,
@@ -186,6 +193,11 @@ impl ServiceConfig {
                 per_window: 600,
                 window: Duration::from_secs(60),
             },
+            ops_rate_per_ip: RateLimit {
+                per_window: 600,
+                window: Duration::from_secs(60),
+            },
+            metrics_listen: None,
             max_tracked_clients: 100_000,
             plain_view_key: PlainKeyPolicy::Never,
             clients: ClientRules::default(),

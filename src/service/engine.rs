@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
 use super::{
+    Port,
     artifact::{Artifact, ResultBuilder},
     cache_source::CacheSource,
     config::ServiceConfig,
@@ -28,7 +29,7 @@ use super::{
     keyfile,
     lifecycle::{Lifecycle, SourceReport},
     limits::Limiter,
-    metrics::{LiveGauges, Metrics},
+    metrics::{Metrics, Scrape},
     result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
     store::{Store, StoredState},
 };
@@ -62,6 +63,9 @@ pub struct Engine {
     pub metrics: Metrics,
     pub(super) ip_submissions: Limiter<IpAddr>,
     pub(super) ip_requests: Limiter<IpAddr>,
+    /// Operations routes per client, a bucket per port: public traffic (a local proxy makes it all
+    /// loopback) cannot starve the operator's scraper.
+    pub(super) ip_operations: Limiter<(Port, IpAddr)>,
     pub(super) wallet_syncs: Limiter<[u8; 32]>,
     pub(super) boot: u64,
     phase: AtomicU8,
@@ -109,6 +113,7 @@ impl Engine {
         let engine = Engine {
             ip_submissions: Limiter::new(config.submit_rate_per_ip, max_keys),
             ip_requests: Limiter::new(config.request_rate_per_ip, max_keys),
+            ip_operations: Limiter::new(config.ops_rate_per_ip, max_keys),
             wallet_syncs: Limiter::new(config.sync_rate_per_wallet, max_keys),
             config,
             store,
@@ -181,6 +186,7 @@ impl Engine {
                 self.boot,
                 stored.tokens,
                 status,
+                self.metrics.jobs.clone(),
             ));
             job.attempts.store(stored.attempts, Ordering::Relaxed);
             if queued {
@@ -330,6 +336,7 @@ impl Engine {
             });
         }
         self.ip_requests.forget_idle();
+        self.ip_operations.forget_idle();
         self.ip_submissions.forget_idle();
         self.wallet_syncs.forget_idle();
         if !expired.is_empty() {
@@ -351,35 +358,22 @@ impl Engine {
         self.config.result_ttl.as_millis() as u64
     }
 
-    /// Jobs still holding a sealed key in the store.
-    pub async fn keys_held(&self) -> Result<u64, ApiError> {
-        let store = self.store.clone();
-        blocking(move || store.keys_held()).await
-    }
-
-    /// The gauges `/metrics` adds to the counters.
-    pub async fn live_gauges(&self) -> LiveGauges {
-        let mut counts: Vec<(&'static str, u64)> = ["queued", "scanning", "ready", "failed", "deleted", "expired"]
-            .iter()
-            .map(|s| (*s, 0))
-            .collect();
-        let queue_depth = {
-            let registry = self.registry();
-            for job in registry.jobs.values() {
-                let name = job.status().name();
-                if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == name) {
-                    entry.1 += 1;
-                }
-            }
-            registry.queue.len() as u64
-        };
-        LiveGauges {
-            jobs_by_state: counts,
-            queue_depth,
-            keys_held: self.keys_held().await.unwrap_or(0),
+    /// What `/metrics` reads besides the counters: the queue's length, the store's running count of
+    /// sealed keys and the source's report. No store query and no walk over the jobs, so an
+    /// unauthenticated scrape costs next to nothing.
+    pub fn scrape(&self) -> Scrape {
+        Scrape {
+            queue_depth: self.queue_depth() as u64,
+            keys_held: self.store.keys_held(),
             source: self.report(),
             now: SystemTime::now(),
         }
+    }
+
+    /// Calls on the job store so far (tests: a scrape must make none).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn store_calls(&self) -> u64 {
+        self.store.calls()
     }
 
     pub fn queue_depth(&self) -> usize {

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use tari_wallet_sync_sse::{JobEvent, percent};
 use tokio::sync::watch;
 
-use super::artifact::Artifact;
+use super::{artifact::Artifact, metrics::JobGauges};
 use crate::scan::Progress;
 
 /// Longest job id accepted in a path (replica prefix + 32 hex characters).
@@ -182,10 +182,22 @@ pub struct Job {
     pub attempts: AtomicU32,
     /// When the current scan started and how far it was then, for the ETA.
     scan_clock: Mutex<Option<Instant>>,
+    /// `tws_jobs{state}`: this job counts in its state's gauge while it lives.
+    gauges: JobGauges,
 }
 
 impl Job {
-    pub fn new(id: String, birthday: u64, created_ms: u64, boot: u64, tokens: Vec<[u8; 32]>, status: JobStatus) -> Job {
+    /// A job from its stored fields, counted in `gauges` under its state while it lives.
+    pub fn new(
+        id: String,
+        birthday: u64,
+        created_ms: u64,
+        boot: u64,
+        tokens: Vec<[u8; 32]>,
+        status: JobStatus,
+        gauges: JobGauges,
+    ) -> Job {
+        gauges.entered(status.name());
         let (state, _) = watch::channel(Snapshot {
             event_id: boot << 32 | 1,
             status,
@@ -204,6 +216,7 @@ impl Job {
             cancelled: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
             scan_clock: Mutex::new(None),
+            gauges,
         }
     }
 
@@ -238,10 +251,20 @@ impl Job {
             if snapshot.status == status {
                 return false;
             }
-            snapshot.event_id = next_id(snapshot.event_id, boot);
-            snapshot.status = status;
+            self.move_to(snapshot, status, boot);
             true
         });
+    }
+
+    /// One transition, under the channel's lock: a new event id, and the state gauges move with the
+    /// state, one transition at a time.
+    fn move_to(&self, snapshot: &mut Snapshot, status: JobStatus, boot: u64) {
+        snapshot.event_id = next_id(snapshot.event_id, boot);
+        if snapshot.status.name() != status.name() {
+            self.gauges.left(snapshot.status.name());
+            self.gauges.entered(status.name());
+        }
+        snapshot.status = status;
     }
 
     /// Moves a live job on (queued again, scanning, ready, failed), unless it was deleted: a DELETE always
@@ -259,8 +282,7 @@ impl Job {
             if snapshot.status == status {
                 return false;
             }
-            snapshot.event_id = next_id(snapshot.event_id, boot);
-            snapshot.status = status;
+            self.move_to(snapshot, status, boot);
             true
         });
         moved
@@ -346,6 +368,12 @@ impl Job {
     }
 }
 
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.gauges.left(self.state.borrow().status.name());
+    }
+}
+
 fn next_id(current: u64, boot: u64) -> u64 {
     (current + 1).max(boot << 32 | 1)
 }
@@ -366,6 +394,10 @@ mod tests {
     use super::*;
 
     fn job() -> Arc<Job> {
+        counted_job(JobGauges::default())
+    }
+
+    fn counted_job(gauges: JobGauges) -> Arc<Job> {
         Arc::new(Job::new(
             "j".into(),
             0,
@@ -373,7 +405,36 @@ mod tests {
             3,
             vec![hash_token("right")],
             JobStatus::Queued { position: 1 },
+            gauges,
         ))
+    }
+
+    /// The state gauges follow every transition (not progress or renumbering within a state) and let go
+    /// of a dropped job.
+    #[test]
+    fn a_job_moves_its_state_gauge() {
+        let gauges = JobGauges::default();
+        let counts = |g: &JobGauges| ["queued", "scanning", "ready"].map(|s| g.count(s));
+        let job = counted_job(gauges.clone());
+        let other = counted_job(gauges.clone());
+        assert_eq!(counts(&gauges), [2, 0, 0]);
+        job.set_status(JobStatus::Queued { position: 2 });
+        assert_eq!(counts(&gauges), [2, 0, 0], "a new position is no new state");
+        job.start_scan();
+        job.publish_progress(progress(10, 1));
+        assert_eq!(counts(&gauges), [1, 1, 0]);
+        job.set_status(JobStatus::Ready {
+            size: 1,
+            sha256: String::new(),
+            expires_ms: 0,
+            stale: false,
+            tip_height: None,
+        });
+        assert_eq!(counts(&gauges), [1, 0, 1]);
+        drop(job);
+        assert_eq!(counts(&gauges), [1, 0, 0]);
+        drop(other);
+        assert_eq!(counts(&gauges), [0, 0, 0]);
     }
 
     fn progress(done: u64, height: u64) -> Progress {
@@ -398,6 +459,7 @@ mod tests {
             3,
             vec![hash_token("right"), hash_token("second")],
             JobStatus::Queued { position: 1 },
+            JobGauges::default(),
         );
         assert!(two.authorize("second") && two.authorize("right") && !two.authorize("third"));
     }

@@ -6,9 +6,12 @@
 //! `scan`, and builds files through `ResultBuilder`.
 //!
 //! ```text
-//! server     TCP/TLS accept, hyper-util auto (HTTP/1.1 + h2c / ALPN h2), limits, graceful drain
+//! server     TCP/TLS accept, hyper-util auto (HTTP/1.1 + h2c / ALPN h2), limits, graceful drain; the
+//!            public port, and the operator's (`metrics_listen`: operations routes only) if configured
 //!   http     routes -> handlers -> ApiError (status chosen in error.rs); SSE, download with Range
 //! engine     the facade: registry of jobs, auth, delete, expiry, metrics, phase over the cache source
+//!   metrics    prometheus-client registry: counters and histograms as things happen, jobs by state
+//!              moved by each job, so a scrape reads atomics (no store query, no walk over the jobs)
 //!   submission rate limits, fingerprints, deduplication, queue bounds
 //!   job        one job's state and event channel        store     SQLite job store (WAL), sealed keys
 //!   keyfile    the persistent sealing key (0600)        limits    token buckets
@@ -42,7 +45,7 @@ mod submission;
 pub mod testing;
 mod wallet_builder;
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 pub use artifact::{Artifact, JsonSummaryBuilder, ResultBuilder};
 pub use cache_source::{CacheSource, SourceControl};
@@ -61,6 +64,15 @@ pub use server::tls_acceptor;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 pub use wallet_builder::WalletDbBuilder;
+
+/// Which listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Port {
+    /// `listen`: the API, and the operations routes (but `/metrics` when the operator has a port).
+    Public,
+    /// `metrics_listen`: the operations routes only.
+    Operator,
+}
 
 /// The OpenAPI document of the v1 API.
 pub const OPENAPI_JSON: &str = http::OPENAPI;
@@ -104,12 +116,14 @@ pub async fn run_with_source(
 /// A running service, for callers that watch it while it serves (the plugin's lifecycle, tests).
 pub struct Service {
     engine: Arc<Engine>,
+    metrics_addr: Option<SocketAddr>,
     task: JoinHandle<Result<(), ServiceError>>,
 }
 
 impl Service {
     /// Opens the data directory, resumes stored jobs and starts serving on `listener` (HTTP is up while
-    /// the source still imports or catches up, so `/ready` can say so) until `shutdown` is cancelled.
+    /// the source still imports or catches up, so `/ready` can say so) until `shutdown` is cancelled;
+    /// binds `config.metrics_listen` for the operator first if it is set.
     pub async fn start(
         config: ServiceConfig,
         source: CacheSource,
@@ -118,13 +132,37 @@ impl Service {
         shutdown: CancellationToken,
     ) -> Result<Service, ServiceError> {
         let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+        let operator = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| ServiceError::Config(format!("binding metrics_listen {addr}: {e}")))?,
+            ),
+            None => None,
+        };
+        let metrics_addr = operator.as_ref().and_then(|l| l.local_addr().ok());
         let engine = tokio::task::spawn_blocking(move || Engine::open(config, source, builder))
             .await
             .map_err(|e| ServiceError::Config(format!("starting: {e}")))??;
         let engine = Arc::new(engine);
         tracing::info!(state = engine.lifecycle().name(), "lifecycle");
-        let task = tokio::spawn(serve(engine.clone(), listener, tls, shutdown));
-        Ok(Service { engine, task })
+        let task = tokio::spawn(serve(engine.clone(), listener, tls, operator, shutdown));
+        Ok(Service {
+            engine,
+            metrics_addr,
+            task,
+        })
+    }
+
+    /// The address of the operator's listener (`metrics_listen`), if one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Calls on the job store so far: a test shows a route makes none.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn store_calls(&self) -> u64 {
+        self.engine.store_calls()
     }
 
     pub fn lifecycle(&self) -> Lifecycle {
@@ -150,6 +188,7 @@ async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    operator: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
     // Our own child: a serve error stops the background tasks without cancelling the caller's token.
@@ -157,9 +196,14 @@ async fn serve(
     let scheduler = tokio::spawn(scheduler::run(engine.clone(), stop.clone()));
     let janitor = tokio::spawn(janitor(engine.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_source(engine.clone(), stop.clone()));
-    let served = server::serve(engine.clone(), listener, tls, stop.clone()).await;
+    // The operator's port is cleartext: it carries no secret, and belongs on loopback or a private network.
+    let operator = operator.map(|l| tokio::spawn(server::serve(engine.clone(), l, None, Port::Operator, stop.clone())));
+    let served = server::serve(engine.clone(), listener, tls, Port::Public, stop.clone()).await;
     engine.set_phase(Phase::Draining);
     stop.cancel();
+    if let Some(operator) = operator {
+        let _ = operator.await;
+    }
     let _ = scheduler.await;
     let _ = janitor.await;
     let _ = watcher.await;

@@ -29,6 +29,7 @@ use tokio_rustls::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    Port,
     config::TlsPaths,
     engine::Engine,
     error::{ApiError, ServiceError},
@@ -127,11 +128,13 @@ impl Drop for Slot {
     }
 }
 
-/// Accepts and serves connections until `shutdown`, then drains them for up to `drain_timeout`.
+/// Accepts and serves connections on `port`'s listener until `shutdown`, then drains them for up to
+/// `drain_timeout`.
 pub(super) async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    port: Port,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
     let builder = Arc::new(builder(&engine));
@@ -139,8 +142,10 @@ pub(super) async fn serve(
     let connections = Arc::new(Semaphore::new(engine.config().max_connections.max(1)));
     let per_client = Arc::new(PerClient::default());
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, tls = tls.is_some(), "listening");
+    match (listener.local_addr(), port) {
+        (Ok(addr), Port::Public) => tracing::info!(%addr, tls = tls.is_some(), "listening"),
+        (Ok(addr), Port::Operator) => tracing::info!(%addr, "operator port up: health, readiness, metrics"),
+        (Err(_), _) => {}
     }
     loop {
         let (stream, peer) = tokio::select! {
@@ -184,6 +189,7 @@ pub(super) async fn serve(
         let ctx = Arc::new(Ctx {
             engine: engine.clone(),
             peer,
+            port,
             shutdown: shutdown.clone(),
         });
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());

@@ -8,11 +8,15 @@
 //! Identified by `application_id` 0x54575331 ("TWS1") and versioned by `user_version`: an older store is
 //! migrated step by step (`MIGRATIONS`), a newer one refused. `secure_delete` overwrites wiped key bytes,
 //! and a checkpoint after each pass truncates the WAL so no copy of a sealed key outlives its scan in the
-//! log either.
+//! log either. It keeps a running count of the jobs holding sealed keys as it writes, so `/metrics`
+//! reads that number without a query.
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -171,7 +175,15 @@ pub struct SealedParts {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Jobs holding sealed keys: counted at open, then kept by the writes that store or wipe keys.
+    keys_held: Arc<AtomicU64>,
+    /// Calls on the connection, for tests that must show a path makes none.
+    #[cfg(any(test, feature = "test-util"))]
+    calls: Arc<AtomicU64>,
 }
+
+/// Whether a row still holds any sealed key (or the spend key that goes with it).
+const HOLDS_KEYS: &str = "(sealed_view_key IS NOT NULL OR sealed_password IS NOT NULL OR spend_public_key IS NOT NULL)";
 
 type Result<T> = std::result::Result<T, rusqlite::Error>;
 
@@ -226,17 +238,50 @@ impl Store {
             steps.concat()
         );
         conn.execute_batch(&setup).map_err(|e| fail(e.to_string()))?;
+        let keys_held = count_keys_held(&conn).map_err(|e| fail(e.to_string()))?;
         if version != 0 && version < SCHEMA_VERSION {
             tracing::info!(from = version, to = SCHEMA_VERSION, "job store migrated");
         }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            keys_held: Arc::new(AtomicU64::new(keys_held)),
+            #[cfg(any(test, feature = "test-util"))]
+            calls: Arc::new(AtomicU64::new(0)),
         })
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        #[cfg(any(test, feature = "test-util"))]
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&conn)
+    }
+
+    /// Runs `write`, which wipes job `id`'s keys if it changes its row, and counts the keys gone. The
+    /// check and the write share the one connection's lock, so no other write comes between them.
+    fn wiping_keys(&self, id: &str, write: impl FnOnce(&Connection) -> Result<usize>) -> Result<()> {
+        self.with(|c| {
+            let held: bool = c.query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND {HOLDS_KEYS})"),
+                [id],
+                |r| r.get(0),
+            )?;
+            if write(c)? > 0 && held {
+                self.keys_held.fetch_sub(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+    }
+
+    /// Jobs still holding a sealed key: it must fall to zero when scans end. Read without a query.
+    pub fn keys_held(&self) -> u64 {
+        self.keys_held.load(Ordering::Relaxed)
+    }
+
+    /// Calls on the connection so far.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// Counts this start; event ids carry it so they grow across restarts.
@@ -273,7 +318,9 @@ impl Store {
                 "INSERT INTO tokens (job_id, hash, result_key) VALUES (?1, ?2, ?3)",
                 params![job.id, &job.token_hash[..], &job.result_key[..]],
             )?;
-            tx.commit()
+            tx.commit()?;
+            self.keys_held.fetch_add(1, Ordering::Relaxed);
+            Ok(())
         })
     }
 
@@ -431,7 +478,7 @@ impl Store {
 
     /// The scan ended with a file: keys wiped in the same statement.
     pub fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> Result<()> {
-        self.with(|c| {
+        self.wiping_keys(id, |c| {
             c.execute(
                 "UPDATE jobs SET state = 'ready', spend_public_key = NULL, sealed_view_key = NULL,
                         sealed_password = NULL, finished_ms = ?2, expires_ms = ?3, result_size = ?4,
@@ -447,15 +494,14 @@ impl Store {
                     result.tip_height.map(|h| h as i64)
                 ],
             )
-            .map(drop)
         })
     }
 
     /// The job ended without a file (or lost it): keys and sealed file keys wiped in the same transaction.
     pub fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> Result<()> {
-        self.with(|c| {
+        self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
-            tx.execute(
+            let changed = tx.execute(
                 "UPDATE jobs SET state = 'failed', spend_public_key = NULL, sealed_view_key = NULL,
                         sealed_password = NULL, finished_ms = ?2, expires_ms = ?3, error_code = ?4,
                         error_message = ?5
@@ -463,15 +509,16 @@ impl Store {
                 params![id, now_ms as i64, expires_ms as i64, code, message],
             )?;
             tx.execute("UPDATE tokens SET sealed_file_key = NULL WHERE job_id = ?1", [id])?;
-            tx.commit()
+            tx.commit()?;
+            Ok(changed)
         })
     }
 
     /// Deleted or expired: everything but the id, the token hashes and the tombstone's end is wiped.
     pub fn tombstone(&self, id: &str, state: StoredState, until_ms: u64) -> Result<()> {
-        self.with(|c| {
+        self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
-            tx.execute(
+            let changed = tx.execute(
                 "UPDATE jobs SET state = ?2, spend_public_key = NULL, sealed_view_key = NULL,
                         sealed_password = NULL, expires_ms = ?3, result_size = NULL, result_sha256 = NULL,
                         result_stale = NULL, result_tip_height = NULL, dedupe = zeroblob(32)
@@ -482,11 +529,13 @@ impl Store {
                 "UPDATE tokens SET result_key = NULL, sealed_file_key = NULL WHERE job_id = ?1",
                 [id],
             )?;
-            tx.commit()
+            tx.commit()?;
+            Ok(changed)
         })
     }
 
-    /// Drops tombstones, and envelopes remembered, whose time is up.
+    /// Drops tombstones (their keys went when they became tombstones), and envelopes remembered, whose
+    /// time is up.
     pub fn purge(&self, now_ms: u64) -> Result<usize> {
         self.with(|c| {
             c.execute("DELETE FROM seen_envelopes WHERE expires_ms < ?1", [now_ms as i64])?;
@@ -497,17 +546,10 @@ impl Store {
         })
     }
 
-    /// Jobs still holding a sealed key (tests and metrics: it must fall to zero when scans end).
-    pub fn keys_held(&self) -> Result<u64> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM jobs WHERE sealed_view_key IS NOT NULL OR sealed_password IS NOT NULL
-                 OR spend_public_key IS NOT NULL",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-        })
+    /// `keys_held` counted by a query (tests check the running count against it).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn count_keys_held(&self) -> Result<u64> {
+        self.with(count_keys_held)
     }
 
     /// Moves the WAL into the database and truncates it, so wiped rows leave no copy in the log.
@@ -533,6 +575,13 @@ fn private_file(path: &Path) -> std::io::Result<()> {
         std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     }
     Ok(())
+}
+
+fn count_keys_held(c: &Connection) -> Result<u64> {
+    c.query_row(&format!("SELECT COUNT(*) FROM jobs WHERE {HOLDS_KEYS}"), [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n as u64)
 }
 
 fn blob32(bytes: Vec<u8>) -> [u8; 32] {

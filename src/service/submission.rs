@@ -16,6 +16,7 @@ use blake2::{Blake2b, Digest, digest::consts::U32};
 use tari_wallet_sync_sse::seal::{Sealed, seal};
 
 use super::{
+    Port,
     client::Client,
     engine::{Engine, Registry, blocking, now_ms},
     error::ApiError,
@@ -72,6 +73,17 @@ impl Engine {
             self.metrics.rate_limited("ip_requests");
             ApiError::RateLimited {
                 scope: "request",
+                retry_after,
+            }
+        })
+    }
+
+    /// An operations route (health, readiness, metrics, an unknown path) from `client` on `port`.
+    pub fn check_operations_rate(&self, port: Port, client: &Client) -> Result<(), ApiError> {
+        self.ip_operations.check(&(port, client.bucket)).map_err(|retry_after| {
+            self.metrics.rate_limited("ip_operations");
+            ApiError::RateLimited {
+                scope: "operations",
                 retry_after,
             }
         })
@@ -201,6 +213,7 @@ impl Engine {
             self.boot,
             vec![token_hash],
             status.clone(),
+            self.metrics.jobs.clone(),
         );
         job.client = Some(client.bucket);
         let job = Arc::new(job);

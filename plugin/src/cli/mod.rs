@@ -7,6 +7,7 @@ pub mod export;
 pub mod follow;
 pub mod import;
 pub mod recognize;
+pub mod report;
 pub mod scan;
 pub mod serve;
 

@@ -38,6 +38,10 @@ pub struct Args {
     /// A stopped node's LMDB directory (or an `mdb_copy -c` copy) to import first (also TWS_LMDB_DIR).
     #[arg(long)]
     lmdb_dir: Option<PathBuf>,
+    /// The operator's address for /metrics (and health, readiness), e.g. 127.0.0.1:9102; set, the
+    /// public port no longer serves /metrics (also TWS_METRICS_LISTEN).
+    #[arg(long)]
+    metrics_listen: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -49,6 +53,7 @@ pub fn run(args: Args) -> Result<()> {
         cache_dir: args.cache_dir,
         node_url: args.node_url,
         lmdb_dir: args.lmdb_dir,
+        metrics_listen: args.metrics_listen,
     })?;
     for (key, source) in &config.sources {
         tracing::debug!(key, source, "config");

@@ -1,6 +1,7 @@
-//! HTTP: the v1 routes over the engine. Matches a request to a route, applies the per-IP request limit
-//! and the request timeout, calls the route's handler and turns any `ApiError` into the JSON error body
-//! (status from `ApiError::status`). Counts every response by route and status. Knows the engine only.
+//! HTTP: the v1 routes over the engine. Matches a request to a route (as the port it came in on serves
+//! it), applies the per-IP limits (API requests, and operations routes apart) and the request timeout,
+//! calls the route's handler and turns any `ApiError` into the JSON error body (status from
+//! `ApiError::status`). Counts every response by route and status. Knows the engine only.
 
 mod download;
 mod events;
@@ -20,7 +21,7 @@ use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use tokio_util::sync::CancellationToken;
 
-use super::{client::Client, engine::Engine, error::ApiError};
+use super::{Port, client::Client, engine::Engine, error::ApiError};
 
 /// Every response body: whole or streamed, never failing mid-way on our side.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -64,6 +65,8 @@ impl Route {
         }
     }
 
+    /// A route of the v1 API (limited by `request_rate_per_ip`); the rest are operations routes and
+    /// unknown paths (limited by `ops_rate_per_ip`).
     fn is_api(&self) -> bool {
         !matches!(
             self,
@@ -94,22 +97,37 @@ impl Route {
             _ => Route::NotFound,
         }
     }
+
+    /// The route as `port` serves it: the operator's port only the operations routes, the public port
+    /// everything but `/metrics` when the operator has a port for it. Elsewhere the path does not exist.
+    fn on(self, path: &str, port: Port, metrics_elsewhere: bool) -> Route {
+        // The same reading of the path as `of`: `//metrics` is `/metrics`.
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let served = match port {
+            Port::Operator => matches!(segments.as_slice(), ["health" | "live" | "ready" | "metrics"]),
+            Port::Public => !(metrics_elsewhere && segments == ["metrics"]),
+        };
+        if served { self } else { Route::NotFound }
+    }
 }
 
 /// What every handler gets.
 pub(crate) struct Ctx {
     pub engine: Arc<Engine>,
     pub peer: SocketAddr,
+    pub port: Port,
     pub shutdown: CancellationToken,
 }
 
 /// Serves one request.
 pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Response<Body> {
-    let route = Route::of(request.method(), request.uri().path());
+    let config = ctx.engine.config();
+    let path = request.uri().path();
+    let route = Route::of(request.method(), path).on(path, ctx.port, config.metrics_listen.is_some());
     let name = route.name();
-    let timeout = ctx.engine.config().request_timeout;
+    let timeout = config.request_timeout;
     // Per request: behind a trusted proxy, one connection carries many clients' requests.
-    let client = ctx.engine.config().clients.client(ctx.peer.ip(), request.headers());
+    let client = config.clients.client(ctx.peer.ip(), request.headers());
     let response = match tokio::time::timeout(timeout, dispatch(&ctx, &client, route, request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => error_response(&error),
@@ -127,6 +145,8 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     if route.is_api() {
         ctx.engine.check_request_rate(client)?;
+    } else {
+        ctx.engine.check_operations_rate(ctx.port, client)?;
     }
     let head = request.method() == Method::HEAD;
     let token = bearer_token(request.headers());
@@ -150,7 +170,7 @@ async fn dispatch(
         Route::Health => Ok(ops::health(&ctx.engine)),
         Route::Live => Ok(text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())),
         Route::Ready => Ok(ops::ready(&ctx.engine)),
-        Route::Metrics => Ok(ops::metrics(&ctx.engine).await),
+        Route::Metrics => Ok(ops::metrics(&ctx.engine, request.headers())),
         Route::OpenApi => Ok(ops::openapi()),
         Route::NotFound => Err(ApiError::RouteNotFound),
         Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
@@ -264,5 +284,39 @@ mod tests {
         for (method, path, route) in cases {
             assert_eq!(Route::of(&method, path), route, "{method} {path}");
         }
+    }
+
+    #[test]
+    fn each_port_serves_its_routes() {
+        let served = |method: Method, path: &str, port: Port, metrics_elsewhere: bool| {
+            Route::of(&method, path).on(path, port, metrics_elsewhere)
+        };
+        for path in ["/metrics", "//metrics"] {
+            assert_eq!(served(Method::GET, path, Port::Public, false), Route::Metrics);
+            assert_eq!(served(Method::GET, path, Port::Public, true), Route::NotFound, "{path}");
+            assert_eq!(
+                served(Method::POST, path, Port::Public, true),
+                Route::NotFound,
+                "{path}"
+            );
+            assert_eq!(served(Method::GET, path, Port::Operator, true), Route::Metrics);
+        }
+        assert_eq!(served(Method::GET, "/ready", Port::Public, true), Route::Ready);
+        assert_eq!(served(Method::GET, "/health", Port::Operator, true), Route::Health);
+        assert_eq!(
+            served(Method::POST, "/live", Port::Operator, true),
+            Route::MethodNotAllowed
+        );
+        for path in ["/api/v1/server-key", "/api/v1/openapi.json", "/api/v1/wallet/sync", "/"] {
+            assert_eq!(
+                served(Method::GET, path, Port::Operator, true),
+                Route::NotFound,
+                "{path}"
+            );
+        }
+        assert_eq!(
+            served(Method::POST, "/api/v1/wallet/sync", Port::Operator, true),
+            Route::NotFound
+        );
     }
 }

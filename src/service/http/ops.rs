@@ -1,5 +1,6 @@
 //! Operations routes: the server's sealing key, health, liveness, readiness, Prometheus metrics and the
-//! OpenAPI document.
+//! OpenAPI document. Each reads memory only (no store query), so an unauthenticated request costs
+//! little; the router limits them per client IP besides.
 
 use std::time::SystemTime;
 
@@ -10,7 +11,7 @@ use tari_wallet_sync_sse::{
 };
 
 use super::{Body, error_response_with, json, text};
-use crate::service::{engine::Engine, error::ApiError, lifecycle::Lifecycle};
+use crate::service::{engine::Engine, error::ApiError, lifecycle::Lifecycle, metrics::Format};
 
 /// The OpenAPI 3.1 document of the v1 API (kept beside the code it describes; a test checks they agree).
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -62,14 +63,20 @@ pub(super) fn ready(engine: &Engine) -> Response<Body> {
     }
 }
 
-/// `GET /metrics`.
-pub(super) async fn metrics(engine: &Engine) -> Response<Body> {
-    let live = engine.live_gauges().await;
-    text(
+/// `GET /metrics`: the Prometheus text format 0.0.4, or OpenMetrics 1.0.0 for a scraper that asks for
+/// it (`Accept`). Reads counters and O(1) gauges only (`Engine::scrape`): no store query, no job walk.
+pub(super) fn metrics(engine: &Engine, headers: &http::HeaderMap) -> Response<Body> {
+    let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let mut response = text(
         StatusCode::OK,
-        "text/plain; version=0.0.4; charset=utf-8",
-        engine.metrics.render(&live),
-    )
+        format.content_type(),
+        engine.metrics.render(&engine.scrape(), format),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// `GET /api/v1/openapi.json`.
@@ -149,6 +156,20 @@ mod tests {
             );
         }
         assert_eq!(document["paths"].as_object().unwrap().len(), 11);
+        for path in ["/health", "/live", "/ready", "/metrics"] {
+            let limited = &document["paths"][path]["get"]["responses"]["429"];
+            assert!(limited.is_object(), "{path} documents its rate limit");
+        }
+        let metrics = &document["paths"]["/metrics"]["get"]["responses"];
+        assert!(metrics["404"].is_object(), "/metrics documents metrics_listen's 404");
+        for format in [Format::Prometheus, Format::OpenMetrics] {
+            let documented = metrics["200"]["content"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|media| format.content_type().starts_with(media.as_str()));
+            assert!(documented, "openapi.json lacks {}", format.content_type());
+        }
         let ready = &document["components"]["schemas"]["ReadyReport"]["properties"];
         let states: Vec<&str> = Lifecycle::ALL.iter().map(|s| s.name()).collect();
         assert_eq!(ready["state"]["enum"], serde_json::json!(states));

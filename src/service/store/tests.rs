@@ -36,7 +36,7 @@ fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
     );
     let parts = store.sealed("a").unwrap().unwrap();
     assert_eq!((parts.sealed_view_key, parts.format), (vec![9; 80], SUBMISSION_FORMAT));
-    assert_eq!(store.keys_held().unwrap(), 2);
+    assert_eq!((store.keys_held(), store.count_keys_held().unwrap()), (2, 2));
 
     let result = StoredResult {
         size: 100,
@@ -45,8 +45,18 @@ fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
         tip_height: Some(12),
     };
     store.finish_ready("a", &result, 20, 30).unwrap();
+    assert_eq!((store.keys_held(), store.count_keys_held().unwrap()), (1, 1));
+    // A write that finds no keys (again, or a job in another state) takes nothing off the count.
+    store.finish_ready("a", &result, 20, 30).unwrap();
     store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
-    assert_eq!(store.keys_held().unwrap(), 0);
+    store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
+    store.tombstone("b", StoredState::Expired, 50).unwrap();
+    assert_eq!((store.keys_held(), store.count_keys_held().unwrap()), (0, 0));
+    // A queued job deleted: its keys go with the tombstone.
+    store.insert(&job("c", &[9; 80])).unwrap();
+    assert_eq!(store.keys_held(), 1);
+    store.tombstone("c", StoredState::Deleted, 50).unwrap();
+    assert_eq!((store.keys_held(), store.count_keys_held().unwrap()), (0, 0));
     assert!(store.sealed("a").unwrap().is_none());
     assert_eq!(store.load().unwrap()[0].result, Some(result));
 
@@ -65,7 +75,7 @@ fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
     assert!(store.result_keys("a", false).unwrap().is_empty());
     store.checkpoint().unwrap();
     assert_eq!(store.purge(41).unwrap(), 1);
-    assert_eq!(store.load().unwrap().len(), 1);
+    assert_eq!(store.load().unwrap().len(), 2);
 }
 
 /// A data directory of schema 1 (before files survived restarts) opens, its jobs intact.

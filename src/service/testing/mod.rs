@@ -13,13 +13,13 @@ use std::{
 };
 
 use tari_wallet_sync_sse::envelope::SubmissionSecrets;
-use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
+use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
 use super::{
-    Artifact, CacheSource, RateLimit, ResultBuilder, ServiceConfig, ServiceError, WalletDbBuilder, error::JobFailure,
-    store::Store,
+    Artifact, CacheSource, RateLimit, ResultBuilder, Service, ServiceConfig, ServiceError, WalletDbBuilder,
+    error::JobFailure, store::Store,
 };
 use crate::{
     cache::CacheView,
@@ -64,18 +64,22 @@ pub fn test_config(data_dir: &Path) -> ServiceConfig {
     config.submit_rate_per_ip = RateLimit::OFF;
     config.sync_rate_per_wallet = RateLimit::OFF;
     config.request_rate_per_ip = RateLimit::OFF;
+    config.ops_rate_per_ip = RateLimit::OFF;
     config.sse_keep_alive = Duration::from_secs(1);
     config.drain_timeout = Duration::from_secs(2);
     config
 }
 
-/// A running service on 127.0.0.1 with a port of its own.
+/// A running service on 127.0.0.1 with a port of its own (and the operator's, if the config sets
+/// `metrics_listen`).
 pub struct TestServer {
     pub addr: SocketAddr,
     pub base_url: String,
+    /// `http://` and the operator's listener, when `metrics_listen` is set.
+    pub metrics_url: Option<String>,
     pub data_dir: PathBuf,
     shutdown: CancellationToken,
-    handle: JoinHandle<Result<(), ServiceError>>,
+    service: Service,
 }
 
 impl TestServer {
@@ -91,20 +95,22 @@ impl TestServer {
         let addr = listener.local_addr().expect("bound address");
         let shutdown = CancellationToken::new();
         let data_dir = config.data_dir.clone();
-        let handle = tokio::spawn(super::run_with_source(
-            config,
-            source,
-            builder,
-            listener,
-            shutdown.clone(),
-        ));
+        let service = Service::start(config, source, builder, listener, shutdown.clone())
+            .await
+            .expect("the service starts");
         TestServer {
             addr,
             base_url: format!("http://{addr}"),
+            metrics_url: service.metrics_addr().map(|a| format!("http://{a}")),
             data_dir,
             shutdown,
-            handle,
+            service,
         }
+    }
+
+    /// Calls the service made on its job store so far.
+    pub fn store_calls(&self) -> u64 {
+        self.service.store_calls()
     }
 
     /// Starts the shutdown without waiting for it (`stop` then waits).
@@ -115,7 +121,7 @@ impl TestServer {
     /// Cancels the service and waits for it to drain and stop.
     pub async fn stop(self) -> Result<(), ServiceError> {
         self.shutdown.cancel();
-        self.handle.await.expect("the service task does not panic")
+        self.service.wait().await
     }
 }
 
@@ -198,8 +204,9 @@ impl ResultBuilder for GatedBuilder {
 /// or accept a snapshot).
 pub fn keys_held(data_dir: &Path) -> u64 {
     Store::open(data_dir)
-        .and_then(|s| s.keys_held().map_err(|e| ServiceError::Config(e.to_string())))
         .expect("store")
+        .count_keys_held()
+        .expect("counting the keys held")
 }
 
 /// The password of test wallets whose password a test does not care about (every wallet file has one).
