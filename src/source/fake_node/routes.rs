@@ -64,6 +64,14 @@ impl Chain {
         self.blocks.get(usize::try_from(height.checked_sub(first)?).ok()?)
     }
 
+    /// The node's `get_height_at_time`: the highest block mined at or before `time` (unix seconds), 0 if
+    /// none is (wallets ask it for the height of their birthday). Timestamps rise along the chain, as the
+    /// node's binary search assumes.
+    pub fn height_at_time(&self, time: u64) -> u64 {
+        let after = self.blocks.partition_point(|b| b.timestamp <= time);
+        after.checked_sub(1).map_or(0, |i| self.blocks[i].height)
+    }
+
     fn by_hash(&self, hash: &[u8; 32]) -> Option<&BlockData> {
         self.by_hash.get(hash).map(|&i| &self.blocks[i])
     }
@@ -150,6 +158,10 @@ pub fn answer(chain: &Chain, path: &str, query: &str, chunk: usize, log: &mut Ve
                 Some(block) => json(&header(block)),
                 None => error(404, &format!("Header not found at height: {h}")),
             },
+        },
+        "/get_height_at_time" => match number("time") {
+            None => error(400, "time is required"),
+            Some(time) => json(&chain.height_at_time(time)),
         },
         "/get_utxos_by_block" => match hash("header_hash").and_then(|h| chain.by_hash(&h)) {
             Some(block) => json(&GetUtxosByBlockResponse {
@@ -337,4 +349,39 @@ fn sync(
             .map(|h| chain.get(h).expect("exists").hash.to_vec())
             .unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::fake_node::synthetic_blocks;
+
+    /// Synthetic blocks are mined 120 s apart from 1_700_000_000; the answer is the block at or before
+    /// the time, as the node's binary search gives it.
+    #[test]
+    fn height_at_time_is_the_last_block_mined_by_then() {
+        let chain = Chain::new(synthetic_blocks(None, &[1; 10], 7));
+        let t0 = chain.get(0).unwrap().timestamp;
+        for (time, height) in [
+            (0, 0),
+            (t0, 0),
+            (t0 + 119, 0),
+            (t0 + 120, 1),
+            (t0 + 5 * 120 + 1, 5),
+            (u64::MAX, 9),
+        ] {
+            assert_eq!(chain.height_at_time(time), height, "time {time}");
+        }
+        let mut log = Vec::new();
+        let reply = answer(
+            &chain,
+            "/get_height_at_time",
+            &format!("time={}", t0 + 240),
+            0,
+            &mut log,
+        );
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body, b"2");
+        assert_eq!(answer(&chain, "/get_height_at_time", "", 0, &mut log).status, 400);
+    }
 }
