@@ -56,6 +56,7 @@ pub const KEYS: &[&str] = &[
     "ipv6_prefix_len",
     "unsynced_node",
     "replica_id",
+    "cors_origins",
 ];
 
 /// Older names still accepted, and the key each stands for.
@@ -380,6 +381,15 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
                 .collect::<Result<_>>()?;
         }
         "ipv6_prefix_len" => service.clients.ipv6_prefix_len = number(value)?,
+        // Checked one by one with the rest of the service's values (`ServiceConfig::validate`).
+        "cors_origins" => {
+            service.cors_origins = value
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect();
+        }
         "unsynced_node" => service.unsynced_node = value.parse().map_err(|e: String| anyhow!(e))?,
         "replica_id" => {
             let valid =
@@ -541,6 +551,43 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_are_a_list_in_the_file_and_comma_separated_in_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tws.toml");
+        std::fs::write(
+            &file,
+            "[wallet_sync]\ncors_origins = [\"https://wallet.example\", \"http://127.0.0.1:5173\"]\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(file),
+            ..Flags::default()
+        };
+        let config = resolve(&flags, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            config.service.cors_origins,
+            ["https://wallet.example", "http://127.0.0.1:5173"]
+        );
+        let env: BTreeMap<String, String> = [(
+            "TWS_CORS_ORIGINS".to_string(),
+            "https://a.example, https://b.example:8443".to_string(),
+        )]
+        .into();
+        let config = resolve(&Flags::default(), &env).unwrap();
+        assert_eq!(
+            config.service.cors_origins,
+            ["https://a.example", "https://b.example:8443"]
+        );
+        assert!(
+            resolve(&Flags::default(), &BTreeMap::new())
+                .unwrap()
+                .service
+                .cors_origins
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn the_operator_port_and_its_limit_come_from_any_source() {
         let env: BTreeMap<String, String> = [
             ("TWS_METRICS_LISTEN".to_string(), "127.0.0.1:9102".to_string()),
@@ -581,6 +628,7 @@ mod tests {
             ("TWS_IPV6_PREFIX_LEN", "200", "ipv6_prefix_len"),
             ("TWS_TRUSTED_PROXIES", "10.0.0.0/33", "trusted_proxies"),
             ("TWS_UNSYNCED_NODE", "sometimes", "unsynced_node"),
+            ("TWS_CORS_ORIGINS", "https://wallet.example/app", "cors_origins"),
         ];
         for (var, value, expected) in cases {
             let env: BTreeMap<String, String> = [(var.to_string(), value.to_string())].into();

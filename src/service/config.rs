@@ -149,6 +149,9 @@ pub struct ServiceConfig {
     pub unsynced_node: UnsyncedNode,
     /// Prefix of job ids naming this replica behind a load balancer.
     pub replica_id: Option<String>,
+    /// Browser origins (`https://wallet.example`) whose pages may call the API (CORS); none by default,
+    /// so no other site's page can read an answer.
+    pub cors_origins: Vec<String>,
     /// Tests only: how long accepting a submission waits between reserving its queue slot and writing
     /// its row, so a test can reset the request in that window.
     #[cfg(feature = "test-util")]
@@ -203,6 +206,7 @@ impl ServiceConfig {
             clients: ClientRules::default(),
             unsynced_node: UnsyncedNode::Stale,
             replica_id: None,
+            cors_origins: Vec::new(),
             #[cfg(feature = "test-util")]
             test_accept_delay: Duration::ZERO,
         }
@@ -265,6 +269,9 @@ impl ServiceConfig {
                 "sse_keep_alive: {:?} is not below idle_timeout ({:?}): idle event streams would be closed",
                 self.sse_keep_alive, self.idle_timeout
             ));
+        }
+        for origin in &self.cors_origins {
+            super::http::validate_origin(origin).map_err(|e| format!("cors_origins: {e}"))?;
         }
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());
@@ -364,6 +371,9 @@ mod tests {
         let mut keep_alive_too_slow = good.clone();
         keep_alive_too_slow.sse_keep_alive = keep_alive_too_slow.idle_timeout;
         assert!(keep_alive_too_slow.validate().unwrap_err().contains("idle_timeout"));
+        let mut origins = good.clone();
+        origins.cors_origins = vec!["https://wallet.example/".into()];
+        assert!(origins.validate().unwrap_err().contains("cors_origins"));
         let mut prefix = good;
         prefix.clients.ipv6_prefix_len = 129;
         assert!(prefix.validate().unwrap_err().contains("ipv6_prefix_len"));

@@ -3,6 +3,7 @@
 //! calls the route's handler and turns any `ApiError` into the JSON error body (status from
 //! `ApiError::status`). Counts every response by route and status. Knows the engine only.
 
+mod cors;
 mod download;
 mod events;
 #[cfg(feature = "fuzzing")]
@@ -10,6 +11,7 @@ pub(crate) mod fuzzing;
 mod ops;
 mod routes;
 
+pub use cors::validate_origin;
 pub use ops::OPENAPI;
 mod submit;
 
@@ -42,6 +44,8 @@ enum Route {
     Ready,
     Metrics,
     OpenApi,
+    /// `OPTIONS` on an API path: a browser's CORS preflight.
+    Preflight,
     NotFound,
     MethodNotAllowed,
 }
@@ -60,6 +64,7 @@ impl Route {
             Route::Ready => "ready",
             Route::Metrics => "metrics",
             Route::OpenApi => "openapi",
+            Route::Preflight => "preflight",
             Route::NotFound => "not_found",
             Route::MethodNotAllowed => "method_not_allowed",
         }
@@ -77,6 +82,16 @@ impl Route {
     fn of(method: &Method, path: &str) -> Route {
         let get = method == Method::GET || method == Method::HEAD;
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let api_path = matches!(
+            segments.as_slice(),
+            ["api", "v1", "openapi.json" | "server-key"]
+                | ["api", "v1", "wallet", "sync"]
+                | ["api", "v1", "wallet", "sync", _]
+                | ["api", "v1", "wallet", "sync", _, "status" | "events" | "download"]
+        );
+        if method == Method::OPTIONS && api_path {
+            return Route::Preflight;
+        }
         match segments.as_slice() {
             ["health"] if get => Route::Health,
             ["live"] if get => Route::Live,
@@ -89,11 +104,8 @@ impl Route {
             ["api", "v1", "wallet", "sync", id, "events"] if get => Route::Events(id.to_string()),
             ["api", "v1", "wallet", "sync", id, "download"] if get => Route::Download(id.to_string()),
             ["api", "v1", "wallet", "sync", id] if method == Method::DELETE => Route::Delete(id.to_string()),
-            ["health" | "live" | "ready" | "metrics"]
-            | ["api", "v1", "openapi.json" | "server-key"]
-            | ["api", "v1", "wallet", "sync"]
-            | ["api", "v1", "wallet", "sync", _]
-            | ["api", "v1", "wallet", "sync", _, "status" | "events" | "download"] => Route::MethodNotAllowed,
+            ["health" | "live" | "ready" | "metrics"] => Route::MethodNotAllowed,
+            _ if api_path => Route::MethodNotAllowed,
             _ => Route::NotFound,
         }
     }
@@ -128,11 +140,17 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Respons
     let timeout = config.request_timeout;
     // Per request: behind a trusted proxy, one connection carries many clients' requests.
     let client = config.clients.client(ctx.peer.ip(), request.headers());
-    let response = match tokio::time::timeout(timeout, dispatch(&ctx, &client, route, request)).await {
+    let api = route.is_api();
+    let origin = cors::allowed_origin(&config.cors_origins, request.headers()).filter(|_| api);
+    let mut response = match tokio::time::timeout(timeout, dispatch(&ctx, &client, route, request, &origin)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => error_response(&error),
         Err(_) => error_response(&ApiError::Timeout),
     };
+    // Errors too: a page can read the error code only from an answer the browser lets it see.
+    if api {
+        cors::decorate(&mut response, !config.cors_origins.is_empty(), origin);
+    }
     ctx.engine.metrics.http_response(name, response.status().as_u16());
     response
 }
@@ -142,6 +160,7 @@ async fn dispatch(
     client: &Client,
     route: Route,
     request: Request<Incoming>,
+    origin: &Option<HeaderValue>,
 ) -> Result<Response<Body>, ApiError> {
     if route.is_api() {
         ctx.engine.check_request_rate(client)?;
@@ -172,6 +191,7 @@ async fn dispatch(
         Route::Ready => Ok(ops::ready(&ctx.engine)),
         Route::Metrics => Ok(ops::metrics(&ctx.engine, request.headers())),
         Route::OpenApi => Ok(ops::openapi()),
+        Route::Preflight => Ok(cors::preflight(origin.clone())),
         Route::NotFound => Err(ApiError::RouteNotFound),
         Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
     }
@@ -238,7 +258,10 @@ pub(crate) fn error_response_with(error: &ApiError, extra: serde_json::Value) ->
             headers.insert(header::CONTENT_RANGE, value);
         }
         ApiError::MethodNotAllowed => {
-            headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST, DELETE"));
+            headers.insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, DELETE, OPTIONS"),
+            );
         }
         _ => {}
     }
@@ -278,6 +301,14 @@ mod tests {
             (Method::GET, "/api/v1/wallet/sync", Route::MethodNotAllowed),
             (Method::POST, "/metrics", Route::MethodNotAllowed),
             (Method::GET, "/api/v1/openapi.json", Route::OpenApi),
+            (Method::OPTIONS, "/api/v1/wallet/sync", Route::Preflight),
+            (
+                Method::OPTIONS,
+                "/api/v1/wallet/sync/0123abcd/download",
+                Route::Preflight,
+            ),
+            (Method::OPTIONS, "/metrics", Route::MethodNotAllowed),
+            (Method::OPTIONS, "/api/v1/nothing", Route::NotFound),
             (Method::GET, "/api/v2/wallet/sync", Route::NotFound),
             (Method::GET, "/", Route::NotFound),
         ];
