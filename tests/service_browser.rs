@@ -148,3 +148,96 @@ async fn without_origins_no_cors_header_is_sent() {
     assert!(key.header("access-control-allow-origin").is_none() && key.header("vary").is_none());
     server.stop().await.unwrap();
 }
+
+async fn ticket(client: &Client, job: &wallet_app::SubmittedJob) -> serde_json::Value {
+    let url = job.json["events_url"]
+        .as_str()
+        .unwrap()
+        .replace("/events", "/events-ticket");
+    let answer = client
+        .request(Method::POST, &url, &[("authorization", &job.auth)], None)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    answer.json().unwrap()
+}
+
+async fn events_with(client: &Client, url: &str, headers: &[(&str, &str)]) -> Response {
+    client.request(Method::GET, url, headers, None).await.unwrap()
+}
+
+fn code(answer: &Response) -> String {
+    answer.json().unwrap()["error"]["code"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_ticket_opens_the_stream_once_instead_of_the_token() {
+    let (_data, server) = server_with_origins().await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let wallets = &demo_chain().wallets;
+    let job = wallet_app::submit(&client, &wallets[0], None).await;
+    let other = wallet_app::submit(&client, &wallets[1], None).await;
+    assert!(matches!(
+        wallet_app::last_event(&client, &job).await,
+        JobEvent::Ready { .. }
+    ));
+    let events_url = job.json["events_url"].as_str().unwrap();
+
+    let issued = ticket(&client, &job).await;
+    let value = issued["ticket"].as_str().unwrap();
+    assert_eq!(value.len(), 64, "32 random bytes as hex");
+    assert!(value.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(issued["expires_in"], 60);
+    let url = issued["events_url"].as_str().unwrap();
+    assert_eq!(url, format!("{events_url}?ticket={value}"));
+
+    // The ticket of one job opens no other job's stream, and is not used up by trying.
+    let elsewhere = other.json["events_url"].as_str().unwrap();
+    let refused = events_with(&client, &format!("{elsewhere}?ticket={value}"), &[]).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&refused), "INVALID_TICKET");
+
+    // A browser's reconnect resends Last-Event-ID with a fresh ticket: the current state comes back.
+    let stream = events_with(&client, url, &[("origin", PAGE), ("last-event-id", "1")]).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    assert_eq!(stream.header("content-type"), Some("text/event-stream"));
+    assert_eq!(stream.header("access-control-allow-origin"), Some(PAGE));
+    let text = String::from_utf8(stream.body.to_vec()).unwrap();
+    assert!(text.contains("event: ready"), "{text}");
+
+    let reused = events_with(&client, url, &[]).await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&reused), "TICKET_USED");
+
+    let forged = events_with(&client, &format!("{events_url}?ticket={}", "ab".repeat(32)), &[]).await;
+    assert_eq!(code(&forged), "INVALID_TICKET");
+    let neither = events_with(&client, events_url, &[]).await;
+    assert_eq!(code(&neither), "MISSING_TOKEN");
+    // Only the token's holder gets tickets.
+    let ticket_url = events_url.replace("/events", "/events-ticket");
+    let anonymous = client.request(Method::POST, &ticket_url, &[], None).await.unwrap();
+    assert_eq!(code(&anonymous), "MISSING_TOKEN");
+    let wrong = client
+        .request(Method::POST, &ticket_url, &[("authorization", &other.auth)], None)
+        .await
+        .unwrap();
+    assert_eq!(code(&wrong), "INVALID_TOKEN");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_events_ticket_is_refused_with_its_own_code() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.events_ticket_ttl = std::time::Duration::from_millis(100);
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let job = wallet_app::submit(&client, &demo_chain().wallets[0], None).await;
+    let issued = ticket(&client, &job).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let expired = events_with(&client, issued["events_url"].as_str().unwrap(), &[]).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&expired), "TICKET_EXPIRED");
+    server.stop().await.unwrap();
+}

@@ -127,6 +127,9 @@ pub struct ServiceConfig {
     pub sse_keep_alive: Duration,
     /// Event streams open at once per job: a wallet needs one; a few allow reconnect overlap.
     pub max_sse_per_job: usize,
+    /// How long an events ticket (`POST .../events-ticket`, for a browser's `EventSource`) may wait for
+    /// its one use: long enough for a page to open its stream, short enough that a leaked URL is useless.
+    pub events_ticket_ttl: Duration,
     /// Submissions per client IP.
     pub submit_rate_per_ip: RateLimit,
     /// Syncs of one wallet (its public keys), the product's "how often a wallet may be synced".
@@ -184,6 +187,7 @@ impl ServiceConfig {
             drain_timeout: Duration::from_secs(10),
             sse_keep_alive: Duration::from_secs(15),
             max_sse_per_job: 4,
+            events_ticket_ttl: Duration::from_secs(60),
             submit_rate_per_ip: RateLimit {
                 per_window: 30,
                 window: Duration::from_secs(3600),
@@ -226,6 +230,7 @@ impl ServiceConfig {
             ("drain_timeout", self.drain_timeout),
             ("sse_keep_alive", self.sse_keep_alive),
             ("idle_timeout", self.idle_timeout),
+            ("events_ticket_ttl", self.events_ticket_ttl),
             ("submit_rate_per_ip", self.submit_rate_per_ip.window),
             ("sync_rate_per_wallet", self.sync_rate_per_wallet.window),
             ("request_rate_per_ip", self.request_rate_per_ip.window),
@@ -242,6 +247,7 @@ impl ServiceConfig {
             ("request_timeout", self.request_timeout),
             ("sse_keep_alive", self.sse_keep_alive),
             ("idle_timeout", self.idle_timeout),
+            ("events_ticket_ttl", self.events_ticket_ttl),
         ];
         for (key, span) in nonzero {
             if span.is_zero() {

@@ -32,6 +32,7 @@ use super::{
     metrics::{Metrics, Scrape},
     result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
     store::{Store, StoredState},
+    tickets::Tickets,
 };
 
 /// The service's own phase; while serving, the lifecycle is the cache source's.
@@ -67,6 +68,7 @@ pub struct Engine {
     /// loopback) cannot starve the operator's scraper.
     pub(super) ip_operations: Limiter<(Port, IpAddr)>,
     pub(super) wallet_syncs: Limiter<[u8; 32]>,
+    pub(super) tickets: Tickets,
     pub(super) boot: u64,
     phase: AtomicU8,
     pub(super) source: CacheSource,
@@ -115,6 +117,7 @@ impl Engine {
             ip_requests: Limiter::new(config.request_rate_per_ip, max_keys),
             ip_operations: Limiter::new(config.ops_rate_per_ip, max_keys),
             wallet_syncs: Limiter::new(config.sync_rate_per_wallet, max_keys),
+            tickets: Tickets::new(config.events_ticket_ttl),
             config,
             store,
             results,
@@ -267,6 +270,25 @@ impl Engine {
         }
     }
 
+    /// A new events ticket for `job` (authorised by its token) and how long it is valid.
+    pub(super) fn issue_ticket(&self, job: &Job) -> Result<(String, std::time::Duration), ApiError> {
+        Ok((self.tickets.issue(&job.id)?, self.tickets.ttl()))
+    }
+
+    /// The job `id` for its event stream: by its token when the request sends one, else by a ticket,
+    /// which this uses up.
+    pub fn authorize_events(&self, id: &str, token: Option<&str>, ticket: Option<&str>) -> Result<Arc<Job>, ApiError> {
+        let Some(ticket) = ticket.filter(|_| token.is_none()) else {
+            return self.authorize(id, token);
+        };
+        if !plausible_job_id(id) {
+            return Err(ApiError::JobNotFound);
+        }
+        let job = self.registry().jobs.get(id).cloned().ok_or(ApiError::JobNotFound)?;
+        self.tickets.redeem(id, ticket)?;
+        Ok(job)
+    }
+
     /// The job's file for a download with `token` (one of the job's), or why there is none. After a
     /// restart the first download opens the sealed file on disk with the token.
     pub async fn artifact(&self, job: &Arc<Job>, token: &str) -> Result<Arc<Artifact>, ApiError> {
@@ -339,6 +361,7 @@ impl Engine {
         self.ip_operations.forget_idle();
         self.ip_submissions.forget_idle();
         self.wallet_syncs.forget_idle();
+        self.tickets.forget_old();
         if !expired.is_empty() {
             tracing::info!(jobs = expired.len(), "results expired and wiped");
         }

@@ -15,6 +15,7 @@
 //!   submission rate limits, fingerprints, deduplication, queue bounds
 //!   job        one job's state and event channel        store     SQLite job store (WAL), sealed keys
 //!   keyfile    the persistent sealing key (0600)        limits    token buckets
+//!   tickets    single-use events tickets for browsers (memory, hashed)
 //!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
 //! scheduler  queued jobs -> one scan pass (rayon, blocking pool) -> ResultBuilder -> artifact -> sealed file
 //! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
@@ -43,6 +44,7 @@ mod store;
 mod submission;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+mod tickets;
 mod wallet_builder;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

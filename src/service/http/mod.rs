@@ -37,6 +37,7 @@ enum Route {
     Submit,
     Status(String),
     Events(String),
+    EventsTicket(String),
     Download(String),
     Delete(String),
     Health,
@@ -57,6 +58,7 @@ impl Route {
             Route::Submit => "submit",
             Route::Status(_) => "status",
             Route::Events(_) => "events",
+            Route::EventsTicket(_) => "events_ticket",
             Route::Download(_) => "download",
             Route::Delete(_) => "delete",
             Route::Health => "health",
@@ -87,7 +89,14 @@ impl Route {
             ["api", "v1", "openapi.json" | "server-key"]
                 | ["api", "v1", "wallet", "sync"]
                 | ["api", "v1", "wallet", "sync", _]
-                | ["api", "v1", "wallet", "sync", _, "status" | "events" | "download"]
+                | [
+                    "api",
+                    "v1",
+                    "wallet",
+                    "sync",
+                    _,
+                    "status" | "events" | "events-ticket" | "download"
+                ]
         );
         if method == Method::OPTIONS && api_path {
             return Route::Preflight;
@@ -102,6 +111,9 @@ impl Route {
             ["api", "v1", "wallet", "sync"] if method == Method::POST => Route::Submit,
             ["api", "v1", "wallet", "sync", id, "status"] if get => Route::Status(id.to_string()),
             ["api", "v1", "wallet", "sync", id, "events"] if get => Route::Events(id.to_string()),
+            ["api", "v1", "wallet", "sync", id, "events-ticket"] if method == Method::POST => {
+                Route::EventsTicket(id.to_string())
+            }
             ["api", "v1", "wallet", "sync", id, "download"] if get => Route::Download(id.to_string()),
             ["api", "v1", "wallet", "sync", id] if method == Method::DELETE => Route::Delete(id.to_string()),
             ["health" | "live" | "ready" | "metrics"] => Route::MethodNotAllowed,
@@ -174,9 +186,11 @@ async fn dispatch(
         Route::Submit => submit::submit(ctx, client, request).await,
         Route::Status(id) => routes::status(&*ctx.engine.authorize(&id, token.as_deref())?),
         Route::Events(id) => {
-            let job = ctx.engine.authorize(&id, token.as_deref())?;
+            let ticket = events::ticket(request.uri());
+            let job = ctx.engine.authorize_events(&id, token.as_deref(), ticket)?;
             events::events(ctx, job, request.headers())
         }
+        Route::EventsTicket(id) => routes::events_ticket(&ctx.engine, &*ctx.engine.authorize(&id, token.as_deref())?),
         Route::Download(id) => {
             let job = ctx.engine.authorize(&id, token.as_deref())?;
             let token = token.as_deref().unwrap_or_default();
@@ -296,6 +310,16 @@ mod tests {
                 Method::DELETE,
                 "/api/v1/wallet/sync/0123abcd",
                 Route::Delete(id.clone()),
+            ),
+            (
+                Method::POST,
+                "/api/v1/wallet/sync/0123abcd/events-ticket",
+                Route::EventsTicket(id.clone()),
+            ),
+            (
+                Method::GET,
+                "/api/v1/wallet/sync/0123abcd/events-ticket",
+                Route::MethodNotAllowed,
             ),
             (Method::GET, "/api/v1/wallet/sync/0123abcd", Route::MethodNotAllowed),
             (Method::GET, "/api/v1/wallet/sync", Route::MethodNotAllowed),
