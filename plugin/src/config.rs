@@ -58,6 +58,11 @@ pub const KEYS: &[&str] = &[
     "unsynced_node",
     "replica_id",
     "cors_origins",
+    "webhook_urls",
+    "webhook_secret_file",
+    "webhook_max_attempts",
+    "webhook_retry_base",
+    "webhook_retry_max",
 ];
 
 /// Older names still accepted, and the key each stands for.
@@ -384,6 +389,19 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
         }
         "ipv6_prefix_len" => service.clients.ipv6_prefix_len = number(value)?,
         // Checked one by one with the rest of the service's values (`ServiceConfig::validate`).
+        "webhook_urls" => {
+            service.webhook_urls = value
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        // The path only: the secret itself is read once at start and never kept in the configuration.
+        "webhook_secret_file" => service.webhook_secret_file = Some(PathBuf::from(value.trim())),
+        "webhook_max_attempts" => service.webhook_max_attempts = number(value)?,
+        "webhook_retry_base" => service.webhook_retry_base = duration(value)?,
+        "webhook_retry_max" => service.webhook_retry_max = duration(value)?,
         "cors_origins" => {
             service.cors_origins = value
                 .split(',')

@@ -155,6 +155,17 @@ pub struct ServiceConfig {
     /// Browser origins (`https://wallet.example`) whose pages may call the API (CORS); none by default,
     /// so no other site's page can read an answer.
     pub cors_origins: Vec<String>,
+    /// The operator's endpoints for job events (`ready`, `failed`, `expired`): never a URL a request
+    /// names, so the service cannot be made to call a stranger's address.
+    pub webhook_urls: Vec<String>,
+    /// The file holding the webhooks' shared signing secret, read once at start.
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Attempts of one delivery before it is dropped (and counted).
+    pub webhook_max_attempts: u32,
+    /// The wait after a delivery's first failed attempt; it doubles after each further one ...
+    pub webhook_retry_base: Duration,
+    /// ... up to this.
+    pub webhook_retry_max: Duration,
     /// Tests only: how long accepting a submission waits between reserving its queue slot and writing
     /// its row, so a test can reset the request in that window.
     #[cfg(feature = "test-util")]
@@ -211,6 +222,11 @@ impl ServiceConfig {
             unsynced_node: UnsyncedNode::Stale,
             replica_id: None,
             cors_origins: Vec::new(),
+            webhook_urls: Vec::new(),
+            webhook_secret_file: None,
+            webhook_max_attempts: 12,
+            webhook_retry_base: Duration::from_secs(5),
+            webhook_retry_max: Duration::from_secs(3600),
             #[cfg(feature = "test-util")]
             test_accept_delay: Duration::ZERO,
         }
@@ -231,6 +247,8 @@ impl ServiceConfig {
             ("sse_keep_alive", self.sse_keep_alive),
             ("idle_timeout", self.idle_timeout),
             ("events_ticket_ttl", self.events_ticket_ttl),
+            ("webhook_retry_base", self.webhook_retry_base),
+            ("webhook_retry_max", self.webhook_retry_max),
             ("submit_rate_per_ip", self.submit_rate_per_ip.window),
             ("sync_rate_per_wallet", self.sync_rate_per_wallet.window),
             ("request_rate_per_ip", self.request_rate_per_ip.window),
@@ -248,6 +266,7 @@ impl ServiceConfig {
             ("sse_keep_alive", self.sse_keep_alive),
             ("idle_timeout", self.idle_timeout),
             ("events_ticket_ttl", self.events_ticket_ttl),
+            ("webhook_retry_base", self.webhook_retry_base),
         ];
         for (key, span) in nonzero {
             if span.is_zero() {
@@ -278,6 +297,21 @@ impl ServiceConfig {
         }
         for origin in &self.cors_origins {
             super::http::validate_origin(origin).map_err(|e| format!("cors_origins: {e}"))?;
+        }
+        for url in &self.webhook_urls {
+            super::webhook::validate_url(url).map_err(|e| format!("webhook_urls: {e}"))?;
+        }
+        if !self.webhook_urls.is_empty() && self.webhook_secret_file.is_none() {
+            return Err("webhook_urls: deliveries are signed; set webhook_secret_file too".into());
+        }
+        if self.webhook_max_attempts == 0 {
+            return Err("webhook_max_attempts must be at least 1".into());
+        }
+        if self.webhook_retry_max < self.webhook_retry_base {
+            return Err(format!(
+                "webhook_retry_max: {:?} is below webhook_retry_base ({:?})",
+                self.webhook_retry_max, self.webhook_retry_base
+            ));
         }
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());
@@ -380,6 +414,13 @@ mod tests {
         let mut origins = good.clone();
         origins.cors_origins = vec!["https://wallet.example/".into()];
         assert!(origins.validate().unwrap_err().contains("cors_origins"));
+        let mut hooks = good.clone();
+        hooks.webhook_urls = vec!["http://127.0.0.1:9/hooks".into()];
+        assert!(hooks.validate().unwrap_err().contains("webhook_secret_file"));
+        hooks.webhook_secret_file = Some("secret".into());
+        hooks.validate().unwrap();
+        hooks.webhook_urls = vec!["https://hooks.example/".into()];
+        assert!(hooks.validate().unwrap_err().contains("webhook_urls"));
         let mut prefix = good;
         prefix.clients.ipv6_prefix_len = 129;
         assert!(prefix.validate().unwrap_err().contains("ipv6_prefix_len"));

@@ -20,6 +20,7 @@
 //! scheduler  queued jobs -> one scan pass (rayon, blocking pool) -> ResultBuilder -> artifact -> sealed file
 //! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
 //! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
+//! webhook    job events to the operator's endpoints, signed (HMAC-SHA256), queued in the store, retried
 //! ```
 
 pub mod artifact;
@@ -46,6 +47,7 @@ mod submission;
 pub mod testing;
 mod tickets;
 mod wallet_builder;
+pub mod webhook;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -198,6 +200,10 @@ async fn serve(
     let scheduler = tokio::spawn(scheduler::run(engine.clone(), stop.clone()));
     let janitor = tokio::spawn(janitor(engine.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_source(engine.clone(), stop.clone()));
+    let webhooks = engine
+        .webhook_secret
+        .clone()
+        .map(|secret| tokio::spawn(webhook::sender::run(engine.clone(), secret, stop.clone())));
     // The operator's port is cleartext: it carries no secret, and belongs on loopback or a private network.
     let operator = operator.map(|l| tokio::spawn(server::serve(engine.clone(), l, None, Port::Operator, stop.clone())));
     let served = server::serve(engine.clone(), listener, tls, Port::Public, stop.clone()).await;
@@ -209,6 +215,9 @@ async fn serve(
     let _ = scheduler.await;
     let _ = janitor.await;
     let _ = watcher.await;
+    if let Some(webhooks) = webhooks {
+        let _ = webhooks.await;
+    }
     engine.set_phase(Phase::Stopped);
     served
 }
