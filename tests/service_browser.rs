@@ -100,6 +100,12 @@ async fn actual_answers_expose_the_headers_a_page_reads() {
         .unwrap();
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
     assert_eq!(refused.header("access-control-allow-origin"), Some(PAGE));
+    let wrong_method = client
+        .request(Method::GET, "/api/v1/wallet/sync", &[("origin", PAGE)], None)
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.header("access-control-allow-origin"), Some(PAGE));
     let other = client
         .request(
             Method::GET,

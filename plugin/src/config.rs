@@ -608,6 +608,41 @@ mod tests {
     }
 
     #[test]
+    fn webhooks_take_a_list_of_endpoints_and_a_secret_file() {
+        let env: BTreeMap<String, String> = [
+            (
+                "TWS_WEBHOOK_URLS".to_string(),
+                "http://127.0.0.1:9000/a, http://hooks.internal/b".to_string(),
+            ),
+            (
+                "TWS_WEBHOOK_SECRET_FILE".to_string(),
+                "/etc/tws/webhook-secret".to_string(),
+            ),
+            ("TWS_WEBHOOK_RETRY_BASE".to_string(), "1s".to_string()),
+            ("TWS_WEBHOOK_RETRY_MAX".to_string(), "10m".to_string()),
+        ]
+        .into();
+        let service = resolve(&Flags::default(), &env).unwrap().service;
+        assert_eq!(
+            service.webhook_urls,
+            ["http://127.0.0.1:9000/a", "http://hooks.internal/b"]
+        );
+        assert_eq!(
+            service.webhook_secret_file,
+            Some(PathBuf::from("/etc/tws/webhook-secret"))
+        );
+        assert_eq!(service.webhook_retry_base, Duration::from_secs(1));
+        assert_eq!(service.webhook_retry_max, Duration::from_secs(600));
+        let mut https = env.clone();
+        https.insert("TWS_WEBHOOK_URLS".into(), "https://hooks.example/x".into());
+        let error = format!("{:#}", resolve(&Flags::default(), &https).unwrap_err());
+        assert!(
+            error.contains("plain http://") && error.contains("TWS_WEBHOOK_URLS"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn the_operator_port_and_its_limit_come_from_any_source() {
         let env: BTreeMap<String, String> = [
             ("TWS_METRICS_LISTEN".to_string(), "127.0.0.1:9102".to_string()),
@@ -649,6 +684,17 @@ mod tests {
             ("TWS_TRUSTED_PROXIES", "10.0.0.0/33", "trusted_proxies"),
             ("TWS_UNSYNCED_NODE", "sometimes", "unsynced_node"),
             ("TWS_CORS_ORIGINS", "https://wallet.example/app", "cors_origins"),
+            (
+                "TWS_WEBHOOK_URLS",
+                "http://127.0.0.1:9/hooks",
+                "set webhook_secret_file",
+            ),
+            (
+                "TWS_WEBHOOK_MAX_ATTEMPTS",
+                "0",
+                "webhook_max_attempts must be at least 1",
+            ),
+            ("TWS_WEBHOOK_RETRY_BASE", "0", "webhook_retry_base must not be zero"),
         ];
         for (var, value, expected) in cases {
             let env: BTreeMap<String, String> = [(var.to_string(), value.to_string())].into();

@@ -245,6 +245,27 @@ mod tests {
     }
 
     #[test]
+    fn the_secret_file_is_read_without_its_line_end_and_a_short_one_refused() {
+        let dir = std::env::temp_dir().join(format!("tws-webhook-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, "0123456789abcdef\n").unwrap();
+        let secret = WebhookSecret::load(&path).unwrap();
+        assert_eq!(
+            secret.sign(1, b"x"),
+            WebhookSecret::new(b"0123456789abcdef").unwrap().sign(1, b"x")
+        );
+        std::fs::write(&path, "short\n").unwrap();
+        let error = WebhookSecret::load(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("at least 16 bytes") && !error.contains("short"),
+            "{error}"
+        );
+        assert!(WebhookSecret::load(&dir.join("missing")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn endpoints_are_plain_http_urls() {
         validate_url("http://127.0.0.1:9000/hooks").unwrap();
         validate_url("http://hooks.internal/tws").unwrap();

@@ -152,7 +152,8 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Respons
     let timeout = config.request_timeout;
     // Per request: behind a trusted proxy, one connection carries many clients' requests.
     let client = config.clients.client(ctx.peer.ip(), request.headers());
-    let api = route.is_api();
+    // Every answer under /api/v1, errors of unknown paths and methods too, so a page can read its code.
+    let api = (route.is_api() || path.starts_with(API_PREFIX)) && matches!(ctx.port, Port::Public);
     let origin = cors::allowed_origin(&config.cors_origins, request.headers()).filter(|_| api);
     let mut response = match tokio::time::timeout(timeout, dispatch(&ctx, &client, route, request, &origin)).await {
         Ok(Ok(response)) => response,
