@@ -305,6 +305,7 @@ async fn operations_routes_answer() {
         "/api/v1/wallet/sync",
         "/api/v1/wallet/sync/{job_id}/status",
         "/api/v1/wallet/sync/{job_id}/events",
+        "/api/v1/wallet/sync/{job_id}/events-ticket",
         "/api/v1/wallet/sync/{job_id}/download",
         "/api/v1/wallet/sync/{job_id}",
         "/health",

@@ -45,6 +45,7 @@ pub const KEYS: &[&str] = &[
     "drain_timeout",
     "sse_keep_alive",
     "max_sse_per_job",
+    "events_ticket_ttl",
     "submit_rate_per_ip",
     "sync_rate_per_wallet",
     "request_rate_per_ip",
@@ -56,6 +57,12 @@ pub const KEYS: &[&str] = &[
     "ipv6_prefix_len",
     "unsynced_node",
     "replica_id",
+    "cors_origins",
+    "webhook_urls",
+    "webhook_secret_file",
+    "webhook_max_attempts",
+    "webhook_retry_base",
+    "webhook_retry_max",
 ];
 
 /// Older names still accepted, and the key each stands for.
@@ -354,6 +361,7 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
         "drain_timeout" => service.drain_timeout = duration(value)?,
         "sse_keep_alive" => service.sse_keep_alive = duration(value)?,
         "max_sse_per_job" => service.max_sse_per_job = number(value)?,
+        "events_ticket_ttl" => service.events_ticket_ttl = duration(value)?,
         "submit_rate_per_ip" => service.submit_rate_per_ip = rate(value)?,
         "sync_rate_per_wallet" => service.sync_rate_per_wallet = rate(value)?,
         "request_rate_per_ip" => service.request_rate_per_ip = rate(value)?,
@@ -380,6 +388,28 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
                 .collect::<Result<_>>()?;
         }
         "ipv6_prefix_len" => service.clients.ipv6_prefix_len = number(value)?,
+        // Checked one by one with the rest of the service's values (`ServiceConfig::validate`).
+        "webhook_urls" => {
+            service.webhook_urls = value
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        // The path only: the secret itself is read once at start and never kept in the configuration.
+        "webhook_secret_file" => service.webhook_secret_file = Some(PathBuf::from(value.trim())),
+        "webhook_max_attempts" => service.webhook_max_attempts = number(value)?,
+        "webhook_retry_base" => service.webhook_retry_base = duration(value)?,
+        "webhook_retry_max" => service.webhook_retry_max = duration(value)?,
+        "cors_origins" => {
+            service.cors_origins = value
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect();
+        }
         "unsynced_node" => service.unsynced_node = value.parse().map_err(|e: String| anyhow!(e))?,
         "replica_id" => {
             let valid =
@@ -541,6 +571,78 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_are_a_list_in_the_file_and_comma_separated_in_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tws.toml");
+        std::fs::write(
+            &file,
+            "[wallet_sync]\ncors_origins = [\"https://wallet.example\", \"http://127.0.0.1:5173\"]\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(file),
+            ..Flags::default()
+        };
+        let config = resolve(&flags, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            config.service.cors_origins,
+            ["https://wallet.example", "http://127.0.0.1:5173"]
+        );
+        let env: BTreeMap<String, String> = [(
+            "TWS_CORS_ORIGINS".to_string(),
+            "https://a.example, https://b.example:8443".to_string(),
+        )]
+        .into();
+        let config = resolve(&Flags::default(), &env).unwrap();
+        assert_eq!(
+            config.service.cors_origins,
+            ["https://a.example", "https://b.example:8443"]
+        );
+        assert!(
+            resolve(&Flags::default(), &BTreeMap::new())
+                .unwrap()
+                .service
+                .cors_origins
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn webhooks_take_a_list_of_endpoints_and_a_secret_file() {
+        let env: BTreeMap<String, String> = [
+            (
+                "TWS_WEBHOOK_URLS".to_string(),
+                "http://127.0.0.1:9000/a, http://hooks.internal/b".to_string(),
+            ),
+            (
+                "TWS_WEBHOOK_SECRET_FILE".to_string(),
+                "/etc/tws/webhook-secret".to_string(),
+            ),
+            ("TWS_WEBHOOK_RETRY_BASE".to_string(), "1s".to_string()),
+            ("TWS_WEBHOOK_RETRY_MAX".to_string(), "10m".to_string()),
+        ]
+        .into();
+        let service = resolve(&Flags::default(), &env).unwrap().service;
+        assert_eq!(
+            service.webhook_urls,
+            ["http://127.0.0.1:9000/a", "http://hooks.internal/b"]
+        );
+        assert_eq!(
+            service.webhook_secret_file,
+            Some(PathBuf::from("/etc/tws/webhook-secret"))
+        );
+        assert_eq!(service.webhook_retry_base, Duration::from_secs(1));
+        assert_eq!(service.webhook_retry_max, Duration::from_secs(600));
+        let mut https = env.clone();
+        https.insert("TWS_WEBHOOK_URLS".into(), "https://hooks.example/x".into());
+        let error = format!("{:#}", resolve(&Flags::default(), &https).unwrap_err());
+        assert!(
+            error.contains("plain http://") && error.contains("TWS_WEBHOOK_URLS"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn the_operator_port_and_its_limit_come_from_any_source() {
         let env: BTreeMap<String, String> = [
             ("TWS_METRICS_LISTEN".to_string(), "127.0.0.1:9102".to_string()),
@@ -581,6 +683,18 @@ mod tests {
             ("TWS_IPV6_PREFIX_LEN", "200", "ipv6_prefix_len"),
             ("TWS_TRUSTED_PROXIES", "10.0.0.0/33", "trusted_proxies"),
             ("TWS_UNSYNCED_NODE", "sometimes", "unsynced_node"),
+            ("TWS_CORS_ORIGINS", "https://wallet.example/app", "cors_origins"),
+            (
+                "TWS_WEBHOOK_URLS",
+                "http://127.0.0.1:9/hooks",
+                "set webhook_secret_file",
+            ),
+            (
+                "TWS_WEBHOOK_MAX_ATTEMPTS",
+                "0",
+                "webhook_max_attempts must be at least 1",
+            ),
+            ("TWS_WEBHOOK_RETRY_BASE", "0", "webhook_retry_base must not be zero"),
         ];
         for (var, value, expected) in cases {
             let env: BTreeMap<String, String> = [(var.to_string(), value.to_string())].into();

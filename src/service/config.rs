@@ -127,6 +127,9 @@ pub struct ServiceConfig {
     pub sse_keep_alive: Duration,
     /// Event streams open at once per job: a wallet needs one; a few allow reconnect overlap.
     pub max_sse_per_job: usize,
+    /// How long an events ticket (`POST .../events-ticket`, for a browser's `EventSource`) may wait for
+    /// its one use: long enough for a page to open its stream, short enough that a leaked URL is useless.
+    pub events_ticket_ttl: Duration,
     /// Submissions per client IP.
     pub submit_rate_per_ip: RateLimit,
     /// Syncs of one wallet (its public keys), the product's "how often a wallet may be synced".
@@ -149,6 +152,20 @@ pub struct ServiceConfig {
     pub unsynced_node: UnsyncedNode,
     /// Prefix of job ids naming this replica behind a load balancer.
     pub replica_id: Option<String>,
+    /// Browser origins (`https://wallet.example`) whose pages may call the API (CORS); none by default,
+    /// so no other site's page can read an answer.
+    pub cors_origins: Vec<String>,
+    /// The operator's endpoints for job events (`ready`, `failed`, `expired`): never a URL a request
+    /// names, so the service cannot be made to call a stranger's address.
+    pub webhook_urls: Vec<String>,
+    /// The file holding the webhooks' shared signing secret, read once at start.
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Attempts of one delivery before it is dropped (and counted).
+    pub webhook_max_attempts: u32,
+    /// The wait after a delivery's first failed attempt; it doubles after each further one ...
+    pub webhook_retry_base: Duration,
+    /// ... up to this.
+    pub webhook_retry_max: Duration,
     /// Tests only: how long accepting a submission waits between reserving its queue slot and writing
     /// its row, so a test can reset the request in that window.
     #[cfg(feature = "test-util")]
@@ -181,6 +198,7 @@ impl ServiceConfig {
             drain_timeout: Duration::from_secs(10),
             sse_keep_alive: Duration::from_secs(15),
             max_sse_per_job: 4,
+            events_ticket_ttl: Duration::from_secs(60),
             submit_rate_per_ip: RateLimit {
                 per_window: 30,
                 window: Duration::from_secs(3600),
@@ -203,6 +221,12 @@ impl ServiceConfig {
             clients: ClientRules::default(),
             unsynced_node: UnsyncedNode::Stale,
             replica_id: None,
+            cors_origins: Vec::new(),
+            webhook_urls: Vec::new(),
+            webhook_secret_file: None,
+            webhook_max_attempts: 12,
+            webhook_retry_base: Duration::from_secs(5),
+            webhook_retry_max: Duration::from_secs(3600),
             #[cfg(feature = "test-util")]
             test_accept_delay: Duration::ZERO,
         }
@@ -222,6 +246,9 @@ impl ServiceConfig {
             ("drain_timeout", self.drain_timeout),
             ("sse_keep_alive", self.sse_keep_alive),
             ("idle_timeout", self.idle_timeout),
+            ("events_ticket_ttl", self.events_ticket_ttl),
+            ("webhook_retry_base", self.webhook_retry_base),
+            ("webhook_retry_max", self.webhook_retry_max),
             ("submit_rate_per_ip", self.submit_rate_per_ip.window),
             ("sync_rate_per_wallet", self.sync_rate_per_wallet.window),
             ("request_rate_per_ip", self.request_rate_per_ip.window),
@@ -238,6 +265,8 @@ impl ServiceConfig {
             ("request_timeout", self.request_timeout),
             ("sse_keep_alive", self.sse_keep_alive),
             ("idle_timeout", self.idle_timeout),
+            ("events_ticket_ttl", self.events_ticket_ttl),
+            ("webhook_retry_base", self.webhook_retry_base),
         ];
         for (key, span) in nonzero {
             if span.is_zero() {
@@ -264,6 +293,24 @@ impl ServiceConfig {
             return Err(format!(
                 "sse_keep_alive: {:?} is not below idle_timeout ({:?}): idle event streams would be closed",
                 self.sse_keep_alive, self.idle_timeout
+            ));
+        }
+        for origin in &self.cors_origins {
+            super::http::validate_origin(origin).map_err(|e| format!("cors_origins: {e}"))?;
+        }
+        for url in &self.webhook_urls {
+            super::webhook::validate_url(url).map_err(|e| format!("webhook_urls: {e}"))?;
+        }
+        if !self.webhook_urls.is_empty() && self.webhook_secret_file.is_none() {
+            return Err("webhook_urls: deliveries are signed; set webhook_secret_file too".into());
+        }
+        if self.webhook_max_attempts == 0 {
+            return Err("webhook_max_attempts must be at least 1".into());
+        }
+        if self.webhook_retry_max < self.webhook_retry_base {
+            return Err(format!(
+                "webhook_retry_max: {:?} is below webhook_retry_base ({:?})",
+                self.webhook_retry_max, self.webhook_retry_base
             ));
         }
         if self.max_attempts == 0 {
@@ -364,6 +411,16 @@ mod tests {
         let mut keep_alive_too_slow = good.clone();
         keep_alive_too_slow.sse_keep_alive = keep_alive_too_slow.idle_timeout;
         assert!(keep_alive_too_slow.validate().unwrap_err().contains("idle_timeout"));
+        let mut origins = good.clone();
+        origins.cors_origins = vec!["https://wallet.example/".into()];
+        assert!(origins.validate().unwrap_err().contains("cors_origins"));
+        let mut hooks = good.clone();
+        hooks.webhook_urls = vec!["http://127.0.0.1:9/hooks".into()];
+        assert!(hooks.validate().unwrap_err().contains("webhook_secret_file"));
+        hooks.webhook_secret_file = Some("secret".into());
+        hooks.validate().unwrap();
+        hooks.webhook_urls = vec!["https://hooks.example/".into()];
+        assert!(hooks.validate().unwrap_err().contains("webhook_urls"));
         let mut prefix = good;
         prefix.clients.ipv6_prefix_len = 129;
         assert!(prefix.validate().unwrap_err().contains("ipv6_prefix_len"));

@@ -32,6 +32,8 @@ use super::{
     metrics::{Metrics, Scrape},
     result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
     store::{Store, StoredState},
+    tickets::Tickets,
+    webhook::WebhookSecret,
 };
 
 /// The service's own phase; while serving, the lifecycle is the cache source's.
@@ -67,6 +69,9 @@ pub struct Engine {
     /// loopback) cannot starve the operator's scraper.
     pub(super) ip_operations: Limiter<(Port, IpAddr)>,
     pub(super) wallet_syncs: Limiter<[u8; 32]>,
+    pub(super) tickets: Tickets,
+    /// Set when webhooks are configured: the sender signs with it.
+    pub(super) webhook_secret: Option<WebhookSecret>,
     pub(super) boot: u64,
     phase: AtomicU8,
     pub(super) source: CacheSource,
@@ -90,7 +95,12 @@ impl Engine {
         source.set_unsynced_node(config.unsynced_node);
         create_private_dir(&config.data_dir)?;
         let server_key = keyfile::load_or_create(&config.data_dir)?;
-        let store = Store::open(&config.data_dir)?;
+        let mut store = Store::open(&config.data_dir)?;
+        let webhook_secret = match (&config.webhook_secret_file, config.webhook_urls.is_empty()) {
+            (Some(path), false) => Some(WebhookSecret::load(path)?),
+            _ => None,
+        };
+        store.set_webhook_urls(config.webhook_urls.clone());
         let results = ResultStore::open(&config.data_dir)
             .map_err(|e| ServiceError::Config(format!("opening the result files: {e}")))?;
         let data_dir = config.data_dir.display().to_string();
@@ -115,6 +125,8 @@ impl Engine {
             ip_requests: Limiter::new(config.request_rate_per_ip, max_keys),
             ip_operations: Limiter::new(config.ops_rate_per_ip, max_keys),
             wallet_syncs: Limiter::new(config.sync_rate_per_wallet, max_keys),
+            tickets: Tickets::new(config.events_ticket_ttl),
+            webhook_secret,
             config,
             store,
             results,
@@ -267,6 +279,25 @@ impl Engine {
         }
     }
 
+    /// A new events ticket for `job` (authorised by its token) and how long it is valid.
+    pub(super) fn issue_ticket(&self, job: &Job) -> Result<(String, std::time::Duration), ApiError> {
+        Ok((self.tickets.issue(&job.id)?, self.tickets.ttl()))
+    }
+
+    /// The job `id` for its event stream: by its token when the request sends one, else by a ticket,
+    /// which this uses up.
+    pub fn authorize_events(&self, id: &str, token: Option<&str>, ticket: Option<&str>) -> Result<Arc<Job>, ApiError> {
+        let Some(ticket) = ticket.filter(|_| token.is_none()) else {
+            return self.authorize(id, token);
+        };
+        if !plausible_job_id(id) {
+            return Err(ApiError::JobNotFound);
+        }
+        let job = self.registry().jobs.get(id).cloned().ok_or(ApiError::JobNotFound)?;
+        self.tickets.redeem(id, ticket)?;
+        Ok(job)
+    }
+
     /// The job's file for a download with `token` (one of the job's), or why there is none. After a
     /// restart the first download opens the sealed file on disk with the token.
     pub async fn artifact(&self, job: &Arc<Job>, token: &str) -> Result<Arc<Artifact>, ApiError> {
@@ -339,6 +370,7 @@ impl Engine {
         self.ip_operations.forget_idle();
         self.ip_submissions.forget_idle();
         self.wallet_syncs.forget_idle();
+        self.tickets.forget_old();
         if !expired.is_empty() {
             tracing::info!(jobs = expired.len(), "results expired and wiped");
         }
@@ -365,6 +397,7 @@ impl Engine {
         Scrape {
             queue_depth: self.queue_depth() as u64,
             keys_held: self.store.keys_held(),
+            webhook_queue_depth: self.store.webhook_queue_depth(),
             source: self.report(),
             now: SystemTime::now(),
         }

@@ -46,6 +46,12 @@ pub enum ApiError {
     MissingToken,
     #[error("the token does not grant access to this job")]
     InvalidToken,
+    #[error("not an events ticket of this job; ask for one with the job's token (POST .../events-ticket)")]
+    InvalidTicket,
+    #[error("the events ticket expired; ask for a new one for each connection")]
+    TicketExpired,
+    #[error("the events ticket was used before; ask for a new one for each connection")]
+    TicketUsed,
     #[error("no such job")]
     JobNotFound,
     #[error("the job was deleted")]
@@ -96,6 +102,9 @@ impl ApiError {
             ApiError::BodyTooLarge(_) => "BODY_TOO_LARGE",
             ApiError::MissingToken => "MISSING_TOKEN",
             ApiError::InvalidToken => "INVALID_TOKEN",
+            ApiError::InvalidTicket => "INVALID_TICKET",
+            ApiError::TicketExpired => "TICKET_EXPIRED",
+            ApiError::TicketUsed => "TICKET_USED",
             ApiError::JobNotFound => "JOB_NOT_FOUND",
             ApiError::JobDeleted => "JOB_DELETED",
             ApiError::ResultExpired => "RESULT_EXPIRED",
@@ -129,7 +138,11 @@ impl ApiError {
             ApiError::Replayed => StatusCode::CONFLICT,
             ApiError::PlainKeyNotAllowed => StatusCode::FORBIDDEN,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken
+            | ApiError::InvalidToken
+            | ApiError::InvalidTicket
+            | ApiError::TicketExpired
+            | ApiError::TicketUsed => StatusCode::UNAUTHORIZED,
             ApiError::JobNotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::JobDeleted | ApiError::ResultExpired => StatusCode::GONE,
             ApiError::NotReady(_) | ApiError::JobFailed { .. } => StatusCode::CONFLICT,
@@ -236,6 +249,9 @@ mod tests {
             (ApiError::PasswordRequired, "PASSWORD_REQUIRED", 400),
             (ApiError::BodyTooLarge(10), "BODY_TOO_LARGE", 413),
             (ApiError::InvalidToken, "INVALID_TOKEN", 401),
+            (ApiError::InvalidTicket, "INVALID_TICKET", 401),
+            (ApiError::TicketExpired, "TICKET_EXPIRED", 401),
+            (ApiError::TicketUsed, "TICKET_USED", 401),
             (ApiError::JobNotFound, "JOB_NOT_FOUND", 404),
             (ApiError::JobDeleted, "JOB_DELETED", 410),
             (ApiError::NotReady("queued"), "NOT_READY", 409),

@@ -44,6 +44,15 @@ struct ScopeLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// What became of a webhook delivery attempt: `delivered`, `failed` (another attempt follows) or
+/// `dropped` (the last attempt failed).
+pub const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "failed", "dropped"];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResponseLabels {
     route: &'static str,
     status: u16,
@@ -149,6 +158,8 @@ pub struct Scrape {
     pub queue_depth: u64,
     /// Sealed keys still stored, as the store counts them while it writes.
     pub keys_held: u64,
+    /// Webhook deliveries queued, as the store counts them while it writes.
+    pub webhook_queue_depth: u64,
     /// The source's latest published state with the service's phase on top.
     pub source: SourceReport,
     pub now: SystemTime,
@@ -207,6 +218,7 @@ pub struct Metrics {
     http: Family<ResponseLabels, Counter>,
     jobs_failed: Family<CodeLabel, Counter>,
     rate_limited: Family<ScopeLabel, Counter>,
+    webhook_deliveries: Family<OutcomeLabel, Counter>,
     pub jobs: JobGauges,
     pub jobs_submitted: Count,
     pub jobs_ready: Count,
@@ -241,6 +253,7 @@ pub struct Metrics {
 struct ScrapedGauges {
     queue_depth: Gauge,
     keys_held: Gauge,
+    webhook_queue_depth: Gauge,
     lifecycle: Family<StateLabel, Gauge>,
     cache_tip_height: Gauge,
     cache_outputs: Gauge,
@@ -353,6 +366,20 @@ impl Metrics {
         );
         let sse_subscribers = Level::default();
         r.register("sse_subscribers", "Open event streams", sse_subscribers.0.clone());
+        r.register(
+            "webhook_queue_depth",
+            "Webhook deliveries queued (due or waiting for a retry)",
+            scraped.webhook_queue_depth.clone(),
+        );
+        let webhook_deliveries = Family::<OutcomeLabel, Counter>::default();
+        for outcome in WEBHOOK_OUTCOMES {
+            webhook_deliveries.get_or_create_owned(&OutcomeLabel { outcome });
+        }
+        r.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts, by outcome",
+            webhook_deliveries.clone(),
+        );
         let http = Family::<ResponseLabels, Counter>::default();
         r.register("http_responses", "HTTP responses by route and status", http.clone());
         Metrics {
@@ -360,6 +387,7 @@ impl Metrics {
             http,
             jobs_failed,
             rate_limited,
+            webhook_deliveries,
             jobs,
             jobs_submitted,
             jobs_ready,
@@ -396,6 +424,11 @@ impl Metrics {
         self.rate_limited.get_or_create(&ScopeLabel { scope }).inc();
     }
 
+    /// A webhook delivery attempt's outcome (one of `WEBHOOK_OUTCOMES`).
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        self.webhook_deliveries.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
     /// The exposition in `format`, with the scraped values in `scrape`.
     pub fn render(&self, scrape: &Scrape, format: Format) -> String {
         let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
@@ -404,6 +437,7 @@ impl Metrics {
         let source = &scrape.source;
         gauges.queue_depth.set(scrape.queue_depth as i64);
         gauges.keys_held.set(scrape.keys_held as i64);
+        gauges.webhook_queue_depth.set(scrape.webhook_queue_depth as i64);
         gauges.cache_tip_height.set(known(source.cache_tip_height));
         gauges.cache_outputs.set(source.cache_outputs as i64);
         gauges.node_tip_height.set(known(source.node_tip_height));
@@ -438,6 +472,7 @@ mod tests {
         Scrape {
             queue_depth: 2,
             keys_held: 2,
+            webhook_queue_depth: 0,
             source: SourceReport {
                 lifecycle,
                 cache_tip_height: Some(99),

@@ -15,10 +15,12 @@
 //!   submission rate limits, fingerprints, deduplication, queue bounds
 //!   job        one job's state and event channel        store     SQLite job store (WAL), sealed keys
 //!   keyfile    the persistent sealing key (0600)        limits    token buckets
+//!   tickets    single-use events tickets for browsers (memory, hashed)
 //!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
 //! scheduler  queued jobs -> one scan pass (rayon, blocking pool) -> ResultBuilder -> artifact -> sealed file
 //! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
 //! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
+//! webhook    job events to the operator's endpoints, signed (HMAC-SHA256), queued in the store, retried
 //! ```
 
 pub mod artifact;
@@ -43,7 +45,9 @@ mod store;
 mod submission;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+mod tickets;
 mod wallet_builder;
+pub mod webhook;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -196,6 +200,10 @@ async fn serve(
     let scheduler = tokio::spawn(scheduler::run(engine.clone(), stop.clone()));
     let janitor = tokio::spawn(janitor(engine.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_source(engine.clone(), stop.clone()));
+    let webhooks = engine
+        .webhook_secret
+        .clone()
+        .map(|secret| tokio::spawn(webhook::sender::run(engine.clone(), secret, stop.clone())));
     // The operator's port is cleartext: it carries no secret, and belongs on loopback or a private network.
     let operator = operator.map(|l| tokio::spawn(server::serve(engine.clone(), l, None, Port::Operator, stop.clone())));
     let served = server::serve(engine.clone(), listener, tls, Port::Public, stop.clone()).await;
@@ -207,6 +215,9 @@ async fn serve(
     let _ = scheduler.await;
     let _ = janitor.await;
     let _ = watcher.await;
+    if let Some(webhooks) = webhooks {
+        let _ = webhooks.await;
+    }
     engine.set_phase(Phase::Stopped);
     served
 }

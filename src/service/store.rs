@@ -10,6 +10,10 @@
 //! and a checkpoint after each pass truncates the WAL so no copy of a sealed key outlives its scan in the
 //! log either. It keeps a running count of the jobs holding sealed keys as it writes, so `/metrics`
 //! reads that number without a query.
+//!
+//! Webhook deliveries (`webhook_deliveries`) are queued here, in the transaction that moves a job to
+//! `ready`, `failed` or `expired`, one row per configured endpoint, so an event is never lost between
+//! its job's change and a restart; `webhook::sender` delivers and removes them.
 
 use std::{
     path::Path,
@@ -20,11 +24,15 @@ use std::{
 };
 
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::Notify;
 
-use super::error::ServiceError;
+use super::{
+    error::ServiceError,
+    webhook::{self, WebhookEvent},
+};
 
 const APPLICATION_ID: i64 = 0x5457_5331;
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 /// The `format` of a job stored today: its `sealed_view_key` column holds the one sealed envelope of a
 /// version-2 submission. Format 1 (a view-key box and a password box) is still opened for jobs a
 /// version-1 server accepted.
@@ -72,10 +80,20 @@ CREATE TABLE IF NOT EXISTS seen_envelopes (
     ephemeral BLOB PRIMARY KEY,    -- an opened envelope's ephemeral public key
     expires_ms INTEGER NOT NULL    -- its window's end: a replay after that is refused by its timestamp
 );
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    url TEXT NOT NULL,             -- one of the operator's webhook_urls
+    event_id TEXT NOT NULL,        -- the same for every endpoint and attempt of one event
+    body BLOB NOT NULL,            -- the event's JSON (no secret in it), signed anew at each attempt
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_ms INTEGER NOT NULL,      -- due from then
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_ms);
 ";
 
 /// `MIGRATIONS[v - 1]` takes a store from version `v` to `v + 1` (a fresh store gets `SCHEMA` at once).
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 2: finished files survive restarts (`result_store`): what a ready job reports, and per token its
     // result key and the sealed file key.
     "ALTER TABLE jobs ADD COLUMN result_stale INTEGER;
@@ -84,6 +102,8 @@ const MIGRATIONS: [&str; 2] = [
      ALTER TABLE tokens ADD COLUMN sealed_file_key BLOB;",
     // 3: one sealed envelope per submission (its format), and the envelopes opened lately (replays).
     "ALTER TABLE jobs ADD COLUMN format INTEGER NOT NULL DEFAULT 1;",
+    // 4: the webhook queue (`webhook_deliveries`), created by `SCHEMA` as a fresh store gets it.
+    "",
 ];
 
 /// A job's state as stored.
@@ -171,10 +191,26 @@ pub struct SealedParts {
     pub sealed_password: Option<Vec<u8>>,
 }
 
+/// A queued webhook delivery that is due.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub url: String,
+    pub event_id: String,
+    pub body: Vec<u8>,
+    pub attempts: u32,
+}
+
 /// The job store. Cheap to clone; calls serialise on one connection (writes are tiny and rare).
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Where job events go (`webhook_urls`); none: nothing is queued.
+    webhook_urls: Arc<Vec<String>>,
+    /// Deliveries queued: counted at open, then kept by the writes, for `/metrics`.
+    webhook_depth: Arc<AtomicU64>,
+    /// Told of every event queued, so the sender need not poll.
+    webhook_enqueued: Arc<Notify>,
     /// Jobs holding sealed keys: counted at open, then kept by the writes that store or wipe keys.
     keys_held: Arc<AtomicU64>,
     /// Calls on the connection, for tests that must show a path makes none.
@@ -239,11 +275,17 @@ impl Store {
         );
         conn.execute_batch(&setup).map_err(|e| fail(e.to_string()))?;
         let keys_held = count_keys_held(&conn).map_err(|e| fail(e.to_string()))?;
+        let webhook_depth: i64 = conn
+            .query_row("SELECT COUNT(*) FROM webhook_deliveries", [], |r| r.get(0))
+            .map_err(|e| fail(e.to_string()))?;
         if version != 0 && version < SCHEMA_VERSION {
             tracing::info!(from = version, to = SCHEMA_VERSION, "job store migrated");
         }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            webhook_urls: Arc::new(Vec::new()),
+            webhook_depth: Arc::new(AtomicU64::new(webhook_depth as u64)),
+            webhook_enqueued: Arc::new(Notify::new()),
             keys_held: Arc::new(AtomicU64::new(keys_held)),
             #[cfg(any(test, feature = "test-util"))]
             calls: Arc::new(AtomicU64::new(0)),
@@ -271,6 +313,96 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// Queue job events for `urls` from now on (set once, before the store is shared).
+    pub fn set_webhook_urls(&mut self, urls: Vec<String>) {
+        self.webhook_urls = Arc::new(urls);
+    }
+
+    /// Queues `event` of job `id` for every endpoint, on `c` (inside the caller's transaction); returns
+    /// the rows added, for `webhook_depth` once the transaction commits.
+    fn queue_event(&self, c: &Connection, id: &str, event: &WebhookEvent<'_>, now_ms: u64) -> Result<u64> {
+        if self.webhook_urls.is_empty() {
+            return Ok(0);
+        }
+        let (event_id, body) = webhook::payload(id, event, now_ms);
+        for url in self.webhook_urls.iter() {
+            c.execute(
+                "INSERT INTO webhook_deliveries (url, event_id, body, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![url, event_id, body, now_ms as i64],
+            )?;
+        }
+        Ok(self.webhook_urls.len() as u64)
+    }
+
+    /// After a commit that queued `rows` deliveries.
+    fn queued(&self, rows: u64) {
+        if rows > 0 {
+            self.webhook_depth.fetch_add(rows, Ordering::Relaxed);
+            self.webhook_enqueued.notify_one();
+        }
+    }
+
+    /// Deliveries due at `now_ms`, oldest first.
+    pub fn due_webhooks(&self, now_ms: u64, limit: usize) -> Result<Vec<DueDelivery>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, url, event_id, body, attempts FROM webhook_deliveries WHERE next_ms <= ?1
+                 ORDER BY next_ms, id LIMIT ?2",
+            )?;
+            statement
+                .query_map(params![now_ms as i64, limit as i64], |r| {
+                    Ok(DueDelivery {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        event_id: r.get(2)?,
+                        body: r.get(3)?,
+                        attempts: r.get(4)?,
+                    })
+                })?
+                .collect()
+        })
+    }
+
+    /// When the next delivery is due, if any is queued.
+    pub fn next_webhook_ms(&self) -> Result<Option<u64>> {
+        self.with(|c| {
+            c.query_row("SELECT MIN(next_ms) FROM webhook_deliveries", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|v| v.map(|ms| ms.max(0) as u64))
+        })
+    }
+
+    /// A delivery that succeeded, or ran out of attempts: gone from the queue.
+    pub fn webhook_done(&self, id: i64) -> Result<()> {
+        self.with(|c| {
+            if c.execute("DELETE FROM webhook_deliveries WHERE id = ?1", [id])? > 0 {
+                self.webhook_depth.fetch_sub(1, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+    }
+
+    /// A failed attempt: the next one is due at `next_ms`.
+    pub fn webhook_retry(&self, id: i64, attempts: u32, next_ms: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE webhook_deliveries SET attempts = ?2, next_ms = ?3 WHERE id = ?1",
+                params![id, attempts, next_ms as i64],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Deliveries queued, read without a query.
+    pub fn webhook_queue_depth(&self) -> u64 {
+        self.webhook_depth.load(Ordering::Relaxed)
+    }
+
+    pub fn webhook_notify(&self) -> Arc<Notify> {
+        self.webhook_enqueued.clone()
     }
 
     /// Jobs still holding a sealed key: it must fall to zero when scans end. Read without a query.
@@ -478,8 +610,10 @@ impl Store {
 
     /// The scan ended with a file: keys wiped in the same statement.
     pub fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> Result<()> {
+        let mut queued = 0;
         self.wiping_keys(id, |c| {
-            c.execute(
+            let tx = c.unchecked_transaction()?;
+            let changed = tx.execute(
                 "UPDATE jobs SET state = 'ready', spend_public_key = NULL, sealed_view_key = NULL,
                         sealed_password = NULL, finished_ms = ?2, expires_ms = ?3, result_size = ?4,
                         result_sha256 = ?5, result_stale = ?6, result_tip_height = ?7
@@ -493,12 +627,27 @@ impl Store {
                     result.stale,
                     result.tip_height.map(|h| h as i64)
                 ],
-            )
-        })
+            )?;
+            if changed > 0 {
+                let event = WebhookEvent::Ready {
+                    size: result.size,
+                    sha256: &result.sha256,
+                    stale: result.stale,
+                    tip_height: result.tip_height,
+                    expires_ms,
+                };
+                queued = self.queue_event(&tx, id, &event, now_ms)?;
+            }
+            tx.commit()?;
+            Ok(changed)
+        })?;
+        self.queued(queued);
+        Ok(())
     }
 
     /// The job ended without a file (or lost it): keys and sealed file keys wiped in the same transaction.
     pub fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> Result<()> {
+        let mut queued = 0;
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
             let changed = tx.execute(
@@ -509,15 +658,35 @@ impl Store {
                 params![id, now_ms as i64, expires_ms as i64, code, message],
             )?;
             tx.execute("UPDATE tokens SET sealed_file_key = NULL WHERE job_id = ?1", [id])?;
+            if changed > 0 {
+                let event = WebhookEvent::Failed {
+                    code,
+                    message,
+                    expires_ms,
+                };
+                queued = self.queue_event(&tx, id, &event, now_ms)?;
+            }
             tx.commit()?;
             Ok(changed)
-        })
+        })?;
+        self.queued(queued);
+        Ok(())
     }
 
     /// Deleted or expired: everything but the id, the token hashes and the tombstone's end is wiped.
+    /// An `expired` event is queued for a job that was ready or failed (not for a tombstone again).
     pub fn tombstone(&self, id: &str, state: StoredState, until_ms: u64) -> Result<()> {
+        let mut queued = 0;
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
+            let finished: bool = tx
+                .query_row(
+                    "SELECT state IN ('ready', 'failed') FROM jobs WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(false);
             let changed = tx.execute(
                 "UPDATE jobs SET state = ?2, spend_public_key = NULL, sealed_view_key = NULL,
                         sealed_password = NULL, expires_ms = ?3, result_size = NULL, result_sha256 = NULL,
@@ -529,9 +698,14 @@ impl Store {
                 "UPDATE tokens SET result_key = NULL, sealed_file_key = NULL WHERE job_id = ?1",
                 [id],
             )?;
+            if changed > 0 && finished && state == StoredState::Expired {
+                queued = self.queue_event(&tx, id, &WebhookEvent::Expired, wall_ms())?;
+            }
             tx.commit()?;
             Ok(changed)
-        })
+        })?;
+        self.queued(queued);
+        Ok(())
     }
 
     /// Drops tombstones (their keys went when they became tombstones), and envelopes remembered, whose
@@ -586,6 +760,13 @@ fn count_keys_held(c: &Connection) -> Result<u64> {
 
 fn blob32(bytes: Vec<u8>) -> [u8; 32] {
     bytes.as_slice().try_into().unwrap_or([0; 32])
+}
+
+/// Now, for events whose caller has no clock reading of its own.
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -77,6 +77,12 @@ pub(super) fn events(ctx: &Ctx, job: Arc<Job>, headers: &HeaderMap) -> Result<Re
     Ok(response)
 }
 
+/// The events ticket of `?ticket=<hex>` (a browser's `EventSource` cannot send the bearer token). A
+/// ticket is hex, so it needs no percent-decoding; anything else is no ticket of ours either way.
+pub(super) fn ticket(uri: &http::Uri) -> Option<&str> {
+    uri.query()?.split('&').find_map(|pair| pair.strip_prefix("ticket="))
+}
+
 /// The event id a reconnecting client last saw (`Last-Event-ID`); anything but a number is none.
 pub(super) fn last_event_id(headers: &HeaderMap) -> Option<u64> {
     headers

@@ -3,6 +3,7 @@
 //! calls the route's handler and turns any `ApiError` into the JSON error body (status from
 //! `ApiError::status`). Counts every response by route and status. Knows the engine only.
 
+mod cors;
 mod download;
 mod events;
 #[cfg(feature = "fuzzing")]
@@ -10,6 +11,7 @@ pub(crate) mod fuzzing;
 mod ops;
 mod routes;
 
+pub use cors::validate_origin;
 pub use ops::OPENAPI;
 mod submit;
 
@@ -35,6 +37,7 @@ enum Route {
     Submit,
     Status(String),
     Events(String),
+    EventsTicket(String),
     Download(String),
     Delete(String),
     Health,
@@ -42,6 +45,8 @@ enum Route {
     Ready,
     Metrics,
     OpenApi,
+    /// `OPTIONS` on an API path: a browser's CORS preflight.
+    Preflight,
     NotFound,
     MethodNotAllowed,
 }
@@ -53,6 +58,7 @@ impl Route {
             Route::Submit => "submit",
             Route::Status(_) => "status",
             Route::Events(_) => "events",
+            Route::EventsTicket(_) => "events_ticket",
             Route::Download(_) => "download",
             Route::Delete(_) => "delete",
             Route::Health => "health",
@@ -60,6 +66,7 @@ impl Route {
             Route::Ready => "ready",
             Route::Metrics => "metrics",
             Route::OpenApi => "openapi",
+            Route::Preflight => "preflight",
             Route::NotFound => "not_found",
             Route::MethodNotAllowed => "method_not_allowed",
         }
@@ -77,6 +84,23 @@ impl Route {
     fn of(method: &Method, path: &str) -> Route {
         let get = method == Method::GET || method == Method::HEAD;
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let api_path = matches!(
+            segments.as_slice(),
+            ["api", "v1", "openapi.json" | "server-key"]
+                | ["api", "v1", "wallet", "sync"]
+                | ["api", "v1", "wallet", "sync", _]
+                | [
+                    "api",
+                    "v1",
+                    "wallet",
+                    "sync",
+                    _,
+                    "status" | "events" | "events-ticket" | "download"
+                ]
+        );
+        if method == Method::OPTIONS && api_path {
+            return Route::Preflight;
+        }
         match segments.as_slice() {
             ["health"] if get => Route::Health,
             ["live"] if get => Route::Live,
@@ -87,13 +111,13 @@ impl Route {
             ["api", "v1", "wallet", "sync"] if method == Method::POST => Route::Submit,
             ["api", "v1", "wallet", "sync", id, "status"] if get => Route::Status(id.to_string()),
             ["api", "v1", "wallet", "sync", id, "events"] if get => Route::Events(id.to_string()),
+            ["api", "v1", "wallet", "sync", id, "events-ticket"] if method == Method::POST => {
+                Route::EventsTicket(id.to_string())
+            }
             ["api", "v1", "wallet", "sync", id, "download"] if get => Route::Download(id.to_string()),
             ["api", "v1", "wallet", "sync", id] if method == Method::DELETE => Route::Delete(id.to_string()),
-            ["health" | "live" | "ready" | "metrics"]
-            | ["api", "v1", "openapi.json" | "server-key"]
-            | ["api", "v1", "wallet", "sync"]
-            | ["api", "v1", "wallet", "sync", _]
-            | ["api", "v1", "wallet", "sync", _, "status" | "events" | "download"] => Route::MethodNotAllowed,
+            ["health" | "live" | "ready" | "metrics"] => Route::MethodNotAllowed,
+            _ if api_path => Route::MethodNotAllowed,
             _ => Route::NotFound,
         }
     }
@@ -128,11 +152,18 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Respons
     let timeout = config.request_timeout;
     // Per request: behind a trusted proxy, one connection carries many clients' requests.
     let client = config.clients.client(ctx.peer.ip(), request.headers());
-    let response = match tokio::time::timeout(timeout, dispatch(&ctx, &client, route, request)).await {
+    // Every answer under /api/v1, errors of unknown paths and methods too, so a page can read its code.
+    let api = (route.is_api() || path.starts_with(API_PREFIX)) && matches!(ctx.port, Port::Public);
+    let origin = cors::allowed_origin(&config.cors_origins, request.headers()).filter(|_| api);
+    let mut response = match tokio::time::timeout(timeout, dispatch(&ctx, &client, route, request, &origin)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => error_response(&error),
         Err(_) => error_response(&ApiError::Timeout),
     };
+    // Errors too: a page can read the error code only from an answer the browser lets it see.
+    if api {
+        cors::decorate(&mut response, !config.cors_origins.is_empty(), origin);
+    }
     ctx.engine.metrics.http_response(name, response.status().as_u16());
     response
 }
@@ -142,6 +173,7 @@ async fn dispatch(
     client: &Client,
     route: Route,
     request: Request<Incoming>,
+    origin: &Option<HeaderValue>,
 ) -> Result<Response<Body>, ApiError> {
     if route.is_api() {
         ctx.engine.check_request_rate(client)?;
@@ -155,9 +187,11 @@ async fn dispatch(
         Route::Submit => submit::submit(ctx, client, request).await,
         Route::Status(id) => routes::status(&*ctx.engine.authorize(&id, token.as_deref())?),
         Route::Events(id) => {
-            let job = ctx.engine.authorize(&id, token.as_deref())?;
+            let ticket = events::ticket(request.uri());
+            let job = ctx.engine.authorize_events(&id, token.as_deref(), ticket)?;
             events::events(ctx, job, request.headers())
         }
+        Route::EventsTicket(id) => routes::events_ticket(&ctx.engine, &*ctx.engine.authorize(&id, token.as_deref())?),
         Route::Download(id) => {
             let job = ctx.engine.authorize(&id, token.as_deref())?;
             let token = token.as_deref().unwrap_or_default();
@@ -172,6 +206,7 @@ async fn dispatch(
         Route::Ready => Ok(ops::ready(&ctx.engine)),
         Route::Metrics => Ok(ops::metrics(&ctx.engine, request.headers())),
         Route::OpenApi => Ok(ops::openapi()),
+        Route::Preflight => Ok(cors::preflight(origin.clone())),
         Route::NotFound => Err(ApiError::RouteNotFound),
         Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
     }
@@ -238,7 +273,10 @@ pub(crate) fn error_response_with(error: &ApiError, extra: serde_json::Value) ->
             headers.insert(header::CONTENT_RANGE, value);
         }
         ApiError::MethodNotAllowed => {
-            headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST, DELETE"));
+            headers.insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, DELETE, OPTIONS"),
+            );
         }
         _ => {}
     }
@@ -274,10 +312,28 @@ mod tests {
                 "/api/v1/wallet/sync/0123abcd",
                 Route::Delete(id.clone()),
             ),
+            (
+                Method::POST,
+                "/api/v1/wallet/sync/0123abcd/events-ticket",
+                Route::EventsTicket(id.clone()),
+            ),
+            (
+                Method::GET,
+                "/api/v1/wallet/sync/0123abcd/events-ticket",
+                Route::MethodNotAllowed,
+            ),
             (Method::GET, "/api/v1/wallet/sync/0123abcd", Route::MethodNotAllowed),
             (Method::GET, "/api/v1/wallet/sync", Route::MethodNotAllowed),
             (Method::POST, "/metrics", Route::MethodNotAllowed),
             (Method::GET, "/api/v1/openapi.json", Route::OpenApi),
+            (Method::OPTIONS, "/api/v1/wallet/sync", Route::Preflight),
+            (
+                Method::OPTIONS,
+                "/api/v1/wallet/sync/0123abcd/download",
+                Route::Preflight,
+            ),
+            (Method::OPTIONS, "/metrics", Route::MethodNotAllowed),
+            (Method::OPTIONS, "/api/v1/nothing", Route::NotFound),
             (Method::GET, "/api/v2/wallet/sync", Route::NotFound),
             (Method::GET, "/", Route::NotFound),
         ];

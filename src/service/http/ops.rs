@@ -126,6 +126,9 @@ mod tests {
             ApiError::BodyTooLarge(1),
             ApiError::MissingToken,
             ApiError::InvalidToken,
+            ApiError::InvalidTicket,
+            ApiError::TicketExpired,
+            ApiError::TicketUsed,
             ApiError::JobNotFound,
             ApiError::JobDeleted,
             ApiError::ResultExpired,
@@ -155,7 +158,7 @@ mod tests {
                 error.code()
             );
         }
-        assert_eq!(document["paths"].as_object().unwrap().len(), 11);
+        assert_eq!(document["paths"].as_object().unwrap().len(), 12);
         for path in ["/health", "/live", "/ready", "/metrics"] {
             let limited = &document["paths"][path]["get"]["responses"]["429"];
             assert!(limited.is_object(), "{path} documents its rate limit");

@@ -23,6 +23,19 @@ pub(super) fn download_url(job_id: &str) -> String {
     format!("{API_PREFIX}/wallet/sync/{job_id}/download")
 }
 
+/// `POST .../events-ticket`: a single-use ticket for the job's event stream, for a browser's
+/// `EventSource` (which cannot send the bearer token), and the stream's URL with it.
+pub(super) fn events_ticket(engine: &Engine, job: &Job) -> Result<Response<Body>, ApiError> {
+    let (ticket, ttl) = engine.issue_ticket(job)?;
+    let events_url = format!("{API_PREFIX}/wallet/sync/{}/events?ticket={ticket}", job.id);
+    let value = serde_json::json!({
+        "ticket": ticket,
+        "expires_in": ttl.as_secs().max(1),
+        "events_url": events_url,
+    });
+    Ok(json(StatusCode::OK, &value))
+}
+
 /// `GET .../status`: the same facts as the event stream, as one JSON object.
 pub(super) fn status(job: &Job) -> Result<Response<Body>, ApiError> {
     let snapshot = job.snapshot();
