@@ -39,6 +39,13 @@ pub fn open_or_create_cache(dir: &Path, network: u8) -> Result<Cache> {
             if let Some(skipped) = cache.recovered() {
                 tracing::warn!(error = %skipped, "cache opened at an older state");
             }
+            if let Some(from) = cache.migrated_from() {
+                tracing::info!(
+                    from,
+                    to = tari_wallet_sync::cache::FORMAT_VERSION,
+                    "cache format migrated"
+                );
+            }
             Ok(cache)
         }
         Err(CacheError::NotFound { .. }) => {
