@@ -94,6 +94,12 @@ impl CacheView {
         self.state.header.network
     }
 
+    /// The format of the header this snapshot shows: `FORMAT_VERSION`, or 2 for a cache no writer has
+    /// migrated yet (its scans decompress each sender offset key).
+    pub fn format_version(&self) -> u32 {
+        self.state.header.version
+    }
+
     /// Whether the demo generator wrote this cache: its outputs exist on no node, so a wallet file's
     /// full outputs may (only then) be rebuilt from the cache.
     pub fn is_demo(&self) -> bool {

@@ -58,6 +58,7 @@ fn a_format_2_cache_reads_as_is_and_migrates_when_the_writer_opens_it() {
 
     // Read-only: the scan decompresses each key, every record as before.
     let legacy = CacheView::open(dir.path()).expect("format 2 opens read-only");
+    assert_eq!(legacy.format_version(), 2);
     assert_holds(&legacy, &blocks);
     assert_offsets(&legacy, &blocks, false);
 
@@ -71,6 +72,7 @@ fn a_format_2_cache_reads_as_is_and_migrates_when_the_writer_opens_it() {
 
     let mut cache = Cache::open_with(dir.path(), SMALL).expect("migrates");
     assert_eq!(cache.migrated_from(), Some(2));
+    assert_eq!(cache.view().format_version(), crate::cache::FORMAT_VERSION);
     assert_holds(&cache.view(), &blocks);
     assert_offsets(&cache.view(), &blocks, true);
     // The old snapshot keeps reading the format-2 state.
