@@ -1,6 +1,7 @@
 //! Recognition cost per output and key: ours (batch, 1/4/16 keys) beside the official
 //! `KeyManager::try_output_key_recovery` and the floor (decompress + variable-base mul + compress),
-//! for misses, own-key hits and Diffie-Hellman hits. Ends with a same-run summary of ratios.
+//! for misses, own-key hits and Diffie-Hellman hits, with `R` read as the cache stores it (format 3) and
+//! decompressed per pass. Ends with a same-run summary of ratios and a stage breakdown of a 16-key miss.
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use tari_transaction_components::{
 use tari_utilities::ByteArray;
 use tari_wallet_sync::{
     demo::outputs::{BuiltOutput, one_sided_output, own_output, random_scalar},
-    recognize::{OutputView, Recognizer, WalletKey},
+    recognize::{OutputView, Recognizer, STORED_OFFSET_LEN, WalletKey, steps::Steps, stored_offset},
 };
 
 const OUTPUTS: usize = 256;
@@ -100,16 +101,27 @@ fn outputs(rng: &mut ChaCha20Rng, wallet: &Wallet, kind: Kind) -> Vec<BuiltOutpu
         .collect()
 }
 
-fn views(outputs: &[BuiltOutput]) -> Vec<OutputView<'_>> {
+/// Views of `outputs`; with `stored`, each carries its sender offset key in the cache's stored form
+/// (format 3), else the recogniser decompresses it (format 2, or no cache).
+fn views<'a>(outputs: &'a [BuiltOutput], stored: Option<&'a [[u8; STORED_OFFSET_LEN]]>) -> Vec<OutputView<'a>> {
     outputs
         .iter()
-        .map(|o| OutputView {
+        .enumerate()
+        .map(|(i, o)| OutputView {
             commitment: &o.commitment,
             sender_offset_public_key: &o.sender_offset_public_key,
+            stored_offset: stored.map(|s| &s[i]),
             encrypted_data: &o.encrypted_data,
             script: Some(&o.script),
         })
         .collect()
+}
+
+/// Where the recogniser takes `R` from.
+#[derive(Clone, Copy)]
+enum Offsets {
+    Stored,
+    Decompressed,
 }
 
 type OfficialOutput = (CompressedCommitment, EncryptedData, CompressedPublicKey);
@@ -133,6 +145,7 @@ struct Workload {
     built: Vec<BuiltOutput>,
     official: Vec<OfficialOutput>,
     offsets: Vec<CompressedRistretto>,
+    stored: Vec<[u8; STORED_OFFSET_LEN]>,
 }
 
 impl Workload {
@@ -145,16 +158,28 @@ impl Workload {
             .iter()
             .map(|o| CompressedRistretto(o.sender_offset_public_key))
             .collect();
+        let stored = built
+            .iter()
+            .map(|o| stored_offset::encode(&o.sender_offset_public_key))
+            .collect();
         Workload {
             wallets,
             built,
             official,
             offsets,
+            stored,
         }
     }
 
-    fn ours(&self, recognizer: &mut Recognizer, keys: &[WalletKey]) -> usize {
-        let views = views(&self.built);
+    fn views(&self, offsets: Offsets) -> Vec<OutputView<'_>> {
+        match offsets {
+            Offsets::Stored => views(&self.built, Some(&self.stored)),
+            Offsets::Decompressed => views(&self.built, None),
+        }
+    }
+
+    fn ours(&self, recognizer: &mut Recognizer, keys: &[WalletKey], offsets: Offsets) -> usize {
+        let views = self.views(offsets);
         let mut hits = 0;
         recognizer.scan(&views, keys, |_| hits += 1);
         hits
@@ -195,7 +220,10 @@ fn bench_recognition(c: &mut Criterion) {
             let wallet_keys: Vec<WalletKey> = workload.wallets[..keys].iter().map(Wallet::key).collect();
             group.throughput(Throughput::Elements((OUTPUTS * keys) as u64));
             group.bench_with_input(BenchmarkId::new("ours", keys), &wallet_keys, |b, keys| {
-                b.iter(|| black_box(workload.ours(&mut recognizer, keys)))
+                b.iter(|| black_box(workload.ours(&mut recognizer, keys, Offsets::Stored)))
+            });
+            group.bench_with_input(BenchmarkId::new("ours_decompressing", keys), &wallet_keys, |b, keys| {
+                b.iter(|| black_box(workload.ours(&mut recognizer, keys, Offsets::Decompressed)))
             });
         }
         group.finish();
@@ -218,10 +246,11 @@ fn per_output_key(pairs: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn summary() {
-    println!("\nsame-run summary, µs per output-key (best of 5 × 0.3 s):");
+    println!("\nsame-run summary, µs per output-key (best of 5 × 0.3 s); ours reads R as the cache stores it");
+    println!("(format 3, decompressed at ingest), ours/dec decompresses it per pass (format 2):");
     println!(
-        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9}  ours/official (1, 4, 16 keys)  ours/floor",
-        "case", "floor", "official", "ours k=1", "k=4", "k=16"
+        "{:<12} {:>7} {:>8} {:>8} {:>7} {:>7} {:>9} {:>9}  ours/official (1, 4, 16)  ours/floor (1, 16)",
+        "case", "floor", "official", "ours k=1", "k=4", "k=16", "dec k=1", "dec k=16"
     );
     let mut recognizer = Recognizer::new();
     for kind in [Kind::Miss, Kind::OwnHit, Kind::DhHit] {
@@ -233,31 +262,117 @@ fn summary() {
         let official = per_output_key(OUTPUTS, || {
             black_box(w.official(&manager));
         });
-        let ours: Vec<f64> = [1usize, 4, 16]
-            .iter()
-            .map(|&k| {
-                let keys: Vec<WalletKey> = w.wallets[..k].iter().map(Wallet::key).collect();
-                per_output_key(OUTPUTS * k, || {
-                    black_box(w.ours(&mut recognizer, &keys));
-                })
+        let mut ours_with = |k: usize, offsets: Offsets| {
+            let keys: Vec<WalletKey> = w.wallets[..k].iter().map(Wallet::key).collect();
+            per_output_key(OUTPUTS * k, || {
+                black_box(w.ours(&mut recognizer, &keys, offsets));
             })
+        };
+        let ours: Vec<f64> = [1usize, 4, 16].iter().map(|&k| ours_with(k, Offsets::Stored)).collect();
+        let decompressing: Vec<f64> = [1usize, 16]
+            .iter()
+            .map(|&k| ours_with(k, Offsets::Decompressed))
             .collect();
         println!(
-            "{:<12} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}  {:.2} {:.2} {:.2}              {:.2} {:.2} {:.2}",
+            "{:<12} {:>7.2} {:>8.2} {:>8.2} {:>7.2} {:>7.2} {:>9.2} {:>9.2}  {:.2} {:.2} {:.2}           {:.2} {:.2}",
             kind.name(),
             floor,
             official,
             ours[0],
             ours[1],
             ours[2],
+            decompressing[0],
+            decompressing[1],
             ours[0] / official,
             ours[1] / official,
             ours[2] / official,
             ours[0] / floor,
-            ours[1] / floor,
             ours[2] / floor,
         );
     }
+    breakdown();
+}
+
+/// What a 16-key miss pays per output-key, stage by stage, each stage timed alone over the same outputs
+/// with the code the batch runs (`recognize::steps`), beside the batch itself.
+fn breakdown() {
+    const KEYS: usize = 16;
+    let w = Workload::new(Kind::Miss, KEYS);
+    let keys: Vec<WalletKey> = w.wallets.iter().map(Wallet::key).collect();
+    let stored = w.views(Offsets::Stored);
+    let compressed = w.views(Offsets::Decompressed);
+    let pairs = OUTPUTS * KEYS;
+    let points: Vec<RistrettoPoint> = stored.iter().map(|v| Steps::offset(v).unwrap()).collect();
+    let products: Vec<RistrettoPoint> = points
+        .iter()
+        .flat_map(|p| keys.iter().map(move |k| Steps::product(k, p)))
+        .collect();
+    let shared = RistrettoPoint::double_and_compress_batch(&products);
+    let encryption_keys: Vec<Scalar> = shared.iter().map(Steps::encryption_key).collect();
+    let mut steps = Steps::default();
+
+    // Per output, shared by the keys: divided by the key count.
+    let decompress = per_output_key(pairs, || {
+        compressed.iter().for_each(|v| {
+            black_box(Steps::offset(v));
+        })
+    });
+    let load = per_output_key(pairs, || {
+        stored.iter().for_each(|v| {
+            black_box(Steps::offset(v));
+        })
+    });
+    let own_key = per_output_key(pairs, || {
+        for v in &stored {
+            for k in &keys {
+                black_box(steps.own_key_attempt(v, k));
+            }
+        }
+    });
+    let multiply = per_output_key(pairs, || {
+        for p in &points {
+            for k in &keys {
+                black_box(Steps::product(k, p));
+            }
+        }
+    });
+    let compress = per_output_key(pairs, || {
+        black_box(RistrettoPoint::double_and_compress_batch(&products));
+    });
+    let kdf = per_output_key(pairs, || {
+        shared.iter().for_each(|d| {
+            black_box(Steps::encryption_key(d));
+        })
+    });
+    let dh_aead = per_output_key(pairs, || {
+        for (i, e) in encryption_keys.iter().enumerate() {
+            black_box(steps.diffie_hellman_attempt(&stored[i / KEYS], e));
+        }
+    });
+    let mut recognizer = Recognizer::new();
+    let batch = per_output_key(pairs, || {
+        black_box(w.ours(&mut recognizer, &keys, Offsets::Stored));
+    });
+    let stages = [
+        ("load stored R (per output / 16)", load),
+        ("own-key attempt (BLAKE2b, XChaCha20-Poly1305 tag)", own_key),
+        ("(v/2)·R, constant time", multiply),
+        ("batched double-and-compress", compress),
+        ("k_enc(D) (BLAKE2b-512, wide reduction)", kdf),
+        ("Diffie-Hellman AEAD attempt (BLAKE2b, tag)", dh_aead),
+    ];
+    let sum: f64 = stages.iter().map(|(_, t)| t).sum();
+    println!("\nbreakdown of a {KEYS}-key miss, µs per output-key:");
+    for (name, t) in stages {
+        println!("  {name:<52} {t:>6.3}  {:>5.1}%", 100.0 * t / batch);
+    }
+    println!("  {:<52} {sum:>6.3}  {:>5.1}%", "sum of stages", 100.0 * sum / batch);
+    println!("  {:<52} {batch:>6.3}", "the batch (ours, k=16)");
+    println!("  {:<52} {:>6.3}", "rest (bookkeeping: batch − stages)", batch - sum);
+    println!(
+        "  {:<52} {decompress:>6.3}",
+        "for comparison: decompress R (per output / 16)"
+    );
 }
 
 criterion_group!(benches, bench_recognition);

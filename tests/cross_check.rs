@@ -14,6 +14,10 @@ use std::{
 };
 
 use corpus::{Corpus, CorpusOutput, Intent, Kind, TestWallet};
+use curve25519_dalek::{
+    ristretto::{CompressedRistretto, RistrettoPoint},
+    scalar::Scalar,
+};
 use tari_common_types::types::{CompressedCommitment, CompressedPublicKey};
 use tari_crypto::tari_utilities::ByteArray;
 use tari_transaction_components::{
@@ -22,7 +26,10 @@ use tari_transaction_components::{
     },
     transaction_components::{EncryptedData, MemoField},
 };
-use tari_wallet_sync::recognize::{OutputView, Provenance, Recognized, Recognizer, WalletKey};
+use tari_wallet_sync::{
+    cache::{BlockData, Cache, OutputData},
+    recognize::{OutputView, Provenance, Recognized, Recognizer, WalletKey},
+};
 
 const SEED: u64 = 0x7a41_c0de_2025;
 
@@ -284,9 +291,70 @@ fn recognizer_agrees_with_the_official_key_manager_on_every_pair() {
 /// the same openings, in output order then key order.
 #[test]
 fn batch_scan_finds_exactly_the_officially_owned_pairs() {
-    let (views, keys) = (all_views(), all_keys());
+    assert_batch_matches_official(&all_views());
+}
+
+/// The same through a format-3 cache: every corpus output appended to a real cache, scanned from its
+/// records, whose sender offset keys are read in the stored (decompressed at ingest) form. Ours then
+/// answers exactly as the official key manager, and hit for hit as when it decompresses each key.
+#[test]
+fn cache_stored_offsets_give_the_official_answers_and_those_of_decompressing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cache = Cache::create(dir.path(), 0x10).expect("create");
+    let outputs = CORPUS
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| OutputData {
+            output_hash: *distinct_hash(i).as_bytes(),
+            commitment: o.commitment,
+            sender_offset_public_key: o.sender_offset_public_key,
+            encrypted_data: o.encrypted_data.clone(),
+            script: o.script.clone().unwrap_or_default(),
+            output_type: 0,
+            maturity: 0,
+        })
+        .collect();
+    cache
+        .append_block(&BlockData {
+            height: 0,
+            hash: [1; 32],
+            prev_hash: [0; 32],
+            timestamp: 0,
+            outputs,
+            spent: vec![],
+            output_details: true,
+        })
+        .expect("append");
+    let view = cache.view();
+    let records: Vec<_> = view.outputs(0..view.output_count()).collect();
+    assert_eq!(records.len(), CORPUS.outputs.len());
+    let stored: Vec<OutputView<'_>> = records
+        .iter()
+        .zip(&CORPUS.outputs)
+        .map(|(record, output)| OutputView {
+            stored_offset: Some(record.stored_offset.expect("format 3 stores every offset")),
+            ..output.view()
+        })
+        .collect();
+    let decompressing = all_views();
+    assert!(decompressing.iter().all(|v| v.stored_offset.is_none()));
+    let stored_hits = assert_batch_matches_official(&stored);
+    let decompressed_hits = assert_batch_matches_official(&decompressing);
+    let summary = |hits: &[Recognized]| -> Vec<String> { hits.iter().map(|h| format!("{h:?}")).collect() };
+    assert_eq!(summary(&stored_hits), summary(&decompressed_hits));
+}
+
+/// A distinct output hash per index (the cache does not care what it is).
+fn distinct_hash(i: usize) -> CompressedRistretto {
+    RistrettoPoint::mul_base(&Scalar::from(i as u64 + 1)).compress()
+}
+
+/// Scans `views` with every corpus key and checks the hits against the official verdicts; returns them.
+fn assert_batch_matches_official(views: &[OutputView<'_>]) -> Vec<Recognized> {
+    let keys = all_keys();
     let mut hits = Vec::new();
-    Recognizer::new().scan(&views, &keys, |hit| hits.push(hit));
+    Recognizer::new().scan(views, &keys, |hit| hits.push(hit));
 
     let found: Vec<(usize, usize)> = hits.iter().map(|hit| (hit.output_index, hit.key_index)).collect();
     assert!(found.is_sorted(), "hits are reported in output order, then key order");
@@ -317,6 +385,7 @@ fn batch_scan_finds_exactly_the_officially_owned_pairs() {
         })
         .collect();
     assert_no_problems("batch openings differ from the official ones", &problems);
+    hits
 }
 
 /// The encrypted-data length limits: the official type refuses 79 and 337 bytes, so no output carries them,

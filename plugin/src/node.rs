@@ -8,7 +8,7 @@ use std::{path::Path, sync::Arc};
 
 use anyhow::{Context, Result, bail};
 use tari_wallet_sync::{
-    cache::{Cache, CacheError},
+    cache::{Cache, CacheError, CacheView, FORMAT_VERSION},
     source::{
         FeedSender, Follower, FollowerConfig, FollowerHandle, NodeClient, SourceError, block_feed,
         full_outputs::{FullOutputSources, FullOutputs, LmdbFullOutputs, NodeFetchOptions, NodeFullOutputs},
@@ -39,12 +39,42 @@ pub fn open_or_create_cache(dir: &Path, network: u8) -> Result<Cache> {
             if let Some(skipped) = cache.recovered() {
                 tracing::warn!(error = %skipped, "cache opened at an older state");
             }
+            if let Some(from) = cache.migrated_from() {
+                tracing::info!(
+                    from,
+                    to = tari_wallet_sync::cache::FORMAT_VERSION,
+                    "cache format migrated"
+                );
+            }
             Ok(cache)
         }
         Err(CacheError::NotFound { .. }) => {
             Cache::create(dir, network).with_context(|| format!("creating a cache in {}", dir.display()))
         }
         Err(e) => Err(e).with_context(|| format!("opening the cache in {}", dir.display())),
+    }
+}
+
+/// Migrates the cache in `dir` to the current format if it is older and no other process writes it, so a
+/// served cache (`serve --cache-dir`) stops decompressing every sender offset key in every pass. A cache
+/// another process holds is served as it is; that writer migrates it when it next opens it. Blocking.
+pub fn migrate_if_outdated(dir: &Path) -> Result<()> {
+    let outdated = CacheView::open(dir).is_ok_and(|view| view.format_version() < FORMAT_VERSION);
+    if !outdated {
+        return Ok(());
+    }
+    match Cache::open(dir) {
+        Ok(cache) => {
+            if let Some(from) = cache.migrated_from() {
+                tracing::info!(from, to = FORMAT_VERSION, "cache format migrated");
+            }
+            Ok(())
+        }
+        Err(CacheError::Locked { .. }) => {
+            tracing::warn!("the cache is in an older format and another process writes it: served as it is");
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("migrating the cache in {}", dir.display())),
     }
 }
 

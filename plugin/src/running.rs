@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
-    node::{SourceTask, full_output_sources, open_node_cache, start_follower},
+    node::{SourceTask, full_output_sources, migrate_if_outdated, open_node_cache, start_follower},
 };
 
 /// A serving plugin.
@@ -31,6 +31,10 @@ impl Running {
     /// Serves `config.service.cache_dir` as it is (a demo chain, an imported cache, a cache another
     /// process follows) until `shutdown`.
     pub async fn directory(config: &Config, listener: TcpListener, shutdown: CancellationToken) -> Result<Running> {
+        let dir = config.service.cache_dir.clone();
+        tokio::task::spawn_blocking(move || migrate_if_outdated(&dir))
+            .await
+            .context("migrating the cache")??;
         let source = CacheSource::directory(config.service.cache_dir.clone());
         let full = full_output_sources(config, None)?;
         Running::start(config, listener, source, None, full, shutdown).await

@@ -14,17 +14,19 @@ use memmap2::{Mmap, MmapOptions};
 
 use super::{CacheError, header::Header};
 
-/// The four files of a segment.
+/// The files of a segment: four in every format, the stored offsets from format 3 on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Part {
     Blocks,
     Outputs,
     Spent,
     Blobs,
+    /// One stored sender offset key per output (`recognize::stored_offset`), in output order.
+    Offsets,
 }
 
 impl Part {
-    pub const ALL: [Part; 4] = [Part::Blocks, Part::Outputs, Part::Spent, Part::Blobs];
+    pub const ALL: [Part; 5] = [Part::Blocks, Part::Outputs, Part::Spent, Part::Blobs, Part::Offsets];
 
     fn ext(self) -> &'static str {
         match self {
@@ -32,6 +34,16 @@ impl Part {
             Part::Outputs => "outputs",
             Part::Spent => "spent",
             Part::Blobs => "blobs",
+            Part::Offsets => "offsets",
+        }
+    }
+
+    /// The parts a header of `version` names for each segment.
+    pub fn of_version(version: u32) -> &'static [Part] {
+        if version >= super::header::OFFSETS_SINCE {
+            &Part::ALL
+        } else {
+            &Part::ALL[..4]
         }
     }
 }
@@ -204,10 +216,11 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), CacheError> {
 
 /// Every segment and run file `header` names.
 pub(crate) fn names(header: &Header) -> impl Iterator<Item = String> + '_ {
+    let parts = Part::of_version(header.version);
     let segments = header
         .segments
         .iter()
-        .flat_map(|s| Part::ALL.into_iter().map(move |p| segment_name(s.id, p)));
+        .flat_map(move |s| parts.iter().map(move |&p| segment_name(s.id, p)));
     segments.chain(header.runs.iter().map(|r| run_name(r.id)))
 }
 

@@ -9,6 +9,9 @@ pub(crate) const BLOCK_LEN: usize = 128;
 /// Bytes of one output record in a segment's `.outputs` file: two cache lines, so in a page-aligned map
 /// every record is aligned and a scan decodes it in place.
 pub(crate) const OUTPUT_LEN: usize = 128;
+/// Bytes of one stored sender offset key in a segment's `.offsets` file (format 3 on), one per output
+/// record in the same order: the decompressed point, so a scan never decompresses it again.
+pub(crate) const OFFSET_LEN: usize = crate::recognize::STORED_OFFSET_LEN;
 /// Bytes of one spent output hash in a segment's `.spent` file.
 pub(crate) const HASH_LEN: usize = 32;
 /// Bytes of one spent-index entry: output hash, then the spending height.

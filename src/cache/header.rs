@@ -17,7 +17,12 @@ use super::CacheError;
 pub(crate) const MAGIC: [u8; 8] = *b"TWSCACHE";
 /// Bumped on any incompatible change. A future version keeps magic, version, total length at bytes
 /// 0..16 and the trailing checksum, so this build can recognise and refuse it.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
+/// The previous format: read as it is (scans decompress each sender offset key), and migrated to this
+/// one by the writer when it opens the cache (`Cache::open`), by adding each segment's offsets file.
+pub(crate) const LEGACY_VERSION: u32 = 2;
+/// The first version whose segments have an offsets file.
+pub(crate) const OFFSETS_SINCE: u32 = 3;
 pub(crate) const SLOTS: [&str; 2] = ["head.0", "head.1"];
 
 const FIXED_LEN: usize = 128;
@@ -71,6 +76,8 @@ pub(crate) struct RunMeta {
 /// A decoded header slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {
+    /// `FORMAT_VERSION`, or `LEGACY_VERSION` for a slot read from a cache not migrated yet.
+    pub version: u32,
     pub seq: u64,
     pub network: u8,
     /// Written by the demo generator (header flag bit 1); fixed at creation.
@@ -103,6 +110,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 impl Header {
     pub fn empty(network: u8) -> Header {
         Header {
+            version: FORMAT_VERSION,
             seq: 0,
             network,
             demo: false,
@@ -112,6 +120,11 @@ impl Header {
             segments: vec![],
             runs: vec![],
         }
+    }
+
+    /// Whether every segment has an offsets file (format 3 on).
+    pub fn has_offsets(&self) -> bool {
+        self.version >= OFFSETS_SINCE
     }
 
     pub fn block_count(&self) -> u64 {
@@ -150,7 +163,7 @@ impl Header {
         let total = FIXED_LEN + SEGMENT_LEN * self.segments.len() + RUN_LEN * self.runs.len() + 4;
         let mut b = Vec::with_capacity(total);
         b.extend_from_slice(&MAGIC);
-        b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b.extend_from_slice(&self.version.to_le_bytes());
         b.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
         b.extend_from_slice(&self.seq.to_le_bytes());
         b.push(self.network);
@@ -238,14 +251,14 @@ impl Header {
             });
         }
         let version = u32_at(bytes, 8);
-        if version < FORMAT_VERSION {
+        if version < LEGACY_VERSION {
             return Err(CacheError::OutdatedVersion {
                 path: path.to_owned(),
                 found: version,
                 supported: FORMAT_VERSION,
             });
         }
-        if version != FORMAT_VERSION {
+        if version > FORMAT_VERSION {
             return Err(CacheError::UnsupportedVersion {
                 path: path.to_owned(),
                 found: version,
@@ -298,6 +311,7 @@ impl Header {
             })
             .collect();
         let header = Header {
+            version,
             seq: u64_at(bytes, 16),
             network: bytes[24],
             demo,
@@ -442,6 +456,7 @@ mod tests {
 
     fn sample() -> Header {
         Header {
+            version: FORMAT_VERSION,
             seq: 5,
             network: 0x26,
             demo: true,
@@ -488,7 +503,7 @@ mod tests {
         let fixed = format!(
             "{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             hex::encode(b"TWSCACHE"),
-            "02000000", // version
+            "03000000", // version
             "2c010000", // total length 300 = 128 + 2 * 64 + 40 + 4
             le(5),
             "26",
@@ -555,20 +570,24 @@ mod tests {
             b
         };
         assert!(matches!(
-            Header::decode(&with_version(3), p),
+            Header::decode(&with_version(4), p),
             Err(CacheError::UnsupportedVersion {
-                found: 3,
-                supported: 2,
+                found: 4,
+                supported: 3,
                 ..
             })
         ));
+        // Format 2 (no offsets files) still decodes: the writer migrates it when it opens the cache.
+        let legacy = Header::decode(&with_version(2), p).expect("format 2 decodes");
+        assert_eq!((legacy.version, legacy.has_offsets()), (2, false));
+        assert_eq!(legacy.encode(), with_version(2), "re-encodes as format 2");
         // A cache of the first format (no block flags, no demo flag) is refused with a rebuild hint.
         let outdated = Header::decode(&with_version(1), p).unwrap_err();
         assert!(matches!(
             outdated,
             CacheError::OutdatedVersion {
                 found: 1,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ));

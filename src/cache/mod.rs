@@ -3,8 +3,9 @@
 //! and read-only snapshots; it does not know where blocks come from (`source`) nor what an output means
 //! to a wallet (`recognize`, `scan`). The format is specified in `docs/cache-format.md`.
 //!
-//! In short: blocks live in segments of four append-only files (block records, 128-byte output
-//! records, spent hashes, script and encrypted-data blobs); two checksummed header slots name the
+//! In short: blocks live in segments of five append-only files (block records, 128-byte output
+//! records, spent hashes, script and encrypted-data blobs, and each output's sender offset key stored
+//! decompressed so no scan pass decompresses it again); two checksummed header slots name the
 //! segments with their published lengths; a spent index of sorted run files maps output hashes to the
 //! spending height. A publish fsyncs data before the header that names it, a rollback copies the cut
 //! segment instead of truncating it, and a snapshot maps only published bytes, so neither a crash nor a
@@ -14,6 +15,7 @@ mod error;
 mod files;
 mod format;
 mod header;
+mod migration;
 mod spent;
 mod state;
 mod view;

@@ -4,20 +4,50 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::recognize::stored_offset;
+
 use super::{
     CacheError,
     files::{Part, Region, run_path, segment_path},
-    format::{BLOCK_LEN, HASH_LEN, OUTPUT_LEN, RawBlock, block_checksum},
-    header::{Header, read_slots},
+    format::{BLOCK_LEN, HASH_LEN, OFFSET_LEN, OUTPUT_LEN, RawBlock, RawOutput, block_checksum},
+    header::{Header, SegmentMeta, read_slots},
 };
 
-/// The maps of one segment's four files.
+/// The maps of one segment's files; `offsets` is empty in a format-2 state.
 #[derive(Clone, Default)]
 pub(crate) struct SegmentMaps {
     pub blocks: Region,
     pub outputs: Region,
     pub spent: Region,
     pub blobs: Region,
+    pub offsets: Region,
+}
+
+impl SegmentMaps {
+    pub fn region(&self, part: Part) -> &Region {
+        match part {
+            Part::Blocks => &self.blocks,
+            Part::Outputs => &self.outputs,
+            Part::Spent => &self.spent,
+            Part::Blobs => &self.blobs,
+            Part::Offsets => &self.offsets,
+        }
+    }
+}
+
+/// Published byte lengths of a segment's files, in `Part::ALL` order; `None` if one overflows.
+pub(crate) fn part_lens(meta: &SegmentMeta, has_offsets: bool) -> Option<[u64; 5]> {
+    Some([
+        mul(meta.block_count, BLOCK_LEN)?,
+        mul(meta.output_count, OUTPUT_LEN)?,
+        mul(meta.spent_count, HASH_LEN)?,
+        meta.blob_len,
+        if has_offsets {
+            mul(meta.output_count, OFFSET_LEN)?
+        } else {
+            0
+        },
+    ])
 }
 
 /// A published header and its maps. Immutable; snapshots share it through an `Arc`.
@@ -54,7 +84,9 @@ impl State {
         let too_big = |id: u64| CacheError::corrupt(segment_path(dir, id, Part::Blocks), "segment length overflows");
         let mut segments = Vec::with_capacity(header.segments.len());
         for meta in &header.segments {
-            let old = reuse.and_then(|r| {
+            // A migration adds files to unchanged segments: maps are shared only within one format.
+            let same_format = reuse.filter(|r| r.header.has_offsets() == header.has_offsets());
+            let old = same_format.and_then(|r| {
                 let i = r.header.segments.iter().position(|s| s.id == meta.id)?;
                 Some((r.header.segments[i], r.segments[i].clone()))
             });
@@ -64,38 +96,23 @@ impl State {
                 segments.push(maps.clone());
                 continue;
             }
-            let lens = [
-                mul(meta.block_count, BLOCK_LEN).ok_or_else(|| too_big(meta.id))?,
-                mul(meta.output_count, OUTPUT_LEN).ok_or_else(|| too_big(meta.id))?,
-                mul(meta.spent_count, HASH_LEN).ok_or_else(|| too_big(meta.id))?,
-                meta.blob_len,
-            ];
-            let mut maps = [
-                Region::default(),
-                Region::default(),
-                Region::default(),
-                Region::default(),
-            ];
-            for ((part, len), slot) in Part::ALL.into_iter().zip(lens).zip(&mut maps) {
+            let lens = part_lens(meta, header.has_offsets()).ok_or_else(|| too_big(meta.id))?;
+            let mut maps = SegmentMaps::default();
+            for (part, len) in Part::ALL.into_iter().zip(lens) {
                 // A grown file keeps its prefix, so an old map that covers the new length is reused too.
-                let old_map = old.as_ref().map(|(_, m)| match part {
-                    Part::Blocks => &m.blocks,
-                    Part::Outputs => &m.outputs,
-                    Part::Spent => &m.spent,
-                    Part::Blobs => &m.blobs,
-                });
-                *slot = match old_map {
+                let slot = match part {
+                    Part::Blocks => &mut maps.blocks,
+                    Part::Outputs => &mut maps.outputs,
+                    Part::Spent => &mut maps.spent,
+                    Part::Blobs => &mut maps.blobs,
+                    Part::Offsets => &mut maps.offsets,
+                };
+                *slot = match old.as_ref().map(|(_, m)| m.region(part)) {
                     Some(m) if m.len() == len => m.clone(),
                     _ => Region::map(&segment_path(dir, meta.id, part), len)?,
                 };
             }
-            let [blocks, outputs, spent, blobs] = maps;
-            segments.push(SegmentMaps {
-                blocks,
-                outputs,
-                spent,
-                blobs,
-            });
+            segments.push(maps);
         }
         let mut runs = Vec::with_capacity(header.runs.len());
         for meta in &header.runs {
@@ -182,6 +199,7 @@ impl State {
                 ));
             }
             self.check_block(i, &last)?;
+            self.check_last_offset(i)?;
         }
         if let Some(tip) = self.header.tip
             && self.block_at(tip.height).is_none_or(|b| *b.hash != tip.hash)
@@ -189,6 +207,37 @@ impl State {
             return Err(CacheError::corrupt(
                 &self.dir,
                 format!("tip {} differs from its block", tip.height),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The last output's stored offset must be the one its record's key gives: catches an offsets file
+    /// that does not belong to its segment. `CacheView::verify` checks every output.
+    fn check_last_offset(&self, segment: usize) -> Result<(), CacheError> {
+        if !self.header.has_offsets() {
+            return Ok(());
+        }
+        let (Some(record), offset) = (self.output_records(segment).last(), self.offsets(segment).last()) else {
+            return Ok(());
+        };
+        self.check_offset(segment, record, offset)
+    }
+
+    /// Checks one output's stored offset against its record.
+    pub fn check_offset(
+        &self,
+        segment: usize,
+        record: &[u8; OUTPUT_LEN],
+        offset: Option<&[u8; OFFSET_LEN]>,
+    ) -> Result<(), CacheError> {
+        let expected = stored_offset::encode(RawOutput::decode(record).sender_offset_public_key);
+        // A build that cannot produce the stored form (`NOT_STORED`) cannot judge it either.
+        if offset != Some(&expected) && expected != stored_offset::NOT_STORED {
+            let id = self.header.segments.get(segment).map_or(0, |s| s.id);
+            return Err(CacheError::corrupt(
+                segment_path(&self.dir, id, Part::Offsets),
+                "stored offset differs from the output's sender offset key",
             ));
         }
         Ok(())
@@ -260,6 +309,13 @@ impl State {
         self.segments
             .get(segment)
             .map_or(&[], |m| m.outputs.bytes().as_chunks::<OUTPUT_LEN>().0)
+    }
+
+    /// The stored offsets of a segment, one per output record; empty in a format-2 state.
+    pub fn offsets(&self, segment: usize) -> &[[u8; OFFSET_LEN]] {
+        self.segments
+            .get(segment)
+            .map_or(&[], |m| m.offsets.bytes().as_chunks::<OFFSET_LEN>().0)
     }
 
     pub fn blobs(&self, segment: usize) -> &[u8] {

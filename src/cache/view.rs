@@ -11,7 +11,7 @@ use std::{
 use super::{
     CacheError,
     files::{Part, segment_path},
-    format::{BLOCK_OUTPUT_DETAILS, HASH_LEN, OUTPUT_LEN, RawBlock, RawOutput},
+    format::{BLOCK_OUTPUT_DETAILS, HASH_LEN, OFFSET_LEN, OUTPUT_LEN, RawBlock, RawOutput},
     header::Tip,
     spent,
     state::State,
@@ -30,6 +30,8 @@ pub struct OutputRecord<'a> {
     pub output_hash: &'a [u8; 32],
     pub commitment: &'a [u8; 32],
     pub sender_offset_public_key: &'a [u8; 32],
+    /// The key as stored decompressed (format 3); `None` in a format-2 cache, which scans decompress.
+    pub stored_offset: Option<&'a [u8; OFFSET_LEN]>,
     pub output_type: u8,
     pub maturity: u64,
     /// Serialized script. Empty if the record's blob range is damaged; `CacheView::verify` reports that.
@@ -53,13 +55,18 @@ pub struct BlockRecord<'a> {
     pub output_details: bool,
 }
 
-fn decode_output<'a>(record: &'a [u8; OUTPUT_LEN], blobs: &'a [u8]) -> OutputRecord<'a> {
+fn decode_output<'a>(
+    record: &'a [u8; OUTPUT_LEN],
+    blobs: &'a [u8],
+    stored_offset: Option<&'a [u8; OFFSET_LEN]>,
+) -> OutputRecord<'a> {
     let raw = RawOutput::decode(record);
     let (script, encrypted_data) = raw.blobs(blobs).unwrap_or((&[], &[]));
     OutputRecord {
         output_hash: raw.output_hash,
         commitment: raw.commitment,
         sender_offset_public_key: raw.sender_offset_public_key,
+        stored_offset,
         output_type: raw.output_type,
         maturity: raw.maturity,
         script,
@@ -85,6 +92,12 @@ impl CacheView {
 
     pub fn network(&self) -> u8 {
         self.state.header.network
+    }
+
+    /// The format of the header this snapshot shows: `FORMAT_VERSION`, or 2 for a cache no writer has
+    /// migrated yet (its scans decompress each sender offset key).
+    pub fn format_version(&self) -> u32 {
+        self.state.header.version
     }
 
     /// Whether the demo generator wrote this cache: its outputs exist on no node, so a wallet file's
@@ -133,8 +146,10 @@ impl CacheView {
 
     pub fn get_output(&self, index: u64) -> Option<OutputRecord<'_>> {
         let (segment, pos) = self.state.segment_at_output(index)?;
-        let record = self.state.output_records(segment).get(usize::try_from(pos).ok()?)?;
-        Some(decode_output(record, self.state.blobs(segment)))
+        let pos = usize::try_from(pos).ok()?;
+        let record = self.state.output_records(segment).get(pos)?;
+        let offset = self.state.offsets(segment).get(pos);
+        Some(decode_output(record, self.state.blobs(segment), offset))
     }
 
     /// Like `get_output`, but a damaged blob range is an error instead of empty slices.
@@ -144,10 +159,8 @@ impl CacheView {
             count: self.output_count(),
         };
         let (segment, pos) = self.state.segment_at_output(index).ok_or_else(out_of_range)?;
-        let record = usize::try_from(pos)
-            .ok()
-            .and_then(|p| self.state.output_records(segment).get(p));
-        let record = record.ok_or_else(out_of_range)?;
+        let pos = usize::try_from(pos).map_err(|_| out_of_range())?;
+        let record = self.state.output_records(segment).get(pos).ok_or_else(out_of_range)?;
         let raw = RawOutput::decode(record);
         if raw.blobs(self.state.blobs(segment)).is_none() {
             let id = self.state.header.segments[segment].id;
@@ -157,7 +170,8 @@ impl CacheView {
                 format!("output {index} points outside the blob file"),
             ));
         }
-        Ok(decode_output(record, self.state.blobs(segment)))
+        let offset = self.state.offsets(segment).get(pos);
+        Ok(decode_output(record, self.state.blobs(segment), offset))
     }
 
     /// The outputs with indices in `range` (clamped to the snapshot), in order.
@@ -178,8 +192,12 @@ impl CacheView {
                 let hi = end.min(meta.end_output().unwrap_or(end)) - meta.first_output;
                 let records = self.state.output_records(segment);
                 let slice = records.get(lo as usize..hi as usize).unwrap_or(&[]);
+                let offsets = self.state.offsets(segment).get(lo as usize..hi as usize).unwrap_or(&[]);
                 let blobs = self.state.blobs(segment);
-                slice.iter().map(move |r| decode_output(r, blobs))
+                slice
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, r)| decode_output(r, blobs, offsets.get(i)))
             })
     }
 
@@ -297,6 +315,7 @@ impl CacheView {
                 }
                 state.check_block(segment, &raw)?;
                 verify_outputs(state, segment, &raw).map_err(bad)?;
+                verify_offsets(state, segment, &raw)?;
                 prev = Some(*raw.hash);
                 next_output = raw.output_end().ok_or_else(|| bad("output count overflows"))?;
                 spent_at = spent_at
@@ -310,6 +329,22 @@ impl CacheView {
         state.check()?;
         (0..state.runs.len()).try_for_each(|i| spent::check_run(state, i))
     }
+}
+
+/// Each output's stored offset (format 3) must be the one its sender offset key gives.
+fn verify_offsets(state: &State, segment: usize, raw: &RawBlock<'_>) -> Result<(), CacheError> {
+    if !state.header.has_offsets() {
+        return Ok(());
+    }
+    let first = state.header.segments[segment].first_output;
+    let start = raw.output_start.saturating_sub(first) as usize;
+    let end = start + raw.output_count as usize;
+    let records = state.output_records(segment).get(start..end).unwrap_or(&[]);
+    let offsets = state.offsets(segment);
+    for (i, record) in records.iter().enumerate() {
+        state.check_offset(segment, record, offsets.get(start + i))?;
+    }
+    Ok(())
 }
 
 /// Each output's blobs must lie inside its block's blob range, back to back.

@@ -15,21 +15,19 @@ use std::{
 use super::{
     BlockData, CacheError, CacheView,
     files::{Appender, LOCK_FILE, Part, collect_garbage, segment_path, sync_dir, write_new, write_slot},
-    format::{
-        BLOCK_LEN, BLOCK_OUTPUT_DETAILS, HASH_LEN, OUTPUT_LEN, RawBlock, block_checksum, encode_output,
-        set_block_checksum,
-    },
-    header::{Header, SegmentMeta, Tip, any_slot_exists, slot_path},
-    spent,
-    state::State,
+    format::{BLOCK_OUTPUT_DETAILS, RawBlock, block_checksum, encode_output, set_block_checksum},
+    header::{FORMAT_VERSION, Header, SegmentMeta, Tip, any_slot_exists, slot_path},
+    migration, spent,
+    state::{State, part_lens},
 };
+use crate::recognize::stored_offset;
 
 /// Tuning of the on-disk layout. Defaults suit mainnet; tests shrink them to exercise the edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheOptions {
     /// A segment takes no more blocks once it holds this many outputs. A rollback copies at most one
-    /// segment, so this bounds the cost of a reorg (about 50 MB at the default); it also sets how many
-    /// files a large cache has (four per segment).
+    /// segment, so this bounds the cost of a reorg (about 60 MB at the default); it also sets how many
+    /// files a large cache has (five per segment).
     pub segment_outputs: u64,
     /// Spends kept outside the sorted spent index before a publish sorts them into a run. A lookup scans
     /// this many hashes linearly (32 KB at the default).
@@ -66,6 +64,7 @@ pub struct Cache {
     /// (that would cut it under the reader: SIGBUS), and new files take ids from here up, never an id the
     /// uncertain header named.
     settled_from: u64,
+    migrated_from: Option<u32>,
 }
 
 /// Per-block encode buffers, reused so a steady append allocates nothing.
@@ -74,28 +73,26 @@ struct Scratch {
     outputs: Vec<u8>,
     spent: Vec<u8>,
     blobs: Vec<u8>,
+    offsets: Vec<u8>,
 }
 
-/// Append handles of one segment's four files, in `Part::ALL` order.
-struct Segment([Appender; 4]);
+/// Append handles of one segment's five files, in `Part::ALL` order. The writer only ever writes the
+/// current format: a format-2 cache is migrated when it is opened.
+struct Segment([Appender; 5]);
 
 impl Segment {
     fn create(dir: &Path, id: u64) -> Result<Segment, CacheError> {
-        let [a, b, c, d] = Part::ALL.map(|p| Appender::create(segment_path(dir, id, p)));
-        Ok(Segment([a?, b?, c?, d?]))
+        let [a, b, c, d, e] = Part::ALL.map(|p| Appender::create(segment_path(dir, id, p)));
+        Ok(Segment([a?, b?, c?, d?, e?]))
     }
 
     /// Reopens a published segment for appending, cutting off bytes past its published lengths.
     fn open(dir: &Path, meta: &SegmentMeta) -> Result<Segment, CacheError> {
         let too_big = || CacheError::corrupt(segment_path(dir, meta.id, Part::Blocks), "segment length overflows");
-        let lens = [
-            meta.block_count.checked_mul(BLOCK_LEN as u64).ok_or_else(too_big)?,
-            meta.output_count.checked_mul(OUTPUT_LEN as u64).ok_or_else(too_big)?,
-            meta.spent_count.checked_mul(HASH_LEN as u64).ok_or_else(too_big)?,
-            meta.blob_len,
-        ];
-        let [a, b, c, d] = [0, 1, 2, 3].map(|i| Appender::open_at(segment_path(dir, meta.id, Part::ALL[i]), lens[i]));
-        Ok(Segment([a?, b?, c?, d?]))
+        let lens = part_lens(meta, true).ok_or_else(too_big)?;
+        let [a, b, c, d, e] =
+            [0, 1, 2, 3, 4].map(|i| Appender::open_at(segment_path(dir, meta.id, Part::ALL[i]), lens[i]));
+        Ok(Segment([a?, b?, c?, d?, e?]))
     }
 
     fn sync(&mut self) -> Result<(), CacheError> {
@@ -167,7 +164,36 @@ impl Cache {
         if opened.fell_back {
             cache.settled_from = cache.published.header.next_file_id;
         }
+        if !cache.published.header.has_offsets() {
+            cache.migrate()?;
+        }
         Ok(cache)
+    }
+
+    /// Brings a format-2 cache to the current format in place: writes each segment's offsets file (one
+    /// decompression per output, on all cores), then publishes a format-3 header naming them. No
+    /// published byte changes, so a crash leaves the format-2 state, and the next open migrates again.
+    fn migrate(&mut self) -> Result<(), CacheError> {
+        let state = Arc::clone(&self.published);
+        for (segment, meta) in state.header.segments.iter().enumerate() {
+            let offsets = migration::offsets_of(state.output_records(segment));
+            let path = segment_path(&self.dir, meta.id, Part::Offsets);
+            // A file that already starts with these bytes (a newer state this open fell back from) may
+            // be mapped by a reader: keep it rather than truncate it under the reader.
+            if !fs::read(&path).is_ok_and(|existing| existing.starts_with(&offsets)) {
+                write_new(&path, &offsets)?;
+            }
+        }
+        let mut header = state.header.clone();
+        header.version = FORMAT_VERSION;
+        self.publish_header(header)?;
+        self.migrated_from = Some(state.header.version);
+        Ok(())
+    }
+
+    /// The format this cache was migrated from when it was opened, if it was.
+    pub fn migrated_from(&self) -> Option<u32> {
+        self.migrated_from
     }
 
     fn with_state(dir: PathBuf, options: CacheOptions, lock: File, state: State, skipped: Option<CacheError>) -> Cache {
@@ -182,6 +208,7 @@ impl Cache {
             scratch: Scratch::default(),
             skipped,
             settled_from: 0,
+            migrated_from: None,
         }
     }
 
@@ -337,11 +364,15 @@ impl Cache {
         s.outputs.clear();
         s.spent.clear();
         s.blobs.clear();
+        s.offsets.clear();
         for out in &block.outputs {
             s.outputs
                 .extend_from_slice(&encode_output(out, seg.blob_len + s.blobs.len() as u64));
             s.blobs.extend_from_slice(&out.script);
             s.blobs.extend_from_slice(&out.encrypted_data);
+            // Decompressed once here rather than in every scan pass.
+            s.offsets
+                .extend_from_slice(&stored_offset::encode(&out.sender_offset_public_key));
         }
         for hash in &block.spent {
             s.spent.extend_from_slice(hash);
@@ -364,9 +395,10 @@ impl Cache {
         let crc = block_checksum(&record, &s.outputs, &s.spent, &s.blobs);
         set_block_checksum(&mut record, crc);
 
-        let Some(Segment([blocks, outputs, spent, blobs])) = self.active.as_mut() else {
+        let Some(Segment([blocks, outputs, spent, blobs, offsets])) = self.active.as_mut() else {
             return Err(CacheError::corrupt(&self.dir, "no open segment"));
         };
+        offsets.write(&s.offsets)?;
         outputs.write(&s.outputs)?;
         spent.write(&s.spent)?;
         blobs.write(&s.blobs)?;
@@ -512,22 +544,7 @@ fn copy_prefix(state: &State, segment: usize, block: &RawBlock<'_>, id: u64) -> 
         .checked_add(u64::from(block.spent_count))
         .ok_or_else(bad)?;
     let blob_len = block.blob_start.checked_add(block.blob_len).ok_or_else(bad)?;
-    let lens = [
-        block_count.checked_mul(BLOCK_LEN as u64),
-        output_count.checked_mul(OUTPUT_LEN as u64),
-        spent_count.checked_mul(HASH_LEN as u64),
-        Some(blob_len),
-    ];
-    for ((part, region), len) in Part::ALL
-        .into_iter()
-        .zip([&maps.blocks, &maps.outputs, &maps.spent, &maps.blobs])
-        .zip(lens)
-    {
-        let len = len.and_then(|l| usize::try_from(l).ok()).ok_or_else(bad)?;
-        let bytes = region.bytes().get(..len).ok_or_else(bad)?;
-        write_new(&segment_path(&state.dir, id, part), bytes)?;
-    }
-    Ok(SegmentMeta {
+    let copy = SegmentMeta {
         id,
         first_height: meta.first_height,
         block_count,
@@ -535,7 +552,14 @@ fn copy_prefix(state: &State, segment: usize, block: &RawBlock<'_>, id: u64) -> 
         output_count,
         spent_count,
         blob_len,
-    })
+    };
+    let lens = part_lens(&copy, state.header.has_offsets()).ok_or_else(bad)?;
+    for &part in Part::of_version(state.header.version) {
+        let len = usize::try_from(lens[part as usize]).map_err(|_| bad())?;
+        let bytes = maps.region(part).bytes().get(..len).ok_or_else(bad)?;
+        write_new(&segment_path(&state.dir, id, part), bytes)?;
+    }
+    Ok(copy)
 }
 
 /// Appends that become visible together. Dropping a batch without `publish` discards its appends.

@@ -1,5 +1,5 @@
 //! Batch recogniser: many outputs against many keys. Owns the order of work that makes a scan cheap:
-//! each sender offset key is decompressed once per output, each key's `v/2` is prepared once, and the
+//! each sender offset key is loaded from the cache's stored form (or decompressed) once per output, each key's `v/2` is prepared once, and the
 //! `K × n` Diffie-Hellman points of a chunk are doubled and compressed in one batched inversion.
 //! Scratch buffers are reused, so the steady state allocates one vector per chunk, never per output.
 
@@ -15,6 +15,7 @@ use super::{
     key::WalletKey,
     opening,
     output::{OutputView, Provenance, Recognized},
+    stored_offset::{self, Offset},
 };
 
 /// Outputs handled per batched compression: large enough to amortise the one field inversion, small
@@ -77,10 +78,10 @@ impl Recognizer {
         // Per output, once: is `R` a usable point? Outputs with invalid data lengths are skipped whole.
         self.offsets.clear();
         self.offsets.extend(chunk.iter().map(|output| {
-            if !aead::valid_length(output.encrypted_data.len()) || *output.sender_offset_public_key == [0u8; 32] {
+            if !aead::valid_length(output.encrypted_data.len()) {
                 return None;
             }
-            CompressedRistretto(*output.sender_offset_public_key).decompress()
+            offset_point(output)
         }));
 
         // Own-key attempts first (a hash and a tag check each); only pairs they leave open pay for the
@@ -121,16 +122,8 @@ impl Recognizer {
         }
     }
 
-    /// Whether the view key itself decrypts the data to a canonical mask. In the reference a decryption
-    /// whose mask is not canonical is an error there, so it falls through to the Diffie-Hellman attempt.
     fn own_key_opens(&mut self, output: &OutputView<'_>, key: &WalletKey) -> bool {
-        aead::open(
-            key.view_bytes(),
-            output.commitment,
-            output.encrypted_data,
-            &mut self.plaintext,
-        )
-        .is_some_and(|opened| bool::from(Scalar::from_canonical_bytes(opened.mask_bytes()).is_some()))
+        own_key_opens(output, key, &mut self.plaintext)
     }
 
     /// An own-key decryption decides ownership without falling through: the commitment opens, or not ours.
@@ -188,6 +181,28 @@ impl Recognizer {
             Provenance::DiffieHellman,
             standard_mask,
         ))
+    }
+}
+
+/// Whether the view key itself decrypts the data to a canonical mask. In the reference a decryption
+/// whose mask is not canonical is an error there, so it falls through to the Diffie-Hellman attempt.
+pub(super) fn own_key_opens(output: &OutputView<'_>, key: &WalletKey, plaintext: &mut Plaintext) -> bool {
+    aead::open(key.view_bytes(), output.commitment, output.encrypted_data, plaintext)
+        .is_some_and(|opened| bool::from(Scalar::from_canonical_bytes(opened.mask_bytes()).is_some()))
+}
+
+/// `R` as a point, or `None` when it is zero or does not decompress: from the cache's stored form when
+/// there is one (loaded in nanoseconds), else decompressed.
+pub(super) fn offset_point(output: &OutputView<'_>) -> Option<RistrettoPoint> {
+    match output.stored_offset.map(stored_offset::load) {
+        Some(Offset::Point(point)) => Some(point),
+        Some(Offset::Unusable) => None,
+        Some(Offset::Decompress) | None => {
+            if *output.sender_offset_public_key == [0u8; 32] {
+                return None;
+            }
+            CompressedRistretto(*output.sender_offset_public_key).decompress()
+        }
     }
 }
 
@@ -253,6 +268,7 @@ mod tests {
         OutputView {
             commitment: &o.commitment,
             sender_offset_public_key: &o.sender_offset_public_key,
+            stored_offset: None,
             encrypted_data: &o.encrypted_data,
             script: Some(&o.script),
         }

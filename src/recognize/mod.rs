@@ -10,8 +10,12 @@ mod kdf;
 mod key;
 mod opening;
 mod output;
+#[doc(hidden)]
+pub mod steps;
+pub mod stored_offset;
 
 pub use aead::{MAX_ENCRYPTED_DATA_LEN, MAX_MEMO_LEN, MIN_ENCRYPTED_DATA_LEN, valid_length};
 pub use batch::{CHUNK, Recognizer};
 pub use key::{KeyError, WalletKey};
 pub use output::{OutputView, Provenance, Recognized, ScriptClass};
+pub use stored_offset::STORED_OFFSET_LEN;

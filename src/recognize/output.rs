@@ -5,6 +5,8 @@ use curve25519_dalek::scalar::Scalar;
 use tari_transaction_components::transaction_components::MemoField;
 use zeroize::Zeroize;
 
+use super::STORED_OFFSET_LEN;
+
 /// The fields of one output that recognition needs, borrowed from wherever they live.
 #[derive(Debug, Clone, Copy)]
 pub struct OutputView<'a> {
@@ -12,6 +14,9 @@ pub struct OutputView<'a> {
     pub commitment: &'a [u8; 32],
     /// Sender offset public key `R`, compressed.
     pub sender_offset_public_key: &'a [u8; 32],
+    /// `R` as the cache stores it, decompressed at ingest (`stored_offset::encode` of the key above);
+    /// `None` to decompress it here.
+    pub stored_offset: Option<&'a [u8; STORED_OFFSET_LEN]>,
     /// The output's `encrypted_data` bytes.
     pub encrypted_data: &'a [u8],
     /// The serialized script (opcodes), when known; only used to classify a hit.

@@ -184,6 +184,7 @@ fn output_view<'a>(record: &OutputRecord<'a>) -> OutputView<'a> {
     OutputView {
         commitment: record.commitment,
         sender_offset_public_key: record.sender_offset_public_key,
+        stored_offset: record.stored_offset,
         encrypted_data: record.encrypted_data,
         script: Some(record.script),
     }

@@ -214,6 +214,7 @@ impl CorpusOutput {
         OutputView {
             commitment: &self.commitment,
             sender_offset_public_key: &self.sender_offset_public_key,
+            stored_offset: None,
             encrypted_data: &self.encrypted_data,
             script: self.script.as_deref(),
         }

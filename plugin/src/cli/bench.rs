@@ -157,6 +157,7 @@ fn recognizer_us(records: &[OutputRecord<'_>], keys: &[WalletKey]) -> f64 {
         .map(|r| OutputView {
             commitment: r.commitment,
             sender_offset_public_key: r.sender_offset_public_key,
+            stored_offset: r.stored_offset,
             encrypted_data: r.encrypted_data,
             script: Some(r.script),
         })

@@ -66,6 +66,7 @@ pub fn run(args: Args) -> Result<()> {
         .map(|o| OutputView {
             commitment: &o.commitment,
             sender_offset_public_key: &o.sender_offset_public_key,
+            stored_offset: None,
             encrypted_data: &o.encrypted_data,
             script: o.script.as_deref(),
         })

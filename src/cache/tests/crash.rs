@@ -199,8 +199,8 @@ fn newer_version_is_refused_even_with_a_valid_older_slot() {
             matches!(
                 error,
                 Some(CacheError::UnsupportedVersion {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                     ..
                 })
             ),

@@ -3,6 +3,7 @@
 
 mod crash;
 mod damage;
+mod migration;
 mod rollback;
 mod roundtrip;
 
@@ -132,6 +133,12 @@ pub(super) fn assert_holds(view: &CacheView, chain: &[BlockData]) {
             assert_eq!(*got.output_hash, out.output_hash);
             assert_eq!(*got.commitment, out.commitment);
             assert_eq!(*got.sender_offset_public_key, out.sender_offset_public_key);
+            if let Some(stored) = got.stored_offset {
+                assert_eq!(
+                    *stored,
+                    crate::recognize::stored_offset::encode(&out.sender_offset_public_key)
+                );
+            }
             assert_eq!(got.encrypted_data, &out.encrypted_data[..]);
             assert_eq!(got.script, &out.script[..]);
             assert_eq!((got.output_type, got.maturity), (out.output_type, out.maturity));
