@@ -63,9 +63,10 @@ pub fn put_chunk(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The cache target: `flags u8`, then files `kind u8, id u8, chunk`. Kinds (mod 6): a header slot
+// The cache target: `flags u8`, then files `kind u8, id u8, chunk`. Kinds (mod 7): a header slot
 // (`head.{id % 2}`), a segment's blocks, outputs, spent hashes and blobs (`seg-{id}.*`), a spent-index
-// run (`run-{id}.index`). Flags: bit 0 sets each slot's length field and checksum to match its bytes,
+// run (`run-{id}.index`), a segment's stored sender offset keys (`seg-{id}.offsets`, format 3; last, so
+// the kinds of older seeds keep their meaning). Flags: bit 0 sets each slot's length field and checksum to match its bytes,
 // bit 1 sets every block checksum the slots' segments lead to, so mutations get past the checksums to
 // the checks behind them.
 
@@ -75,10 +76,11 @@ pub const FIX_BLOCKS: u8 = 2;
 const PARTS: [&str; 4] = ["blocks", "outputs", "spent", "blobs"];
 
 fn file_name(kind: u8, id: u8) -> String {
-    match kind % 6 {
+    match kind % 7 {
         0 => format!("head.{}", id % 2),
         k @ 1..=4 => format!("seg-{:010}.{}", id, PARTS[usize::from(k - 1)]),
-        _ => format!("run-{id:010}.index"),
+        5 => format!("run-{id:010}.index"),
+        _ => format!("seg-{id:010}.offsets"),
     }
 }
 
@@ -91,7 +93,10 @@ pub fn file_kind(name: &str) -> Option<(u8, u8)> {
         return Some((5, run.parse().ok()?));
     }
     let (id, part) = name.strip_prefix("seg-")?.split_once('.')?;
-    let kind = PARTS.iter().position(|p| *p == part)? as u8 + 1;
+    let kind = match part {
+        "offsets" => 6,
+        part => PARTS.iter().position(|p| *p == part)? as u8 + 1,
+    };
     Some((kind, id.parse().ok()?))
 }
 
