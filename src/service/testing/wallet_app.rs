@@ -48,6 +48,17 @@ pub async fn server_key(client: &Client) -> [u8; 32] {
 /// server's key; asserts 202. The token is the one the app derives from its job secret.
 pub async fn submit(client: &Client, wallet: &DemoWallet, password: Option<&str>) -> SubmittedJob {
     let submission = sealed_submission(&server_key(client).await, wallet, password);
+    let json = post_accepted(client, &submission).await;
+    let auth = submission.auth();
+    SubmittedJob {
+        json,
+        token: submission.token,
+        auth,
+    }
+}
+
+/// Posts `submission`; asserts 202 and that the answer carries no token.
+async fn post_accepted(client: &Client, submission: &TestSubmission) -> serde_json::Value {
     let response = client
         .request(
             Method::POST,
@@ -60,29 +71,13 @@ pub async fn submit(client: &Client, wallet: &DemoWallet, password: Option<&str>
     assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
     let json = response.json().expect("submission JSON");
     assert!(json.get("token").is_none(), "the server never hands out a token");
-    let auth = submission.auth();
-    SubmittedJob {
-        json,
-        token: submission.token,
-        auth,
-    }
+    json
 }
 
 /// Posts `submission` and returns the answer with the token the app derived beside it (`"token"`), as a
 /// wallet app keeps them together; asserts 202.
 pub async fn submit_job(client: &Client, submission: &TestSubmission) -> serde_json::Value {
-    let response = client
-        .request(
-            Method::POST,
-            "/api/v1/wallet/sync",
-            &[],
-            Some(Bytes::from(submission.to_string())),
-        )
-        .await
-        .expect("submission");
-    assert_eq!(response.status, StatusCode::ACCEPTED, "{:?}", response.body);
-    let mut json = response.json().expect("submission JSON");
-    assert!(json.get("token").is_none(), "the server never hands out a token");
+    let mut json = post_accepted(client, submission).await;
     json["token"] = submission.token.clone().into();
     json
 }
