@@ -1,0 +1,277 @@
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn flags_beat_the_environment_which_beats_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tws.toml");
+    std::fs::write(
+        &file,
+        "[wallet_sync]\nlisten = \"127.0.0.1:1\"\nresult_ttl = 60\nmax_batch_keys = 8\nplain_view_key = \"never\"\n",
+    )
+    .unwrap();
+    let env: BTreeMap<String, String> = [
+        ("TWS_LISTEN".to_string(), "127.0.0.1:2".to_string()),
+        ("TWS_RESULT_TTL".to_string(), "2h".to_string()),
+    ]
+    .into();
+    let flags = Flags {
+        config: Some(file.clone()),
+        listen: Some("127.0.0.1:3".into()),
+        ..Flags::default()
+    };
+    let config = resolve(&flags, &env).unwrap();
+    assert_eq!(config.listen.port(), 3);
+    assert_eq!(config.service.result_ttl, Duration::from_secs(7200));
+    assert_eq!(config.service.max_batch_keys, 8);
+    assert_eq!(config.service.plain_view_key, PlainKeyPolicy::Never);
+    assert_eq!(
+        config.service.metrics_listen, None,
+        "the public port serves /metrics by default"
+    );
+    assert_eq!(config.sources["listen"], "--listen");
+    assert_eq!(config.sources["result_ttl"], "TWS_RESULT_TTL");
+    assert!(config.cache_dir.is_none() && config.node_url.is_none());
+    assert_eq!(config.service.cache_dir, PathBuf::from("tws-data/demo/cache"));
+}
+
+#[test]
+fn a_node_url_follows_into_the_data_dirs_cache_and_the_old_cache_key_still_works() {
+    let env: BTreeMap<String, String> = [
+        ("TWS_NODE_URL".to_string(), "http://127.0.0.1:9000".to_string()),
+        ("TWS_POLL_INTERVAL".to_string(), "250ms".to_string()),
+        ("TWS_FULL_OUTPUTS".to_string(), "true".to_string()),
+        ("TWS_NETWORK".to_string(), "localnet".to_string()),
+    ]
+    .into();
+    let config = resolve(&Flags::default(), &env).unwrap();
+    assert_eq!(config.node_url.as_deref(), Some("http://127.0.0.1:9000"));
+    assert_eq!(config.poll_interval, Duration::from_millis(250));
+    assert!(config.full_outputs);
+    assert_eq!(config.network, Some(Network::LocalNet));
+    assert_eq!(config.service.cache_dir, PathBuf::from("tws-data/cache"));
+    assert_eq!(config.node_cache_dir(), PathBuf::from("tws-data/cache"));
+
+    let env: BTreeMap<String, String> = [("TWS_CACHE".to_string(), "/srv/cache".to_string())].into();
+    let config = resolve(&Flags::default(), &env).unwrap();
+    assert_eq!(config.cache_dir, Some(PathBuf::from("/srv/cache")));
+    assert_eq!(config.sources["cache_dir"], "TWS_CACHE");
+    let flags = Flags {
+        cache_dir: Some("/flag/cache".into()),
+        ..Flags::default()
+    };
+    assert_eq!(
+        resolve(&flags, &env).unwrap().service.cache_dir,
+        PathBuf::from("/flag/cache")
+    );
+    for (name, value) in [
+        ("TWS_NODE_URL", "https://node:9000"),
+        ("TWS_POLL_INTERVAL", "0s"),
+        ("TWS_FULL_OUTPUTS", "yes"),
+        ("TWS_NETWORK", "moonnet"),
+    ] {
+        let env: BTreeMap<String, String> = [(name.to_string(), value.to_string())].into();
+        let error = format!("{:#}", resolve(&Flags::default(), &env).unwrap_err());
+        assert!(error.contains(name), "{name}: {error}");
+    }
+}
+
+/// The sample section in docs/config.md parses, and the documented table lists exactly `KEYS`.
+#[test]
+fn the_documented_sample_parses_and_every_key_is_documented() {
+    let doc = include_str!("../../../docs/config.md");
+    let sample = doc
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml sample in docs/config.md");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, sample).unwrap();
+    let flags = Flags {
+        config: Some(file),
+        ..Flags::default()
+    };
+    let config = resolve(&flags, &BTreeMap::new()).unwrap();
+    assert!(config.node_url.is_some(), "the sample follows a node");
+    assert_eq!(config.sources.len(), file_values(sample).unwrap().len());
+    let table = doc
+        .split("\n## Keys\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Keys section in docs/config.md");
+    let documented: Vec<&str> = table
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .flat_map(|line| {
+            let cell = line.split(" |").next().unwrap_or("");
+            cell.split(", ").map(|k| k.trim_matches('`')).collect::<Vec<_>>()
+        })
+        .filter(|key| {
+            key.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    let mut documented_sorted = documented.clone();
+    documented_sorted.sort_unstable();
+    documented_sorted.dedup();
+    let mut keys = KEYS.to_vec();
+    keys.sort_unstable();
+    assert_eq!(documented_sorted, keys, "docs/config.md's table and KEYS differ");
+}
+
+#[test]
+fn refuses_unknown_keys_and_bad_values_naming_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tws.toml");
+    std::fs::write(&file, "[wallet_sync]\nresult_tll = 60\n").unwrap();
+    let flags = Flags {
+        config: Some(file),
+        ..Flags::default()
+    };
+    let error = format!("{:#}", resolve(&flags, &BTreeMap::new()).unwrap_err());
+    assert!(error.contains("result_tll"), "{error}");
+    let env: BTreeMap<String, String> = [("TWS_MAX_QUEUED_JOBS".to_string(), "many".to_string())].into();
+    let error = format!("{:#}", resolve(&Flags::default(), &env).unwrap_err());
+    assert!(error.contains("TWS_MAX_QUEUED_JOBS"), "{error}");
+    let env: BTreeMap<String, String> = [("TWS_TLS_CERT".to_string(), "c.pem".to_string())].into();
+    assert!(resolve(&Flags::default(), &env).is_err());
+    let env: BTreeMap<String, String> = [("TWS_METRICS_LISTEN".to_string(), "localhost".to_string())].into();
+    let error = format!("{:#}", resolve(&Flags::default(), &env).unwrap_err());
+    assert!(error.contains("TWS_METRICS_LISTEN"), "{error}");
+}
+
+#[test]
+fn cors_origins_are_a_list_in_the_file_and_comma_separated_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tws.toml");
+    std::fs::write(
+        &file,
+        "[wallet_sync]\ncors_origins = [\"https://wallet.example\", \"http://127.0.0.1:5173\"]\n",
+    )
+    .unwrap();
+    let flags = Flags {
+        config: Some(file),
+        ..Flags::default()
+    };
+    let config = resolve(&flags, &BTreeMap::new()).unwrap();
+    assert_eq!(
+        config.service.cors_origins,
+        ["https://wallet.example", "http://127.0.0.1:5173"]
+    );
+    let env: BTreeMap<String, String> = [(
+        "TWS_CORS_ORIGINS".to_string(),
+        "https://a.example, https://b.example:8443".to_string(),
+    )]
+    .into();
+    let config = resolve(&Flags::default(), &env).unwrap();
+    assert_eq!(
+        config.service.cors_origins,
+        ["https://a.example", "https://b.example:8443"]
+    );
+    assert!(
+        resolve(&Flags::default(), &BTreeMap::new())
+            .unwrap()
+            .service
+            .cors_origins
+            .is_empty()
+    );
+}
+
+#[test]
+fn webhooks_take_a_list_of_endpoints_and_a_secret_file() {
+    let env: BTreeMap<String, String> = [
+        (
+            "TWS_WEBHOOK_URLS".to_string(),
+            "http://127.0.0.1:9000/a, http://hooks.internal/b".to_string(),
+        ),
+        (
+            "TWS_WEBHOOK_SECRET_FILE".to_string(),
+            "/etc/tws/webhook-secret".to_string(),
+        ),
+        ("TWS_WEBHOOK_RETRY_BASE".to_string(), "1s".to_string()),
+        ("TWS_WEBHOOK_RETRY_MAX".to_string(), "10m".to_string()),
+    ]
+    .into();
+    let service = resolve(&Flags::default(), &env).unwrap().service;
+    assert_eq!(
+        service.webhook_urls,
+        ["http://127.0.0.1:9000/a", "http://hooks.internal/b"]
+    );
+    assert_eq!(
+        service.webhook_secret_file,
+        Some(PathBuf::from("/etc/tws/webhook-secret"))
+    );
+    assert_eq!(service.webhook_retry_base, Duration::from_secs(1));
+    assert_eq!(service.webhook_retry_max, Duration::from_secs(600));
+    let mut https = env.clone();
+    https.insert("TWS_WEBHOOK_URLS".into(), "https://hooks.example/x".into());
+    let error = format!("{:#}", resolve(&Flags::default(), &https).unwrap_err());
+    assert!(
+        error.contains("plain http://") && error.contains("TWS_WEBHOOK_URLS"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_operator_port_and_its_limit_come_from_any_source() {
+    let env: BTreeMap<String, String> = [
+        ("TWS_METRICS_LISTEN".to_string(), "127.0.0.1:9102".to_string()),
+        ("TWS_OPS_RATE_PER_IP".to_string(), "60/m".to_string()),
+    ]
+    .into();
+    let config = resolve(&Flags::default(), &env).unwrap();
+    assert_eq!(config.service.metrics_listen, Some("127.0.0.1:9102".parse().unwrap()));
+    assert_eq!(config.service.ops_rate_per_ip.per_window, 60);
+    let flags = Flags {
+        metrics_listen: Some("127.0.0.1:9103".into()),
+        ..Flags::default()
+    };
+    let config = resolve(&flags, &env).unwrap();
+    assert_eq!(config.service.metrics_listen, Some("127.0.0.1:9103".parse().unwrap()));
+    assert_eq!(config.sources["metrics_listen"], "--metrics-listen");
+}
+
+/// Values that used to crash the service later (a zero keep-alive interval, a window that overflows
+/// a clock) stop the start with the key, the reason and where the value came from.
+#[test]
+fn values_the_service_cannot_run_with_are_refused_with_their_source() {
+    let cases = [
+        ("TWS_SSE_KEEP_ALIVE", "0", "sse_keep_alive must not be zero"),
+        ("TWS_RESULT_TTL", "99999999d", "result_ttl"),
+        ("TWS_SUBMIT_RATE_PER_IP", "1/99999999d", "submit_rate_per_ip"),
+        ("TWS_IDLE_TIMEOUT", "0", "idle_timeout must not be zero"),
+        (
+            "TWS_MAX_CONNECTIONS_PER_IP",
+            "0",
+            "max_connections_per_ip must be at least 1",
+        ),
+        (
+            "TWS_MAX_QUEUED_PER_CLIENT",
+            "0",
+            "max_queued_per_client must be at least 1",
+        ),
+        ("TWS_IPV6_PREFIX_LEN", "200", "ipv6_prefix_len"),
+        ("TWS_TRUSTED_PROXIES", "10.0.0.0/33", "trusted_proxies"),
+        ("TWS_UNSYNCED_NODE", "sometimes", "unsynced_node"),
+        ("TWS_CORS_ORIGINS", "https://wallet.example/app", "cors_origins"),
+        (
+            "TWS_WEBHOOK_URLS",
+            "http://127.0.0.1:9/hooks",
+            "set webhook_secret_file",
+        ),
+        (
+            "TWS_WEBHOOK_MAX_ATTEMPTS",
+            "0",
+            "webhook_max_attempts must be at least 1",
+        ),
+        ("TWS_WEBHOOK_RETRY_BASE", "0", "webhook_retry_base must not be zero"),
+    ];
+    for (var, value, expected) in cases {
+        let env: BTreeMap<String, String> = [(var.to_string(), value.to_string())].into();
+        let error = format!("{:#}", resolve(&Flags::default(), &env).unwrap_err());
+        assert!(error.contains(expected), "{var}={value}: {error}");
+        assert!(error.contains(var), "{var}={value} names its source: {error}");
+    }
+}
