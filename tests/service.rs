@@ -374,3 +374,27 @@ async fn an_idle_event_stream_gets_its_state_then_keep_alives() {
     assert_eq!(next().await, ": keep-alive\n\n");
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_pasted_with_spaces_or_upper_case_hex_are_scanned_as_accepted() {
+    // What the submission accepts, the scan must open: a job is never accepted only to fail later.
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let wallet = &demo_chain().wallets[0];
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let public = server_public(&client).await;
+    let mut secrets = tari_wallet_sync::service::testing::submission_secrets(wallet, None);
+    secrets.view_key = format!(" {}\n", secrets.view_key.to_uppercase());
+    secrets.spend_public_key = format!("\t{} ", secrets.spend_public_key);
+    let submission = tari_wallet_sync::service::testing::seal_secrets(&public, secrets);
+    let submitted = submit(&client, &submission).await;
+    assert_eq!(submitted.status, StatusCode::ACCEPTED, "{:?}", submitted.body);
+    let job = submitted.json().unwrap();
+    let events = follow(&client, job["events_url"].as_str().unwrap(), &submission.token).await;
+    let Some(JobEvent::Ready { download_url, .. }) = events.last().cloned() else {
+        panic!("the job ends ready: {events:?}")
+    };
+    let download = get(&client, &download_url, &submission.token, &[]).await;
+    assert_eq!(balance_of(&download.body), wallet.expected_balance);
+    server.stop().await.unwrap();
+}

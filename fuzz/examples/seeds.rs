@@ -379,12 +379,19 @@ fn submission_seeds(out: &Path, view_key: &str, spend_public_key: &str) {
     let plain = serde_json::json!({"version": 2, "plain": serde_json::to_value(&secrets).expect("JSON")});
     let plain_accepted = fuzzing::submission(plain.to_string().as_bytes(), true).expect("plain from loopback");
     assert!(!plain_accepted.remembered);
+    // Keys as a user pastes them: padded, upper-case hex. Accepted, so the scan must read them the same way.
+    let mut padded_secrets = secrets.clone();
+    padded_secrets.view_key = format!(" {}\n", view_key.to_uppercase());
+    padded_secrets.spend_public_key = format!("\t{spend_public_key} ");
+    let padded = serde_json::json!({"version": 2, "plain": serde_json::to_value(&padded_secrets).expect("JSON")});
+    fuzzing::submission(padded.to_string().as_bytes(), true).expect("padded keys are accepted");
     write_seeds(
         out,
         &[
             ("sealed", body(0, full.clone())),
             ("sealed-minimal", body(0, serde_json::to_value(&minimal).expect("JSON"))),
             ("plain-loopback", body(1, plain.clone())),
+            ("plain-padded-keys", body(1, padded)),
             (
                 "wrong-label",
                 body(0, serde_json::json!({"version": 2, "envelope": wire(&wrong_label)})),

@@ -293,9 +293,12 @@ fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
         let sealed = Sealed::from_bytes(&parts.sealed_view_key).map_err(unopenable)?;
         let opened = engine.server_key.open(LABEL_SUBMISSION, &sealed).map_err(unopenable)?;
         let secrets = SubmissionSecrets::from_plaintext(&opened).map_err(|_| unopenable(SealError::Open))?;
-        let view = Zeroizing::new(hex::decode(&secrets.view_key).map_err(|_| unopenable(SealError::Open))?);
-        let key = WalletKey::from_bytes(&view, &parts.spend_public_key)
+        // The parser the submission was accepted with (`http::submit`): what passed there opens here.
+        let key = WalletKey::from_hex(&secrets.view_key, &secrets.spend_public_key)
             .map_err(|e| JobFailure::new(e.code(), e.to_string(), false))?;
+        if key.spend_public_key().as_bytes()[..] != parts.spend_public_key[..] {
+            return Err(unopenable(SealError::Open));
+        }
         return Ok(Member {
             job: job.clone(),
             key,

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::{Body, Ctx, json, routes::urls};
 use crate::{
-    recognize::{KeyError, WalletKey},
+    recognize::WalletKey,
     service::{
         client::Client, config::PlainKeyPolicy, engine::Engine, error::ApiError, job::hash_token,
         result_store::result_public_key, submission::Submission,
@@ -162,9 +162,8 @@ pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Subm
     let token = secrets
         .token()
         .ok_or_else(|| ApiError::InvalidField("job_secret must be 32 bytes of hex".into()))?;
-    let view = Zeroizing::new(hex::decode(secrets.view_key.trim()).map_err(|_| KeyError::NotHex)?);
-    let spend = hex::decode(secrets.spend_public_key.trim()).map_err(|_| KeyError::NotHex)?;
-    let key = WalletKey::from_bytes(&view, &spend)?;
+    // The scan reopens the envelope and reads the key with this same parser (`scheduler::open_keys`).
+    let key = WalletKey::from_hex(&secrets.view_key, &secrets.spend_public_key)?;
     // A plain submission is sealed to the server's own key at once: the store only ever holds boxes.
     let (sealed, replay_key) = match sealed {
         Some(sealed) => {
