@@ -9,7 +9,12 @@
 //! Outside CI: minotari-cli is built outside the repository (tari-project/minotari-cli, `cargo build
 //! --release -p minotari --bin minotari`).
 //!
-//! `cargo run --release --example side_by_side -- --minotari PATH [--runs 3] [--page-delay-ms 20]`
+//! Any other stopped node database can stand in for the fixture (`--lmdb`, with its wallets' keys from
+//! `node-fixture wallets`): `tools/node-fixture/side-by-side-wide.sh` mines a chain of many outputs per
+//! block on the real node and measures one wallet whose history spans it.
+//!
+//! `cargo run --release --example side_by_side -- --minotari PATH [--runs 3] [--page-delay-ms 20]
+//!  [--lmdb DIR --wallets FILE --wallet NAME]`
 
 #[path = "../tests/node_fixture/mod.rs"]
 mod node_fixture;
@@ -26,6 +31,7 @@ use std::{
 
 use tari_wallet_sync::{
     cache::Cache,
+    demo::chain::DemoWallet,
     service::{
         CacheSource, RateLimit, WalletDbBuilder,
         testing::{
@@ -96,9 +102,12 @@ async fn counting_proxy(target: std::net::SocketAddr) -> (String, Arc<Counted>) 
     (url, counted)
 }
 
+/// The network minotari-cli is told (the database's own).
+static NETWORK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn minotari(bin: &Path, args: &[&str]) -> String {
     let output = Command::new(bin)
-        .args(["--network", "localnet"])
+        .args(["--network", NETWORK.get().expect("the network is known first")])
         .args(args)
         .output()
         .expect("minotari-cli runs");
@@ -135,6 +144,59 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The chain measured and the wallet measured on it.
+struct Setup {
+    /// What the table's heading names.
+    label: String,
+    wallet: DemoWallet,
+    /// The balance the chain's producer recorded for the wallet (the fixture's manifest), if known.
+    expected_balance: Option<u64>,
+}
+
+/// The wallet `name` of a `node-fixture wallets` file.
+fn wallet_from_file(path: &Path, name: &str) -> DemoWallet {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        name: String,
+        view_key: String,
+        spend_public_key: String,
+        birthday: u64,
+    }
+    let text = std::fs::read_to_string(path).expect("the wallets file");
+    let listed: Vec<Listed> = serde_json::from_str(&text).expect("a `node-fixture wallets` file");
+    let wallet = listed
+        .into_iter()
+        .find(|w| w.name == name)
+        .unwrap_or_else(|| panic!("no wallet {name} in {}", path.display()));
+    DemoWallet {
+        name: wallet.name,
+        view_key: wallet.view_key,
+        spend_public_key: wallet.spend_public_key,
+        birthday: wallet.birthday,
+        expected_balance: 0,
+        expected_outputs: 0,
+        expected_spent: 0,
+    }
+}
+
+/// Outputs per height of the database's main chain.
+fn outputs_per_height(db: &NodeDb, tip: u64) -> Vec<usize> {
+    let mut counts = Vec::with_capacity(tip as usize + 1);
+    db.for_each_block(0..=tip, |block| {
+        counts.push(block.outputs.len());
+        Ok(())
+    })
+    .expect("the database's blocks");
+    counts
+}
+
+/// The outputs a wallet file holds (spent or not).
+fn outputs_in_file(path: &Path) -> usize {
+    let conn = rusqlite::Connection::open(path).expect("a wallet file");
+    conn.query_row("SELECT COUNT(*) FROM outputs", [], |r| r.get::<_, i64>(0))
+        .expect("its outputs table") as usize
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let bin = PathBuf::from(flag("--minotari").expect("--minotari PATH (a minotari-cli binary)"));
@@ -143,14 +205,42 @@ async fn main() {
     // the download task finishes before the processing task has sent its results ("channel closed"),
     // which a fast local node makes certain.
     let page_delay = Duration::from_millis(flag("--page-delay-ms").map_or(20, |d| d.parse().expect("a number")));
-    node_fixture::use_network();
-    let manifest = node_fixture::manifest();
     let dir = tempfile::tempdir().expect("temp dir");
     let db_dir = dir.path().join("node-db");
-    node_fixture::unpack(&db_dir);
-    let db = NodeDb::open(&db_dir).expect("the fixture");
+    let setup = match flag("--lmdb") {
+        Some(source) => {
+            // A copy: the import and the fake node only read, but LMDB wants its directory writable.
+            std::fs::create_dir_all(&db_dir).expect("db dir");
+            std::fs::copy(Path::new(&source).join("data.mdb"), db_dir.join("data.mdb")).expect("copy data.mdb");
+            let wallets = PathBuf::from(flag("--wallets").expect("--wallets FILE (node-fixture wallets)"));
+            let name = flag("--wallet").expect("--wallet NAME");
+            Setup {
+                label: format!("the node database {source}"),
+                wallet: wallet_from_file(&wallets, &name),
+                expected_balance: None,
+            }
+        }
+        None => {
+            let manifest = node_fixture::manifest();
+            node_fixture::unpack(&db_dir);
+            let wallet = (manifest.wallets.iter())
+                .max_by_key(|w| w.outputs.len())
+                .expect("fixture wallets");
+            Setup {
+                label: "the LocalNet fixture".into(),
+                wallet: wallet.as_demo(),
+                expected_balance: Some(wallet.balance),
+            }
+        }
+    };
+    let db = NodeDb::open(&db_dir).expect("the node database");
+    let network = db.network().expect("a known network");
+    tari_wallet_sync::network::use_network(network).expect("the process network");
+    NETWORK.set(network.as_key_str().to_owned()).expect("set once");
+    let tip_height = db.chain_info().expect("chain info").tip_height;
+    let per_height = outputs_per_height(&db, tip_height);
     let cache_dir = dir.path().join("cache");
-    let mut cache = Cache::create(&cache_dir, manifest.network_byte).expect("cache");
+    let mut cache = Cache::create(&cache_dir, network.as_byte()).expect("cache");
     import(
         &db,
         &mut cache,
@@ -163,13 +253,8 @@ async fn main() {
     let node = FakeNode::from_lmdb(&db).await.expect("fake node");
     node.set_page_delay(page_delay);
     drop(db);
-    let wallet = manifest
-        .wallets
-        .iter()
-        .max_by_key(|w| w.outputs.len())
-        .expect("fixture wallets");
-    let demo = wallet.as_demo();
-    let blocks = manifest.tip_height + 1;
+    let demo = setup.wallet.clone();
+    let blocks = tip_height + 1;
 
     // The service: the imported cache, full outputs of the wallet's blocks from the node per job.
     let mut config = test_config(&dir.path().join("service"));
@@ -194,6 +279,7 @@ async fn main() {
     let (mut cli_times, mut cli_bytes, mut our_times, mut our_bytes) = (vec![], vec![], vec![], vec![]);
     let mut cli_scanned = 0;
     let (mut cli_balance, mut our_balance) = (String::new(), String::new());
+    let mut owned = 0;
     for run in 0..runs {
         // minotari-cli: a new wallet from the view key, then `scan` to the tip.
         let cli_db = dir.path().join(format!("minotari-{run}.sqlite"));
@@ -249,7 +335,7 @@ async fn main() {
             }
             scanned_to = now;
             useful = (started.elapsed().as_secs_f64(), node_bytes.bytes() as f64);
-            if now >= Some(manifest.tip_height) {
+            if now >= Some(tip_height) {
                 break;
             }
         }
@@ -259,8 +345,7 @@ async fn main() {
         cli_scanned = scanned_to.map_or(0, |h| h + 1 - demo.birthday);
         if run == 0 {
             println!(
-                "minotari-cli: {invocations} `scan` invocation(s), scanned to height {scanned_to:?} of {}",
-                manifest.tip_height
+                "minotari-cli: {invocations} `scan` invocation(s), scanned to height {scanned_to:?} of {tip_height}"
             );
         }
         cli_balance = balance(&bin, &cli_db);
@@ -281,42 +366,37 @@ async fn main() {
         let ours = dir.path().join(format!("ours-{run}.sqlite"));
         std::fs::write(&ours, zstd::decode_all(&file[..]).expect("a zstd file")).expect("write");
         our_balance = balance(&bin, &ours);
+        owned = outputs_in_file(&ours);
     }
 
     let (cli_t, our_t) = (median(cli_times), median(our_times));
     let (cli_b, our_b) = (median(cli_bytes), median(our_bytes));
+    let chain_outputs =
+        |from: u64, count: u64| -> usize { per_height.iter().skip(from as usize).take(count as usize).sum() };
     println!(
-        "wallet {} of the LocalNet fixture ({} blocks, {} outputs, {} owned), birthday {}, median of {runs} runs:",
-        wallet.name,
+        "wallet {} of {} ({} blocks, {} outputs, {owned} owned), birthday {}, median of {runs} runs:",
+        demo.name,
+        setup.label,
         blocks,
-        manifest.headers.iter().map(|h| h.output_count).sum::<usize>(),
-        wallet.outputs.len(),
+        chain_outputs(0, blocks),
         demo.birthday
     );
     println!("| client | time to a usable wallet | bytes on the wire | balance (minotari-cli `balance`) |");
     println!("|---|---|---|---|");
     println!("| minotari-cli `scan` | {cli_t:.3} s | {cli_b:.0} | {cli_balance} |");
     println!("| tari-wallet-sync | {our_t:.3} s | {our_b:.0} | {our_balance} |");
-    println!(
-        "expected balance (the fixture's manifest): {} µT",
-        demo.expected_balance
-    );
+    if let Some(expected) = setup.expected_balance {
+        println!("expected balance (the fixture's manifest): {expected} µT");
+    }
     let ours_scanned = blocks - demo.birthday;
     // What minotari-cli downloads grows with the chain it scans; what the service sends, with the
     // wallet's own outputs.
-    let chain_outputs = |from: u64, count: u64| -> usize {
-        (manifest.headers.iter())
-            .filter(|h| h.height >= from && h.height < from + count)
-            .map(|h| h.output_count)
-            .sum()
-    };
     println!(
         "minotari-cli: {:.0} bytes per chain output it scanned ({} outputs); the service: {:.0} bytes per owned \
-         output ({} owned), whatever the chain's size",
+         output ({owned} owned), whatever the chain's size",
         cli_b / chain_outputs(demo.birthday, cli_scanned).max(1) as f64,
         chain_outputs(demo.birthday, cli_scanned),
-        our_b / wallet.outputs.len().max(1) as f64,
-        wallet.outputs.len()
+        our_b / owned.max(1) as f64,
     );
     println!(
         "ratios (minotari-cli / ours): time {:.2}x, bytes {:.2}x; same balance: {}",
