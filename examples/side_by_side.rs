@@ -331,6 +331,11 @@ async fn main() {
             }
             let now = scanned_tip(&cli_db);
             if now == scanned_to {
+                if now.is_none() {
+                    let tail: Vec<&str> = scanned.lines().rev().take(40).collect();
+                    println!("minotari-cli scanned nothing; its output ends:");
+                    tail.iter().rev().for_each(|line| println!("  {line}"));
+                }
                 break; // no progress: this invocation's cost is not counted
             }
             scanned_to = now;
