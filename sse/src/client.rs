@@ -1,28 +1,40 @@
-//! Client: what a wallet app needs to talk to the service: plain HTTP requests over HTTP/1.1 or HTTP/2
-//! with prior knowledge (h2c), and a job's event stream that reconnects with `Last-Event-ID` until the
-//! job ends. Owns no state beyond one connection pool; TLS is left to the caller's proxy or connector.
+//! Client: what a wallet app needs to talk to the service: requests over HTTPS (rustls; HTTP/2 or
+//! HTTP/1.1 as the server chooses by ALPN, Mozilla's roots plus any CA the app adds) or over cleartext
+//! HTTP/1.1 or HTTP/2 with prior knowledge (h2c, a local demo), and a job's event stream that reconnects
+//! with `Last-Event-ID` until the job ends. Owns no state beyond one connection pool.
 
-use std::{pin::Pin, time::Duration};
+use std::{path::Path, pin::Pin, time::Duration};
 
 use bytes::Bytes;
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode, Version, header::HeaderMap};
+use hyper_rustls::HttpsConnector;
 use hyper_util::{
     client::legacy::{Client as HyperClient, connect::HttpConnector},
     rt::TokioExecutor,
 };
+use rustls::pki_types::CertificateDer;
 
-use crate::event::{IdentifiedEvent, JobEvent};
+use crate::{
+    event::{IdentifiedEvent, JobEvent},
+    tls::{self, Alpn, TlsError, TlsFailure},
+};
 
 /// Which protocol the client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
+    /// Over TLS, HTTP/2 if the server agrees by ALPN, else HTTP/1.1; over cleartext, HTTP/1.1.
+    Auto,
+    /// HTTP/1.1 only (ALPN `http/1.1` over TLS).
     Http1,
-    /// HTTP/2 over cleartext with prior knowledge (no upgrade dance).
+    /// HTTP/2 only: ALPN `h2` over TLS, prior knowledge over cleartext (h2c, no upgrade dance).
     Http2,
 }
+
+/// A TCP connect slower than this is given up (an address that never answers fails fast).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -30,6 +42,13 @@ pub enum ClientError {
     Request(String),
     #[error("connection failed: {0}")]
     Connect(String),
+    /// The server's certificate does not chain to a trusted root (or names another host): add its CA.
+    #[error("{0}")]
+    UntrustedCertificate(String),
+    #[error("{0}")]
+    Tls(String),
+    #[error("{0}")]
+    CaFile(#[from] TlsError),
     #[error("reading the response: {0}")]
     Body(String),
     #[error("the server answered {status}: {body}")]
@@ -38,6 +57,32 @@ pub enum ClientError {
     Event(String),
     #[error("gave up after {0} reconnection attempts")]
     GaveUp(u32),
+}
+
+impl ClientError {
+    /// A stable code to branch on (the message is for people).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ClientError::Request(_) => "INVALID_REQUEST",
+            ClientError::Connect(_) => "CONNECT_FAILED",
+            ClientError::UntrustedCertificate(_) => "UNTRUSTED_CERTIFICATE",
+            ClientError::Tls(_) => "TLS_FAILED",
+            ClientError::CaFile(error) => error.code(),
+            ClientError::Body(_) => "BODY_FAILED",
+            ClientError::Status { .. } => "HTTP_STATUS",
+            ClientError::Event(_) => "MALFORMED_EVENT",
+            ClientError::GaveUp(_) => "GAVE_UP",
+        }
+    }
+
+    /// A failed request, with a TLS failure named as such.
+    fn connecting(error: hyper_util::client::legacy::Error) -> ClientError {
+        match tls::tls_failure(&error) {
+            Some(TlsFailure::Untrusted(text)) => ClientError::UntrustedCertificate(text),
+            Some(TlsFailure::Handshake(text)) => ClientError::Tls(text),
+            None => ClientError::Connect(format!("{error:?}")),
+        }
+    }
 }
 
 /// A whole response.
@@ -77,22 +122,79 @@ impl Default for ReconnectPolicy {
     }
 }
 
-/// An HTTP client bound to one server base URL such as `http://127.0.0.1:8080`.
+/// An HTTP client bound to one server base URL such as `https://sync.example` or `http://127.0.0.1:8080`.
 #[derive(Clone)]
 pub struct Client {
-    inner: HyperClient<HttpConnector, Full<Bytes>>,
+    inner: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     base: String,
     protocol: Protocol,
 }
 
-impl Client {
-    pub fn new(base_url: &str, protocol: Protocol) -> Client {
+/// Builds a `Client`: its protocol, the CAs it trusts beside Mozilla's roots, its connect timeout.
+#[derive(Clone)]
+pub struct ClientBuilder {
+    base: String,
+    protocol: Protocol,
+    extra_roots: Vec<CertificateDer<'static>>,
+    connect_timeout: Duration,
+}
+
+impl ClientBuilder {
+    pub fn protocol(mut self, protocol: Protocol) -> ClientBuilder {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Also trusts the CA certificates of `pem` (a private CA, or a self-signed server's own certificate).
+    pub fn ca_pem(mut self, pem: &[u8]) -> Result<ClientBuilder, ClientError> {
+        self.extra_roots.extend(tls::certificates_from_pem(pem)?);
+        Ok(self)
+    }
+
+    /// Also trusts the CA certificates in the PEM file at `path`.
+    pub fn ca_file(mut self, path: impl AsRef<Path>) -> Result<ClientBuilder, ClientError> {
+        self.extra_roots.extend(tls::certificates_from_file(path.as_ref())?);
+        Ok(self)
+    }
+
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    pub fn build(self) -> Result<Client, ClientError> {
+        let config = tls::client_config(&self.extra_roots)?;
+        let alpn = match self.protocol {
+            Protocol::Auto => Alpn::Both,
+            Protocol::Http1 => Alpn::Http1,
+            Protocol::Http2 => Alpn::Http2,
+        };
+        let connector = tls::connector(config, alpn, Some(self.connect_timeout));
         let mut builder = HyperClient::builder(TokioExecutor::new());
-        builder.http2_only(protocol == Protocol::Http2);
-        Client {
-            inner: builder.build_http(),
+        builder.http2_only(self.protocol == Protocol::Http2);
+        Ok(Client {
+            inner: builder.build(connector),
+            base: self.base,
+            protocol: self.protocol,
+        })
+    }
+}
+
+impl Client {
+    /// A client trusting Mozilla's roots (use `builder` to add a CA).
+    pub fn new(base_url: &str, protocol: Protocol) -> Client {
+        Client::builder(base_url)
+            .protocol(protocol)
+            .build()
+            .expect("no extra CA: nothing to refuse")
+    }
+
+    pub fn builder(base_url: &str) -> ClientBuilder {
+        ClientBuilder {
             base: base_url.trim_end_matches('/').to_string(),
-            protocol,
+            protocol: Protocol::Auto,
+            extra_roots: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
@@ -146,10 +248,7 @@ impl Client {
         let request = request
             .body(Full::new(body.unwrap_or_default()))
             .map_err(|e| ClientError::Request(e.to_string()))?;
-        self.inner
-            .request(request)
-            .await
-            .map_err(|e| ClientError::Connect(format!("{e:?}")))
+        self.inner.request(request).await.map_err(ClientError::connecting)
     }
 
     /// A job's events from `path` (its `events_url`), reconnecting with `Last-Event-ID` after a dropped
@@ -248,7 +347,9 @@ impl Follow {
 
     /// Counts a failure; sleeps and returns `None` to retry, or marks the stream done and returns the error.
     async fn fail_or_retry(&mut self, error: ClientError) -> Option<ClientError> {
-        let permanent = matches!(&error, ClientError::Status { status, .. } if *status < 500 && *status != 429);
+        // A refusal, or a certificate that will not become trusted by asking again.
+        let permanent = matches!(&error, ClientError::Status { status, .. } if *status < 500 && *status != 429)
+            || matches!(&error, ClientError::UntrustedCertificate(_));
         self.failures += 1;
         if permanent || self.failures > self.policy.max_attempts {
             self.done = true;
