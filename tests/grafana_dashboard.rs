@@ -1,7 +1,8 @@
 //! The Grafana dashboard (`docs/grafana-dashboard.json`) against the service it watches: valid JSON of a
 //! dashboard Grafana can import (its data source chosen at import), and every metric its queries name
 //! is one a real server's `/metrics` exports (after a failed job and a rate-limited request, so the
-//! labelled counters, which appear with their first sample, are there too).
+//! labelled counters, which appear with their first sample, are there too; with a webhook endpoint
+//! configured, so its per-endpoint series are).
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -90,8 +91,15 @@ async fn the_dashboard_parses_and_queries_only_exported_metrics() {
     assert_eq!(dashboard["__inputs"][0]["pluginId"], "prometheus");
 
     let data = tempfile::tempdir().unwrap();
-    let mut config = test_config(data.path());
+    let mut config = test_config(&data.path().join("data"));
     config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    // A webhook endpoint (nobody listens on it), so the per-endpoint series are there too.
+    let unused = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    config.webhook_urls = vec![format!("http://{}/hooks", unused.local_addr().unwrap())];
+    drop(unused);
+    let secret = data.path().join("webhook-secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef").unwrap();
+    config.webhook_secret_file = Some(secret);
     config.ops_rate_per_ip = RateLimit {
         per_window: 1,
         window: Duration::from_secs(3600),

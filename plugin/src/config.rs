@@ -63,6 +63,12 @@ pub const KEYS: &[&str] = &[
     "webhook_max_attempts",
     "webhook_retry_base",
     "webhook_retry_max",
+    "webhook_max_queued",
+    "webhook_breaker_failures",
+    "webhook_breaker_cooldown",
+    "webhook_connect_timeout",
+    "webhook_attempt_timeout",
+    "webhook_ca_file",
 ];
 
 /// Older names still accepted, and the key each stands for.
@@ -402,6 +408,13 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
         "webhook_max_attempts" => service.webhook_max_attempts = number(value)?,
         "webhook_retry_base" => service.webhook_retry_base = duration(value)?,
         "webhook_retry_max" => service.webhook_retry_max = duration(value)?,
+        "webhook_max_queued" => service.webhook_max_queued = number(value)?,
+        "webhook_breaker_failures" => service.webhook_breaker_failures = number(value)?,
+        "webhook_breaker_cooldown" => service.webhook_breaker_cooldown = duration(value)?,
+        "webhook_connect_timeout" => service.webhook_connect_timeout = duration(value)?,
+        "webhook_attempt_timeout" => service.webhook_attempt_timeout = duration(value)?,
+        // Read (and checked) once at start, with the secret.
+        "webhook_ca_file" => service.webhook_ca_file = Some(PathBuf::from(value.trim())),
         "cors_origins" => {
             service.cors_origins = value
                 .split(',')

@@ -166,6 +166,19 @@ pub struct ServiceConfig {
     pub webhook_retry_base: Duration,
     /// ... up to this.
     pub webhook_retry_max: Duration,
+    /// Deliveries queued per endpoint at most; beyond it the oldest is dropped (and counted) for the new.
+    pub webhook_max_queued: u64,
+    /// Failed attempts in a row after which an endpoint's breaker opens: its deliveries wait untried.
+    pub webhook_breaker_failures: u32,
+    /// How long an open breaker waits before one probe; doubling while probes fail, up to
+    /// `webhook_retry_max`.
+    pub webhook_breaker_cooldown: Duration,
+    /// A TCP connection to an endpoint not made within this fails the attempt.
+    pub webhook_connect_timeout: Duration,
+    /// An attempt with no answer (status line) within this fails.
+    pub webhook_attempt_timeout: Duration,
+    /// CA certificates (PEM) trusted for `https://` endpoints beside Mozilla's roots.
+    pub webhook_ca_file: Option<PathBuf>,
     /// Tests only: how long accepting a submission waits between reserving its queue slot and writing
     /// its row, so a test can reset the request in that window.
     #[cfg(feature = "test-util")]
@@ -227,6 +240,12 @@ impl ServiceConfig {
             webhook_max_attempts: 12,
             webhook_retry_base: Duration::from_secs(5),
             webhook_retry_max: Duration::from_secs(3600),
+            webhook_max_queued: 10_000,
+            webhook_breaker_failures: 5,
+            webhook_breaker_cooldown: Duration::from_secs(30),
+            webhook_connect_timeout: Duration::from_secs(5),
+            webhook_attempt_timeout: Duration::from_secs(10),
+            webhook_ca_file: None,
             #[cfg(feature = "test-util")]
             test_accept_delay: Duration::ZERO,
         }
@@ -249,6 +268,9 @@ impl ServiceConfig {
             ("events_ticket_ttl", self.events_ticket_ttl),
             ("webhook_retry_base", self.webhook_retry_base),
             ("webhook_retry_max", self.webhook_retry_max),
+            ("webhook_breaker_cooldown", self.webhook_breaker_cooldown),
+            ("webhook_connect_timeout", self.webhook_connect_timeout),
+            ("webhook_attempt_timeout", self.webhook_attempt_timeout),
             ("submit_rate_per_ip", self.submit_rate_per_ip.window),
             ("sync_rate_per_wallet", self.sync_rate_per_wallet.window),
             ("request_rate_per_ip", self.request_rate_per_ip.window),
@@ -267,6 +289,9 @@ impl ServiceConfig {
             ("idle_timeout", self.idle_timeout),
             ("events_ticket_ttl", self.events_ticket_ttl),
             ("webhook_retry_base", self.webhook_retry_base),
+            ("webhook_breaker_cooldown", self.webhook_breaker_cooldown),
+            ("webhook_connect_timeout", self.webhook_connect_timeout),
+            ("webhook_attempt_timeout", self.webhook_attempt_timeout),
         ];
         for (key, span) in nonzero {
             if span.is_zero() {
@@ -298,14 +323,23 @@ impl ServiceConfig {
         for origin in &self.cors_origins {
             super::http::validate_origin(origin).map_err(|e| format!("cors_origins: {e}"))?;
         }
-        for url in &self.webhook_urls {
+        for (position, url) in self.webhook_urls.iter().enumerate() {
             super::webhook::validate_url(url).map_err(|e| format!("webhook_urls: {e}"))?;
+            if self.webhook_urls[..position].contains(url) {
+                return Err(format!("webhook_urls: `{url}` is listed twice"));
+            }
         }
         if !self.webhook_urls.is_empty() && self.webhook_secret_file.is_none() {
             return Err("webhook_urls: deliveries are signed; set webhook_secret_file too".into());
         }
         if self.webhook_max_attempts == 0 {
             return Err("webhook_max_attempts must be at least 1".into());
+        }
+        if self.webhook_max_queued == 0 {
+            return Err("webhook_max_queued must be at least 1".into());
+        }
+        if self.webhook_breaker_failures == 0 {
+            return Err("webhook_breaker_failures must be at least 1".into());
         }
         if self.webhook_retry_max < self.webhook_retry_base {
             return Err(format!(
@@ -420,7 +454,41 @@ mod tests {
         hooks.webhook_secret_file = Some("secret".into());
         hooks.validate().unwrap();
         hooks.webhook_urls = vec!["https://hooks.example/".into()];
+        hooks.validate().unwrap();
+        hooks.webhook_urls = vec!["ftp://hooks.example/".into()];
         assert!(hooks.validate().unwrap_err().contains("webhook_urls"));
+        hooks.webhook_urls = vec!["https://hooks.example/a".into(), "https://hooks.example/a".into()];
+        assert!(hooks.validate().unwrap_err().contains("listed twice"));
+        hooks.webhook_urls = vec!["https://hooks.example/a".into()];
+        for (key, broken) in [
+            ("webhook_max_queued", {
+                let mut c = hooks.clone();
+                c.webhook_max_queued = 0;
+                c
+            }),
+            ("webhook_breaker_failures", {
+                let mut c = hooks.clone();
+                c.webhook_breaker_failures = 0;
+                c
+            }),
+            ("webhook_connect_timeout", {
+                let mut c = hooks.clone();
+                c.webhook_connect_timeout = Duration::ZERO;
+                c
+            }),
+            ("webhook_attempt_timeout", {
+                let mut c = hooks.clone();
+                c.webhook_attempt_timeout = Duration::ZERO;
+                c
+            }),
+            ("webhook_breaker_cooldown", {
+                let mut c = hooks.clone();
+                c.webhook_breaker_cooldown = Duration::from_secs(u64::MAX / 2);
+                c
+            }),
+        ] {
+            assert!(broken.validate().unwrap_err().contains(key), "{key}");
+        }
         let mut prefix = good;
         prefix.clients.ipv6_prefix_len = 129;
         assert!(prefix.validate().unwrap_err().contains("ipv6_prefix_len"));

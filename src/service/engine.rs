@@ -33,7 +33,7 @@ use super::{
     result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
     store::{Store, StoredState},
     tickets::Tickets,
-    webhook::WebhookSecret,
+    webhook::{WebhookSetup, endpoint::Endpoints},
 };
 
 /// The service's own phase; while serving, the lifecycle is the cache source's.
@@ -70,8 +70,8 @@ pub struct Engine {
     pub(super) ip_operations: Limiter<(Port, IpAddr)>,
     pub(super) wallet_syncs: Limiter<[u8; 32]>,
     pub(super) tickets: Tickets,
-    /// Set when webhooks are configured: the sender signs with it.
-    pub(super) webhook_secret: Option<WebhookSecret>,
+    /// Set when webhooks are configured: the sender's secret and TLS trust.
+    pub(super) webhooks: Option<WebhookSetup>,
     pub(super) boot: u64,
     phase: AtomicU8,
     pub(super) source: CacheSource,
@@ -96,11 +96,14 @@ impl Engine {
         create_private_dir(&config.data_dir)?;
         let server_key = keyfile::load_or_create(&config.data_dir)?;
         let mut store = Store::open(&config.data_dir)?;
-        let webhook_secret = match (&config.webhook_secret_file, config.webhook_urls.is_empty()) {
-            (Some(path), false) => Some(WebhookSecret::load(path)?),
-            _ => None,
-        };
-        store.set_webhook_urls(config.webhook_urls.clone());
+        let webhooks = WebhookSetup::load(&config)?;
+        let endpoints = Endpoints::new(&config.webhook_urls, config.webhook_max_queued);
+        store
+            .set_webhook_endpoints(Arc::new(endpoints))
+            .map_err(|e| ServiceError::Store {
+                path: config.data_dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
         let results = ResultStore::open(&config.data_dir)
             .map_err(|e| ServiceError::Config(format!("opening the result files: {e}")))?;
         let data_dir = config.data_dir.display().to_string();
@@ -126,7 +129,7 @@ impl Engine {
             ip_operations: Limiter::new(config.ops_rate_per_ip, max_keys),
             wallet_syncs: Limiter::new(config.sync_rate_per_wallet, max_keys),
             tickets: Tickets::new(config.events_ticket_ttl),
-            webhook_secret,
+            webhooks,
             config,
             store,
             results,
@@ -398,6 +401,7 @@ impl Engine {
             queue_depth: self.queue_depth() as u64,
             keys_held: self.store.keys_held(),
             webhook_queue_depth: self.store.webhook_queue_depth(),
+            webhook_endpoints: self.store.webhook_endpoints(),
             source: self.report(),
             now: SystemTime::now(),
         }

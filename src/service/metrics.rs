@@ -20,7 +20,10 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use super::lifecycle::{Lifecycle, SourceReport};
+use super::{
+    lifecycle::{Lifecycle, SourceReport},
+    webhook::{BreakerState, DropReason, endpoint::Endpoints},
+};
 
 /// Bucket bounds in seconds: a job is expected in well under 30 s, a pass of many keys may take minutes.
 const BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
@@ -51,6 +54,23 @@ struct OutcomeLabel {
 /// What became of a webhook delivery attempt: `delivered`, `failed` (another attempt follows) or
 /// `dropped` (the last attempt failed).
 pub const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "failed", "dropped"];
+
+/// One webhook endpoint: its host (the operator's list bounds the values; a URL's path never shows).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabel {
+    endpoint: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BreakerLabels {
+    endpoint: String,
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResponseLabels {
@@ -160,6 +180,8 @@ pub struct Scrape {
     pub keys_held: u64,
     /// Webhook deliveries queued, as the store counts them while it writes.
     pub webhook_queue_depth: u64,
+    /// The webhook endpoints: each one's queue and breaker, and the drops by reason.
+    pub webhook_endpoints: Arc<Endpoints>,
     /// The source's latest published state with the service's phase on top.
     pub source: SourceReport,
     pub now: SystemTime,
@@ -219,6 +241,7 @@ pub struct Metrics {
     jobs_failed: Family<CodeLabel, Counter>,
     rate_limited: Family<ScopeLabel, Counter>,
     webhook_deliveries: Family<OutcomeLabel, Counter>,
+    webhook_dropped: Family<ReasonLabel, Counter>,
     pub jobs: JobGauges,
     pub jobs_submitted: Count,
     pub jobs_ready: Count,
@@ -254,6 +277,8 @@ struct ScrapedGauges {
     queue_depth: Gauge,
     keys_held: Gauge,
     webhook_queue_depth: Gauge,
+    webhook_endpoint_queue: Family<EndpointLabel, Gauge>,
+    webhook_breaker: Family<BreakerLabels, Gauge>,
     lifecycle: Family<StateLabel, Gauge>,
     cache_tip_height: Gauge,
     cache_outputs: Gauge,
@@ -380,6 +405,25 @@ impl Metrics {
             "Webhook delivery attempts, by outcome",
             webhook_deliveries.clone(),
         );
+        let webhook_dropped = Family::<ReasonLabel, Counter>::default();
+        for reason in DropReason::ALL {
+            webhook_dropped.get_or_create_owned(&ReasonLabel { reason: reason.name() });
+        }
+        r.register(
+            "webhook_dropped",
+            "Webhook deliveries dropped undelivered, by reason (attempts, queue_full, endpoint_removed)",
+            webhook_dropped.clone(),
+        );
+        r.register(
+            "webhook_endpoint_queue_depth",
+            "Webhook deliveries queued per endpoint (its host)",
+            scraped.webhook_endpoint_queue.clone(),
+        );
+        r.register(
+            "webhook_breaker",
+            "Each webhook endpoint's circuit breaker: 1 for its current state",
+            scraped.webhook_breaker.clone(),
+        );
         let http = Family::<ResponseLabels, Counter>::default();
         r.register("http_responses", "HTTP responses by route and status", http.clone());
         Metrics {
@@ -388,6 +432,7 @@ impl Metrics {
             jobs_failed,
             rate_limited,
             webhook_deliveries,
+            webhook_dropped,
             jobs,
             jobs_submitted,
             jobs_ready,
@@ -429,6 +474,39 @@ impl Metrics {
         self.webhook_deliveries.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
+    /// The webhook endpoints' gauges, and the drop counters brought up to the endpoints' counts (which
+    /// only grow; called under the scrape lock, so no two scrapes add the same drops).
+    fn set_webhooks(&self, endpoints: &Endpoints) {
+        for endpoint in endpoints.list() {
+            let label = endpoint.label().to_string();
+            self.scraped
+                .webhook_endpoint_queue
+                .get_or_create(&EndpointLabel {
+                    endpoint: label.clone(),
+                })
+                .set(endpoint.queued() as i64);
+            let current = endpoint.breaker();
+            for state in BreakerState::ALL {
+                self.scraped
+                    .webhook_breaker
+                    .get_or_create(&BreakerLabels {
+                        endpoint: label.clone(),
+                        state: state.name(),
+                    })
+                    .set(i64::from(state == current));
+            }
+        }
+        for reason in DropReason::ALL {
+            let counter = self
+                .webhook_dropped
+                .get_or_create_owned(&ReasonLabel { reason: reason.name() });
+            let behind = endpoints.dropped(reason).saturating_sub(counter.get());
+            if behind > 0 {
+                counter.inc_by(behind);
+            }
+        }
+    }
+
     /// The exposition in `format`, with the scraped values in `scrape`.
     pub fn render(&self, scrape: &Scrape, format: Format) -> String {
         let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
@@ -438,6 +516,7 @@ impl Metrics {
         gauges.queue_depth.set(scrape.queue_depth as i64);
         gauges.keys_held.set(scrape.keys_held as i64);
         gauges.webhook_queue_depth.set(scrape.webhook_queue_depth as i64);
+        self.set_webhooks(&scrape.webhook_endpoints);
         gauges.cache_tip_height.set(known(source.cache_tip_height));
         gauges.cache_outputs.set(source.cache_outputs as i64);
         gauges.node_tip_height.set(known(source.node_tip_height));
@@ -473,6 +552,7 @@ mod tests {
             queue_depth: 2,
             keys_held: 2,
             webhook_queue_depth: 0,
+            webhook_endpoints: Arc::new(Endpoints::none()),
             source: SourceReport {
                 lifecycle,
                 cache_tip_height: Some(99),
@@ -574,6 +654,43 @@ mod tests {
         assert_eq!(
             Format::negotiate(Some("application/openmetrics-text;q=0")),
             Format::Prometheus
+        );
+    }
+
+    #[test]
+    fn webhook_endpoints_show_their_host_queue_and_breaker_and_drops_count_up() {
+        let metrics = Metrics::default();
+        let urls = ["https://hooks.example/secret-path", "http://127.0.0.1:9/h"].map(String::from);
+        let endpoints = Arc::new(Endpoints::new(&urls, 10));
+        endpoints.list()[0].add_queued(4, 0);
+        endpoints.list()[0].set_breaker(BreakerState::Open);
+        endpoints.count_dropped(DropReason::QueueFull, 2);
+        let mut reading = scrape(Lifecycle::Ready);
+        reading.webhook_endpoints = endpoints.clone();
+        let text = metrics.render(&reading, Format::Prometheus);
+        for line in [
+            "tws_webhook_endpoint_queue_depth{endpoint=\"hooks.example\"} 4\n",
+            "tws_webhook_endpoint_queue_depth{endpoint=\"127.0.0.1:9\"} 0\n",
+            "tws_webhook_breaker{endpoint=\"hooks.example\",state=\"open\"} 1\n",
+            "tws_webhook_breaker{endpoint=\"hooks.example\",state=\"closed\"} 0\n",
+            "tws_webhook_breaker{endpoint=\"127.0.0.1:9\",state=\"closed\"} 1\n",
+            "tws_webhook_dropped_total{reason=\"queue_full\"} 2\n",
+            "tws_webhook_dropped_total{reason=\"attempts\"} 0\n",
+            "tws_webhook_dropped_total{reason=\"endpoint_removed\"} 0\n",
+        ] {
+            assert!(text.contains(line), "lacks {line:?}:\n{text}");
+        }
+        assert!(!text.contains("secret-path"), "{text}");
+        endpoints.count_dropped(DropReason::QueueFull, 1);
+        let text = metrics.render(&reading, Format::Prometheus);
+        assert!(
+            text.contains("tws_webhook_dropped_total{reason=\"queue_full\"} 3\n"),
+            "{text}"
+        );
+        let text = metrics.render(&reading, Format::Prometheus);
+        assert!(
+            text.contains("tws_webhook_dropped_total{reason=\"queue_full\"} 3\n"),
+            "counted once: {text}"
         );
     }
 

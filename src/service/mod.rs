@@ -20,7 +20,8 @@
 //! scheduler  queued jobs -> one scan pass (rayon, blocking pool) -> ResultBuilder -> artifact -> sealed file
 //! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
 //! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
-//! webhook    job events to the operator's endpoints, signed (HMAC-SHA256), queued in the store, retried
+//! webhook    job events to the operator's endpoints (https or http), signed (HMAC-SHA256), queued in the
+//!            store; a worker and a circuit breaker per endpoint, retried, each queue capped
 //! ```
 
 pub mod artifact;
@@ -201,9 +202,9 @@ async fn serve(
     let janitor = tokio::spawn(janitor(engine.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_source(engine.clone(), stop.clone()));
     let webhooks = engine
-        .webhook_secret
+        .webhooks
         .clone()
-        .map(|secret| tokio::spawn(webhook::sender::run(engine.clone(), secret, stop.clone())));
+        .map(|setup| tokio::spawn(webhook::sender::run(engine.clone(), setup, stop.clone())));
     // The operator's port is cleartext: it carries no secret, and belongs on loopback or a private network.
     let operator = operator.map(|l| tokio::spawn(server::serve(engine.clone(), l, None, Port::Operator, stop.clone())));
     let served = server::serve(engine.clone(), listener, tls, Port::Public, stop.clone()).await;

@@ -12,8 +12,9 @@
 //! reads that number without a query.
 //!
 //! Webhook deliveries (`webhook_deliveries`, in `webhooks`) are queued here, in the transaction that
-//! moves a job to `ready`, `failed` or `expired`, one row per configured endpoint, so an event is never
-//! lost between its job's change and a restart; `webhook::sender` delivers and removes them.
+//! moves a job to `ready`, `failed` or `expired`, one row per configured endpoint (at most
+//! `webhook_max_queued` per endpoint), so an event is never lost between its job's change and a restart;
+//! each endpoint's worker (`webhook::worker`) delivers and removes them.
 
 use std::{
     path::Path,
@@ -24,12 +25,14 @@ use std::{
 };
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::Notify;
 
-use super::{error::ServiceError, webhook::WebhookEvent};
+use super::{
+    error::ServiceError,
+    webhook::{WebhookEvent, endpoint::Endpoints},
+};
 
 const APPLICATION_ID: i64 = 0x5457_5331;
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 /// The `format` of a job stored today: its `sealed_view_key` column holds the one sealed envelope of a
 /// version-2 submission. Format 1 (a view-key box and a password box) is still opened for jobs a
 /// version-1 server accepted.
@@ -86,11 +89,11 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     next_ms INTEGER NOT NULL,      -- due from then
     created_ms INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_ms);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_endpoint ON webhook_deliveries (url, next_ms);
 ";
 
 /// `MIGRATIONS[v - 1]` takes a store from version `v` to `v + 1` (a fresh store gets `SCHEMA` at once).
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 2: finished files survive restarts (`result_store`): what a ready job reports, and per token its
     // result key and the sealed file key.
     "ALTER TABLE jobs ADD COLUMN result_stale INTEGER;
@@ -101,6 +104,8 @@ const MIGRATIONS: [&str; 3] = [
     "ALTER TABLE jobs ADD COLUMN format INTEGER NOT NULL DEFAULT 1;",
     // 4: the webhook queue (`webhook_deliveries`), created by `SCHEMA` as a fresh store gets it.
     "",
+    // 5: each endpoint's worker reads its own due deliveries: `SCHEMA` indexes them by (url, next_ms).
+    "DROP INDEX IF EXISTS webhook_deliveries_due;",
 ];
 
 /// A job's state as stored.
@@ -192,12 +197,11 @@ pub struct SealedParts {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
-    /// Where job events go (`webhook_urls`); none: nothing is queued.
-    webhook_urls: Arc<Vec<String>>,
+    /// Where job events go (`webhook_urls`), with each one's queue count and wake-up; none: nothing is
+    /// queued.
+    webhooks: Arc<Endpoints>,
     /// Deliveries queued: counted at open, then kept by the writes, for `/metrics`.
     webhook_depth: Arc<AtomicU64>,
-    /// Told of every event queued, so the sender need not poll.
-    webhook_enqueued: Arc<Notify>,
     /// Jobs holding sealed keys: counted at open, then kept by the writes that store or wipe keys.
     keys_held: Arc<AtomicU64>,
     /// Calls on the connection, for tests that must show a path makes none.
@@ -270,9 +274,8 @@ impl Store {
         }
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
-            webhook_urls: Arc::new(Vec::new()),
+            webhooks: Arc::new(Endpoints::none()),
             webhook_depth: Arc::new(AtomicU64::new(webhook_depth as u64)),
-            webhook_enqueued: Arc::new(Notify::new()),
             keys_held: Arc::new(AtomicU64::new(keys_held)),
             #[cfg(any(test, feature = "test-util"))]
             calls: Arc::new(AtomicU64::new(0)),
@@ -507,7 +510,7 @@ impl Store {
 
     /// The scan ended with a file: keys wiped in the same statement.
     pub fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> Result<()> {
-        let mut queued = 0;
+        let mut queued = Queued::default();
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
             let changed = tx.execute(
@@ -544,7 +547,7 @@ impl Store {
 
     /// The job ended without a file (or lost it): keys and sealed file keys wiped in the same transaction.
     pub fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> Result<()> {
-        let mut queued = 0;
+        let mut queued = Queued::default();
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
             let changed = tx.execute(
@@ -573,7 +576,7 @@ impl Store {
     /// Deleted or expired: everything but the id, the token hashes and the tombstone's end is wiped.
     /// An `expired` event is queued for a job that was ready or failed (not for a tombstone again).
     pub fn tombstone(&self, id: &str, state: StoredState, until_ms: u64) -> Result<()> {
-        let mut queued = 0;
+        let mut queued = Queued::default();
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
             let finished: bool = tx
@@ -671,3 +674,4 @@ mod tests;
 mod webhooks;
 
 pub use webhooks::DueDelivery;
+use webhooks::Queued;

@@ -1,22 +1,37 @@
 //! Webhooks: job events (`ready`, `failed`, `expired`) for integrators, POSTed to the operator's
-//! endpoints (`webhook_urls`; never a URL a request chose) and signed with the operator's shared secret.
-//! Owns the payload, the signature and the secret; the queue is the job store's (`webhook_deliveries`,
-//! written in the same transaction as the job's state, so it survives a restart) and the delivery loop is
-//! `webhook::sender`. A payload never holds a key, token, ticket or password.
+//! endpoints (`webhook_urls`, `http://` or `https://`; never a URL a request chose) and signed with the
+//! operator's shared secret. Owns the payload, the signature, the secret and the TLS trust of the
+//! delivery client (`WebhookSetup`); the queue is the job store's (`webhook_deliveries`, written in the
+//! same transaction as the job's state, so it survives a restart). A payload never holds a key, token,
+//! ticket or password.
 //!
 //! ```text
 //! X-TWS-Signature: t=<unix seconds>,v1=hex(HMAC-SHA256(secret, "<t>." || body))
+//!
+//! sender     starts one worker per endpoint, sharing one HTTP(S) client (`client`)
+//! worker     one endpoint's loop: its due deliveries one at a time, behind its breaker; outcomes written
+//!            to the store, retried when the store fails
+//! breaker    the circuit breaker's policy (pure)
+//! endpoint   the endpoints with their live numbers (queue, breaker) and the drops by reason
 //! ```
 
+mod breaker;
+mod client;
+pub(crate) mod endpoint;
 pub(super) mod sender;
+mod worker;
 
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use tari_wallet_sync_sse::tls::{self, ClientConfig};
 use zeroize::Zeroizing;
 
-use super::error::ServiceError;
+use super::{config::ServiceConfig, error::ServiceError};
+
+pub use breaker::BreakerState;
+pub use endpoint::DropReason;
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "x-tws-signature";
@@ -158,20 +173,41 @@ impl WebhookSecret {
     }
 }
 
-/// Checks one configured endpoint: `http://host[:port][/path]`. TLS is not spoken by the delivery
-/// client; an `https://` receiver belongs behind a local TLS-originating proxy.
+/// What delivering webhooks needs beside the queue, read once at start: the signing secret and the TLS
+/// trust (Mozilla's roots plus the operator's `webhook_ca_file`).
+#[derive(Clone)]
+pub struct WebhookSetup {
+    pub(super) secret: WebhookSecret,
+    pub(super) tls: ClientConfig,
+}
+
+impl WebhookSetup {
+    /// `None` when no endpoint is configured. A secret or CA file that cannot be used stops the start.
+    pub fn load(config: &ServiceConfig) -> Result<Option<WebhookSetup>, ServiceError> {
+        let (Some(secret_file), false) = (&config.webhook_secret_file, config.webhook_urls.is_empty()) else {
+            return Ok(None);
+        };
+        let secret = WebhookSecret::load(secret_file)?;
+        let extra_roots = match &config.webhook_ca_file {
+            Some(path) => tls::certificates_from_file(path)
+                .map_err(|e| ServiceError::Config(format!("webhook_ca_file: {e} ({})", e.code())))?,
+            None => Vec::new(),
+        };
+        let tls = tls::client_config(&extra_roots)
+            .map_err(|e| ServiceError::Config(format!("webhook_ca_file: {e} ({})", e.code())))?;
+        Ok(Some(WebhookSetup { secret, tls }))
+    }
+}
+
+/// Checks one configured endpoint: `https://host[:port][/path]` (or `http://`, for a receiver on the
+/// same host or network).
 pub fn validate_url(url: &str) -> Result<(), String> {
     let uri: http::Uri = url
         .parse()
-        .map_err(|_| format!("`{url}` is not a URL such as http://127.0.0.1:9000/hooks"))?;
+        .map_err(|_| format!("`{url}` is not a URL such as https://hooks.example/tws"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(format!(
-                "`{url}`: the webhook client speaks plain http:// only (send https through a local proxy)"
-            ));
-        }
-        _ => return Err(format!("`{url}` is not an http:// URL")),
+        Some("http" | "https") => {}
+        _ => return Err(format!("`{url}` is not an https:// or http:// URL")),
     }
     let authority = uri.authority().ok_or_else(|| format!("`{url}` has no host"))?;
     if authority.as_str().contains('@') {
@@ -266,12 +302,14 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_are_plain_http_urls() {
+    fn endpoints_are_https_or_http_urls() {
         validate_url("http://127.0.0.1:9000/hooks").unwrap();
         validate_url("http://hooks.internal/tws").unwrap();
+        validate_url("https://hooks.example/x").unwrap();
+        validate_url("https://[::1]:8443/x?k=v").unwrap();
         for bad in [
-            "https://hooks.example/x",
             "ftp://x",
+            "https:///no-host",
             "hooks.example",
             "http://user:pw@hooks.example/",
             "",

@@ -207,9 +207,24 @@ fn webhooks_take_a_list_of_endpoints_and_a_secret_file() {
     assert_eq!(service.webhook_retry_max, Duration::from_secs(600));
     let mut https = env.clone();
     https.insert("TWS_WEBHOOK_URLS".into(), "https://hooks.example/x".into());
-    let error = format!("{:#}", resolve(&Flags::default(), &https).unwrap_err());
+    https.insert("TWS_WEBHOOK_CA_FILE".into(), "/etc/tws/hooks-ca.pem".into());
+    https.insert("TWS_WEBHOOK_MAX_QUEUED".into(), "500".into());
+    https.insert("TWS_WEBHOOK_BREAKER_FAILURES".into(), "3".into());
+    https.insert("TWS_WEBHOOK_BREAKER_COOLDOWN".into(), "2m".into());
+    https.insert("TWS_WEBHOOK_CONNECT_TIMEOUT".into(), "2s".into());
+    https.insert("TWS_WEBHOOK_ATTEMPT_TIMEOUT".into(), "20s".into());
+    let service = resolve(&Flags::default(), &https).unwrap().service;
+    assert_eq!(service.webhook_urls, ["https://hooks.example/x"]);
+    assert_eq!(service.webhook_ca_file, Some(PathBuf::from("/etc/tws/hooks-ca.pem")));
+    assert_eq!((service.webhook_max_queued, service.webhook_breaker_failures), (500, 3));
+    assert_eq!(service.webhook_breaker_cooldown, Duration::from_secs(120));
+    assert_eq!(service.webhook_connect_timeout, Duration::from_secs(2));
+    assert_eq!(service.webhook_attempt_timeout, Duration::from_secs(20));
+    let mut ftp = env.clone();
+    ftp.insert("TWS_WEBHOOK_URLS".into(), "ftp://hooks.example/x".into());
+    let error = format!("{:#}", resolve(&Flags::default(), &ftp).unwrap_err());
     assert!(
-        error.contains("plain http://") && error.contains("TWS_WEBHOOK_URLS"),
+        error.contains("https:// or http://") && error.contains("TWS_WEBHOOK_URLS"),
         "{error}"
     );
 }
@@ -267,6 +282,12 @@ fn values_the_service_cannot_run_with_are_refused_with_their_source() {
             "webhook_max_attempts must be at least 1",
         ),
         ("TWS_WEBHOOK_RETRY_BASE", "0", "webhook_retry_base must not be zero"),
+        ("TWS_WEBHOOK_MAX_QUEUED", "0", "webhook_max_queued must be at least 1"),
+        (
+            "TWS_WEBHOOK_CONNECT_TIMEOUT",
+            "0",
+            "webhook_connect_timeout must not be zero",
+        ),
     ];
     for (var, value, expected) in cases {
         let env: BTreeMap<String, String> = [(var.to_string(), value.to_string())].into();

@@ -1,4 +1,5 @@
-//! The job store's tests: reopening, wiping, sealed file keys, migration from schema 1, the webhook queue.
+//! The job store's tests: reopening, wiping, sealed file keys, migration from schema 1 (the webhook
+//! queue's are in `webhooks/tests.rs`).
 
 use super::*;
 
@@ -180,72 +181,4 @@ fn refuses_a_newer_schema() {
     conn.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(conn);
     assert!(Store::open(dir.path()).is_err());
-}
-
-#[test]
-fn job_events_are_queued_once_per_endpoint_with_the_change_and_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let urls = vec!["http://127.0.0.1:1/a".to_string(), "http://127.0.0.1:2/b".to_string()];
-    let mut store = Store::open(dir.path()).unwrap();
-    store.set_webhook_urls(urls.clone());
-    store.insert(&job("a", &[9; 80])).unwrap();
-    store.insert(&job("b", &[9; 80])).unwrap();
-    store.mark_scanning(&["a".into()]).unwrap();
-    let result = StoredResult {
-        size: 100,
-        sha256: "ab".into(),
-        stale: false,
-        tip_height: Some(12),
-    };
-    store.finish_ready("a", &result, 20, 30).unwrap();
-    // A write that changes nothing queues nothing: no event twice.
-    store.finish_ready("a", &result, 20, 30).unwrap();
-    store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
-    store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
-    store.tombstone("b", StoredState::Expired, 50).unwrap();
-    store.tombstone("b", StoredState::Expired, 60).unwrap();
-    // Deleting is not an event.
-    store.insert(&job("c", &[9; 80])).unwrap();
-    store.tombstone("c", StoredState::Deleted, 50).unwrap();
-    assert_eq!(
-        store.webhook_queue_depth(),
-        6,
-        "ready, failed, expired, each to two endpoints"
-    );
-    drop(store);
-
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.webhook_queue_depth(), 6, "counted again at open");
-    let due = store.due_webhooks(10_000_000_000_000, 100).unwrap();
-    assert_eq!(due.len(), 6);
-    let types: Vec<(String, String)> = due
-        .iter()
-        .map(|d| {
-            let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
-            (
-                body["job_id"].as_str().unwrap().to_string(),
-                body["type"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    for (job, kind) in [("a", "ready"), ("b", "failed"), ("b", "expired")] {
-        let matching: Vec<_> = due
-            .iter()
-            .zip(&types)
-            .filter(|(_, t)| t.0 == job && t.1 == kind)
-            .map(|(d, _)| d)
-            .collect();
-        assert_eq!(matching.len(), 2, "{job} {kind}");
-        assert_eq!(
-            matching[0].event_id, matching[1].event_id,
-            "one event id for both endpoints"
-        );
-        assert_ne!(matching[0].url, matching[1].url);
-    }
-    store.webhook_retry(due[0].id, 1, 20_000_000_000_000).unwrap();
-    assert_eq!(store.due_webhooks(10_000_000_000_000, 100).unwrap().len(), 5);
-    assert_eq!(store.next_webhook_ms().unwrap(), Some(20));
-    store.webhook_done(due[1].id).unwrap();
-    store.webhook_done(due[1].id).unwrap();
-    assert_eq!(store.webhook_queue_depth(), 5);
 }

@@ -1,13 +1,17 @@
 //! The job store's webhook queue (`webhook_deliveries`): events queued in the transaction of their job's
-//! change, one row per endpoint, and what the sender reads and removes.
+//! change, one row per endpoint, at most `webhook_max_queued` rows per endpoint (the oldest make room),
+//! and what each endpoint's worker reads, reschedules and removes. Keeps each endpoint's count of rows
+//! (`Endpoint::queued`) and the total as it writes, so `/metrics` never queries.
 
 use std::sync::{Arc, atomic::Ordering};
 
-use rusqlite::{Connection, params};
-use tokio::sync::Notify;
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, Store};
-use crate::service::webhook::{self, WebhookEvent};
+use crate::service::webhook::{
+    self, WebhookEvent,
+    endpoint::{DropReason, Endpoints},
+};
 
 /// A queued webhook delivery that is due.
 #[derive(Debug, Clone)]
@@ -19,45 +23,129 @@ pub struct DueDelivery {
     pub attempts: u32,
 }
 
+/// What one event's rows did to the queues, applied to the counts once its transaction commits.
+#[derive(Debug, Default)]
+pub(super) struct Queued {
+    /// Per endpoint (in `Endpoints::list` order): the oldest rows removed to keep it within its cap.
+    trimmed: Vec<u64>,
+}
+
 impl Store {
-    /// Queue job events for `urls` from now on (set once, before the store is shared).
-    pub fn set_webhook_urls(&mut self, urls: Vec<String>) {
-        self.webhook_urls = Arc::new(urls);
+    /// Queue job events for `endpoints` from now on: set once at start, before the store is shared. Rows
+    /// for a URL no longer configured are dropped (the operator removed it: its host may be someone
+    /// else's now), each endpoint's queue is cut to its cap (oldest first: the cap may have been lowered),
+    /// and the counts are taken.
+    pub fn set_webhook_endpoints(&mut self, endpoints: Arc<Endpoints>) -> Result<()> {
+        let (removed, trimmed, counts) = self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            let mut removed = 0;
+            let urls: Vec<String> = tx
+                .prepare("SELECT DISTINCT url FROM webhook_deliveries")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_>>()?;
+            for url in urls.iter().filter(|u| endpoints.find(u).is_none()) {
+                removed += tx.execute("DELETE FROM webhook_deliveries WHERE url = ?1", [url])? as u64;
+            }
+            let mut trimmed = 0;
+            let mut counts = Vec::with_capacity(endpoints.list().len());
+            for endpoint in endpoints.list() {
+                trimmed += trim(&tx, endpoint.url(), endpoints.max_queued())?;
+                counts.push(count(&tx, endpoint.url())?);
+            }
+            tx.commit()?;
+            Ok((removed, trimmed, counts))
+        })?;
+        if removed > 0 {
+            tracing::warn!(
+                deliveries = removed,
+                "webhook deliveries to endpoints no longer configured dropped"
+            );
+            endpoints.count_dropped(DropReason::EndpointRemoved, removed);
+        }
+        if trimmed > 0 {
+            tracing::warn!(
+                deliveries = trimmed,
+                max = endpoints.max_queued(),
+                "webhook queues cut to webhook_max_queued, oldest first"
+            );
+            endpoints.count_dropped(DropReason::QueueFull, trimmed);
+        }
+        for (endpoint, count) in endpoints.list().iter().zip(counts) {
+            endpoint.set_queued(count);
+        }
+        self.webhook_depth
+            .fetch_sub((removed + trimmed).min(self.webhook_queue_depth()), Ordering::Relaxed);
+        self.webhooks = endpoints;
+        Ok(())
     }
 
-    /// Queues `event` of job `id` for every endpoint, on `c` (inside the caller's transaction); returns
-    /// the rows added, for `webhook_depth` once the transaction commits.
-    pub(super) fn queue_event(&self, c: &Connection, id: &str, event: &WebhookEvent<'_>, now_ms: u64) -> Result<u64> {
-        if self.webhook_urls.is_empty() {
-            return Ok(0);
+    pub fn webhook_endpoints(&self) -> Arc<Endpoints> {
+        self.webhooks.clone()
+    }
+
+    /// Queues `event` of job `id` for every endpoint, on `c` (inside the caller's transaction), removing
+    /// the oldest rows of an endpoint at its cap; what changed is counted by `queued` after the commit.
+    pub(super) fn queue_event(
+        &self,
+        c: &Connection,
+        id: &str,
+        event: &WebhookEvent<'_>,
+        now_ms: u64,
+    ) -> Result<Queued> {
+        let endpoints = &self.webhooks;
+        if endpoints.is_empty() {
+            return Ok(Queued::default());
         }
         let (event_id, body) = webhook::payload(id, event, now_ms);
-        for url in self.webhook_urls.iter() {
+        let mut trimmed = Vec::with_capacity(endpoints.list().len());
+        for endpoint in endpoints.list() {
             c.execute(
                 "INSERT INTO webhook_deliveries (url, event_id, body, next_ms, created_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![url, event_id, body, now_ms as i64],
+                params![endpoint.url(), event_id, body, now_ms as i64],
             )?;
+            // The count read here may lag a commit under way on another thread by a row or two; the next
+            // event's trim takes those too, so the queue stays within a few rows of its cap.
+            let full = endpoint.queued() + 1 > endpoints.max_queued();
+            trimmed.push(if full {
+                trim(c, endpoint.url(), endpoints.max_queued())?
+            } else {
+                0
+            });
         }
-        Ok(self.webhook_urls.len() as u64)
+        Ok(Queued { trimmed })
     }
 
-    /// After a commit that queued `rows` deliveries.
-    pub(super) fn queued(&self, rows: u64) {
-        if rows > 0 {
-            self.webhook_depth.fetch_add(rows, Ordering::Relaxed);
-            self.webhook_enqueued.notify_one();
+    /// After a commit that queued an event.
+    pub(super) fn queued(&self, queued: Queued) {
+        if queued.trimmed.is_empty() {
+            return;
+        }
+        let mut dropped = 0;
+        for (endpoint, trimmed) in self.webhooks.list().iter().zip(&queued.trimmed) {
+            endpoint.add_queued(1, *trimmed);
+            dropped += trimmed;
+            endpoint.wake();
+        }
+        let added = queued.trimmed.len() as u64;
+        let _ = self
+            .webhook_depth
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some((n + added).saturating_sub(dropped))
+            });
+        if dropped > 0 {
+            self.webhooks.count_dropped(DropReason::QueueFull, dropped);
         }
     }
 
-    /// Deliveries due at `now_ms`, oldest first.
-    pub fn due_webhooks(&self, now_ms: u64, limit: usize) -> Result<Vec<DueDelivery>> {
+    /// `url`'s deliveries due at `now_ms`, oldest due first.
+    pub fn due_webhooks(&self, url: &str, now_ms: u64, limit: usize) -> Result<Vec<DueDelivery>> {
         self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT id, url, event_id, body, attempts FROM webhook_deliveries WHERE next_ms <= ?1
-                 ORDER BY next_ms, id LIMIT ?2",
+            let mut statement = c.prepare_cached(
+                "SELECT id, url, event_id, body, attempts FROM webhook_deliveries
+                 WHERE url = ?1 AND next_ms <= ?2 ORDER BY next_ms, id LIMIT ?3",
             )?;
             statement
-                .query_map(params![now_ms as i64, limit as i64], |r| {
+                .query_map(params![url, now_ms as i64, limit as i64], |r| {
                     Ok(DueDelivery {
                         id: r.get(0)?,
                         url: r.get(1)?,
@@ -70,23 +158,39 @@ impl Store {
         })
     }
 
-    /// When the next delivery is due, if any is queued.
-    pub fn next_webhook_ms(&self) -> Result<Option<u64>> {
+    /// When `url`'s next delivery is due, if one is queued.
+    pub fn next_webhook_ms(&self, url: &str) -> Result<Option<u64>> {
         self.with(|c| {
-            c.query_row("SELECT MIN(next_ms) FROM webhook_deliveries", [], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
+            c.query_row(
+                "SELECT MIN(next_ms) FROM webhook_deliveries WHERE url = ?1",
+                [url],
+                |r| r.get::<_, Option<i64>>(0),
+            )
             .map(|v| v.map(|ms| ms.max(0) as u64))
         })
     }
 
-    /// A delivery that succeeded, or ran out of attempts: gone from the queue.
-    pub fn webhook_done(&self, id: i64) -> Result<()> {
+    /// A delivery that succeeded, or ran out of attempts: gone from the queue. `false`: it was gone
+    /// already (cut to make room, or removed before).
+    pub fn webhook_done(&self, id: i64) -> Result<bool> {
         self.with(|c| {
-            if c.execute("DELETE FROM webhook_deliveries WHERE id = ?1", [id])? > 0 {
-                self.webhook_depth.fetch_sub(1, Ordering::Relaxed);
+            let url: Option<String> = c
+                .query_row(
+                    "DELETE FROM webhook_deliveries WHERE id = ?1 RETURNING url",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(url) = url else {
+                return Ok(false);
+            };
+            if let Some(endpoint) = self.webhooks.find(&url) {
+                endpoint.add_queued(0, 1);
             }
-            Ok(())
+            let _ = self
+                .webhook_depth
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+            Ok(true)
         })
     }
 
@@ -101,12 +205,28 @@ impl Store {
         })
     }
 
-    /// Deliveries queued, read without a query.
+    /// Deliveries queued in all, read without a query.
     pub fn webhook_queue_depth(&self) -> u64 {
         self.webhook_depth.load(Ordering::Relaxed)
     }
-
-    pub fn webhook_notify(&self) -> Arc<Notify> {
-        self.webhook_enqueued.clone()
-    }
 }
+
+/// Removes `url`'s oldest rows beyond the newest `keep`; returns how many.
+fn trim(c: &Connection, url: &str, keep: u64) -> Result<u64> {
+    c.execute(
+        "DELETE FROM webhook_deliveries WHERE id IN (
+             SELECT id FROM webhook_deliveries WHERE url = ?1 ORDER BY id DESC LIMIT -1 OFFSET ?2)",
+        params![url, keep as i64],
+    )
+    .map(|n| n as u64)
+}
+
+fn count(c: &Connection, url: &str) -> Result<u64> {
+    c.query_row("SELECT COUNT(*) FROM webhook_deliveries WHERE url = ?1", [url], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n as u64)
+}
+
+#[cfg(test)]
+mod tests;
