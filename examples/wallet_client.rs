@@ -4,24 +4,29 @@
 //! prints what it holds.
 //!
 //! ```sh
+//! cargo run --release --example wallet_client -- --server https://sync.example \
+//!     --view-key-file KEYFILE --spend-public-key HEX [--birthday H] [--password-file F] \
+//!     [--ca-file CA.pem] [--http1 | --http2] [--out wallet.sqlite]
 //! cargo run --release --example wallet_client -- --server http://127.0.0.1:8080 \
-//!     --wallets tws-data/demo-wallets.json --name demo-0
-//! cargo run --release --example wallet_client -- --server URL --view-key-file KEYFILE \
-//!     --spend-public-key HEX [--birthday H] [--password-file F] [--http2] [--out wallet.sqlite]
+//!     --wallets tws-data/demo-wallets.json --name demo-0 --password-file tws-data/demo-password
 //! ```
-//! Keys are read from files, never from the command line (shell history, process list). The wallet
-//! file's password (required) comes from `--password-file`, else it is asked on the terminal.
+//! A server given without a scheme is reached over HTTPS (`sync.example:8443` means
+//! `https://sync.example:8443`); `http://` is for a server on this machine, such as the local demo.
+//! Over HTTPS the client offers HTTP/2 and HTTP/1.1 by ALPN and trusts Mozilla's roots, plus the CA
+//! certificates of `--ca-file` (a private CA, or a self-signed server's certificate). Keys are read from
+//! files, never from the command line (shell history, process list). The wallet file's password
+//! (required) comes from `--password-file`, else it is asked on the terminal.
 
-use std::{io::Write, time::Instant};
+use std::{io::Write, process::ExitCode, time::Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, Version};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tari_wallet_sync_sse::{
     JobEvent,
-    client::{Client, Protocol, ReconnectPolicy},
+    client::{Client, ClientError, Protocol, ReconnectPolicy},
     envelope::SubmissionSecrets,
 };
 
@@ -33,6 +38,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 struct Options {
     server: String,
     protocol: Protocol,
+    ca_file: Option<String>,
     view_key_hex: String,
     spend_public_key: String,
     birthday: u64,
@@ -61,7 +67,7 @@ fn ask_password() -> Result<String, Error> {
 fn usage() -> ! {
     eprintln!(
         "usage: wallet_client --server URL (--wallets FILE --name NAME | --view-key-file F --spend-public-key HEX \
-         [--birthday H]) [--password-file F] [--http2] [--out FILE]"
+         [--birthday H]) [--password-file F] [--ca-file PEM] [--http1 | --http2] [--out FILE]"
     );
     std::process::exit(2)
 }
@@ -69,7 +75,7 @@ fn usage() -> ! {
 fn options() -> Result<Options, Error> {
     let mut args = std::env::args().skip(1);
     let (mut server, mut wallets, mut name, mut view_file, mut spend, mut birthday) = (None, None, None, None, None, 0);
-    let (mut password_file, mut out, mut protocol) = (None, None, Protocol::Http1);
+    let (mut password_file, mut out, mut protocol, mut ca_file) = (None, None, Protocol::Auto, None);
     while let Some(flag) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
@@ -81,6 +87,8 @@ fn options() -> Result<Options, Error> {
             "--birthday" => birthday = value().parse()?,
             "--password-file" => password_file = Some(value()),
             "--out" => out = Some(value()),
+            "--ca-file" => ca_file = Some(value()),
+            "--http1" => protocol = Protocol::Http1,
             "--http2" => protocol = Protocol::Http2,
             _ => usage(),
         }
@@ -116,9 +124,17 @@ fn options() -> Result<Options, Error> {
     if password.is_empty() {
         return Err("a wallet password is required: the wallet file is sealed with it".into());
     }
+    let server = server.unwrap_or_else(|| usage());
+    // HTTPS unless the URL says otherwise: a key's envelope is sealed anyway, but the token is not.
+    let server = if server.contains("://") {
+        server
+    } else {
+        format!("https://{server}")
+    };
     Ok(Options {
-        server: server.unwrap_or_else(|| usage()),
+        server,
         protocol,
+        ca_file,
         view_key_hex,
         spend_public_key,
         birthday,
@@ -128,15 +144,41 @@ fn options() -> Result<Options, Error> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            match error.downcast_ref::<ClientError>() {
+                Some(client) => eprintln!("\nerror: {client}\ncode: {}", client.code()),
+                None => eprintln!("\nerror: {error}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let options = options()?;
-    let client = Client::new(&options.server, options.protocol);
+    let mut builder = Client::builder(&options.server).protocol(options.protocol);
+    if let Some(ca_file) = &options.ca_file {
+        builder = builder.ca_file(ca_file)?;
+    }
+    let client = builder.build()?;
     let started = Instant::now();
 
-    let key = client
-        .request(Method::GET, "/api/v1/server-key", &[], None)
-        .await?
-        .json()?;
+    let key = client.request(Method::GET, "/api/v1/server-key", &[], None).await?;
+    let over = if options.server.starts_with("https://") {
+        "TLS"
+    } else {
+        "cleartext"
+    };
+    let version = match key.version {
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_11 => "HTTP/1.1",
+        _ => "HTTP/1.0",
+    };
+    println!("connected to {} over {version} ({over})", options.server);
+    let key = key.json()?;
     let server_public: [u8; 32] = hex::decode(key["public_key"].as_str().ok_or("no public_key")?)?
         .try_into()
         .map_err(|_| "the server key is not 32 bytes")?;
