@@ -9,6 +9,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use tokio::sync::watch;
@@ -42,7 +43,13 @@ pub struct CacheSource {
     seen: Arc<Mutex<Option<Seen>>>,
     /// What a node that says it is not synced means for jobs.
     unsynced: UnsyncedNode,
+    /// A directory's newest snapshot opened, and when: what submissions are priced against between
+    /// passes (a snapshot survives the writer's later changes, so holding it is safe).
+    pricing: Arc<Mutex<Option<(Instant, CacheView)>>>,
 }
+
+/// A directory's snapshot older than this is opened anew before it prices a submission.
+const PRICING_VIEW_AGE: Duration = Duration::from_secs(30);
 
 /// The tip and size of a snapshot, kept for reports between passes.
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +128,7 @@ impl CacheSource {
             _fixed: Some(Arc::new(tx)),
             seen: Arc::new(Mutex::new(None)),
             unsynced: UnsyncedNode::default(),
+            pricing: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -144,6 +152,7 @@ impl CacheSource {
             _fixed: None,
             seen: Arc::new(Mutex::new(None)),
             unsynced: UnsyncedNode::default(),
+            pricing: Arc::new(Mutex::new(None)),
         };
         let control = SourceControl {
             tx,
@@ -177,6 +186,32 @@ impl CacheSource {
 
     fn remember(&self, view: &CacheView) {
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Seen::of(view));
+        *self.pricing.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), view.clone()));
+    }
+
+    /// A recent snapshot to price a submission against (what its scan would cost), or `None` while the
+    /// source has none (starting, importing). Blocking for a directory source whose last snapshot is
+    /// older than `PRICING_VIEW_AGE` (it opens the cache): call it off the async runtime.
+    pub(super) fn pricing_view(&self) -> Option<CacheView> {
+        let stage = self.stage.borrow().clone();
+        match stage {
+            Stage::Following(handle) => Some(handle.view()),
+            Stage::Directory(dir) | Stage::Partial(dir) => {
+                let recent = self
+                    .pricing
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .filter(|(at, _)| at.elapsed() < PRICING_VIEW_AGE)
+                    .map(|(_, view)| view.clone());
+                recent.or_else(|| {
+                    let view = open(&dir).ok()?;
+                    self.remember(&view);
+                    Some(view)
+                })
+            }
+            Stage::Starting | Stage::Importing(_) => None,
+        }
     }
 
     /// The source's own state (the engine puts draining and stopping on top).

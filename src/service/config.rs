@@ -113,8 +113,25 @@ pub struct ServiceConfig {
     /// A connection with no bytes in either direction for this long is closed (HTTP/1.1 keep-alive and
     /// HTTP/2 alike; an event stream's keep-alives keep it open).
     pub idle_timeout: Duration,
-    /// Jobs one client may have waiting in the queue: the work one address can make the server do.
+    /// Jobs one client may have waiting in the queue or scanning: the work one address can line up.
     pub max_queued_per_client: usize,
+    /// Jobs one client may hold at once, queued, scanning and finished (until their files expire), so a
+    /// few addresses cannot fill `max_jobs_held` with cheap jobs.
+    pub max_jobs_per_client: usize,
+    /// Output-keys (each output from a job's birthday to the tip, tested against its key) one client may
+    /// have scanned per window: a genesis wallet costs the whole chain, a young one a little, so the
+    /// budget prices what a client asks of the scanner, not how many times it asks.
+    pub client_scan_budget: RateLimit,
+    /// Output-keys one pass takes at most (its first job whatever it costs), so young wallets are not held
+    /// behind a pass of old ones; 0: as many as `pass_target` lasts at the measured pace.
+    pub max_pass_output_keys: u64,
+    /// How long a pass should last when `max_pass_output_keys` is 0.
+    pub pass_target: Duration,
+    /// Bytes of finished files held in memory; beyond it the least recently downloaded are read from
+    /// their sealed copies on disk when next asked for.
+    pub max_held_bytes: u64,
+    /// Bytes of finished files one client may hold (in memory or on disk) before it may submit again.
+    pub max_held_bytes_per_client: u64,
     /// Largest request body. A submission is under 2 KiB; anything bigger is not one.
     pub max_body_bytes: usize,
     /// Time to receive a request's headers (slowloris).
@@ -205,6 +222,16 @@ impl ServiceConfig {
             max_connections_per_ip: 32,
             idle_timeout: Duration::from_secs(60),
             max_queued_per_client: 8,
+            max_jobs_per_client: 32,
+            // About 8 genesis wallets of a 30-million-output chain per hour.
+            client_scan_budget: RateLimit {
+                per_window: 250_000_000,
+                window: Duration::from_secs(3600),
+            },
+            max_pass_output_keys: 0,
+            pass_target: Duration::from_secs(15),
+            max_held_bytes: 1 << 30,
+            max_held_bytes_per_client: 512 << 20,
             max_body_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -274,6 +301,8 @@ impl ServiceConfig {
             ("submit_rate_per_ip", self.submit_rate_per_ip.window),
             ("sync_rate_per_wallet", self.sync_rate_per_wallet.window),
             ("request_rate_per_ip", self.request_rate_per_ip.window),
+            ("client_scan_budget", self.client_scan_budget.window),
+            ("pass_target", self.pass_target),
         ];
         for (key, span) in spans {
             if span > LONGEST {
@@ -292,6 +321,7 @@ impl ServiceConfig {
             ("webhook_breaker_cooldown", self.webhook_breaker_cooldown),
             ("webhook_connect_timeout", self.webhook_connect_timeout),
             ("webhook_attempt_timeout", self.webhook_attempt_timeout),
+            ("pass_target", self.pass_target),
         ];
         for (key, span) in nonzero {
             if span.is_zero() {
@@ -305,6 +335,7 @@ impl ServiceConfig {
             ("max_connections", self.max_connections),
             ("max_connections_per_ip", self.max_connections_per_ip),
             ("max_queued_per_client", self.max_queued_per_client),
+            ("max_jobs_per_client", self.max_jobs_per_client),
             ("max_body_bytes", self.max_body_bytes),
             ("max_sse_per_job", self.max_sse_per_job),
             ("max_tracked_clients", self.max_tracked_clients),
@@ -346,6 +377,9 @@ impl ServiceConfig {
                 "webhook_retry_max: {:?} is below webhook_retry_base ({:?})",
                 self.webhook_retry_max, self.webhook_retry_base
             ));
+        }
+        if self.max_held_bytes_per_client == 0 {
+            return Err("max_held_bytes_per_client must be at least 1".into());
         }
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());

@@ -5,7 +5,7 @@
 //! Scanning is `scheduler`; HTTP is `http`; neither is known here.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     net::IpAddr,
     sync::{
         Arc, Mutex,
@@ -25,11 +25,14 @@ use super::{
     cache_source::CacheSource,
     config::ServiceConfig,
     error::{ApiError, ServiceError},
+    fair_queue::{FairQueue, Lane, Queued},
+    held_files::HeldFiles,
     job::{Job, JobStatus, plausible_job_id},
     keyfile,
     lifecycle::{Lifecycle, SourceReport},
     limits::Limiter,
     metrics::{Metrics, Scrape},
+    pace::Pace,
     result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
     store::{Store, StoredState},
     tickets::Tickets,
@@ -48,9 +51,14 @@ pub(super) enum Phase {
 #[derive(Default)]
 pub(super) struct Registry {
     pub jobs: HashMap<String, Arc<Job>>,
-    pub queue: VecDeque<Arc<Job>>,
-    /// Queue slots promised to submissions still being written to the store (`submission::Reservation`).
+    pub queue: FairQueue,
+    /// Queue slots promised to submissions still being written to the store (`submission::Reservation`),
+    /// in all and per client.
     pub reserved: usize,
+    pub reserved_by: HashMap<IpAddr, usize>,
+    /// The jobs of the running pass as they were queued, to put back in their places if the pass gives
+    /// them back (a retry, an interrupted or failed pass).
+    pub in_pass: HashMap<String, Queued>,
 }
 
 pub struct Engine {
@@ -69,6 +77,12 @@ pub struct Engine {
     /// loopback) cannot starve the operator's scraper.
     pub(super) ip_operations: Limiter<(Port, IpAddr)>,
     pub(super) wallet_syncs: Limiter<[u8; 32]>,
+    /// Output-keys per client and window (`client_scan_budget`).
+    pub(super) scan_budgets: Limiter<IpAddr>,
+    /// How fast passes scan: `Retry-After`s and pass sizes.
+    pub(super) pace: Pace,
+    /// Finished files held in memory, within `max_held_bytes`.
+    pub(super) held: HeldFiles,
     pub(super) tickets: Tickets,
     /// Set when webhooks are configured: the sender's secret and TLS trust.
     pub(super) webhooks: Option<WebhookSetup>,
@@ -128,6 +142,9 @@ impl Engine {
             ip_requests: Limiter::new(config.request_rate_per_ip, max_keys),
             ip_operations: Limiter::new(config.ops_rate_per_ip, max_keys),
             wallet_syncs: Limiter::new(config.sync_rate_per_wallet, max_keys),
+            scan_budgets: Limiter::new(config.client_scan_budget, max_keys),
+            pace: Pace::new(scan_threads(config.scan_threads)),
+            held: HeldFiles::new(config.max_held_bytes),
             tickets: Tickets::new(config.events_ticket_ttl),
             webhooks,
             config,
@@ -153,6 +170,7 @@ impl Engine {
     fn recover(&self) -> Result<(), rusqlite::Error> {
         let now = now_ms();
         let expires = now + self.config.result_ttl.as_millis() as u64;
+        let pricing = self.source.pricing_view();
         let mut registry = self.registry();
         let mut with_files = std::collections::HashSet::new();
         for stored in self.store.load()? {
@@ -205,7 +223,8 @@ impl Engine {
             ));
             job.attempts.store(stored.attempts, Ordering::Relaxed);
             if queued {
-                registry.queue.push_back(job.clone());
+                let cost = pricing.as_ref().map_or(1, |view| output_keys(view, job.birthday));
+                registry.queue.push(job.clone(), Lane::Recovered, cost);
             }
             registry.jobs.insert(stored.id, job);
         }
@@ -308,7 +327,11 @@ impl Engine {
         if matches!(status, JobStatus::Ready { .. }) && job.artifact().is_none() {
             return self.load_result(job, token).await;
         }
-        Engine::held_artifact(job, status)
+        let held = Engine::held_artifact(job, status);
+        if held.is_ok() {
+            self.held.touch(&job.id);
+        }
+        held
     }
 
     /// The file held in memory, or why there is none (a ready job without one has just expired).
@@ -329,12 +352,13 @@ impl Engine {
         }
         // Cancelled first: a pass finishing now can no longer move the job (`Job::advance`).
         job.cancel();
-        job.set_artifact(None);
+        self.held.release(job);
         job.set_status(JobStatus::Deleted);
         {
             let mut registry = self.registry();
-            registry.queue.retain(|j| !Arc::ptr_eq(j, job));
-            renumber_queue(&registry.queue);
+            if registry.queue.remove(job) {
+                renumber_queue(&registry.queue);
+            }
         }
         let (store, results, id) = (self.store.clone(), self.results.clone(), job.id.clone());
         let until = now_ms() + self.config.result_ttl.as_millis() as u64;
@@ -358,7 +382,7 @@ impl Engine {
             registry.jobs.retain(|_, job| match job.status() {
                 JobStatus::Ready { expires_ms, .. } | JobStatus::Failed { expires_ms, .. } if expires_ms <= now => {
                     job.set_status(JobStatus::Expired);
-                    job.set_artifact(None);
+                    self.held.release(job);
                     expired.push(job.id.clone());
                     true
                 }
@@ -373,6 +397,7 @@ impl Engine {
         self.ip_operations.forget_idle();
         self.ip_submissions.forget_idle();
         self.wallet_syncs.forget_idle();
+        self.scan_budgets.forget_idle();
         self.tickets.forget_old();
         if !expired.is_empty() {
             tracing::info!(jobs = expired.len(), "results expired and wiped");
@@ -402,6 +427,8 @@ impl Engine {
             keys_held: self.store.keys_held(),
             webhook_queue_depth: self.store.webhook_queue_depth(),
             webhook_endpoints: self.store.webhook_endpoints(),
+            held_file_bytes: self.held.bytes(),
+            scan_pace: self.pace.rate() as u64,
             source: self.report(),
             now: SystemTime::now(),
         }
@@ -419,13 +446,27 @@ impl Engine {
 }
 
 /// Gives each queued job its position (1 = next) and announces changes.
-pub(super) fn renumber_queue(queue: &VecDeque<Arc<Job>>) {
-    for (index, job) in queue.iter().enumerate() {
-        if let JobStatus::Queued { .. } = job.status() {
-            job.advance(JobStatus::Queued {
+pub(super) fn renumber_queue(queue: &FairQueue) {
+    for (index, queued) in queue.in_order().into_iter().enumerate() {
+        if let JobStatus::Queued { .. } = queued.job.status() {
+            queued.job.advance(JobStatus::Queued {
                 position: index as u64 + 1,
             });
         }
+    }
+}
+
+/// What scanning a wallet born at `birthday` costs on `view`: its outputs from that height to the tip,
+/// each tested against its key once.
+pub(super) fn output_keys(view: &crate::cache::CacheView, birthday: u64) -> u64 {
+    view.output_count().saturating_sub(view.first_output_at(birthday))
+}
+
+/// Scan threads for `configured` (0: one per core).
+pub(super) fn scan_threads(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
 }
 

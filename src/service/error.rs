@@ -25,8 +25,8 @@ pub enum ApiError {
     /// The envelope's timestamp is outside the server's window (a replay, or a client clock far off).
     #[error("the envelope was sealed at a time outside this server's window of {window_seconds} s; seal it anew")]
     EnvelopeExpired { window_seconds: u64 },
-    /// An envelope this server has opened before: a replayed request.
-    #[error("this envelope was submitted before; seal a new one for each submission")]
+    /// An envelope accepted before whose job is gone (a resend of one whose job lives answers with it).
+    #[error("this envelope was accepted before and its job is gone; seal a new one for each submission")]
     Replayed,
     #[error("a wallet password is required: the wallet file is sealed with it")]
     PasswordRequired,
@@ -68,6 +68,9 @@ pub enum ApiError {
     RateLimited { scope: &'static str, retry_after: Duration },
     #[error("the job queue is full; retry after {} s", retry_after.as_secs().max(1))]
     QueueFull { retry_after: Duration },
+    /// The server remembers as many recent envelopes as it may (so none is accepted twice).
+    #[error("the server has taken as many submissions as it can for now; retry after {} s", retry_after.as_secs().max(1))]
+    TooManySubmissions { retry_after: Duration },
     #[error("this job already has {0} event streams open")]
     TooManySubscribers(usize),
     #[error("the server has too many open connections")]
@@ -113,6 +116,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable(_) => "RANGE_NOT_SATISFIABLE",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::QueueFull { .. } => "QUEUE_FULL",
+            ApiError::TooManySubmissions { .. } => "TOO_MANY_SUBMISSIONS",
             ApiError::TooManySubscribers(_) => "TOO_MANY_SUBSCRIBERS",
             ApiError::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ApiError::Timeout => "TIMEOUT",
@@ -148,9 +152,10 @@ impl ApiError {
             ApiError::NotReady(_) | ApiError::JobFailed { .. } => StatusCode::CONFLICT,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::RateLimited { .. } | ApiError::TooManySubscribers(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::QueueFull { .. } | ApiError::TooManyConnections | ApiError::Unavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::QueueFull { .. }
+            | ApiError::TooManySubmissions { .. }
+            | ApiError::TooManyConnections
+            | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,7 +165,9 @@ impl ApiError {
     /// When the client may try again, for `Retry-After`.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::RateLimited { retry_after, .. } | ApiError::QueueFull { retry_after } => Some(*retry_after),
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::QueueFull { retry_after }
+            | ApiError::TooManySubmissions { retry_after } => Some(*retry_after),
             ApiError::TooManySubscribers(_) | ApiError::TooManyConnections | ApiError::Unavailable(_) => {
                 Some(Duration::from_secs(5))
             }
@@ -261,6 +268,13 @@ mod tests {
                     retry_after: Duration::from_secs(3),
                 },
                 "QUEUE_FULL",
+                503,
+            ),
+            (
+                ApiError::TooManySubmissions {
+                    retry_after: Duration::from_secs(3),
+                },
+                "TOO_MANY_SUBMISSIONS",
                 503,
             ),
         ];

@@ -23,6 +23,8 @@ pub struct Limiter<K: Hash + Eq + Clone> {
     clock: DefaultClock,
     /// Keys tracked at most: a key costs a few dozen bytes, so this bounds memory.
     max_keys: usize,
+    /// Cells a key may spend at once.
+    burst: NonZeroU32,
 }
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
@@ -40,6 +42,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             limiter,
             clock: DefaultClock::default(),
             max_keys: max_keys.max(1),
+            burst: NonZeroU32::new(limit.per_window).unwrap_or(NonZeroU32::MIN),
         }
     }
 
@@ -59,6 +62,28 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         limiter
             .check_key(key)
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()).max(Duration::from_secs(1)))
+    }
+
+    /// Takes `n` cells for `key` (a priced request: output-keys), or says how long until they are
+    /// allowed. A request larger than a whole window's worth takes the whole window.
+    pub fn check_n(&self, key: &K, n: u64) -> Result<(), Duration> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if governor::RateLimiter::len(limiter) >= self.max_keys {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+            if governor::RateLimiter::len(limiter) >= self.max_keys {
+                return Err(Duration::from_secs(1));
+            }
+        }
+        let burst = self.burst.get();
+        let cells = NonZeroU32::new(n.min(u64::from(burst)).max(1) as u32).expect("at least one");
+        match limiter.check_key_n(key, cells) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now()).max(Duration::from_secs(1))),
+            Err(_) => unreachable!("cells are capped at the burst"),
+        }
     }
 
     /// Forgets keys whose limit has fully replenished (they are indistinguishable from new ones).
@@ -108,6 +133,19 @@ mod tests {
         assert!(limiter.check(&3).is_err());
         assert!(limiter.check(&1).is_err());
         assert_eq!(limiter.tracked(), 2);
+    }
+
+    #[test]
+    fn priced_requests_take_their_cells_and_a_huge_one_the_whole_window() {
+        let limiter = Limiter::new(limit(1000, Duration::from_secs(3600)), 100);
+        limiter.check_n(&"a", 600).unwrap();
+        let wait = limiter.check_n(&"a", 600).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(700) && wait <= Duration::from_secs(800),
+            "{wait:?}"
+        );
+        limiter.check_n(&"b", 5_000_000).unwrap();
+        assert!(limiter.check_n(&"b", 1).is_err(), "the whole window was taken");
     }
 
     #[test]

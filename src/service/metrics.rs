@@ -9,7 +9,7 @@ use std::{
     ops::Deref,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64},
     },
     time::{Duration, SystemTime},
 };
@@ -101,20 +101,15 @@ impl Deref for Level {
     }
 }
 
-/// A registered histogram of durations, with the mean the queue's `Retry-After` guess needs (kept
-/// beside it: the crate shows a histogram's sum and count to the encoder only).
+/// A registered histogram of durations.
 pub struct Timing {
     histogram: Histogram,
-    count: AtomicU64,
-    sum_micros: AtomicU64,
 }
 
 impl Default for Timing {
     fn default() -> Self {
         Timing {
             histogram: Histogram::new(BUCKETS),
-            count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
         }
     }
 }
@@ -122,15 +117,6 @@ impl Default for Timing {
 impl Timing {
     pub fn observe(&self, duration: Duration) {
         self.histogram.observe(duration.as_secs_f64());
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add(duration.as_micros() as u64, Ordering::Relaxed);
-    }
-
-    /// The mean of the observations, if any.
-    pub fn mean(&self) -> Option<Duration> {
-        let count = self.count.load(Ordering::Relaxed);
-        (count > 0).then(|| Duration::from_micros(self.sum_micros.load(Ordering::Relaxed) / count))
     }
 }
 
@@ -182,6 +168,10 @@ pub struct Scrape {
     pub webhook_queue_depth: u64,
     /// The webhook endpoints: each one's queue and breaker, and the drops by reason.
     pub webhook_endpoints: Arc<Endpoints>,
+    /// Bytes of finished files held in memory (`held_files`).
+    pub held_file_bytes: u64,
+    /// The scan pace passes measured, in output-keys per second (a guess before the first pass).
+    pub scan_pace: u64,
     /// The source's latest published state with the service's phase on top.
     pub source: SourceReport,
     pub now: SystemTime,
@@ -279,6 +269,8 @@ struct ScrapedGauges {
     webhook_queue_depth: Gauge,
     webhook_endpoint_queue: Family<EndpointLabel, Gauge>,
     webhook_breaker: Family<BreakerLabels, Gauge>,
+    held_file_bytes: Gauge,
+    scan_pace: Gauge,
     lifecycle: Family<StateLabel, Gauge>,
     cache_tip_height: Gauge,
     cache_outputs: Gauge,
@@ -311,6 +303,16 @@ impl Metrics {
             "sealed_keys_held",
             "Jobs whose sealed key is still stored",
             scraped.keys_held.clone(),
+        );
+        r.register(
+            "held_file_bytes",
+            "Bytes of finished files held in memory (the rest are read from their sealed copies)",
+            scraped.held_file_bytes.clone(),
+        );
+        r.register(
+            "scan_pace",
+            "Output-keys a pass scans per second, as measured (what Retry-After and pass sizes use)",
+            scraped.scan_pace.clone(),
         );
         r.register(
             "cache_tip_height",
@@ -517,6 +519,8 @@ impl Metrics {
         gauges.keys_held.set(scrape.keys_held as i64);
         gauges.webhook_queue_depth.set(scrape.webhook_queue_depth as i64);
         self.set_webhooks(&scrape.webhook_endpoints);
+        gauges.held_file_bytes.set(scrape.held_file_bytes as i64);
+        gauges.scan_pace.set(scrape.scan_pace as i64);
         gauges.cache_tip_height.set(known(source.cache_tip_height));
         gauges.cache_outputs.set(source.cache_outputs as i64);
         gauges.node_tip_height.set(known(source.node_tip_height));
@@ -545,6 +549,8 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
 
     fn scrape(lifecycle: Lifecycle) -> Scrape {
@@ -553,6 +559,8 @@ mod tests {
             keys_held: 2,
             webhook_queue_depth: 0,
             webhook_endpoints: Arc::new(Endpoints::none()),
+            held_file_bytes: 0,
+            scan_pace: 0,
             source: SourceReport {
                 lifecycle,
                 cache_tip_height: Some(99),
@@ -604,7 +612,6 @@ mod tests {
         }
         assert_eq!(text.matches("tws_lifecycle_state{").count(), Lifecycle::ALL.len());
         assert!(!text.contains("# EOF"), "{text}");
-        assert_eq!(metrics.job_duration.mean(), Some(Duration::from_millis(700)));
 
         let text = metrics.render(&scrape(Lifecycle::Ready), Format::Prometheus);
         assert!(text.contains("tws_lifecycle_state{state=\"ready\"} 1\n"), "{text}");

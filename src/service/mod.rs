@@ -12,12 +12,15 @@
 //! engine     the facade: registry of jobs, auth, delete, expiry, metrics, phase over the cache source
 //!   metrics    prometheus-client registry: counters and histograms as things happen, jobs by state
 //!              moved by each job, so a scrape reads atomics (no store query, no walk over the jobs)
-//!   submission rate limits, fingerprints, deduplication, queue bounds
+//!   submission admission: rate limits, scan budgets, bounds with headroom, envelopes sent again
+//!   fair_queue jobs in the order passes take them: fair between clients by cost (output-keys)
+//!   pace       output-keys per second, measured: Retry-After and pass sizes
+//!   held_files which finished files stay in memory, within `max_held_bytes`
 //!   job        one job's state and event channel        store     SQLite job store (WAL), sealed keys
 //!   keyfile    the persistent sealing key (0600)        limits    token buckets
 //!   tickets    single-use events tickets for browsers (memory, hashed)
 //!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
-//! scheduler  queued jobs -> one scan pass (rayon, blocking pool) -> ResultBuilder -> artifact -> sealed file
+//! scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder -> sealed file
 //! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
 //! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
 //! webhook    job events to the operator's endpoints (https or http), signed (HMAC-SHA256), queued in the
@@ -30,15 +33,18 @@ mod client;
 pub mod config;
 mod engine;
 pub mod error;
+mod fair_queue;
 mod http;
 #[cfg(feature = "fuzzing")]
 pub(crate) use http::fuzzing as http_fuzzing;
+mod held_files;
 mod idle;
 mod job;
 mod keyfile;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod pace;
 mod result_store;
 mod scheduler;
 mod server;

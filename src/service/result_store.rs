@@ -319,7 +319,7 @@ impl Engine {
             Ok(artifact) => {
                 let artifact = Arc::new(artifact);
                 if matches!(job.status(), JobStatus::Ready { .. }) && !job.is_cancelled() {
-                    job.set_artifact(Some(artifact.clone()));
+                    self.held.hold(job, artifact.clone(), true);
                 }
                 self.metrics.results_reopened.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(job = %job.id, size = artifact.zstd_len, "result reopened from disk");

@@ -25,8 +25,9 @@ use zeroize::Zeroizing;
 use super::{
     artifact::Artifact,
     cache_source::PassView,
-    engine::{Engine, blocking, now_ms, renumber_queue},
+    engine::{Engine, blocking, now_ms, output_keys, renumber_queue},
     error::JobFailure,
+    fair_queue::PassBounds,
     job::{Job, JobStatus},
     store::{SUBMISSION_FORMAT, StoredResult},
 };
@@ -94,10 +95,18 @@ pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
                 }),
             }
         };
-        let batch = take_batch(&engine);
+        // A snapshot that does not open fails the pass's jobs (`CACHE_UNAVAILABLE`, retried): they are
+        // taken as if free, up to the key bound.
+        let price = |job: &Job| {
+            snapshot
+                .as_ref()
+                .map_or(1, |pass| output_keys(&pass.view, job.birthday))
+        };
+        let batch = take_batch(&engine, price);
         if batch.is_empty() {
             continue;
         }
+        let pass_keys: u64 = batch.iter().map(|job| price(job)).sum();
         let ids: Vec<String> = batch.iter().map(|j| j.id.clone()).collect();
         let store = engine.store.clone();
         if blocking(move || store.mark_scanning(&ids)).await.is_err() {
@@ -105,6 +114,7 @@ pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
+        engine.pace.started(Instant::now(), pass_keys);
         let cancel = Arc::new(AtomicBool::new(false));
         let stop_on_shutdown = {
             let (cancel, shutdown) = (cancel.clone(), shutdown.clone());
@@ -127,7 +137,9 @@ pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
             }
         };
         stop_on_shutdown.abort();
+        engine.pace.finished(Instant::now(), pass_keys);
         finish(&engine, batch, outcomes).await;
+        engine.registry().in_pass.clear();
     }
     tracing::debug!("scheduler stopped");
 }
@@ -143,27 +155,43 @@ async fn wait_for_work(engine: &Engine) {
     }
 }
 
-/// Takes up to `max_batch_keys` jobs off the queue and marks them scanning (a job deleted meanwhile is
-/// left out).
-fn take_batch(engine: &Engine) -> Vec<Arc<Job>> {
+/// Takes the next pass's jobs off the queue, fairly between clients and within the pass's bounds priced
+/// against its snapshot, and marks them scanning (a job deleted meanwhile is left out).
+fn take_batch(engine: &Engine, price: impl Fn(&Job) -> u64) -> Vec<Arc<Job>> {
+    let bounds = PassBounds {
+        max_jobs: engine.config.max_batch_keys,
+        max_output_keys: match engine.config.max_pass_output_keys {
+            0 => engine.pace.keys_for(engine.config.pass_target),
+            cap => cap,
+        },
+    };
     let mut registry = engine.registry();
-    let take = registry.queue.len().min(engine.config.max_batch_keys.max(1));
-    let batch: Vec<Arc<Job>> = registry.queue.drain(..take).filter(|job| job.start_scan()).collect();
-    for job in &batch {
-        job.attempts.fetch_add(1, Ordering::Relaxed);
+    let taken = registry.queue.take_pass(bounds, price);
+    let mut batch = Vec::with_capacity(taken.len());
+    for queued in taken {
+        if queued.job.start_scan() {
+            queued.job.attempts.fetch_add(1, Ordering::Relaxed);
+            batch.push(queued.job.clone());
+            registry.in_pass.insert(queued.job.id.clone(), queued);
+        }
     }
     renumber_queue(&registry.queue);
     batch
 }
 
-/// Puts jobs back at the head of the queue, except those deleted meanwhile: a DELETE is final.
+/// Puts jobs back in their places in the queue, except those deleted meanwhile: a DELETE is final.
 fn requeue_in_memory(engine: &Engine, batch: &[Arc<Job>]) {
     let mut registry = engine.registry();
-    for job in batch.iter().rev() {
-        if job.advance(JobStatus::Queued { position: 0 }) {
-            registry.queue.push_front(job.clone());
+    let mut back = Vec::new();
+    for job in batch {
+        let place = registry.in_pass.remove(&job.id);
+        if job.advance(JobStatus::Queued { position: 0 })
+            && let Some(queued) = place
+        {
+            back.push(queued);
         }
     }
+    registry.queue.restore(back);
     renumber_queue(&registry.queue);
 }
 
@@ -388,7 +416,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 };
                 // On disk (sealed) before the store says ready, so a ready job has its file there unless
                 // the write failed; a crash in between leaves the job scanning, to be scanned again.
-                engine.persist_result(&job.id, &artifact).await;
+                let on_disk = engine.persist_result(&job.id, &artifact).await;
                 let stored = result.clone();
                 if blocking(move || store.finish_ready(&id, &stored, now, now + ttl))
                     .await
@@ -398,7 +426,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                     continue;
                 }
                 let size = result.size;
-                job.set_artifact(Some(artifact));
+                engine.held.hold(&job, artifact, on_disk);
                 let ready = JobStatus::Ready {
                     size,
                     sha256: result.sha256,
@@ -408,7 +436,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 };
                 if !job.advance(ready) {
                     // Deleted while its file was built or written: the DELETE stands, the file goes.
-                    job.set_artifact(None);
+                    engine.held.release(&job);
                     engine.discard_result(&job.id).await;
                     continue;
                 }

@@ -32,15 +32,16 @@ use super::{
 };
 
 const APPLICATION_ID: i64 = 0x5457_5331;
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 /// The `format` of a job stored today: its `sealed_view_key` column holds the one sealed envelope of a
 /// version-2 submission. Format 1 (a view-key box and a password box) is still opened for jobs a
 /// version-1 server accepted.
 pub const SUBMISSION_FORMAT: u32 = 2;
-/// Envelopes remembered at most. Each submission adds one (for the envelope's window); submissions are
-/// rate-limited per client, so this is reached only under a flood from very many addresses, and then new
-/// submissions are refused rather than an envelope forgotten while it could still be replayed.
-pub const MAX_SEEN_ENVELOPES: i64 = 1_000_000;
+/// Envelopes remembered at most. Each accepted submission adds one (for the envelope's window);
+/// submissions are rate-limited per client, so this is reached only under a flood from very many
+/// addresses, and then new submissions are refused until the oldest window closes (`Retry-After`)
+/// rather than an envelope forgotten while it could still be replayed.
+pub const MAX_SEEN_ENVELOPES: u64 = 1_000_000;
 pub const FILE_NAME: &str = "jobs.sqlite";
 
 const SCHEMA: &str = "
@@ -77,9 +78,11 @@ CREATE TABLE IF NOT EXISTS tokens (
     PRIMARY KEY (job_id, hash)
 );
 CREATE TABLE IF NOT EXISTS seen_envelopes (
-    ephemeral BLOB PRIMARY KEY,    -- an opened envelope's ephemeral public key
-    expires_ms INTEGER NOT NULL    -- its window's end: a replay after that is refused by its timestamp
+    ephemeral BLOB PRIMARY KEY,    -- an accepted envelope's ephemeral public key
+    expires_ms INTEGER NOT NULL,   -- its window's end: a replay after that is refused by its timestamp
+    job_id TEXT                    -- the job it was accepted as (NULL: recorded by schema 3 or 4)
 );
+CREATE INDEX IF NOT EXISTS seen_envelopes_expiry ON seen_envelopes (expires_ms);
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     url TEXT NOT NULL,             -- one of the operator's webhook_urls
@@ -93,7 +96,7 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_by_endpoint ON webhook_deliveries 
 ";
 
 /// `MIGRATIONS[v - 1]` takes a store from version `v` to `v + 1` (a fresh store gets `SCHEMA` at once).
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     // 2: finished files survive restarts (`result_store`): what a ready job reports, and per token its
     // result key and the sealed file key.
     "ALTER TABLE jobs ADD COLUMN result_stale INTEGER;
@@ -106,6 +109,10 @@ const MIGRATIONS: [&str; 4] = [
     "",
     // 5: each endpoint's worker reads its own due deliveries: `SCHEMA` indexes them by (url, next_ms).
     "DROP INDEX IF EXISTS webhook_deliveries_due;",
+    // 6: an envelope is remembered with the job it was accepted as, so a resend answers with that job;
+    // the index keeps the purge and the oldest window cheap. (A store older than 3 gets the table here.)
+    "CREATE TABLE IF NOT EXISTS seen_envelopes (ephemeral BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL);
+     ALTER TABLE seen_envelopes ADD COLUMN job_id TEXT;",
 ];
 
 /// A job's state as stored.
@@ -157,6 +164,17 @@ pub struct NewJob<'a> {
     /// The token's public result key (`result_store::result_public_key`).
     pub result_key: &'a [u8; 32],
     pub created_ms: u64,
+    /// A sealed submission's envelope (its ephemeral key) and until when (ms) it must be remembered.
+    pub envelope: Option<(&'a [u8; 32], u64)>,
+}
+
+/// What `insert` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    New,
+    /// The envelope was accepted before, as this job (`None`: recorded before jobs were noted with it):
+    /// nothing was written.
+    Repeat(Option<String>),
 }
 
 /// What a ready job reports about its file.
@@ -204,6 +222,8 @@ pub struct Store {
     webhook_depth: Arc<AtomicU64>,
     /// Jobs holding sealed keys: counted at open, then kept by the writes that store or wipe keys.
     keys_held: Arc<AtomicU64>,
+    /// Envelopes remembered: counted at open, then kept by the writes that add or purge them.
+    envelopes: Arc<AtomicU64>,
     /// Calls on the connection, for tests that must show a path makes none.
     #[cfg(any(test, feature = "test-util"))]
     calls: Arc<AtomicU64>,
@@ -266,6 +286,9 @@ impl Store {
         );
         conn.execute_batch(&setup).map_err(|e| fail(e.to_string()))?;
         let keys_held = count_keys_held(&conn).map_err(|e| fail(e.to_string()))?;
+        let envelopes: i64 = conn
+            .query_row("SELECT COUNT(*) FROM seen_envelopes", [], |r| r.get(0))
+            .map_err(|e| fail(e.to_string()))?;
         let webhook_depth: i64 = conn
             .query_row("SELECT COUNT(*) FROM webhook_deliveries", [], |r| r.get(0))
             .map_err(|e| fail(e.to_string()))?;
@@ -277,6 +300,7 @@ impl Store {
             webhooks: Arc::new(Endpoints::none()),
             webhook_depth: Arc::new(AtomicU64::new(webhook_depth as u64)),
             keys_held: Arc::new(AtomicU64::new(keys_held)),
+            envelopes: Arc::new(AtomicU64::new(envelopes as u64)),
             #[cfg(any(test, feature = "test-util"))]
             calls: Arc::new(AtomicU64::new(0)),
         })
@@ -329,9 +353,22 @@ impl Store {
         })
     }
 
-    pub fn insert(&self, job: &NewJob<'_>) -> Result<()> {
+    /// Stores a new queued job, and its envelope in the same transaction, unless the envelope was
+    /// accepted before (then nothing is written: a resend, or two at once).
+    pub fn insert(&self, job: &NewJob<'_>) -> Result<Inserted> {
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
+            if let Some((ephemeral, expires_ms)) = job.envelope {
+                let added = tx.execute(
+                    "INSERT INTO seen_envelopes (ephemeral, expires_ms, job_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (ephemeral) DO NOTHING",
+                    params![&ephemeral[..], expires_ms as i64, job.id],
+                )?;
+                if added == 0 {
+                    let earlier = envelope_job(&tx, ephemeral)?.flatten();
+                    return Ok(Inserted::Repeat(earlier));
+                }
+            }
             tx.execute(
                 "INSERT INTO jobs (id, state, dedupe, birthday, spend_public_key, sealed_view_key, format,
                                    created_ms)
@@ -352,31 +389,31 @@ impl Store {
             )?;
             tx.commit()?;
             self.keys_held.fetch_add(1, Ordering::Relaxed);
-            Ok(())
+            if job.envelope.is_some() {
+                self.envelopes.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Inserted::New)
         })
     }
 
-    /// Remembers an opened envelope's ephemeral key until `expires_ms`. `false`: it was seen before (a
-    /// replay). Refuses (an error) when `MAX_SEEN_ENVELOPES` unexpired envelopes are remembered.
-    pub fn note_envelope(&self, ephemeral: &[u8; 32], expires_ms: u64, now_ms: u64) -> Result<bool> {
+    /// The job an envelope was accepted as: `None` if it was not, `Some(None)` if it was before jobs were
+    /// noted with their envelopes.
+    pub fn envelope_job(&self, ephemeral: &[u8; 32]) -> Result<Option<Option<String>>> {
+        self.with(|c| envelope_job(c, ephemeral))
+    }
+
+    /// Envelopes remembered now, read without a query.
+    pub fn envelopes_remembered(&self) -> u64 {
+        self.envelopes.load(Ordering::Relaxed)
+    }
+
+    /// When the oldest remembered envelope's window ends (ms), if any is remembered.
+    pub fn oldest_envelope_ms(&self) -> Result<Option<u64>> {
         self.with(|c| {
-            let remembered: i64 = c.query_row(
-                "SELECT COUNT(*) FROM seen_envelopes WHERE expires_ms >= ?1",
-                [now_ms as i64],
-                |r| r.get(0),
-            )?;
-            if remembered >= MAX_SEEN_ENVELOPES {
-                c.execute("DELETE FROM seen_envelopes WHERE expires_ms < ?1", [now_ms as i64])?;
-                return Err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-                    Some("too many envelopes remembered".into()),
-                ));
-            }
-            let added = c.execute(
-                "INSERT OR IGNORE INTO seen_envelopes (ephemeral, expires_ms) VALUES (?1, ?2)",
-                params![&ephemeral[..], expires_ms as i64],
-            )?;
-            Ok(added == 1)
+            c.query_row("SELECT MIN(expires_ms) FROM seen_envelopes", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|v| v.map(|ms| ms.max(0) as u64))
         })
     }
 
@@ -612,7 +649,8 @@ impl Store {
     /// time is up.
     pub fn purge(&self, now_ms: u64) -> Result<usize> {
         self.with(|c| {
-            c.execute("DELETE FROM seen_envelopes WHERE expires_ms < ?1", [now_ms as i64])?;
+            let forgotten = c.execute("DELETE FROM seen_envelopes WHERE expires_ms < ?1", [now_ms as i64])?;
+            self.envelopes.fetch_sub(forgotten as u64, Ordering::Relaxed);
             c.execute(
                 "DELETE FROM jobs WHERE state IN ('deleted', 'expired') AND expires_ms < ?1",
                 [now_ms as i64],
@@ -649,6 +687,15 @@ fn private_file(path: &Path) -> std::io::Result<()> {
         std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     }
     Ok(())
+}
+
+fn envelope_job(c: &Connection, ephemeral: &[u8; 32]) -> Result<Option<Option<String>>> {
+    c.query_row(
+        "SELECT job_id FROM seen_envelopes WHERE ephemeral = ?1",
+        [&ephemeral[..]],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .optional()
 }
 
 fn count_keys_held(c: &Connection) -> Result<u64> {

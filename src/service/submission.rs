@@ -1,15 +1,21 @@
-//! Submission: accepting a wallet's request. Owns the per-client and per-wallet rate limits' checks, the
-//! replay check of sealed envelopes, the queue's bounds (in all, and per client) and the new job's first
-//! store row. Opening and validating the request body is `http::submit`; scanning is `scheduler`.
+//! Submission: accepting a wallet's request. Owns the admission of a new job (the per-client and
+//! per-wallet rate limits, the client's scan budget in output-keys, the bounds of the queue and of the
+//! jobs and bytes held, in all and per client, with headroom kept for clients holding little), the
+//! answer to an envelope sent again, and the new job's first store row. Opening and validating the
+//! request body is `http::submit`; the order of the queue is `fair_queue`; scanning is `scheduler`.
 //!
 //! Every submission is a job of its own with its own credentials: two submissions for the same wallet
-//! share a scan pass when they are queued together (`scheduler`), never a job. Accepting runs to
-//! completion on a task of its own, whatever happens to the request meanwhile (a reset HTTP/2 stream, a
-//! timeout), so a queue slot reserved for it is always given back or filled.
+//! share a scan pass when they are queued together (`scheduler`), never a job. An envelope is remembered
+//! only once it is accepted, in the job's own transaction: sent again (a retry after a lost answer, or a
+//! replay) it answers with the same job and grants nothing (the token never travels); refused, it may be
+//! sent again after the wait. Accepting runs to completion on a task of its own, whatever happens to the
+//! request meanwhile (a reset HTTP/2 stream, a timeout), so a queue slot reserved for it is always given
+//! back or filled.
 
 use std::{
+    net::IpAddr,
     sync::{Arc, atomic::Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
@@ -18,10 +24,11 @@ use tari_wallet_sync_sse::seal::{Sealed, seal};
 use super::{
     Port,
     client::Client,
-    engine::{Engine, Registry, blocking, now_ms},
+    engine::{Engine, Registry, blocking, now_ms, output_keys, renumber_queue},
     error::ApiError,
+    fair_queue::Lane,
     job::{Job, JobStatus, new_job_id},
-    store::{NewJob, SUBMISSION_FORMAT},
+    store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
 };
 use crate::recognize::WalletKey;
 
@@ -47,22 +54,101 @@ pub struct Submitted {
     pub status: JobStatus,
 }
 
-/// A queue slot promised to a submission still being written to the store; given back when dropped,
+/// Share of a global bound (queue slots, jobs held) open to every client; the rest is headroom that only
+/// clients holding fewer than `FEW` jobs may use, so a handful of addresses filling the bound leave room
+/// for newcomers.
+const OPEN_SHARE: (usize, usize) = (3, 4);
+const FEW: usize = 2;
+
+/// Whether a client holding `holds` may take one more of `capacity` when `used` are taken.
+fn admits(used: usize, capacity: usize, holds: usize) -> bool {
+    let open = capacity * OPEN_SHARE.0 / OPEN_SHARE.1;
+    used < capacity && (used < open.max(1) || holds < FEW)
+}
+
+/// Queue slots promised to a submission still being written to the store; given back when dropped,
 /// whatever ends the submission.
 struct Reservation {
     engine: Arc<Engine>,
+    bucket: IpAddr,
 }
 
 impl Reservation {
-    fn take(engine: &Arc<Engine>, registry: &mut Registry) -> Reservation {
+    fn take(engine: &Arc<Engine>, registry: &mut Registry, bucket: IpAddr) -> Reservation {
         registry.reserved += 1;
-        Reservation { engine: engine.clone() }
+        *registry.reserved_by.entry(bucket).or_insert(0) += 1;
+        Reservation {
+            engine: engine.clone(),
+            bucket,
+        }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.engine.registry().reserved -= 1;
+        let mut registry = self.engine.registry();
+        registry.reserved -= 1;
+        if let Some(count) = registry.reserved_by.get_mut(&self.bucket) {
+            *count -= 1;
+            if *count == 0 {
+                registry.reserved_by.remove(&self.bucket);
+            }
+        }
+    }
+}
+
+/// What one client holds now, and the jobs held in all.
+#[derive(Debug, Default)]
+struct Holdings {
+    /// Jobs of every client that are not tombstones.
+    live: usize,
+    /// This client's jobs that are not tombstones, queued and scanning among them.
+    client_live: usize,
+    client_waiting: usize,
+    /// Bytes of this client's finished files.
+    client_bytes: u64,
+    /// When this client's earliest finished job expires (ms), if it has one.
+    client_next_expiry: Option<u64>,
+}
+
+impl Holdings {
+    fn note_expiry(&mut self, expires_ms: u64) {
+        self.client_next_expiry = Some(self.client_next_expiry.map_or(expires_ms, |e| e.min(expires_ms)));
+    }
+
+    /// The wait until this client's earliest finished job expires (at least a second).
+    fn until_next_expiry(&self, now_ms: u64) -> Duration {
+        let ms = self.client_next_expiry.map_or(0, |e| e.saturating_sub(now_ms));
+        Duration::from_millis(ms).max(Duration::from_secs(1))
+    }
+
+    fn of(registry: &Registry, bucket: IpAddr) -> Holdings {
+        let mut holdings = Holdings::default();
+        for job in registry.jobs.values() {
+            let status = job.status();
+            if status.is_tombstone() {
+                continue;
+            }
+            holdings.live += 1;
+            if job.client != Some(bucket) {
+                continue;
+            }
+            holdings.client_live += 1;
+            match status {
+                JobStatus::Queued { .. } | JobStatus::Scanning { .. } => holdings.client_waiting += 1,
+                JobStatus::Ready { size, expires_ms, .. } => {
+                    holdings.client_bytes += size;
+                    holdings.note_expiry(expires_ms);
+                }
+                JobStatus::Failed { expires_ms, .. } => holdings.note_expiry(expires_ms),
+                JobStatus::Deleted | JobStatus::Expired => {}
+            }
+        }
+        let reserved = registry.reserved_by.get(&bucket).copied().unwrap_or(0);
+        holdings.live += registry.reserved;
+        holdings.client_live += reserved;
+        holdings.client_waiting += reserved;
+        holdings
     }
 }
 
@@ -105,23 +191,21 @@ impl Engine {
         seal(&self.server_key.public_key(), label, plaintext).expect("our own key is valid and the input short")
     }
 
-    /// The keyed fingerprint of a wallet (its public keys): what the per-wallet limit keys on.
+    /// The keyed fingerprint of a wallet: its public view key, what the per-wallet limit keys on. (Not
+    /// its spend key: a fresh random spend key per submission must not pass as another wallet.)
     fn wallet_fingerprint(&self, key: &WalletKey) -> [u8; 32] {
         let mut hasher = Blake2b::<U32>::new();
         hasher.update(self.fingerprint_key.as_ref());
-        for part in [
-            &b"wallet"[..],
-            key.public_view_key().as_bytes(),
-            key.spend_public_key().as_bytes(),
-        ] {
+        for part in [&b"wallet-view-key"[..], key.public_view_key().as_bytes()] {
             hasher.update((part.len() as u64).to_le_bytes());
             hasher.update(part);
         }
         hasher.finalize().into()
     }
 
-    /// Accepts a validated submission from `client` as a new queued job. Runs on a task of its own, so a
-    /// request that goes away meanwhile leaves nothing half done.
+    /// Accepts a validated submission from `client` as a new queued job, or answers with the job its
+    /// envelope was accepted as before. Runs on a task of its own, so a request that goes away meanwhile
+    /// leaves nothing half done.
     pub async fn submit(self: &Arc<Self>, submission: Submission, client: Client) -> Result<Submitted, ApiError> {
         let engine = self.clone();
         tokio::spawn(async move { engine.accept(submission, client).await })
@@ -139,38 +223,28 @@ impl Engine {
         if !lifecycle.accepts() {
             return Err(ApiError::Unavailable(lifecycle.name()));
         }
-        // A replayed envelope is refused before anything else is decided, so it always reads as one.
-        if let Some((ephemeral, until_ms)) = submission.replay {
+        // An envelope accepted before answers with its job before anything is charged.
+        if let Some((ephemeral, _)) = submission.replay {
             let store = self.store.clone();
-            let now = now_ms();
-            if !blocking(move || store.note_envelope(&ephemeral, until_ms, now)).await? {
-                self.metrics.rate_limited("replay");
-                return Err(ApiError::Replayed);
+            if let Some(earlier) = blocking(move || store.envelope_job(&ephemeral)).await? {
+                return self.repeated(earlier);
+            }
+            if self.store.envelopes_remembered() >= MAX_SEEN_ENVELOPES {
+                return Err(self.envelopes_full().await);
             }
         }
         let wallet = self.wallet_fingerprint(&submission.key);
+        let cost = {
+            let (engine, birthday) = (self.clone(), submission.birthday);
+            tokio::task::spawn_blocking(move || engine.source.pricing_view().map(|view| output_keys(&view, birthday)))
+                .await
+                .unwrap_or(None)
+        };
         let reservation = {
             let mut registry = self.registry();
-            let live = registry.jobs.values().filter(|j| !j.status().is_tombstone()).count();
-            let queue_full = registry.queue.len() + registry.reserved >= self.config.max_queued_jobs;
-            if queue_full || live + registry.reserved >= self.config.max_jobs_held {
-                return Err(ApiError::QueueFull {
-                    retry_after: self.queue_retry_after(),
-                });
-            }
-            let queued_by_client = registry
-                .queue
-                .iter()
-                .filter(|j| j.client == Some(client.bucket))
-                .count();
-            if queued_by_client >= self.config.max_queued_per_client {
-                self.metrics.rate_limited("client_queue");
-                return Err(ApiError::RateLimited {
-                    scope: "queued job",
-                    retry_after: self.queue_retry_after(),
-                });
-            }
-            // Last, so a submission refused for room does not use up one of the wallet's syncs.
+            self.admit(&registry, client.bucket)?;
+            // Last, so a submission refused for room does not use up one of the wallet's syncs or the
+            // client's budget; a chain not yet readable (importing) cannot price it, and charges nothing.
             self.wallet_syncs.check(&wallet).map_err(|retry_after| {
                 self.metrics.rate_limited("wallet");
                 ApiError::RateLimited {
@@ -178,7 +252,16 @@ impl Engine {
                     retry_after,
                 }
             })?;
-            Reservation::take(self, &mut registry)
+            if let Some(cost) = cost {
+                self.scan_budgets.check_n(&client.bucket, cost).map_err(|retry_after| {
+                    self.metrics.rate_limited("scan_budget");
+                    ApiError::RateLimited {
+                        scope: "scan budget",
+                        retry_after,
+                    }
+                })?;
+            }
+            Reservation::take(self, &mut registry, client.bucket)
         };
         #[cfg(feature = "test-util")]
         tokio::time::sleep(self.config.test_accept_delay).await;
@@ -188,8 +271,9 @@ impl Engine {
         let sealed_request = submission.sealed_request.to_bytes();
         let spend = submission.key.spend_public_key().to_bytes();
         let (birthday, token_hash, result_key) = (submission.birthday, submission.token_hash, submission.result_key);
+        let envelope = submission.replay;
         drop(submission);
-        blocking(move || {
+        let inserted = blocking(move || {
             store.insert(&NewJob {
                 id: &job_id,
                 dedupe: &wallet,
@@ -200,36 +284,148 @@ impl Engine {
                 token_hash: &token_hash,
                 result_key: &result_key,
                 created_ms,
+                envelope: envelope.as_ref().map(|(ephemeral, until)| (ephemeral, *until)),
             })
         })
         .await?;
+        if let Inserted::Repeat(earlier) = inserted {
+            // The same envelope, sent twice at once: the other was accepted first.
+            return self.repeated(earlier);
+        }
         let mut registry = self.registry();
-        let position = registry.queue.len() as u64 + 1;
-        let status = JobStatus::Queued { position };
         let mut job = Job::new(
             id.clone(),
             birthday,
             created_ms,
             self.boot,
             vec![token_hash],
-            status.clone(),
+            JobStatus::Queued { position: 0 },
             self.metrics.jobs.clone(),
         );
         job.client = Some(client.bucket);
         let job = Arc::new(job);
-        registry.queue.push_back(job.clone());
-        registry.jobs.insert(id.clone(), job);
+        registry
+            .queue
+            .push(job.clone(), Lane::Client(client.bucket), cost.unwrap_or(1));
+        registry.jobs.insert(id.clone(), job.clone());
+        renumber_queue(&registry.queue);
         drop(registry);
         drop(reservation);
         self.metrics.jobs_submitted.fetch_add(1, Ordering::Relaxed);
         self.queue_notify.notify_one();
-        tracing::info!(job = %id, position, "job queued");
+        let status = job.status();
+        let position = match status {
+            JobStatus::Queued { position } => position,
+            _ => 0,
+        };
+        tracing::info!(job = %id, position, output_keys = cost, "job queued");
         Ok(Submitted { job_id: id, status })
     }
 
-    /// A guess of when the queue will have room: one pass at the mean pace so far (10 s before any).
-    fn queue_retry_after(&self) -> Duration {
-        let pass = self.metrics.pass_duration.mean().unwrap_or(Duration::from_secs(10));
-        pass.clamp(Duration::from_secs(1), Duration::from_secs(300))
+    /// The answer to an envelope accepted before: its job as it is now. The client derived the job's
+    /// token when it sealed the envelope, so this tells a resending client where its job is and a
+    /// replayer nothing it can use. A job already forgotten (its tombstone purged) leaves nothing to
+    /// point at: the envelope is refused as replayed.
+    fn repeated(&self, earlier: Option<String>) -> Result<Submitted, ApiError> {
+        self.metrics.rate_limited("repeat");
+        let job = earlier.and_then(|id| self.registry().jobs.get(&id).cloned());
+        match job {
+            Some(job) => Ok(Submitted {
+                job_id: job.id.clone(),
+                status: job.status(),
+            }),
+            None => Err(ApiError::Replayed),
+        }
+    }
+
+    /// Refused for room: this client's own bounds first (its share says more than a full queue), then the
+    /// bounds every client shares, with their headroom; each with the real wait: until this client's first
+    /// job leaves the queue, until its earliest finished job expires, or until the running pass ends.
+    fn admit(&self, registry: &Registry, bucket: IpAddr) -> Result<(), ApiError> {
+        let config = &self.config;
+        let now = Instant::now();
+        let holdings = Holdings::of(registry, bucket);
+        let waiting = registry.queue.len() + registry.reserved;
+        let lane = Lane::Client(bucket);
+        // Its first queued job leaves when the work ahead of it is done; with none queued, its scanning
+        // jobs end with the running pass.
+        let until_own_turn = || match registry.queue.queued_by(lane) {
+            0 => self.pace.wait(now, 0),
+            _ => self.pace.wait(now, registry.queue.cost_ahead_of(lane)),
+        };
+        if holdings.client_waiting >= config.max_queued_per_client {
+            self.metrics.rate_limited("client_queue");
+            return Err(ApiError::RateLimited {
+                scope: "queued job",
+                retry_after: until_own_turn(),
+            });
+        }
+        if holdings.client_live >= config.max_jobs_per_client {
+            self.metrics.rate_limited("client_jobs");
+            let retry_after = match holdings.client_next_expiry {
+                Some(_) => holdings.until_next_expiry(now_ms()),
+                None => until_own_turn(),
+            };
+            return Err(ApiError::RateLimited {
+                scope: "held job",
+                retry_after,
+            });
+        }
+        if holdings.client_bytes >= config.max_held_bytes_per_client {
+            self.metrics.rate_limited("client_bytes");
+            return Err(ApiError::RateLimited {
+                scope: "held file bytes",
+                retry_after: holdings.until_next_expiry(now_ms()),
+            });
+        }
+        if !admits(waiting, config.max_queued_jobs, holdings.client_waiting) {
+            // Full for this client: room comes when its own first job leaves, or for anyone when passes
+            // drain the queue.
+            let retry_after = if holdings.client_waiting > 0 {
+                until_own_turn()
+            } else {
+                self.pace.wait(now, 0)
+            };
+            return Err(ApiError::QueueFull { retry_after });
+        }
+        if !admits(holdings.live, config.max_jobs_held, holdings.client_live) {
+            let retry_after = if holdings.client_live > holdings.client_waiting {
+                holdings.until_next_expiry(now_ms())
+            } else {
+                self.pace.wait(now, 0)
+            };
+            return Err(ApiError::QueueFull { retry_after });
+        }
+        Ok(())
+    }
+
+    /// Every envelope the store may remember is remembered: new ones wait until the oldest window ends.
+    async fn envelopes_full(&self) -> ApiError {
+        let store = self.store.clone();
+        let oldest = blocking(move || store.oldest_envelope_ms()).await.ok().flatten();
+        let wait = oldest.map_or(0, |ms| ms.saturating_sub(now_ms()));
+        self.metrics.rate_limited("envelopes");
+        ApiError::TooManySubmissions {
+            retry_after: Duration::from_millis(wait).max(Duration::from_secs(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headroom_is_kept_for_clients_holding_little() {
+        // Open to all up to three quarters; beyond, only to clients holding fewer than two.
+        assert!(admits(0, 8, 5));
+        assert!(admits(5, 8, 5));
+        assert!(!admits(6, 8, 2));
+        assert!(admits(6, 8, 1));
+        assert!(admits(7, 8, 0));
+        assert!(!admits(8, 8, 0), "full is full");
+        // A bound of one is open to the first client whatever it holds.
+        assert!(admits(0, 1, 3));
+        assert!(!admits(1, 1, 0));
     }
 }

@@ -14,6 +14,7 @@ fn job<'a>(id: &'a str, sealed: &'a [u8]) -> NewJob<'a> {
         token_hash: &[4; 32],
         result_key: &[6; 32],
         created_ms: 10,
+        envelope: None,
     }
 }
 
@@ -120,21 +121,37 @@ fn migrates_a_version_1_store() {
 }
 
 #[test]
-fn an_envelope_is_accepted_once_within_its_window() {
+fn an_envelope_is_accepted_as_one_job_within_its_window() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    assert!(store.note_envelope(&[1; 32], 1_000, 10).unwrap());
-    assert!(!store.note_envelope(&[1; 32], 1_000, 20).unwrap(), "a replay");
-    assert!(store.note_envelope(&[2; 32], 1_000, 20).unwrap());
+    let with = |id: &'static str, ephemeral: &'static [u8; 32], until: u64| NewJob {
+        envelope: Some((ephemeral, until)),
+        ..job(id, &[9; 80])
+    };
+    assert_eq!(store.insert(&with("a", &[1; 32], 1_000)).unwrap(), Inserted::New);
+    // Sent again (a retry, a replay, or both at once): nothing written, the first job named.
+    assert_eq!(
+        store.insert(&with("b", &[1; 32], 1_000)).unwrap(),
+        Inserted::Repeat(Some("a".into()))
+    );
+    assert_eq!(store.load().unwrap().len(), 1, "no row for the repeat");
+    assert_eq!(store.insert(&with("c", &[2; 32], 2_000)).unwrap(), Inserted::New);
+    assert_eq!(store.envelope_job(&[1; 32]).unwrap(), Some(Some("a".into())));
+    assert_eq!(store.envelope_job(&[3; 32]).unwrap(), None);
+    assert_eq!(store.envelopes_remembered(), 2);
+    assert_eq!(store.oldest_envelope_ms().unwrap(), Some(1_000));
     drop(store);
-    // Across a restart too.
+    // Across a restart too, the count with it.
     let store = Store::open(dir.path()).unwrap();
-    assert!(!store.note_envelope(&[1; 32], 1_000, 30).unwrap());
+    assert_eq!(store.envelopes_remembered(), 2);
+    assert_eq!(store.envelope_job(&[1; 32]).unwrap(), Some(Some("a".into())));
     // Forgotten only once its window is over (its timestamp refuses it from then on).
     store.purge(999).unwrap();
-    assert!(!store.note_envelope(&[1; 32], 1_000, 999).unwrap());
+    assert!(store.envelope_job(&[1; 32]).unwrap().is_some());
     store.purge(1_001).unwrap();
-    assert!(store.note_envelope(&[1; 32], 2_000, 1_001).unwrap());
+    assert_eq!(store.envelope_job(&[1; 32]).unwrap(), None);
+    assert_eq!(store.envelopes_remembered(), 1);
+    assert_eq!(store.oldest_envelope_ms().unwrap(), Some(2_000));
 }
 
 #[cfg(unix)]

@@ -17,6 +17,7 @@ fn job(id: &str) -> NewJob<'_> {
         token_hash: &[4; 32],
         result_key: &[6; 32],
         created_ms: 10,
+        envelope: None,
     }
 }
 
