@@ -52,6 +52,8 @@ pub enum ApiError {
     TicketExpired,
     #[error("the events ticket was used before; ask for a new one for each connection")]
     TicketUsed,
+    #[error("newer events tickets of this job replaced this one; ask for one just before each connection")]
+    TicketReplaced,
     #[error("no such job")]
     JobNotFound,
     #[error("the job was deleted")]
@@ -70,6 +72,8 @@ pub enum ApiError {
     QueueFull { retry_after: Duration },
     #[error("this job already has {0} event streams open")]
     TooManySubscribers(usize),
+    #[error("this client already has {0} event streams open")]
+    TooManyStreams(usize),
     #[error("the server has too many open connections")]
     TooManyConnections,
     #[error("the request took too long")]
@@ -105,6 +109,7 @@ impl ApiError {
             ApiError::InvalidTicket => "INVALID_TICKET",
             ApiError::TicketExpired => "TICKET_EXPIRED",
             ApiError::TicketUsed => "TICKET_USED",
+            ApiError::TicketReplaced => "TICKET_REPLACED",
             ApiError::JobNotFound => "JOB_NOT_FOUND",
             ApiError::JobDeleted => "JOB_DELETED",
             ApiError::ResultExpired => "RESULT_EXPIRED",
@@ -114,6 +119,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::QueueFull { .. } => "QUEUE_FULL",
             ApiError::TooManySubscribers(_) => "TOO_MANY_SUBSCRIBERS",
+            ApiError::TooManyStreams(_) => "TOO_MANY_STREAMS",
             ApiError::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ApiError::Timeout => "TIMEOUT",
             ApiError::RouteNotFound => "NOT_FOUND",
@@ -142,12 +148,15 @@ impl ApiError {
             | ApiError::InvalidToken
             | ApiError::InvalidTicket
             | ApiError::TicketExpired
-            | ApiError::TicketUsed => StatusCode::UNAUTHORIZED,
+            | ApiError::TicketUsed
+            | ApiError::TicketReplaced => StatusCode::UNAUTHORIZED,
             ApiError::JobNotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::JobDeleted | ApiError::ResultExpired => StatusCode::GONE,
             ApiError::NotReady(_) | ApiError::JobFailed { .. } => StatusCode::CONFLICT,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            ApiError::RateLimited { .. } | ApiError::TooManySubscribers(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManySubscribers(_) | ApiError::TooManyStreams(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::QueueFull { .. } | ApiError::TooManyConnections | ApiError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -161,9 +170,10 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::RateLimited { retry_after, .. } | ApiError::QueueFull { retry_after } => Some(*retry_after),
-            ApiError::TooManySubscribers(_) | ApiError::TooManyConnections | ApiError::Unavailable(_) => {
-                Some(Duration::from_secs(5))
-            }
+            ApiError::TooManySubscribers(_)
+            | ApiError::TooManyStreams(_)
+            | ApiError::TooManyConnections
+            | ApiError::Unavailable(_) => Some(Duration::from_secs(5)),
             _ => None,
         }
     }
@@ -252,6 +262,8 @@ mod tests {
             (ApiError::InvalidTicket, "INVALID_TICKET", 401),
             (ApiError::TicketExpired, "TICKET_EXPIRED", 401),
             (ApiError::TicketUsed, "TICKET_USED", 401),
+            (ApiError::TicketReplaced, "TICKET_REPLACED", 401),
+            (ApiError::TooManyStreams(8), "TOO_MANY_STREAMS", 429),
             (ApiError::JobNotFound, "JOB_NOT_FOUND", 404),
             (ApiError::JobDeleted, "JOB_DELETED", 410),
             (ApiError::NotReady("queued"), "NOT_READY", 409),
