@@ -3,6 +3,9 @@
 //! passwordless files and plain keys are refused without echoing what was sent; a reset submission gives
 //! its queue slot back; one address holds no more than its connection cap and idle connections close;
 //! a flood from one IPv6 /64 (behind a trusted proxy) is one client; DELETE beats a finishing pass.
+//! Fair under attack: HTTP/2 control frames keep no connection open, the last quarter of the slots is
+//! for newcomers, event streams are bounded per client, events tickets per job and for live jobs only,
+//! a full limiter table lets newcomers in, and an IPv6 /48 has limits of its own.
 
 use std::{
     sync::Arc,
@@ -14,8 +17,9 @@ use http::{Method, StatusCode};
 use tari_wallet_sync::service::{
     CacheSource, RateLimit,
     testing::{
-        GatedBuilder, TestServer, demo_chain, keys_held, seal_secrets, sealed_submission, submission_secrets,
-        test_config,
+        GatedBuilder, TestServer, demo_chain,
+        edge::{Http1, Http2},
+        keys_held, seal_secrets, sealed_submission, submission_secrets, test_config,
         wallet_app::{self, server_key},
     },
 };
@@ -383,10 +387,10 @@ async fn a_flood_from_one_ipv6_subnet_is_one_client_behind_a_trusted_proxy_and_o
         let from = vec![("x-forwarded-for", format!("2001:db8::{host}"))];
         assert_eq!(submit_from(from).await, StatusCode::ACCEPTED);
     }
-    // A fourth address of the same /64, by either header, and behind a second proxy hop.
+    // A fourth address of the same /64, with a port, and behind a second proxy hop.
     for headers in [
         vec![("x-forwarded-for", "2001:db8::42".to_string())],
-        vec![("forwarded", "for=\"[2001:db8::43]:4711\"".to_string())],
+        vec![("x-forwarded-for", "[2001:db8::43]:4711".to_string())],
         vec![("x-forwarded-for", "2001:db8::44, 127.0.0.1".to_string())],
     ] {
         assert_eq!(
@@ -542,4 +546,351 @@ async fn delete_wins_over_a_finishing_pass_and_over_a_retry() {
         server.stop().await.unwrap();
         assert_eq!(keys_held(data.path()), 0, "a deleted job keeps no key");
     }
+}
+
+/// An address of the loopback network (Linux routes all of 127.0.0.0/8 to it): a client of its own.
+fn loopback(last: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 0, last])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_control_frames_keep_no_connection_open_but_an_event_stream_does() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.idle_timeout = Duration::from_secs(1);
+    config.sse_keep_alive = Duration::from_millis(300);
+    // Jobs stay queued: their event streams stay open.
+    config.batch_delay = Duration::from_secs(3600);
+    let server = TestServer::start(config).await;
+    let ping = Duration::from_millis(200);
+
+    // Only a preface, SETTINGS and a PING every 200 ms: no request ever, so closed (not much sooner).
+    let started = Instant::now();
+    let mut silent = Http2::connect(loopback(1), server.addr, ping).await.unwrap();
+    assert!(
+        silent.closes_within(Duration::from_secs(10)).await,
+        "PINGs held a connection"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(700), "closed too soon");
+
+    // One request, then PINGs only: closed after the idle timeout (a GOAWAY, then the close).
+    let mut once = Http2::connect(loopback(1), server.addr, ping).await.unwrap();
+    assert_eq!(
+        once.send(Method::GET, "/live", &[]).await.unwrap().status,
+        StatusCode::OK
+    );
+    assert!(
+        once.closes_within(Duration::from_secs(10)).await,
+        "PINGs held a connection"
+    );
+
+    // An open event stream is a request: its connection outlives the idle timeout many times over.
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let job = wallet_app::submit(&client, &demo_chain().wallets[0], None).await;
+    let events = job.json["events_url"].as_str().unwrap();
+    let mut follower = Http2::connect(loopback(1), server.addr, ping).await.unwrap();
+    let stream = follower
+        .open(Method::GET, events, &[("authorization", &job.auth)])
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut body = stream.into_body();
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        let frame = tokio::time::timeout(Duration::from_secs(2), http_body_util::BodyExt::frame(&mut body))
+            .await
+            .expect("keep-alives keep coming");
+        assert!(matches!(frame, Some(Ok(_))), "the stream is still open");
+    }
+    assert!(!follower.closed());
+    // The stream ends (the client drops it): the connection is idle from then on.
+    drop(body);
+    assert!(follower.closes_within(Duration::from_secs(10)).await);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_quarter_of_the_connections_is_for_newcomers() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.max_connections = 8;
+    config.max_connections_per_ip = 8;
+    config.header_timeout = Duration::from_secs(60);
+    config.idle_timeout = Duration::from_secs(60);
+    config.connection_idle_budget = Duration::from_secs(600);
+    let server = TestServer::start(config).await;
+
+    // One address takes all it can: six of eight, then only the headroom is left, for others.
+    let mut held = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let mut connection = Http1::connect(loopback(10), server.addr).await.unwrap();
+        let answer = connection.send(Method::GET, "/live", &[], None).await.unwrap();
+        statuses.push((answer.status.as_u16(), answer.code()));
+        held.push(connection);
+    }
+    let refused = (503, "TOO_MANY_CONNECTIONS".to_string());
+    assert_eq!(statuses.iter().filter(|s| s.0 == 200).count(), 6, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == refused).count(), 2, "{statuses:?}");
+    // Newcomers get the last two; then the pool is full for everyone.
+    for host in [11, 12] {
+        let mut newcomer = Http1::connect(loopback(host), server.addr).await.unwrap();
+        let answer = newcomer.send(Method::GET, "/live", &[], None).await.unwrap();
+        assert_eq!(answer.status, StatusCode::OK, "newcomer 127.0.0.{host}");
+        held.push(newcomer);
+    }
+    let mut late = Http1::connect(loopback(13), server.addr).await.unwrap();
+    let answer = late.send(Method::GET, "/live", &[], None).await.unwrap();
+    assert_eq!((answer.status.as_u16(), answer.code()), refused);
+    drop(held);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_are_bounded_per_client_so_idle_followers_cannot_hold_the_pool() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.max_connections = 12;
+    config.max_connections_per_ip = 12;
+    config.max_sse_per_client = 2;
+    config.idle_timeout = Duration::from_secs(1);
+    config.sse_keep_alive = Duration::from_millis(300);
+    config.batch_delay = Duration::from_secs(3600);
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let mut jobs = Vec::new();
+    for wallet in &demo_chain().wallets {
+        jobs.push(wallet_app::submit(&client, wallet, None).await);
+    }
+    drop(client);
+    let follow =
+        |job: &wallet_app::SubmittedJob| (job.json["events_url"].as_str().unwrap().to_string(), job.auth.clone());
+
+    // One address tries to follow three jobs on three connections each and sends nothing more.
+    let mut streams = Vec::new();
+    let mut refused = Vec::new();
+    for job in &jobs {
+        for _ in 0..3 {
+            let (url, auth) = follow(job);
+            let Ok(mut connection) = Http1::connect(loopback(30), server.addr).await else {
+                continue;
+            };
+            match connection
+                .open(Method::GET, &url, &[("authorization", &auth)], None)
+                .await
+            {
+                Ok(response) if response.status() == StatusCode::OK => streams.push((connection, response)),
+                Ok(response) => {
+                    let status = response.status();
+                    let body = http_body_util::BodyExt::collect(response.into_body())
+                        .await
+                        .unwrap()
+                        .to_bytes();
+                    refused.push((status, String::from_utf8_lossy(&body).into_owned(), connection));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    assert_eq!(streams.len(), 2, "two streams per client");
+    for (status, body, _) in &refused {
+        assert!(
+            *status == StatusCode::TOO_MANY_REQUESTS && body.contains("TOO_MANY_STREAMS")
+                || *status == StatusCode::SERVICE_UNAVAILABLE && body.contains("TOO_MANY_CONNECTIONS"),
+            "{status} {body}"
+        );
+    }
+    // Its refused connections carry no request: they close after the idle timeout, and a newcomer
+    // connects and follows its own job.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while refused.iter().any(|(_, _, connection)| !connection.closed()) {
+        assert!(Instant::now() < deadline, "refused connections stay open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut newcomer = Http1::connect(loopback(31), server.addr).await.unwrap();
+    let (url, auth) = follow(&jobs[2]);
+    let stream = newcomer
+        .open(Method::GET, &url, &[("authorization", &auth)], None)
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    // A stream given back is a place for the next one.
+    drop(streams.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = Http1::connect(loopback(30), server.addr).await.unwrap();
+        let (url, auth) = follow(&jobs[0]);
+        let response = again
+            .open(Method::GET, &url, &[("authorization", &auth)], None)
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stream's place was not given back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop((streams, stream));
+    server.stop().await.unwrap();
+}
+
+async fn events_ticket(client: &Client, job: &wallet_app::SubmittedJob) -> Response {
+    let url = job.json["events_url"]
+        .as_str()
+        .unwrap()
+        .replace("/events", "/events-ticket");
+    client
+        .request(Method::POST, &url, &[("authorization", &job.auth)], None)
+        .await
+        .unwrap()
+}
+
+async fn events_with_ticket(client: &Client, job: &wallet_app::SubmittedJob, ticket: &str) -> Response {
+    let url = format!("{}?ticket={ticket}", job.json["events_url"].as_str().unwrap());
+    client.request(Method::GET, &url, &[], None).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_flood_on_one_job_costs_no_other_job_anything_and_gone_jobs_get_none() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let wallets = &demo_chain().wallets;
+    let flooded = wallet_app::submit(&client, &wallets[0], None).await;
+    let other = wallet_app::submit(&client, &wallets[1], None).await;
+    let others_first = events_ticket(&client, &other).await.json().unwrap()["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Two thousand tickets for one job: each answered, none refused, and the table does not grow.
+    let mut issued = Vec::new();
+    for _ in 0..2000 {
+        let answer = events_ticket(&client, &flooded).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+        issued.push(answer.json().unwrap()["ticket"].as_str().unwrap().to_string());
+    }
+    // The other job's ticket, issued before the flood, still opens its stream; so does a new one.
+    for ticket in [
+        others_first,
+        events_ticket(&client, &other).await.json().unwrap()["ticket"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    ] {
+        assert_eq!(
+            events_with_ticket(&client, &other, &ticket).await.status,
+            StatusCode::OK
+        );
+    }
+    // The flooded job's newest tickets work; the ones just before them say they were replaced (the
+    // oldest are long forgotten).
+    assert_eq!(
+        events_with_ticket(&client, &flooded, issued.last().unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let replaced = events_with_ticket(&client, &flooded, &issued[issued.len() - 5]).await;
+    assert_eq!(
+        (replaced.status, code(&replaced)),
+        (StatusCode::UNAUTHORIZED, "TICKET_REPLACED".into())
+    );
+
+    // A deleted job: a ticket issued before is refused, and no new one is given.
+    let before = issued[issued.len() - 2].clone();
+    let job_url = flooded.json["status_url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches("/status")
+        .to_string();
+    let deleted = client
+        .request(Method::DELETE, &job_url, &[("authorization", &flooded.auth)], None)
+        .await
+        .unwrap();
+    assert_eq!(deleted.status, StatusCode::OK);
+    let refused = events_with_ticket(&client, &flooded, &before).await;
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (StatusCode::GONE, "JOB_DELETED".into())
+    );
+    let forgotten = events_with_ticket(&client, &flooded, &issued[0]).await;
+    assert_eq!(code(&forgotten), "JOB_DELETED", "whatever the ticket");
+    let refused = events_ticket(&client, &flooded).await;
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (StatusCode::GONE, "JOB_DELETED".into())
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_limiter_table_lets_newcomers_in_and_keeps_the_flooder_limited() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.request_rate_per_ip = RateLimit {
+        per_window: 2,
+        window: Duration::from_secs(3600),
+    };
+    config.max_tracked_clients = 5;
+    config.clients.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let from = |ip: String| async {
+        let headers = [("x-forwarded-for", ip)];
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        client
+            .request(Method::GET, "/api/v1/server-key", &headers, None)
+            .await
+            .unwrap()
+            .status
+    };
+    let flooder = "198.51.100.1".to_string();
+    assert_eq!(from(flooder.clone()).await, StatusCode::OK);
+    assert_eq!(from(flooder.clone()).await, StatusCode::OK);
+    // Fifty newcomers, ten times the table: every one is let in; the flooder, asking all along, stays
+    // limited (its key is the most recent, never the one forgotten).
+    for host in 0..50 {
+        assert_eq!(
+            from(format!("203.0.113.{host}")).await,
+            StatusCode::OK,
+            "newcomer {host}"
+        );
+        assert_eq!(
+            from(flooder.clone()).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "after {host}"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_48_cannot_multiply_its_limits_by_its_64s() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.submit_rate_per_ip = RateLimit {
+        per_window: 1,
+        window: Duration::from_secs(3600),
+    };
+    config.ipv6_aggregate_multiple = 2;
+    config.clients.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http2);
+    let public = server_key(&client).await;
+    let wallet = &demo_chain().wallets[0];
+    let mut statuses = Vec::new();
+    // Five /64s of one /48, then another /48.
+    for from in [
+        "2001:db8:1:1::1",
+        "2001:db8:1:2::1",
+        "2001:db8:1:3::1",
+        "2001:db8:1:4::1",
+        "2001:db8:2:1::1",
+    ] {
+        let body = sealed_submission(&public, wallet, None).to_string();
+        statuses.push(post(&client, &body, &[("x-forwarded-for", from)]).await.status.as_u16());
+    }
+    assert_eq!(statuses, [202, 202, 429, 429, 202]);
+    server.stop().await.unwrap();
 }

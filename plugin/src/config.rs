@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 use tari_wallet_sync::{
     network::{self, Network},
-    service::{PlainKeyPolicy, ServiceConfig, TlsPaths, parse_duration, parse_rate},
+    service::{ForwardedHeader, PlainKeyPolicy, ServiceConfig, TlsPaths, parse_duration, parse_rate},
 };
 
 /// Every key: the TOML name; the environment variable is `TWS_` + its upper case.
@@ -38,6 +38,7 @@ pub const KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_ip",
     "idle_timeout",
+    "connection_idle_budget",
     "max_queued_per_client",
     "max_jobs_per_client",
     "client_scan_budget",
@@ -51,6 +52,7 @@ pub const KEYS: &[&str] = &[
     "drain_timeout",
     "sse_keep_alive",
     "max_sse_per_job",
+    "max_sse_per_client",
     "events_ticket_ttl",
     "submit_rate_per_ip",
     "sync_rate_per_wallet",
@@ -60,7 +62,10 @@ pub const KEYS: &[&str] = &[
     "max_tracked_clients",
     "plain_view_key",
     "trusted_proxies",
+    "forwarded_header",
     "ipv6_prefix_len",
+    "ipv6_aggregate_prefix_len",
+    "ipv6_aggregate_multiple",
     "unsynced_node",
     "replica_id",
     "cors_origins",
@@ -366,6 +371,7 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
         "max_connections" => service.max_connections = number(value)?,
         "max_connections_per_ip" => service.max_connections_per_ip = number(value)?,
         "idle_timeout" => service.idle_timeout = duration(value)?,
+        "connection_idle_budget" => service.connection_idle_budget = duration(value)?,
         "max_queued_per_client" => service.max_queued_per_client = number(value)?,
         "max_jobs_per_client" => service.max_jobs_per_client = number(value)?,
         "client_scan_budget" => service.client_scan_budget = rate(value)?,
@@ -379,6 +385,7 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
         "drain_timeout" => service.drain_timeout = duration(value)?,
         "sse_keep_alive" => service.sse_keep_alive = duration(value)?,
         "max_sse_per_job" => service.max_sse_per_job = number(value)?,
+        "max_sse_per_client" => service.max_sse_per_client = number(value)?,
         "events_ticket_ttl" => service.events_ticket_ttl = duration(value)?,
         "submit_rate_per_ip" => service.submit_rate_per_ip = rate(value)?,
         "sync_rate_per_wallet" => service.sync_rate_per_wallet = rate(value)?,
@@ -405,7 +412,12 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
                 })
                 .collect::<Result<_>>()?;
         }
+        "forwarded_header" => {
+            service.clients.forwarded_header = value.parse::<ForwardedHeader>().map_err(|e| anyhow!(e))?;
+        }
         "ipv6_prefix_len" => service.clients.ipv6_prefix_len = number(value)?,
+        "ipv6_aggregate_prefix_len" => service.clients.ipv6_aggregate_prefix_len = number(value)?,
+        "ipv6_aggregate_multiple" => service.ipv6_aggregate_multiple = number(value)?,
         // Checked one by one with the rest of the service's values (`ServiceConfig::validate`).
         "webhook_urls" => {
             service.webhook_urls = value

@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-pub use super::client::ClientRules;
+pub use super::client::{ClientRules, ForwardedHeader};
 
 /// Who may send a plain (unsealed) `view_key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,11 +108,15 @@ pub struct ServiceConfig {
     /// and a task, and a few hundred wallets at once are far beyond one node's scan capacity.
     pub max_connections: usize,
     /// Open connections from one client (its address bucket): a wallet needs one or two (events and
-    /// download share an HTTP/2 connection), so one address cannot hold the whole pool.
+    /// download share an HTTP/2 connection), so one address cannot hold the whole pool. The last quarter
+    /// of `max_connections` is kept for clients holding only a few.
     pub max_connections_per_ip: usize,
-    /// A connection with no bytes in either direction for this long is closed (HTTP/1.1 keep-alive and
-    /// HTTP/2 alike; an event stream's keep-alives keep it open).
+    /// A connection with no request open for this long is closed (HTTP/1.1 keep-alive and HTTP/2 alike;
+    /// HTTP/2 control frames are not requests; an open event stream or download is).
     pub idle_timeout: Duration,
+    /// A connection's time with no request open, summed over its life: beyond it the connection is
+    /// closed the next time it is idle, so one cheap request every `idle_timeout` cannot hold a slot.
+    pub connection_idle_budget: Duration,
     /// Jobs one client may have waiting in the queue or scanning: the work one address can line up.
     pub max_queued_per_client: usize,
     /// Jobs one client may hold at once, queued, scanning and finished (until their files expire), so a
@@ -144,6 +148,9 @@ pub struct ServiceConfig {
     pub sse_keep_alive: Duration,
     /// Event streams open at once per job: a wallet needs one; a few allow reconnect overlap.
     pub max_sse_per_job: usize,
+    /// Event streams open at once per client (its address bucket): an open stream keeps its connection,
+    /// so this bounds the connections one address can hold without sending anything.
+    pub max_sse_per_client: usize,
     /// How long an events ticket (`POST .../events-ticket`, for a browser's `EventSource`) may wait for
     /// its one use: long enough for a page to open its stream, short enough that a leaked URL is useless.
     pub events_ticket_ttl: Duration,
@@ -160,8 +167,12 @@ pub struct ServiceConfig {
     /// The operator's own listener (cleartext HTTP/1.1 + h2c, operations routes only). Set: `/metrics`
     /// is served there and nowhere else, so the public port never shows the service's numbers.
     pub metrics_listen: Option<SocketAddr>,
-    /// Distinct IPs and wallets tracked by the rate limiters; the oldest idle entries go first beyond it.
+    /// Distinct clients (and IPv6 aggregates) and wallets each rate limiter remembers; beyond it the
+    /// least recently seen is forgotten, so a newcomer is never refused for room.
     pub max_tracked_clients: usize,
+    /// An IPv6 aggregate (`ClientRules::ipv6_aggregate_prefix_len`) may have this many times each
+    /// per-client limit (submissions, API and operations requests, connections, event streams).
+    pub ipv6_aggregate_multiple: u32,
     pub plain_view_key: PlainKeyPolicy,
     /// Who a request is from: trusted proxies, the IPv6 prefix one client holds.
     pub clients: ClientRules,
@@ -221,6 +232,7 @@ impl ServiceConfig {
             max_connections: 512,
             max_connections_per_ip: 32,
             idle_timeout: Duration::from_secs(60),
+            connection_idle_budget: Duration::from_secs(600),
             max_queued_per_client: 8,
             max_jobs_per_client: 32,
             // About 8 genesis wallets of a 30-million-output chain per hour.
@@ -238,6 +250,7 @@ impl ServiceConfig {
             drain_timeout: Duration::from_secs(10),
             sse_keep_alive: Duration::from_secs(15),
             max_sse_per_job: 4,
+            max_sse_per_client: 8,
             events_ticket_ttl: Duration::from_secs(60),
             submit_rate_per_ip: RateLimit {
                 per_window: 30,
@@ -257,6 +270,7 @@ impl ServiceConfig {
             },
             metrics_listen: None,
             max_tracked_clients: 100_000,
+            ipv6_aggregate_multiple: 4,
             plain_view_key: PlainKeyPolicy::Never,
             clients: ClientRules::default(),
             unsynced_node: UnsyncedNode::Stale,
@@ -292,6 +306,7 @@ impl ServiceConfig {
             ("drain_timeout", self.drain_timeout),
             ("sse_keep_alive", self.sse_keep_alive),
             ("idle_timeout", self.idle_timeout),
+            ("connection_idle_budget", self.connection_idle_budget),
             ("events_ticket_ttl", self.events_ticket_ttl),
             ("webhook_retry_base", self.webhook_retry_base),
             ("webhook_retry_max", self.webhook_retry_max),
@@ -338,7 +353,9 @@ impl ServiceConfig {
             ("max_jobs_per_client", self.max_jobs_per_client),
             ("max_body_bytes", self.max_body_bytes),
             ("max_sse_per_job", self.max_sse_per_job),
+            ("max_sse_per_client", self.max_sse_per_client),
             ("max_tracked_clients", self.max_tracked_clients),
+            ("ipv6_aggregate_multiple", self.ipv6_aggregate_multiple as usize),
         ];
         for (key, count) in counts {
             if count == 0 {
@@ -388,6 +405,19 @@ impl ServiceConfig {
             return Err(format!(
                 "ipv6_prefix_len: {} is longer than an address (128)",
                 self.clients.ipv6_prefix_len
+            ));
+        }
+        // An aggregate no wider than a client's prefix is no aggregate (`ClientRules::of`): allowed.
+        if self.clients.ipv6_aggregate_prefix_len > 128 {
+            return Err(format!(
+                "ipv6_aggregate_prefix_len: {} is longer than an address (128)",
+                self.clients.ipv6_aggregate_prefix_len
+            ));
+        }
+        if self.connection_idle_budget < self.idle_timeout {
+            return Err(format!(
+                "connection_idle_budget: {:?} is below idle_timeout ({:?})",
+                self.connection_idle_budget, self.idle_timeout
             ));
         }
         Ok(())
@@ -523,9 +553,18 @@ mod tests {
         ] {
             assert!(broken.validate().unwrap_err().contains(key), "{key}");
         }
-        let mut prefix = good;
+        let mut prefix = good.clone();
         prefix.clients.ipv6_prefix_len = 129;
         assert!(prefix.validate().unwrap_err().contains("ipv6_prefix_len"));
+        let mut aggregate = good.clone();
+        aggregate.clients.ipv6_aggregate_prefix_len = 129;
+        assert!(aggregate.validate().unwrap_err().contains("ipv6_aggregate_prefix_len"));
+        let mut budget = good.clone();
+        budget.connection_idle_budget = Duration::from_secs(30);
+        assert!(budget.validate().unwrap_err().contains("connection_idle_budget"));
+        let mut streams = good;
+        streams.max_sse_per_client = 0;
+        assert!(streams.validate().unwrap_err().contains("max_sse_per_client"));
     }
 
     #[test]

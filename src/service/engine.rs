@@ -30,12 +30,13 @@ use super::{
     job::{Job, JobStatus, plausible_job_id},
     keyfile,
     lifecycle::{Lifecycle, SourceReport},
-    limits::Limiter,
+    limits::{ClientLimiter, Limiter},
     metrics::{Metrics, Scrape},
     pace::Pace,
     result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
+    slots::Streams,
     store::{Store, StoredState},
-    tickets::Tickets,
+    tickets::{self, Tickets},
     webhook::{WebhookSetup, endpoint::Endpoints},
 };
 
@@ -71,11 +72,11 @@ pub struct Engine {
     pub(super) queue_notify: Notify,
     pub(super) builder: Arc<dyn ResultBuilder>,
     pub metrics: Metrics,
-    pub(super) ip_submissions: Limiter<IpAddr>,
-    pub(super) ip_requests: Limiter<IpAddr>,
+    pub(super) ip_submissions: ClientLimiter,
+    pub(super) ip_requests: ClientLimiter,
     /// Operations routes per client, a bucket per port: public traffic (a local proxy makes it all
     /// loopback) cannot starve the operator's scraper.
-    pub(super) ip_operations: Limiter<(Port, IpAddr)>,
+    pub(super) ip_operations: ClientLimiter<Port>,
     pub(super) wallet_syncs: Limiter<[u8; 32]>,
     /// Output-keys per client and window (`client_scan_budget`).
     pub(super) scan_budgets: Limiter<IpAddr>,
@@ -84,6 +85,8 @@ pub struct Engine {
     /// Finished files held in memory, within `max_held_bytes`.
     pub(super) held: HeldFiles,
     pub(super) tickets: Tickets,
+    /// Event streams open per client (`max_sse_per_client`).
+    pub(super) streams: Arc<Streams>,
     /// Set when webhooks are configured: the sender's secret and TLS trust.
     pub(super) webhooks: Option<WebhookSetup>,
     pub(super) boot: u64,
@@ -136,16 +139,21 @@ impl Engine {
             hasher.update(server_key.to_bytes().as_ref());
             Zeroizing::new(<[u8; 32]>::from(hasher.finalize()))
         };
-        let max_keys = config.max_tracked_clients;
+        let (max_keys, multiple) = (config.max_tracked_clients, config.ipv6_aggregate_multiple);
         let engine = Engine {
-            ip_submissions: Limiter::new(config.submit_rate_per_ip, max_keys),
-            ip_requests: Limiter::new(config.request_rate_per_ip, max_keys),
-            ip_operations: Limiter::new(config.ops_rate_per_ip, max_keys),
+            ip_submissions: ClientLimiter::new(config.submit_rate_per_ip, multiple, max_keys),
+            ip_requests: ClientLimiter::new(config.request_rate_per_ip, multiple, max_keys),
+            ip_operations: ClientLimiter::new(config.ops_rate_per_ip, multiple, max_keys),
             wallet_syncs: Limiter::new(config.sync_rate_per_wallet, max_keys),
             scan_budgets: Limiter::new(config.client_scan_budget, max_keys),
             pace: Pace::new(scan_threads(config.scan_threads)),
             held: HeldFiles::new(config.max_held_bytes),
-            tickets: Tickets::new(config.events_ticket_ttl),
+            // Tickets are for live jobs only, so every job that can have them fits.
+            tickets: Tickets::new(config.events_ticket_ttl, config.max_jobs_held),
+            streams: Streams::new(
+                config.max_sse_per_client,
+                config.max_sse_per_client.saturating_mul(multiple as usize),
+            ),
             webhooks,
             config,
             store,
@@ -301,9 +309,11 @@ impl Engine {
         }
     }
 
-    /// A new events ticket for `job` (authorised by its token) and how long it is valid.
+    /// A new events ticket for `job` (authorised by its token) and how long it is valid, while a browser
+    /// can still follow the job.
     pub(super) fn issue_ticket(&self, job: &Job) -> Result<(String, std::time::Duration), ApiError> {
-        Ok((self.tickets.issue(&job.id)?, self.tickets.ttl()))
+        tickets::check_live(&job.status(), now_ms())?;
+        Ok((self.tickets.issue(&job.id), self.tickets.ttl()))
     }
 
     /// The job `id` for its event stream: by its token when the request sends one, else by a ticket,
@@ -316,6 +326,10 @@ impl Engine {
             return Err(ApiError::JobNotFound);
         }
         let job = self.registry().jobs.get(id).cloned().ok_or(ApiError::JobNotFound)?;
+        if let Err(gone) = tickets::check_live(&job.status(), now_ms()) {
+            self.tickets.forget_job(id);
+            return Err(gone);
+        }
         self.tickets.redeem(id, ticket)?;
         Ok(job)
     }
@@ -398,6 +412,9 @@ impl Engine {
         self.ip_submissions.forget_idle();
         self.wallet_syncs.forget_idle();
         self.scan_budgets.forget_idle();
+        for id in &expired {
+            self.tickets.forget_job(id);
+        }
         self.tickets.forget_old();
         if !expired.is_empty() {
             tracing::info!(jobs = expired.len(), "results expired and wiped");

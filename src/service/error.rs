@@ -52,6 +52,8 @@ pub enum ApiError {
     TicketExpired,
     #[error("the events ticket was used before; ask for a new one for each connection")]
     TicketUsed,
+    #[error("newer events tickets of this job replaced this one; ask for one just before each connection")]
+    TicketReplaced,
     #[error("no such job")]
     JobNotFound,
     #[error("the job was deleted")]
@@ -73,6 +75,8 @@ pub enum ApiError {
     TooManySubmissions { retry_after: Duration },
     #[error("this job already has {0} event streams open")]
     TooManySubscribers(usize),
+    #[error("this client already has {0} event streams open")]
+    TooManyStreams(usize),
     #[error("the server has too many open connections")]
     TooManyConnections,
     #[error("the request took too long")]
@@ -108,6 +112,7 @@ impl ApiError {
             ApiError::InvalidTicket => "INVALID_TICKET",
             ApiError::TicketExpired => "TICKET_EXPIRED",
             ApiError::TicketUsed => "TICKET_USED",
+            ApiError::TicketReplaced => "TICKET_REPLACED",
             ApiError::JobNotFound => "JOB_NOT_FOUND",
             ApiError::JobDeleted => "JOB_DELETED",
             ApiError::ResultExpired => "RESULT_EXPIRED",
@@ -118,6 +123,7 @@ impl ApiError {
             ApiError::QueueFull { .. } => "QUEUE_FULL",
             ApiError::TooManySubmissions { .. } => "TOO_MANY_SUBMISSIONS",
             ApiError::TooManySubscribers(_) => "TOO_MANY_SUBSCRIBERS",
+            ApiError::TooManyStreams(_) => "TOO_MANY_STREAMS",
             ApiError::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ApiError::Timeout => "TIMEOUT",
             ApiError::RouteNotFound => "NOT_FOUND",
@@ -146,12 +152,15 @@ impl ApiError {
             | ApiError::InvalidToken
             | ApiError::InvalidTicket
             | ApiError::TicketExpired
-            | ApiError::TicketUsed => StatusCode::UNAUTHORIZED,
+            | ApiError::TicketUsed
+            | ApiError::TicketReplaced => StatusCode::UNAUTHORIZED,
             ApiError::JobNotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::JobDeleted | ApiError::ResultExpired => StatusCode::GONE,
             ApiError::NotReady(_) | ApiError::JobFailed { .. } => StatusCode::CONFLICT,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            ApiError::RateLimited { .. } | ApiError::TooManySubscribers(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManySubscribers(_) | ApiError::TooManyStreams(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::QueueFull { .. }
             | ApiError::TooManySubmissions { .. }
             | ApiError::TooManyConnections
@@ -168,9 +177,10 @@ impl ApiError {
             ApiError::RateLimited { retry_after, .. }
             | ApiError::QueueFull { retry_after }
             | ApiError::TooManySubmissions { retry_after } => Some(*retry_after),
-            ApiError::TooManySubscribers(_) | ApiError::TooManyConnections | ApiError::Unavailable(_) => {
-                Some(Duration::from_secs(5))
-            }
+            ApiError::TooManySubscribers(_)
+            | ApiError::TooManyStreams(_)
+            | ApiError::TooManyConnections
+            | ApiError::Unavailable(_) => Some(Duration::from_secs(5)),
             _ => None,
         }
     }
@@ -259,6 +269,8 @@ mod tests {
             (ApiError::InvalidTicket, "INVALID_TICKET", 401),
             (ApiError::TicketExpired, "TICKET_EXPIRED", 401),
             (ApiError::TicketUsed, "TICKET_USED", 401),
+            (ApiError::TicketReplaced, "TICKET_REPLACED", 401),
+            (ApiError::TooManyStreams(8), "TOO_MANY_STREAMS", 429),
             (ApiError::JobNotFound, "JOB_NOT_FOUND", 404),
             (ApiError::JobDeleted, "JOB_DELETED", 410),
             (ApiError::NotReady("queued"), "NOT_READY", 409),

@@ -6,8 +6,11 @@
 //! `scan`, and builds files through `ResultBuilder`.
 //!
 //! ```text
-//! server     TCP/TLS accept, hyper-util auto (HTTP/1.1 + h2c / ALPN h2), limits, graceful drain; the
-//!            public port, and the operator's (`metrics_listen`: operations routes only) if configured
+//! server     TCP/TLS accept, hyper-util auto (HTTP/1.1 + h2c / ALPN h2), graceful drain; the public
+//!            port, and the operator's (`metrics_listen`: operations routes only) if configured
+//!   slots    connection caps: in all, per client and IPv6 aggregate, headroom for newcomers
+//!   idle     open requests per connection: only they keep it; idle, first-request and budget closes
+//!   client   who a request is from: the peer, or what a trusted proxy forwarded in its one header
 //!   http     routes -> handlers -> ApiError (status chosen in error.rs); SSE, download with Range
 //! engine     the facade: registry of jobs, auth, delete, expiry, metrics, phase over the cache source
 //!   metrics    prometheus-client registry: counters and histograms as things happen, jobs by state
@@ -17,8 +20,8 @@
 //!   pace       output-keys per second, measured: Retry-After and pass sizes
 //!   held_files which finished files stay in memory, within `max_held_bytes`
 //!   job        one job's state and event channel        store     SQLite job store (WAL), sealed keys
-//!   keyfile    the persistent sealing key (0600)        limits    token buckets
-//!   tickets    single-use events tickets for browsers (memory, hashed)
+//!   keyfile    the persistent sealing key (0600)        limits    GCRA per client/wallet, LRU-bounded
+//!   tickets    single-use events tickets for browsers (memory, hashed, a few per live job)
 //!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
 //! scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder -> sealed file
 //! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
@@ -48,6 +51,7 @@ mod pace;
 mod result_store;
 mod scheduler;
 mod server;
+mod slots;
 mod store;
 mod submission;
 #[cfg(any(test, feature = "test-util"))]
@@ -62,7 +66,8 @@ pub use artifact::{Artifact, JsonSummaryBuilder, ResultBuilder};
 pub use cache_source::{CacheSource, SourceControl};
 pub use client::Client;
 pub use config::{
-    ClientRules, PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, UnsyncedNode, parse_duration, parse_rate,
+    ClientRules, ForwardedHeader, PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, UnsyncedNode, parse_duration,
+    parse_rate,
 };
 use engine::{Engine, Phase};
 pub use error::{ApiError, JobFailure, ServiceError};

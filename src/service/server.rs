@@ -1,21 +1,22 @@
 //! Server: accepts TCP connections and serves each with hyper-util's auto builder (HTTP/1.1, and HTTP/2
-//! by prior knowledge on cleartext or by ALPN over TLS), within the connection limits (in all, and per
-//! client address), the header timeout, the idle timeout and a graceful drain. Knows connections only;
+//! by prior knowledge on cleartext or by ALPN over TLS), within the connection slots (`slots`: in all,
+//! per client and per IPv6 aggregate, with headroom for newcomers), the header timeout, the idle rules
+//! of `idle` (only open requests keep a connection) and a graceful drain. Knows connections only;
 //! requests go to `http::handle`.
 
 use std::{
-    collections::HashMap,
-    net::{IpAddr, SocketAddr},
-    sync::{Arc, Mutex},
+    convert::Infallible,
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
 use hyper::service::service_fn;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    server::conn::auto,
 };
 use tokio::{
+    io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
     sync::Semaphore,
 };
@@ -34,7 +35,8 @@ use super::{
     engine::Engine,
     error::{ApiError, ServiceError},
     http::{self, Ctx},
-    idle::{Activity, Watched},
+    idle::{IdleLimits, Requests, Tracked},
+    slots::{SlotLimits, Slots},
 };
 
 /// Connections over the limit that still get a 503 (the rest are closed at once): answering costs a
@@ -44,6 +46,10 @@ const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 const MAX_STREAMS_PER_CONNECTION: u32 = 32;
 /// Read buffer and header list size: requests here are small; big headers are an attack.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Once an idle connection is being closed (HTTP/2: after our `GOAWAY`), how long it may stay with no
+/// request open before it is dropped: a client acknowledges within a round trip; one that never does
+/// keeps nothing.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Loads the PEM certificate chain and key into an acceptor offering h2 and http/1.1 by ALPN.
 pub fn tls_acceptor(paths: &TlsPaths) -> Result<TlsAcceptor, ServiceError> {
@@ -79,8 +85,8 @@ fn builder(engine: &Engine) -> auto::Builder<TokioExecutor> {
         .header_read_timeout(config.header_timeout)
         .max_buf_size(MAX_HEADER_BYTES.max(8192) * 4)
         .keep_alive(true);
-    // No HTTP/2 pings from our side: they would keep an idle connection busy forever; the idle timeout
-    // (`idle`) closes a silent connection, dead peer or not.
+    // No HTTP/2 pings from our side: a connection with no request open is closed by `idle`, dead peer or
+    // not; one with a request open writes (event streams send keep-alives) and so notices a dead peer.
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -89,47 +95,8 @@ fn builder(engine: &Engine) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Open connections per client address bucket (peers that are trusted proxies are not counted: they
-/// carry many clients). A slot is given back when its `Slot` is dropped.
-#[derive(Default)]
-struct PerClient {
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-struct Slot {
-    table: Arc<PerClient>,
-    bucket: IpAddr,
-}
-
-impl PerClient {
-    fn take(self: &Arc<Self>, bucket: IpAddr, max: usize) -> Option<Slot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(bucket).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(Slot {
-            table: self.clone(),
-            bucket,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.bucket) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.bucket);
-            }
-        }
-    }
-}
-
 /// Accepts and serves connections on `port`'s listener until `shutdown`, then drains them for up to
-/// `drain_timeout`.
+/// `drain_timeout` and closes the rest.
 pub(super) async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
@@ -138,9 +105,19 @@ pub(super) async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
     let builder = Arc::new(builder(&engine));
-    let graceful = GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(engine.config().max_connections.max(1)));
-    let per_client = Arc::new(PerClient::default());
+    let config = engine.config();
+    let slots = Slots::new(
+        SlotLimits {
+            total: config.max_connections.max(1),
+            per_client: config.max_connections_per_ip,
+            per_aggregate: config
+                .max_connections_per_ip
+                .saturating_mul(config.ipv6_aggregate_multiple as usize),
+        },
+        engine.metrics.connections.clone(),
+    );
+    // Cancelled when the drain deadline passes: connections still open are dropped.
+    let hard_stop = CancellationToken::new();
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     match (listener.local_addr(), port) {
         (Ok(addr), Port::Public) => tracing::info!(%addr, tls = tls.is_some(), "listening"),
@@ -161,30 +138,24 @@ pub(super) async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let rules = &engine.config().clients;
-        let peer_ip = peer.ip().to_canonical();
-        // A proxy's connections carry many clients: only the global limit applies to them.
-        let slot = match rules.trusted_proxies.iter().any(|net| net.contains(&peer_ip)) {
-            true => Ok(None),
-            false => per_client
-                .take(rules.bucket(peer_ip), engine.config().max_connections_per_ip)
-                .map(Some)
-                .ok_or(()),
-        };
-        let (Ok(permit), Ok(slot)) = (connections.clone().try_acquire_owned(), slot) else {
-            engine
-                .metrics
-                .connections_refused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if tls.is_none()
-                && let Ok(refusal) = refusals.clone().try_acquire_owned()
-            {
-                tokio::spawn(async move {
-                    refuse(stream).await;
-                    drop(refusal);
-                });
+        let rules = &config.clients;
+        // A proxy's connections carry many clients: only the total applies to them.
+        let client = (!rules.trusted(peer.ip())).then(|| rules.of(peer.ip()));
+        let slot = match slots.take(client) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                engine.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, ?refusal, "connection refused");
+                if tls.is_none()
+                    && let Ok(permit) = refusals.clone().try_acquire_owned()
+                {
+                    tokio::spawn(async move {
+                        refuse(stream).await;
+                        drop(permit);
+                    });
+                }
+                continue;
             }
-            continue;
         };
         let ctx = Arc::new(Ctx {
             engine: engine.clone(),
@@ -192,72 +163,110 @@ pub(super) async fn serve(
             port,
             shutdown: shutdown.clone(),
         });
-        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
+        let connection = Connection {
+            builder: builder.clone(),
+            ctx,
+            shutdown: shutdown.clone(),
+            hard_stop: hard_stop.clone(),
+        };
+        let tls = tls.clone();
         tokio::spawn(async move {
-            ctx.engine
-                .metrics
-                .connections
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let idle = ctx.engine.config().idle_timeout;
-            serve_connection(&builder, watcher, tls, stream, peer, idle, ctx.clone()).await;
-            ctx.engine
-                .metrics
-                .connections
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            drop((permit, slot));
+            // Held for the task's life, however it ends: the counts and the gauge follow the connection.
+            let _slot = slot;
+            connection.serve(tls, stream).await;
         });
     }
     drop(listener);
-    let deadline = engine.config().drain_timeout;
+    let deadline = config.drain_timeout;
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections drained"),
-        _ = tokio::time::sleep(deadline) => tracing::warn!(?deadline, "drain deadline passed; closing the rest"),
+        _ = slots.drained() => tracing::info!("all connections drained"),
+        _ = tokio::time::sleep(deadline) => {
+            tracing::warn!(?deadline, open = slots.open(), "drain deadline passed; closing the rest");
+            hard_stop.cancel();
+        }
     }
     Ok(())
 }
 
-async fn serve_connection(
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-    tls: Option<TlsAcceptor>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    idle: Duration,
+/// A stream hyper serves: a TCP stream, or TLS over one.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One accepted connection and what ends it.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
     ctx: Arc<Ctx>,
-) {
-    let service = service_fn(move |request| {
-        let ctx = ctx.clone();
-        async move { Ok::<_, std::convert::Infallible>(http::handle(ctx, request).await) }
-    });
-    let activity = Activity::new();
-    let silent = activity.watch(idle);
-    let result = match tls {
-        None => {
-            let stream = Watched::new(stream, activity.clone());
+    shutdown: CancellationToken,
+    hard_stop: CancellationToken,
+}
+
+impl Connection {
+    async fn serve(self, tls: Option<TlsAcceptor>, stream: TcpStream) {
+        let config = self.ctx.engine.config();
+        let peer = self.ctx.peer;
+        let io: Box<dyn Io> = match tls {
+            None => Box::new(stream),
+            // A handshake is the first thing a client sends: it gets the time of a request's headers.
+            Some(acceptor) => tokio::select! {
+                handshake = tokio::time::timeout(config.header_timeout, acceptor.accept(stream)) => match handshake {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                },
+                _ = self.shutdown.cancelled() => return,
+            },
+        };
+        let requests = Requests::new(IdleLimits {
+            first_request: config.header_timeout,
+            idle: config.idle_timeout,
+            idle_budget: config.connection_idle_budget,
+            grace: CLOSE_GRACE,
+        });
+        let service = {
+            let (ctx, requests) = (self.ctx.clone(), requests.clone());
+            service_fn(move |request| {
+                // Open from the moment hyper hands the request over until its response body is dropped.
+                let open = requests.begin();
+                let ctx = ctx.clone();
+                async move {
+                    let response = http::handle(ctx, request).await;
+                    Ok::<_, Infallible>(response.map(|body| Tracked::new(body, open)))
+                }
+            })
+        };
+        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let mut closing = false;
+        loop {
             tokio::select! {
-                result = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)) => result,
-                _ = silent => Ok(()),
-            }
-        }
-        Some(acceptor) => {
-            let timeout = Duration::from_secs(10);
-            let stream = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, %error, "connection ended with an error");
+                    }
                     return;
                 }
-                Err(_) => return,
-            };
-            let stream = Watched::new(stream, activity.clone());
-            tokio::select! {
-                result = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)) => result,
-                _ = silent => Ok(()),
+                why = requests.watch() => {
+                    if closing {
+                        tracing::debug!(%peer, reason = why.name(), "closing did not finish in time; dropped");
+                        return;
+                    }
+                    tracing::debug!(%peer, reason = why.name(), "closing an idle connection");
+                    // HTTP/2: GOAWAY, so the client knows to open a new one; HTTP/1.1: closed at once.
+                    connection.as_mut().graceful_shutdown();
+                    requests.closing();
+                    closing = true;
+                }
+                _ = self.shutdown.cancelled(), if !closing => {
+                    connection.as_mut().graceful_shutdown();
+                    requests.closing();
+                    closing = true;
+                }
+                _ = self.hard_stop.cancelled() => return,
             }
         }
-    };
-    if let Err(error) = result {
-        tracing::debug!(%peer, error = %error, "connection ended with an error");
     }
 }
 

@@ -28,6 +28,7 @@ use super::{
     error::ApiError,
     fair_queue::Lane,
     job::{Job, JobStatus, new_job_id},
+    limits::Refused,
     store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
 };
 use crate::recognize::WalletKey;
@@ -155,35 +156,33 @@ impl Holdings {
 impl Engine {
     /// Any API request from `client`.
     pub fn check_request_rate(&self, client: &Client) -> Result<(), ApiError> {
-        self.ip_requests.check(&client.bucket).map_err(|retry_after| {
-            self.metrics.rate_limited("ip_requests");
-            ApiError::RateLimited {
-                scope: "request",
-                retry_after,
-            }
-        })
+        self.ip_requests
+            .check((), client)
+            .map_err(|refused| self.rate_limited(refused, ["ip_requests", "ip_requests_aggregate"], "request"))
     }
 
     /// An operations route (health, readiness, metrics, an unknown path) from `client` on `port`.
     pub fn check_operations_rate(&self, port: Port, client: &Client) -> Result<(), ApiError> {
-        self.ip_operations.check(&(port, client.bucket)).map_err(|retry_after| {
-            self.metrics.rate_limited("ip_operations");
-            ApiError::RateLimited {
-                scope: "operations",
-                retry_after,
-            }
-        })
+        self.ip_operations
+            .check(port, client)
+            .map_err(|refused| self.rate_limited(refused, ["ip_operations", "ip_operations_aggregate"], "operations"))
     }
 
     /// A submission from `client`, checked before its body is even read.
     pub fn check_submit_rate(&self, client: &Client) -> Result<(), ApiError> {
-        self.ip_submissions.check(&client.bucket).map_err(|retry_after| {
-            self.metrics.rate_limited("ip_submissions");
-            ApiError::RateLimited {
-                scope: "submission",
-                retry_after,
-            }
-        })
+        self.ip_submissions
+            .check((), client)
+            .map_err(|refused| self.rate_limited(refused, ["ip_submissions", "ip_submissions_aggregate"], "submission"))
+    }
+
+    /// Counts a refusal of a per-client limit under its metric scope (`[client's, aggregate's]`, by which
+    /// limit refused it) and says so in the client's words.
+    fn rate_limited(&self, refused: Refused, metric: [&'static str; 2], scope: &'static str) -> ApiError {
+        self.metrics.rate_limited(metric[usize::from(refused.by_aggregate)]);
+        ApiError::RateLimited {
+            scope,
+            retry_after: refused.retry_after,
+        }
     }
 
     /// Seals a plain submission to the server's own key, so the store never holds it in the clear.

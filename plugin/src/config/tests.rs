@@ -230,6 +230,32 @@ fn webhooks_take_a_list_of_endpoints_and_a_secret_file() {
 }
 
 #[test]
+fn the_edge_keys_come_from_any_source() {
+    let env: BTreeMap<String, String> = [
+        ("TWS_FORWARDED_HEADER".to_string(), "Forwarded".to_string()),
+        ("TWS_IPV6_AGGREGATE_PREFIX_LEN".to_string(), "56".to_string()),
+        ("TWS_IPV6_AGGREGATE_MULTIPLE".to_string(), "16".to_string()),
+        ("TWS_MAX_SSE_PER_CLIENT".to_string(), "3".to_string()),
+        ("TWS_CONNECTION_IDLE_BUDGET".to_string(), "1h".to_string()),
+    ]
+    .into();
+    let service = resolve(&Flags::default(), &env).unwrap().service;
+    assert_eq!(
+        service.clients.forwarded_header,
+        tari_wallet_sync::service::ForwardedHeader::Forwarded
+    );
+    assert_eq!(service.clients.ipv6_aggregate_prefix_len, 56);
+    assert_eq!(service.ipv6_aggregate_multiple, 16);
+    assert_eq!(service.max_sse_per_client, 3);
+    assert_eq!(service.connection_idle_budget, Duration::from_secs(3600));
+    let defaults = resolve(&Flags::default(), &BTreeMap::new()).unwrap().service;
+    assert_eq!(
+        defaults.clients.forwarded_header,
+        tari_wallet_sync::service::ForwardedHeader::XForwardedFor
+    );
+}
+
+#[test]
 fn the_operator_port_and_its_limit_come_from_any_source() {
     let env: BTreeMap<String, String> = [
         ("TWS_METRICS_LISTEN".to_string(), "127.0.0.1:9102".to_string()),
@@ -268,6 +294,15 @@ fn values_the_service_cannot_run_with_are_refused_with_their_source() {
             "max_queued_per_client must be at least 1",
         ),
         ("TWS_IPV6_PREFIX_LEN", "200", "ipv6_prefix_len"),
+        ("TWS_IPV6_AGGREGATE_PREFIX_LEN", "129", "ipv6_aggregate_prefix_len"),
+        (
+            "TWS_IPV6_AGGREGATE_MULTIPLE",
+            "0",
+            "ipv6_aggregate_multiple must be at least 1",
+        ),
+        ("TWS_FORWARDED_HEADER", "x-real-ip", "forwarded_header"),
+        ("TWS_MAX_SSE_PER_CLIENT", "0", "max_sse_per_client must be at least 1"),
+        ("TWS_CONNECTION_IDLE_BUDGET", "10s", "connection_idle_budget"),
         ("TWS_TRUSTED_PROXIES", "10.0.0.0/33", "trusted_proxies"),
         ("TWS_UNSYNCED_NODE", "sometimes", "unsynced_node"),
         ("TWS_CORS_ORIGINS", "https://wallet.example/app", "cors_origins"),

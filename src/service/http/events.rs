@@ -1,7 +1,8 @@
 //! Event stream: `GET .../events` as Server-Sent Events. The first message is the job's current state
 //! (unless `Last-Event-ID` names exactly that event), then every change as it happens, keep-alive comments
 //! while nothing changes, and the end after `ready` or `failed` or when the service shuts down. A slow
-//! client never holds up a scan: it sees the latest state, not a backlog.
+//! client never holds up a scan: it sees the latest state, not a backlog. An open stream keeps its
+//! connection open, so streams are bounded per client (`max_sse_per_client`) as well as per job.
 
 use std::{
     convert::Infallible,
@@ -19,9 +20,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Body, Ctx, routes::download_url};
 use crate::service::{
+    client::Client,
     engine::Engine,
     error::ApiError,
     job::{Job, Snapshot, SubscriberGuard},
+    slots::StreamSlot,
 };
 
 /// Reconnection delay suggested to clients.
@@ -36,6 +39,8 @@ struct Stream {
     preamble: bool,
     done: bool,
     _subscriber: SubscriberGuard,
+    /// The client's place among its `max_sse_per_client` streams.
+    _client_slot: StreamSlot,
     _gauge: GaugeGuard,
 }
 
@@ -48,7 +53,17 @@ impl Drop for GaugeGuard {
     }
 }
 
-pub(super) fn events(ctx: &Ctx, job: Arc<Job>, headers: &HeaderMap) -> Result<Response<Body>, ApiError> {
+pub(super) fn events(
+    ctx: &Ctx,
+    client: &Client,
+    job: Arc<Job>,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    // An open stream keeps its connection open: the client's streams are bounded before the job's.
+    let streams = &ctx.engine.streams;
+    let client_slot = streams
+        .take(client)
+        .ok_or(ApiError::TooManyStreams(streams.per_client()))?;
     let max = ctx.engine.config().max_sse_per_job;
     let subscriber = job.try_subscribe(max).ok_or(ApiError::TooManySubscribers(max))?;
     ctx.engine.metrics.sse_subscribers.fetch_add(1, Ordering::Relaxed);
@@ -65,6 +80,7 @@ pub(super) fn events(ctx: &Ctx, job: Arc<Job>, headers: &HeaderMap) -> Result<Re
         preamble: true,
         done: false,
         _subscriber: subscriber,
+        _client_slot: client_slot,
         _gauge: GaugeGuard(ctx.engine.clone()),
     };
     let stream = futures_util::stream::unfold(state, next).map(|bytes| Ok::<_, Infallible>(Frame::data(bytes)));

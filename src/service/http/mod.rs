@@ -189,7 +189,7 @@ async fn dispatch(
         Route::Events(id) => {
             let ticket = events::ticket(request.uri());
             let job = ctx.engine.authorize_events(&id, token.as_deref(), ticket)?;
-            events::events(ctx, job, request.headers())
+            events::events(ctx, client, job, request.headers())
         }
         Route::EventsTicket(id) => routes::events_ticket(&ctx.engine, &*ctx.engine.authorize(&id, token.as_deref())?),
         Route::Download(id) => {

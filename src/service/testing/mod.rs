@@ -1,8 +1,10 @@
 //! Testing: shared builders for the service's integration tests (feature `test-util`): one small demo
 //! chain per test process, a server on 127.0.0.1:0 with test-friendly limits (over any cache source and
 //! file builder), sealed submissions, a builder that holds its pass until the test lets it go, and the
-//! steps of a wallet app over a real client (`wallet_app`).
+//! steps of a wallet app over a real client (`wallet_app`), and the edge from outside: clients from
+//! chosen loopback addresses and a real nginx in front (`edge`).
 
+pub mod edge;
 pub mod wallet_app;
 
 use std::{
