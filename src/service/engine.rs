@@ -25,7 +25,7 @@ use super::{
     cache_source::CacheSource,
     config::ServiceConfig,
     error::{ApiError, ServiceError},
-    fair_queue::{FairQueue, Lane, Queued},
+    fair_queue::{FairQueue, Lane, PassBounds, Queued},
     held_files::HeldFiles,
     job::{Job, JobStatus, plausible_job_id},
     keyfile,
@@ -455,6 +455,18 @@ impl Engine {
     #[cfg(any(test, feature = "test-util"))]
     pub fn store_calls(&self) -> u64 {
         self.store.calls()
+    }
+
+    /// What the next pass may take: `max_batch_keys` jobs, and `max_pass_output_keys` output-keys or, if
+    /// that is 0, what `pass_target` lasts at the measured pace.
+    pub(super) fn pass_bounds(&self) -> PassBounds {
+        PassBounds {
+            max_jobs: self.config.max_batch_keys,
+            max_output_keys: match self.config.max_pass_output_keys {
+                0 => self.pace.keys_for(self.config.pass_target),
+                cap => cap,
+            },
+        }
     }
 
     pub fn queue_depth(&self) -> usize {

@@ -134,13 +134,33 @@ impl FairQueue {
         self.entries.values().filter(|q| q.lane == lane).count()
     }
 
-    /// Output-keys queued ahead of `lane`'s first job (all queued, if it has none).
-    pub fn cost_ahead_of(&self, lane: Lane) -> u64 {
-        self.in_order()
-            .into_iter()
-            .take_while(|q| q.lane != lane)
-            .map(|q| q.cost)
-            .sum()
+    /// Output-keys the coming passes scan up to the end of the one that takes `lane`'s first job (all
+    /// queued, if it has none), the passes composed as `take_pass` composes them at today's prices: what a
+    /// client waits for until one of its queued jobs is done.
+    pub fn work_until_done(&self, lane: Lane, bounds: PassBounds) -> u64 {
+        let mut left: Vec<&Queued> = self.in_order();
+        let mut work: u64 = 0;
+        while !left.is_empty() {
+            let (mut taken, mut total, mut count) = (Vec::new(), 0u64, 0usize);
+            for (index, queued) in left.iter().enumerate() {
+                if count >= bounds.max_jobs.max(1) {
+                    break;
+                }
+                if count == 0 || total.saturating_add(queued.cost) <= bounds.max_output_keys {
+                    total = total.saturating_add(queued.cost);
+                    count += 1;
+                    taken.push(index);
+                }
+            }
+            work = work.saturating_add(total);
+            if taken.iter().any(|&index| left[index].lane == lane) {
+                return work;
+            }
+            for index in taken.into_iter().rev() {
+                left.remove(index);
+            }
+        }
+        work
     }
 }
 
@@ -284,10 +304,20 @@ mod tests {
         queue.push(job("b", 0), client(1), 10);
         queue.push(job("c", 0), client(2), 7);
         assert_eq!(queue.queued_by(client(1)), 2);
-        // a and c share the first round; c's client has fewer jobs waiting.
-        assert_eq!(queue.cost_ahead_of(client(2)), 0, "c first");
-        assert_eq!(queue.cost_ahead_of(client(1)), 7, "c, then a");
-        assert_eq!(queue.cost_ahead_of(client(3)), 27, "all");
+        // a and c share the first round (c's client has fewer jobs waiting); one job per pass here.
+        let one = PassBounds {
+            max_jobs: 1,
+            max_output_keys: u64::MAX,
+        };
+        assert_eq!(queue.work_until_done(client(2), one), 7, "c's pass");
+        assert_eq!(queue.work_until_done(client(1), one), 17, "c's, then a's");
+        assert_eq!(queue.work_until_done(client(3), one), 27, "all");
+        // Passes of up to 20 output-keys: c and a share the first, so a is done with it.
+        let twenty = PassBounds {
+            max_jobs: 64,
+            max_output_keys: 20,
+        };
+        assert_eq!(queue.work_until_done(client(1), twenty), 17);
         assert!(queue.remove(&a));
         assert!(!queue.remove(&a));
         assert_eq!(queue.queued_by(client(1)), 1);

@@ -27,7 +27,6 @@ use super::{
     cache_source::PassView,
     engine::{Engine, blocking, now_ms, output_keys, renumber_queue},
     error::JobFailure,
-    fair_queue::PassBounds,
     job::{Job, JobStatus},
     store::{SUBMISSION_FORMAT, StoredResult},
 };
@@ -158,13 +157,7 @@ async fn wait_for_work(engine: &Engine) {
 /// Takes the next pass's jobs off the queue, fairly between clients and within the pass's bounds priced
 /// against its snapshot, and marks them scanning (a job deleted meanwhile is left out).
 fn take_batch(engine: &Engine, price: impl Fn(&Job) -> u64) -> Vec<Arc<Job>> {
-    let bounds = PassBounds {
-        max_jobs: engine.config.max_batch_keys,
-        max_output_keys: match engine.config.max_pass_output_keys {
-            0 => engine.pace.keys_for(engine.config.pass_target),
-            cap => cap,
-        },
-    };
+    let bounds = engine.pass_bounds();
     let mut registry = engine.registry();
     let taken = registry.queue.take_pass(bounds, price);
     let mut batch = Vec::with_capacity(taken.len());

@@ -346,11 +346,13 @@ impl Engine {
         let holdings = Holdings::of(registry, bucket);
         let waiting = registry.queue.len() + registry.reserved;
         let lane = Lane::Client(bucket);
-        // Its first queued job leaves when the work ahead of it is done; with none queued, its scanning
-        // jobs end with the running pass.
+        // A slot of its own frees when one of its jobs is done: with one queued, at the end of the pass
+        // that takes it; with none, its scanning jobs end with the running pass.
         let until_own_turn = || match registry.queue.queued_by(lane) {
             0 => self.pace.wait(now, 0),
-            _ => self.pace.wait(now, registry.queue.cost_ahead_of(lane)),
+            _ => self
+                .pace
+                .wait(now, registry.queue.work_until_done(lane, self.pass_bounds())),
         };
         if holdings.client_waiting >= config.max_queued_per_client {
             self.metrics.rate_limited("client_queue");
