@@ -15,6 +15,7 @@ mod error;
 mod files;
 mod format;
 mod header;
+mod integrity;
 mod migration;
 mod spent;
 mod state;
@@ -26,6 +27,7 @@ mod tests;
 
 pub use error::CacheError;
 pub use header::Tip;
+pub use integrity::{ADDED_HEADER_BYTES_PER_SEGMENT, Damage, DirReport, verify_dir};
 pub use view::{BlockRecord, CacheView, OutputRecord};
 pub use writer::{Batch, Cache, CacheOptions};
 
