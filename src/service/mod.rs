@@ -18,7 +18,8 @@
 //!   tickets    single-use events tickets for browsers (memory, hashed)
 //!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
 //! scheduler  queued jobs -> one scan pass (rayon, blocking pool) -> ResultBuilder -> artifact -> sealed file
-//! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
+//! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state;
+//!               a background re-check of the cache's checksums (damage: CACHE_DAMAGED)
 //! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
 //! webhook    job events to the operator's endpoints, signed (HMAC-SHA256), queued in the store, retried
 //! ```
@@ -61,7 +62,7 @@ use engine::{Engine, Phase};
 pub use error::{ApiError, JobFailure, ServiceError};
 pub use http::API_PREFIX;
 pub use lifecycle::{
-    IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
+    CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
     source_fault_codes,
 };
 pub use server::tls_acceptor;
@@ -200,6 +201,11 @@ async fn serve(
     let scheduler = tokio::spawn(scheduler::run(engine.clone(), stop.clone()));
     let janitor = tokio::spawn(janitor(engine.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_source(engine.clone(), stop.clone()));
+    let verifier = tokio::spawn(cache_source::verify_in_background(
+        engine.source.clone(),
+        engine.config().cache_verify_interval,
+        stop.clone(),
+    ));
     let webhooks = engine
         .webhook_secret
         .clone()
@@ -215,6 +221,7 @@ async fn serve(
     let _ = scheduler.await;
     let _ = janitor.await;
     let _ = watcher.await;
+    let _ = verifier.await;
     if let Some(webhooks) = webhooks {
         let _ = webhooks.await;
     }

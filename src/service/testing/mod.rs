@@ -26,6 +26,7 @@ use crate::{
     demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain},
     recognize::WalletKey,
     scan::ScanResult,
+    walletdb::Interrupt,
 };
 
 /// A demo chain written once per process.
@@ -185,6 +186,7 @@ impl ResultBuilder for GatedBuilder {
         birthday: u64,
         result: &ScanResult,
         chain: &CacheView,
+        interrupt: &Interrupt<'_>,
     ) -> Result<Artifact, JobFailure> {
         *self.waiting.lock().expect("lock") += 1;
         self.arrived.notify_waiters();
@@ -196,7 +198,7 @@ impl ResultBuilder for GatedBuilder {
         if let Some(code) = self.fail_with {
             return Err(JobFailure::new(code, "an injected service-side fault", true));
         }
-        self.inner.build(key, password, birthday, result, chain)
+        self.inner.build(key, password, birthday, result, chain, interrupt)
     }
 }
 
