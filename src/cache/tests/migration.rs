@@ -1,5 +1,6 @@
-//! Format migration: a format-2 cache (no offsets files) reads as it is, and the writer brings it to
-//! format 3 when it opens it, crash-safely, with every record and scan input unchanged.
+//! Format migration: a format-2 cache (no offsets files) reads as it is, and the writer brings it to the
+//! current format when it opens it, crash-safely, with every record and scan input unchanged (format 3
+//! is in `integrity.rs`).
 
 use curve25519_dalek::{constants::RISTRETTO_BASEPOINT_POINT, scalar::Scalar};
 
@@ -87,7 +88,7 @@ fn a_format_2_cache_reads_as_is_and_migrates_when_the_writer_opens_it() {
         .count();
     assert_eq!(segments, offsets);
 
-    // It keeps appending and rolling back in format 3, and opens again without migrating.
+    // It keeps appending and rolling back in the current format, and opens again without migrating.
     let mut more = blocks.clone();
     let tip = cache.tip().expect("tip");
     let next = Chain::after(tip, 1).blocks(9);
