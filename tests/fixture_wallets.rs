@@ -127,7 +127,10 @@ fn export_and_check(f: &Fixture, cache_dir: &Path, sources: &FullOutputSources) 
             "wallet {}",
             wallet.name
         );
-        assert_eq!(file.summary.dropped, 0);
+        assert_eq!(
+            file.summary.search_exhausted_blocks, 0,
+            "honest sends match within the budget"
+        );
         assert_eq!(file.summary.unspent_value, wallet.balance, "wallet {}", wallet.name);
         let bytes = file.chunks().concat();
         assert_eq!(f.check(&bytes, &wallet.name), wallet.outputs.len());

@@ -18,6 +18,7 @@ use tari_wallet_sync::{
             wallet_app::{last_event, submit},
         },
     },
+    walletdb::Interrupt,
 };
 use tari_wallet_sync_sse::{
     JobEvent,
@@ -36,6 +37,7 @@ impl ResultBuilder for FailingBuilder {
         _birthday: u64,
         _result: &ScanResult,
         _chain: &CacheView,
+        _interrupt: &Interrupt<'_>,
     ) -> Result<Artifact, JobFailure> {
         Err(JobFailure::new(
             "BUILD_FAILED",

@@ -176,3 +176,97 @@ fn a_cancelled_scan_stops_with_an_error() {
     );
     assert_eq!(result.unwrap_err(), ScanError::Cancelled);
 }
+
+/// Copies a cache directory's files (not its lock).
+fn copy_cache(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "lock" {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_the_middle_of_any_file_never_scans_silently_wrong() {
+    let work = tempfile::tempdir().unwrap();
+    let good = work.path().join("good");
+    let spec = DemoChainSpec {
+        outputs: 4000,
+        blocks: 80,
+        wallets: 4,
+        seed: 7,
+    };
+    let wallets = write_demo_chain(&spec, &good).unwrap();
+    // One more publish adding an empty block: both header slots then cover every byte but that block's
+    // record, so no damage in the middle of a file can be stepped around by reading the older slot.
+    {
+        let mut cache = tari_wallet_sync::cache::Cache::open(&good).unwrap();
+        let tip = cache.tip().unwrap();
+        cache
+            .append_block(&tari_wallet_sync::cache::BlockData {
+                height: tip.height + 1,
+                hash: [0xee; 32],
+                prev_hash: tip.hash,
+                timestamp: 1_900_000_000,
+                outputs: vec![],
+                spent: vec![],
+                output_details: true,
+            })
+            .unwrap();
+    }
+    let requests = requests(&wallets);
+    let expected: Vec<Vec<Digest>> = run(&CacheView::open(&good).unwrap(), &requests, 2, &ScanOptions::default())
+        .iter()
+        .map(digest)
+        .collect();
+    assert!(expected.iter().all(|d| !d.is_empty()), "every wallet owns outputs");
+
+    let mut files: Vec<String> = std::fs::read_dir(&good)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("seg-") || n.starts_with("run-"))
+        .collect();
+    files.sort();
+    for kind in [".blocks", ".outputs", ".spent", ".blobs", ".offsets"] {
+        assert!(files.iter().any(|n| n.ends_with(kind)), "a {kind} file in {files:?}");
+    }
+    let (mut refused, mut exact, mut wrong) = (0, 0, Vec::new());
+    for name in &files {
+        let dir = work.path().join(format!("flipped-{name}"));
+        copy_cache(&good, &dir);
+        let path = dir.join(name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        if bytes.is_empty() {
+            continue;
+        }
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x04;
+        std::fs::write(&path, bytes).unwrap();
+        match CacheView::open(&dir) {
+            Err(error) => {
+                assert_eq!(error.code(), "CACHE_DAMAGED", "{name}: {error}");
+                assert!(error.to_string().contains(name.as_str()), "{error}");
+                refused += 1;
+            }
+            Ok(view) => {
+                let got: Vec<Vec<Digest>> = run(&view, &requests, 2, &ScanOptions::default())
+                    .iter()
+                    .map(digest)
+                    .collect();
+                if got == expected {
+                    exact += 1;
+                } else {
+                    wrong.push(name.clone());
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "scanned silently wrong after a flip in {wrong:?}");
+    assert_eq!(
+        (refused, exact),
+        (files.len(), 0),
+        "every flip is found when the cache opens"
+    );
+}

@@ -24,7 +24,7 @@ use tari_wallet_sync::{
     source::{blocks_from_view, fake_node::FakeNode, lmdb::NodeDb},
 };
 use tari_wallet_sync_fuzz::{
-    FIX_BLOCKS, FIX_SLOTS, FULL_OUTPUTS, PREV, PagerInput, decode_cache, encode_cache, write_files,
+    FIX_BLOCKS, FIX_FILES, FIX_SLOTS, FULL_OUTPUTS, PREV, PagerInput, decode_cache, encode_cache, write_files,
 };
 use tari_wallet_sync_sse::{
     envelope::SubmissionSecrets,
@@ -120,13 +120,13 @@ fn cache_seeds(out: &Path, demo: &Path, work: &Path) {
     let light_files = cache_files(&light);
     let empty = work.join("empty");
     drop(Cache::create(&empty, network).expect("a cache"));
-    let both = FIX_SLOTS | FIX_BLOCKS;
+    let all = FIX_SLOTS | FIX_BLOCKS | FIX_FILES;
     let seeds = [
         ("demo", encode_cache(0, &cache_files(demo))),
-        ("segmented-runs", encode_cache(both, &segmented_files)),
+        ("segmented-runs", encode_cache(all, &segmented_files)),
         ("segmented-runs-raw", encode_cache(0, &segmented_files)),
-        ("rolled-back", encode_cache(both, &rolled_back)),
-        ("light", encode_cache(FIX_SLOTS, &light_files)),
+        ("rolled-back", encode_cache(all, &rolled_back)),
+        ("light", encode_cache(FIX_SLOTS | FIX_FILES, &light_files)),
         ("empty", encode_cache(0, &cache_files(&empty))),
     ];
     // Each seed, as the target decodes it (fix-ups included), is a cache that passes the full check.

@@ -66,12 +66,19 @@ pub fn put_chunk(out: &mut Vec<u8>, bytes: &[u8]) {
 // The cache target: `flags u8`, then files `kind u8, id u8, chunk`. Kinds (mod 7): a header slot
 // (`head.{id % 2}`), a segment's blocks, outputs, spent hashes and blobs (`seg-{id}.*`), a spent-index
 // run (`run-{id}.index`), a segment's stored sender offset keys (`seg-{id}.offsets`, format 3; last, so
-// the kinds of older seeds keep their meaning). Flags: bit 0 sets each slot's length field and checksum to match its bytes,
-// bit 1 sets every block checksum the slots' segments lead to, so mutations get past the checksums to
-// the checks behind them.
+// the kinds of older seeds keep their meaning). Flags: bit 1 sets every block checksum the slots'
+// segments lead to, bit 2 sets every file checksum the slots hold (format 4: each segment file's and
+// each run's) to match the files, bit 0 then sets each slot's length field and checksum to match its
+// bytes, so mutations get past the checksums to the checks behind them.
 
 pub const FIX_SLOTS: u8 = 1;
 pub const FIX_BLOCKS: u8 = 2;
+pub const FIX_FILES: u8 = 4;
+
+/// Bytes of a segment entry in a slot of `version` (format 4 added flags and the files' checksums).
+fn segment_len(version: u32) -> usize {
+    if version >= 4 { 96 } else { 64 }
+}
 
 const PARTS: [&str; 4] = ["blocks", "outputs", "spent", "blobs"];
 
@@ -137,8 +144,9 @@ fn fix_slot(slot: &mut [u8]) {
 /// points at within each file's published length (records pointing outside are left alone).
 fn fix_blocks(slot: &[u8], files: &mut [(String, Vec<u8>)]) {
     let segments = le32(slot, 104) as usize;
+    let entry = segment_len(le32(slot, 8));
     for i in 0..segments.min(64) {
-        let at = 128 + 64 * i;
+        let at = 128 + entry * i;
         let [id, _first_height, blocks, first_output, outputs, spent, blob_len] =
             std::array::from_fn(|k| le64(slot, at + 8 * k));
         let Ok(id) = u8::try_from(id) else { continue };
@@ -186,6 +194,48 @@ fn fix_blocks(slot: &[u8], files: &mut [(String, Vec<u8>)]) {
     }
 }
 
+/// Sets the checksums a format-4 slot holds for its segments' files and its runs to those of the files'
+/// published bytes (what a file holds past them is not covered).
+fn fix_files(slot: &mut [u8], files: &[(String, Vec<u8>)]) {
+    if le32(slot, 8) < 4 {
+        return;
+    }
+    let published = |name: &str, len: u64| -> Vec<u8> {
+        let bytes = files.iter().find(|(n, _)| n == name).map_or(&[][..], |(_, b)| b);
+        bytes[..bytes.len().min(usize::try_from(len).unwrap_or(usize::MAX))].to_vec()
+    };
+    let segments = le32(slot, 104) as usize;
+    for i in 0..segments.min(64) {
+        let at = 128 + 96 * i;
+        let [id, _first_height, blocks, _first_output, outputs, spent, blob_len] =
+            std::array::from_fn(|k| le64(slot, at + 8 * k));
+        let Ok(id) = u8::try_from(id) else { continue };
+        let lens = [
+            blocks.saturating_mul(128),
+            outputs.saturating_mul(128),
+            spent.saturating_mul(32),
+            blob_len,
+            outputs.saturating_mul(96),
+        ];
+        for (k, (kind, len)) in [1u8, 2, 3, 4, 6].into_iter().zip(lens).enumerate() {
+            let crc = crc32fast::hash(&published(&file_name(kind, id), len));
+            if let Some(field) = slot.get_mut(at + 64 + 4 * k..at + 68 + 4 * k) {
+                field.copy_from_slice(&crc.to_le_bytes());
+            }
+        }
+    }
+    let runs_at = 128 + 96 * segments;
+    for i in 0..(le32(slot, 108) as usize).min(64) {
+        let at = runs_at + 40 * i;
+        let (id, entries) = (le64(slot, at), le64(slot, at + 8));
+        let Ok(id) = u8::try_from(id) else { continue };
+        let crc = crc32fast::hash(&published(&file_name(5, id), entries.saturating_mul(40)));
+        if let Some(field) = slot.get_mut(at + 32..at + 36) {
+            field.copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+}
+
 /// Decodes a cache target input into its files, with the fix-ups its flags ask for.
 pub fn decode_cache(data: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut input = Input(data);
@@ -200,13 +250,8 @@ pub fn decode_cache(data: &[u8]) -> Vec<(String, Vec<u8>)> {
             None => files.push((name, bytes)),
         }
     }
-    if flags & FIX_SLOTS != 0 {
-        for (name, bytes) in &mut files {
-            if name.starts_with("head.") {
-                fix_slot(bytes);
-            }
-        }
-    }
+    // Blocks first (their records change the blocks files), then the files' checksums (which change the
+    // slots), then the slots' own.
     if flags & FIX_BLOCKS != 0 {
         let slots: Vec<Vec<u8>> = files
             .iter()
@@ -216,7 +261,22 @@ pub fn decode_cache(data: &[u8]) -> Vec<(String, Vec<u8>)> {
         for slot in &slots {
             fix_blocks(slot, &mut files);
         }
-        // The slots' checksums do not cover the blocks: nothing to redo there.
+    }
+    if flags & FIX_FILES != 0 {
+        for i in 0..files.len() {
+            if files[i].0.starts_with("head.") {
+                let mut slot = std::mem::take(&mut files[i].1);
+                fix_files(&mut slot, &files);
+                files[i].1 = slot;
+            }
+        }
+    }
+    if flags & FIX_SLOTS != 0 {
+        for (name, bytes) in &mut files {
+            if name.starts_with("head.") {
+                fix_slot(bytes);
+            }
+        }
     }
     files
 }

@@ -3,6 +3,8 @@
 
 use std::{io, path::PathBuf};
 
+use super::integrity::Damage;
+
 /// Everything that can go wrong opening, reading, writing or checking a cache.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -44,6 +46,10 @@ pub enum CacheError {
     /// A block whose record, outputs, spends or blobs do not match the block's checksum.
     #[error("{path}: block {height} does not match its checksum")]
     BlockChecksum { path: PathBuf, height: u64 },
+    /// A segment file (or spent-index run) whose bytes do not match the checksum the header publishes
+    /// for them: bit rot or a stray write, found when the segment was first mapped or by a full check.
+    #[error(transparent)]
+    Damaged(Damage),
     /// Bytes that decode but contradict each other (lengths, heights, offsets).
     #[error("{path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
@@ -76,6 +82,7 @@ impl CacheError {
             CacheError::Io { .. } => "CACHE_IO",
             CacheError::UnsupportedVersion { .. } => "CACHE_VERSION_UNSUPPORTED",
             CacheError::OutdatedVersion { .. } => "CACHE_OUTDATED",
+            CacheError::Damaged(_) => "CACHE_DAMAGED",
             CacheError::BadMagic { .. }
             | CacheError::BadChecksum { .. }
             | CacheError::Truncated { .. }

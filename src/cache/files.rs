@@ -66,9 +66,31 @@ pub(crate) fn run_path(dir: &Path, id: u64) -> PathBuf {
 
 pub(crate) const LOCK_FILE: &str = "lock";
 
-/// The published prefix of one file, mapped read-only and shared between snapshots.
+/// The published prefix of one file, mapped read-only and shared between snapshots, with the identity
+/// of the file it maps.
 #[derive(Clone, Default)]
-pub(crate) struct Region(Option<Arc<Mmap>>);
+pub(crate) struct Region(Option<Arc<Mapped>>);
+
+struct Mapped {
+    map: Mmap,
+    /// Device and inode of the mapped file (Unix), to tell a file replaced under the same name from the
+    /// one mapped.
+    identity: Option<(u64, u64)>,
+}
+
+/// Device and inode of an open file; `None` where the platform has no such notion.
+fn identity(metadata: &fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((metadata.dev(), metadata.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        None
+    }
+}
 
 impl Region {
     /// Maps the first `len` bytes of `path`. The file may be longer (unpublished appends, or bytes an
@@ -78,7 +100,8 @@ impl Region {
             return Ok(Region(None));
         }
         let file = File::open(path).map_err(CacheError::io(path))?;
-        let actual = file.metadata().map_err(CacheError::io(path))?.len();
+        let metadata = file.metadata().map_err(CacheError::io(path))?;
+        let actual = metadata.len();
         if actual < len {
             return Err(CacheError::Truncated {
                 path: path.to_owned(),
@@ -93,11 +116,22 @@ impl Region {
         // truncating. Removing a file leaves existing maps intact on Unix. Another program truncating or
         // editing the file is outside the contract, as for every memory map.
         let map = unsafe { MmapOptions::new().len(map_len).map(&file) }.map_err(CacheError::io(path))?;
-        Ok(Region(Some(Arc::new(map))))
+        Ok(Region(Some(Arc::new(Mapped {
+            map,
+            identity: identity(&metadata),
+        }))))
     }
 
     pub fn bytes(&self) -> &[u8] {
-        self.0.as_deref().map_or(&[], |m| &m[..])
+        self.0.as_deref().map_or(&[], |m| &m.map[..])
+    }
+
+    /// Whether `path` is still the file this region maps (an empty region maps none, so any file is).
+    /// `false` when it cannot be told: the caller then maps the file anew.
+    pub fn maps_file_at(&self, path: &Path) -> bool {
+        let Some(mapped) = &self.0 else { return true };
+        let now = fs::metadata(path).ok();
+        mapped.identity.is_some() && now.as_ref().and_then(identity) == mapped.identity
     }
 
     pub fn len(&self) -> u64 {

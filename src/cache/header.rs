@@ -17,16 +17,25 @@ use super::CacheError;
 pub(crate) const MAGIC: [u8; 8] = *b"TWSCACHE";
 /// Bumped on any incompatible change. A future version keeps magic, version, total length at bytes
 /// 0..16 and the trailing checksum, so this build can recognise and refuse it.
-pub(crate) const FORMAT_VERSION: u32 = 3;
-/// The previous format: read as it is (scans decompress each sender offset key), and migrated to this
-/// one by the writer when it opens the cache (`Cache::open`), by adding each segment's offsets file.
+pub(crate) const FORMAT_VERSION: u32 = 4;
+/// The oldest format still read: as it is (no file checksums; in format 2 no offsets files either, so
+/// scans decompress each sender offset key), and migrated to this one by the writer when it opens the
+/// cache (`Cache::open`).
 pub(crate) const LEGACY_VERSION: u32 = 2;
 /// The first version whose segments have an offsets file.
 pub(crate) const OFFSETS_SINCE: u32 = 3;
+/// The first version whose header holds a CRC-32 of every file of every segment.
+pub(crate) const CHECKSUMS_SINCE: u32 = 4;
 pub(crate) const SLOTS: [&str; 2] = ["head.0", "head.1"];
 
 const FIXED_LEN: usize = 128;
-const SEGMENT_LEN: usize = 64;
+/// A segment entry up to format 3: seven u64 fields and a reserved one.
+const SEGMENT_LEN_V3: usize = 64;
+/// A segment entry from format 4 on: the format-3 fields, flags, then the CRC-32 of each of its files.
+const SEGMENT_LEN_V4: usize = 96;
+/// Segment flag: its offsets file holds "not stored" entries (`stored_offset::NOT_STORED`) rather than
+/// points, because the build that wrote it could not store them (its point layout probe failed).
+const SEGMENT_OFFSETS_NOT_STORED: u8 = 1;
 const RUN_LEN: usize = 40;
 /// A header larger than this is corrupt rather than big: it would list over a million segments.
 const MAX_HEADER_LEN: u64 = 64 << 20;
@@ -38,9 +47,9 @@ pub struct Tip {
     pub hash: [u8; 32],
 }
 
-/// One segment: a contiguous run of blocks whose records, outputs, spends and blobs live in four files
-/// named by `id`. Lengths are the published ones; bytes past them are never read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One segment: a contiguous run of blocks whose records, outputs, spends, blobs and stored offsets live
+/// in five files named by `id`. Lengths are the published ones; bytes past them are never read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct SegmentMeta {
     pub id: u64,
     pub first_height: u64,
@@ -50,9 +59,18 @@ pub(crate) struct SegmentMeta {
     pub output_count: u64,
     pub spent_count: u64,
     pub blob_len: u64,
+    /// The writer could not store sender offset keys (format 4 on; see `SEGMENT_OFFSETS_NOT_STORED`).
+    pub offsets_not_stored: bool,
+    /// CRC-32 of each file's published bytes, in `Part::ALL` order (format 4 on; zero before).
+    pub crcs: [u32; 5],
 }
 
 impl SegmentMeta {
+    /// Heights of the segment's blocks, for messages.
+    pub fn heights(&self) -> std::ops::RangeInclusive<u64> {
+        self.first_height..=self.first_height.saturating_add(self.block_count.saturating_sub(1))
+    }
+
     pub fn end_height(&self) -> Option<u64> {
         self.first_height.checked_add(self.block_count)
     }
@@ -127,6 +145,19 @@ impl Header {
         self.version >= OFFSETS_SINCE
     }
 
+    /// Whether every segment's files have their CRC-32 here (format 4 on).
+    pub fn has_checksums(&self) -> bool {
+        self.version >= CHECKSUMS_SINCE
+    }
+
+    fn segment_len(version: u32) -> usize {
+        if version >= CHECKSUMS_SINCE {
+            SEGMENT_LEN_V4
+        } else {
+            SEGMENT_LEN_V3
+        }
+    }
+
     pub fn block_count(&self) -> u64 {
         self.segments.iter().map(|s| s.block_count).sum()
     }
@@ -154,13 +185,15 @@ impl Header {
     ///  32  tip_height u64    40  tip_hash [32]    72  block_count u64   80  output_count u64
     ///  88  spent_indexed_to u64                   96  next_file_id u64
     /// 104  segment_count u32 108  run_count u32   112 reserved, zero (16 bytes)
-    /// 128  segments, 64 bytes each: id, first_height, block_count, first_output, output_count,
-    ///      spent_count, blob_len (u64 each), reserved u64
+    /// 128  segments, 96 bytes each (64 up to format 3): id, first_height, block_count, first_output,
+    ///      output_count, spent_count, blob_len (u64 each), flags u8, reserved (7 bytes); from format 4:
+    ///      crc32 of the blocks, outputs, spent, blobs and offsets files (u32 each), reserved (12 bytes)
     ///      runs, 40 bytes each: id, entries, from_height, to_height (u64 each), crc32 u32, reserved u32
     ///      crc32 u32 of every byte before it
     /// ```
     pub fn encode(&self) -> Vec<u8> {
-        let total = FIXED_LEN + SEGMENT_LEN * self.segments.len() + RUN_LEN * self.runs.len() + 4;
+        let segment_len = Header::segment_len(self.version);
+        let total = FIXED_LEN + segment_len * self.segments.len() + RUN_LEN * self.runs.len() + 4;
         let mut b = Vec::with_capacity(total);
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&self.version.to_le_bytes());
@@ -196,10 +229,24 @@ impl Header {
                 s.output_count,
                 s.spent_count,
                 s.blob_len,
-                0,
             ] {
                 b.extend_from_slice(&v.to_le_bytes());
             }
+            if !self.has_checksums() {
+                b.extend_from_slice(&[0; 8]);
+                continue;
+            }
+            let flags = if s.offsets_not_stored {
+                SEGMENT_OFFSETS_NOT_STORED
+            } else {
+                0
+            };
+            b.push(flags);
+            b.extend_from_slice(&[0; 7]);
+            for crc in s.crcs {
+                b.extend_from_slice(&crc.to_le_bytes());
+            }
+            b.extend_from_slice(&[0; 12]);
         }
         for r in &self.runs {
             for v in [r.id, r.entries, r.from_height, r.to_height] {
@@ -267,8 +314,9 @@ impl Header {
         }
         let segment_count = u32_at(bytes, 104) as usize;
         let run_count = u32_at(bytes, 108) as usize;
+        let segment_len = Header::segment_len(version);
         let expected = segment_count
-            .checked_mul(SEGMENT_LEN)
+            .checked_mul(segment_len)
             .and_then(|s| run_count.checked_mul(RUN_LEN).and_then(|r| r.checked_add(s)))
             .and_then(|n| n.checked_add(FIXED_LEN + 4));
         if expected != Some(total) {
@@ -283,8 +331,9 @@ impl Header {
         hash.copy_from_slice(&bytes[40..72]);
         let segments = (0..segment_count)
             .map(|i| {
-                let at = FIXED_LEN + i * SEGMENT_LEN;
+                let at = FIXED_LEN + i * segment_len;
                 let f = |k: usize| u64_at(bytes, at + 8 * k);
+                let checksums = version >= CHECKSUMS_SINCE;
                 SegmentMeta {
                     id: f(0),
                     first_height: f(1),
@@ -293,10 +342,12 @@ impl Header {
                     output_count: f(4),
                     spent_count: f(5),
                     blob_len: f(6),
+                    offsets_not_stored: checksums && bytes[at + 56] & SEGMENT_OFFSETS_NOT_STORED != 0,
+                    crcs: std::array::from_fn(|k| if checksums { u32_at(bytes, at + 64 + 4 * k) } else { 0 }),
                 }
             })
             .collect();
-        let runs_at = FIXED_LEN + segment_count * SEGMENT_LEN;
+        let runs_at = FIXED_LEN + segment_count * segment_len;
         let runs = (0..run_count)
             .map(|i| {
                 let at = runs_at + i * RUN_LEN;
@@ -475,6 +526,8 @@ mod tests {
                     output_count: 30,
                     spent_count: 5,
                     blob_len: 3000,
+                    offsets_not_stored: false,
+                    crcs: [0x1111_1111, 0x2222_2222, 0x3333_3333, 0x4444_4444, 0x5555_5555],
                 },
                 SegmentMeta {
                     id: 3,
@@ -484,6 +537,8 @@ mod tests {
                     output_count: 4,
                     spent_count: 1,
                     blob_len: 400,
+                    offsets_not_stored: true,
+                    crcs: [0xa1a2_a3a4, 0xb1b2_b3b4, 0xc1c2_c3c4, 0xd1d2_d3d4, 0xe1e2_e3e4],
                 },
             ],
             runs: vec![RunMeta {
@@ -503,8 +558,8 @@ mod tests {
         let fixed = format!(
             "{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             hex::encode(b"TWSCACHE"),
-            "03000000", // version
-            "2c010000", // total length 300 = 128 + 2 * 64 + 40 + 4
+            "04000000", // version
+            "6c010000", // total length 364 = 128 + 2 * 96 + 40 + 4
             le(5),
             "26",
             "03", // flags: a tip, a demo chain
@@ -518,16 +573,52 @@ mod tests {
             "0200000001000000", // 2 segments, 1 run
             "00".repeat(16),
         );
+        let fields = |v: [u64; 7]| v.iter().map(|&v| le(v)).collect::<String>();
+        let segs = format!(
+            "{}{}{}{}{}{}{}{}",
+            fields([1, 0, 10, 0, 30, 5, 3000]),
+            "00".repeat(8), // flags: offsets stored
+            "1111111122222222333333334444444455555555",
+            "00".repeat(12),
+            fields([3, 10, 2, 30, 4, 1, 400]),
+            "01".to_owned() + &"00".repeat(7), // flags: offsets not stored
+            "a4a3a2a1b4b3b2b1c4c3c2c1d4d3d2d1e4e3e2e1",
+            "00".repeat(12),
+        );
+        let run = format!("{}{}{}{}0403020100000000", le(2), le(5), le(0), le(9));
+        let body = format!("{fixed}{segs}{run}");
+        assert_eq!(hex::encode(&b[..b.len() - 4]), body);
+        assert_eq!(b.len(), 128 + 2 * 96 + 40 + 4);
+        assert_eq!(&b[b.len() - 4..], crc32fast::hash(&b[..b.len() - 4]).to_le_bytes());
+        assert_eq!(Header::decode(&b, Path::new("h")).expect("decodes"), sample());
+    }
+
+    #[test]
+    fn format_3_header_golden_bytes() {
+        // Format 3: 64-byte segment entries, no flags and no file checksums.
+        let mut h = sample();
+        h.version = 3;
+        let b = h.encode();
+        assert_eq!(b.len(), 128 + 2 * 64 + 40 + 4);
+        assert_eq!(&b[8..16], &[3, 0, 0, 0, 0x2c, 0x01, 0, 0]);
+        let le = |v: u64| hex::encode(v.to_le_bytes());
         let segs: String = [[1u64, 0, 10, 0, 30, 5, 3000, 0], [3, 10, 2, 30, 4, 1, 400, 0]]
             .iter()
             .flat_map(|s| s.iter().map(|&v| le(v)))
             .collect();
-        let run = format!("{}{}{}{}0403020100000000", le(2), le(5), le(0), le(9));
-        let body = format!("{fixed}{segs}{run}");
-        assert_eq!(hex::encode(&b[..b.len() - 4]), body);
-        assert_eq!(b.len(), 128 + 2 * 64 + 40 + 4);
-        assert_eq!(&b[b.len() - 4..], crc32fast::hash(&b[..b.len() - 4]).to_le_bytes());
-        assert_eq!(Header::decode(&b, Path::new("h")).expect("decodes"), sample());
+        assert_eq!(hex::encode(&b[128..128 + 128]), segs);
+        let decoded = Header::decode(&b, Path::new("h")).expect("format 3 decodes");
+        assert_eq!(
+            (decoded.version, decoded.has_offsets(), decoded.has_checksums()),
+            (3, true, false)
+        );
+        assert!(
+            decoded
+                .segments
+                .iter()
+                .all(|s| s.crcs == [0; 5] && !s.offsets_not_stored)
+        );
+        assert_eq!(decoded.encode(), b, "re-encodes as format 3");
     }
 
     #[test]
@@ -562,18 +653,25 @@ mod tests {
         ));
         assert!(matches!(Header::decode(&[], p), Err(CacheError::Truncated { .. })));
         let with_version = |version: u8| {
-            let mut b = good.clone();
+            let mut h = sample();
+            h.version = 3;
+            let mut b = h.encode();
             b[8] = version;
             let n = b.len();
             let crc = crc32fast::hash(&b[..n - 4]);
             b[n - 4..].copy_from_slice(&crc.to_le_bytes());
             b
         };
+        let mut newer = good.clone();
+        newer[8] = 5;
+        let n = newer.len();
+        let crc = crc32fast::hash(&newer[..n - 4]);
+        newer[n - 4..].copy_from_slice(&crc.to_le_bytes());
         assert!(matches!(
-            Header::decode(&with_version(4), p),
+            Header::decode(&newer, p),
             Err(CacheError::UnsupportedVersion {
-                found: 4,
-                supported: 3,
+                found: 5,
+                supported: 4,
                 ..
             })
         ));
@@ -581,13 +679,18 @@ mod tests {
         let legacy = Header::decode(&with_version(2), p).expect("format 2 decodes");
         assert_eq!((legacy.version, legacy.has_offsets()), (2, false));
         assert_eq!(legacy.encode(), with_version(2), "re-encodes as format 2");
+        // A format-4 slot whose length is that of format-3 entries is refused.
+        assert!(matches!(
+            Header::decode(&with_version(4), p),
+            Err(CacheError::Corrupt { .. })
+        ));
         // A cache of the first format (no block flags, no demo flag) is refused with a rebuild hint.
         let outdated = Header::decode(&with_version(1), p).unwrap_err();
         assert!(matches!(
             outdated,
             CacheError::OutdatedVersion {
                 found: 1,
-                supported: 3,
+                supported: 4,
                 ..
             }
         ));

@@ -1,6 +1,8 @@
-//! Migration: what bringing a format-2 cache to format 3 computes, the stored sender offset key of every
-//! output (one decompression each, the work format 3 saves every later scan). Owns that computation; the
-//! writer decides when to run it and publishes the result.
+//! Migration: what bringing an older cache to the current format computes: the stored sender offset key
+//! of every output (one decompression each, the work format 3 saves every later scan), written for a
+//! format-2 cache and compared with a format-3 one's before format 4's checksums vouch for it. Owns
+//! those computations; the writer decides when to run them and publishes the result (the file
+//! checksums are `integrity`'s).
 
 use rayon::prelude::*;
 
@@ -24,4 +26,23 @@ pub(crate) fn offsets_of(records: &[[u8; OUTPUT_LEN]]) -> Vec<u8> {
             }
         });
     offsets
+}
+
+/// The first entry of a format-3 offsets file (`existing`) that is neither what this build computes nor
+/// "not stored" (which a build that could not store offsets wrote; readers decompress those). Where this
+/// build cannot compute a point itself (its layout probe failed) it cannot judge one either.
+pub(crate) fn first_wrong_offset(existing: &[u8], computed: &[u8]) -> Option<usize> {
+    if existing.len() != computed.len() {
+        return Some(existing.len().min(computed.len()) / OFFSET_LEN);
+    }
+    let existing = existing.as_chunks::<OFFSET_LEN>().0;
+    let computed = computed.as_chunks::<OFFSET_LEN>().0;
+    existing.iter().zip(computed).position(|(stored, expected)| {
+        stored != expected && *stored != stored_offset::NOT_STORED && *expected != stored_offset::NOT_STORED
+    })
+}
+
+/// Whether an offsets file holds any "not stored" entry: its segment is marked so in format 4.
+pub(crate) fn has_not_stored(offsets: &[u8]) -> bool {
+    offsets.as_chunks::<OFFSET_LEN>().0.contains(&stored_offset::NOT_STORED)
 }

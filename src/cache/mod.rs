@@ -6,15 +6,18 @@
 //! In short: blocks live in segments of five append-only files (block records, 128-byte output
 //! records, spent hashes, script and encrypted-data blobs, and each output's sender offset key stored
 //! decompressed so no scan pass decompresses it again); two checksummed header slots name the
-//! segments with their published lengths; a spent index of sorted run files maps output hashes to the
-//! spending height. A publish fsyncs data before the header that names it, a rollback copies the cut
-//! segment instead of truncating it, and a snapshot maps only published bytes, so neither a crash nor a
-//! reorg ever shows a reader a torn block.
+//! segments with their published lengths and a checksum of every file; a spent index of sorted run
+//! files maps output hashes to the spending height. A publish fsyncs data before the header that names
+//! it, a rollback copies the cut segment instead of truncating it, and a snapshot maps only published
+//! bytes, so neither a crash nor a reorg ever shows a reader a torn block; and every byte is checked
+//! against its checksum when a process first maps it (`integrity`), so damage is an error, never a
+//! missed output.
 
 mod error;
 mod files;
 mod format;
 mod header;
+mod integrity;
 mod migration;
 mod spent;
 mod state;
@@ -26,6 +29,7 @@ mod tests;
 
 pub use error::CacheError;
 pub use header::Tip;
+pub use integrity::{ADDED_HEADER_BYTES_PER_SEGMENT, Damage, DirReport, verify_dir};
 pub use view::{BlockRecord, CacheView, OutputRecord};
 pub use writer::{Batch, Cache, CacheOptions};
 

@@ -2,7 +2,15 @@
 //! when opened, and the lookups from height or output index to a segment and a record. Owns the mapped
 //! bytes; not the public API (`view`) nor writing (`writer`).
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use rayon::prelude::*;
 
 use crate::recognize::stored_offset;
 
@@ -11,6 +19,7 @@ use super::{
     files::{Part, Region, run_path, segment_path},
     format::{BLOCK_LEN, HASH_LEN, OFFSET_LEN, OUTPUT_LEN, RawBlock, RawOutput, block_checksum},
     header::{Header, SegmentMeta, read_slots},
+    integrity::{self, Checked, Damage},
 };
 
 /// The maps of one segment's files; `offsets` is empty in a format-2 state.
@@ -21,6 +30,25 @@ pub(crate) struct SegmentMaps {
     pub spent: Region,
     pub blobs: Region,
     pub offsets: Region,
+    /// What has been checked of these maps (`integrity`): a state sharing them checks nothing again, and
+    /// one that grows them checks only the bytes added.
+    pub checked: Checked,
+    /// Damage a later full check of the segment found (the service's background pass), seen by every
+    /// state that shares these maps. A segment's files never heal: a rebuild or a rollback's copy brings
+    /// new ones.
+    pub damage: Arc<OnceLock<Damage>>,
+}
+
+/// Which maps of an earlier state `State::load` may share.
+#[derive(Clone, Copy)]
+pub(crate) enum Reuse<'a> {
+    Nothing,
+    /// The writer's previous state: its files are its own (it holds the directory's lock), so a file
+    /// with the same name is the same file.
+    Own(&'a State),
+    /// A reader's previous snapshot of a directory someone else writes: a map is shared only while its
+    /// name still leads to the file it maps (the directory may have been filled anew meanwhile).
+    Snapshot(&'a State),
 }
 
 impl SegmentMaps {
@@ -50,12 +78,40 @@ pub(crate) fn part_lens(meta: &SegmentMeta, has_offsets: bool) -> Option<[u64; 5
     ])
 }
 
+/// Says once per process when a segment and this build disagree about storing sender offset keys (each
+/// format-4 segment records whether its writer could, `SegmentMeta::offsets_not_stored`): scans then
+/// decompress those keys, with the same results. Nothing is refused for it.
+fn note_offset_layout(header: &Header, meta: &SegmentMeta) {
+    static WRITER_COULD_NOT: AtomicBool = AtomicBool::new(false);
+    static READER_CANNOT: AtomicBool = AtomicBool::new(false);
+    if !header.has_checksums() {
+        return;
+    }
+    let holds = stored_offset::layout_holds();
+    if meta.offsets_not_stored && holds && !WRITER_COULD_NOT.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            segment = meta.id,
+            "a build that could not store sender offset keys wrote this cache segment: scans decompress them \
+             (same results, slower); a cache this build fills stores them"
+        );
+    }
+    if !meta.offsets_not_stored && !holds && !READER_CANNOT.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            segment = meta.id,
+            "the cache stores sender offset keys in a point layout this build cannot load (its layout probe \
+             failed): scans decompress them (same results, slower)"
+        );
+    }
+}
+
 /// A published header and its maps. Immutable; snapshots share it through an `Arc`.
 pub(crate) struct State {
     pub dir: PathBuf,
     pub header: Header,
     pub segments: Vec<SegmentMaps>,
     pub runs: Vec<Region>,
+    /// Damage a later full check of each run found, shared like the segments' (`SegmentMaps::damage`).
+    pub run_damage: Vec<Arc<OnceLock<Damage>>>,
 }
 
 /// The bytes of one block's outputs, spent hashes and blobs.
@@ -78,17 +134,29 @@ fn mul(a: u64, b: usize) -> Option<u64> {
 }
 
 impl State {
-    /// Maps every file `header` names. Maps in `reuse` are shared where a file's published length is
-    /// unchanged, so publishing a block remaps only the segment it grew.
-    pub fn load(dir: &Path, header: Header, reuse: Option<&State>) -> Result<State, CacheError> {
+    /// Maps every file `header` names and checks every byte not checked before (`integrity`). Maps in
+    /// `reuse` are shared where a file's published length is unchanged, so publishing a block remaps and
+    /// checks only the segment it grew, and only over the bytes it added.
+    pub fn load(dir: &Path, header: Header, reuse: Reuse<'_>) -> Result<State, CacheError> {
         let too_big = |id: u64| CacheError::corrupt(segment_path(dir, id, Part::Blocks), "segment length overflows");
+        let (prior, snapshot) = match reuse {
+            Reuse::Nothing => (None, false),
+            Reuse::Own(state) => (Some(state), false),
+            Reuse::Snapshot(state) => (Some(state), true),
+        };
+        // A migration adds files and checksums to unchanged segments: maps are shared within one format.
+        let prior = prior.filter(|r| r.header.version == header.version);
         let mut segments = Vec::with_capacity(header.segments.len());
+        let mut unchecked = Vec::new();
         for meta in &header.segments {
-            // A migration adds files to unchanged segments: maps are shared only within one format.
-            let same_format = reuse.filter(|r| r.header.has_offsets() == header.has_offsets());
-            let old = same_format.and_then(|r| {
+            let old = prior.and_then(|r| {
                 let i = r.header.segments.iter().position(|s| s.id == meta.id)?;
-                Some((r.header.segments[i], r.segments[i].clone()))
+                let maps = &r.segments[i];
+                let same_files = !snapshot
+                    || Part::of_version(header.version)
+                        .iter()
+                        .all(|&part| maps.region(part).maps_file_at(&segment_path(dir, meta.id, part)));
+                same_files.then(|| (r.header.segments[i], maps.clone()))
             });
             if let Some((old_meta, maps)) = &old
                 && old_meta == meta
@@ -97,7 +165,16 @@ impl State {
                 continue;
             }
             let lens = part_lens(meta, header.has_offsets()).ok_or_else(|| too_big(meta.id))?;
-            let mut maps = SegmentMaps::default();
+            // A grown segment is checked from where its last check ended.
+            let mut maps = SegmentMaps {
+                checked: old.as_ref().map_or_else(Checked::default, |(_, m)| m.checked),
+                damage: old
+                    .as_ref()
+                    .map_or_else(Default::default, |(_, m)| Arc::clone(&m.damage)),
+                ..SegmentMaps::default()
+            };
+            unchecked.push(segments.len());
+            note_offset_layout(&header, meta);
             for (part, len) in Part::ALL.into_iter().zip(lens) {
                 // A grown file keeps its prefix, so an old map that covers the new length is reused too.
                 let slot = match part {
@@ -115,29 +192,113 @@ impl State {
             segments.push(maps);
         }
         let mut runs = Vec::with_capacity(header.runs.len());
+        let mut run_damage = Vec::with_capacity(header.runs.len());
+        let mut unchecked_runs = Vec::new();
         for meta in &header.runs {
-            let old = reuse.and_then(|r| {
+            let path = run_path(dir, meta.id);
+            let old = prior.and_then(|r| {
                 let i = r.header.runs.iter().position(|m| m.id == meta.id)?;
-                Some(r.runs[i].clone())
+                let run = &r.runs[i];
+                (!snapshot || run.maps_file_at(&path)).then(|| (run.clone(), Arc::clone(&r.run_damage[i])))
             });
             let len = mul(meta.entries, super::format::RUN_ENTRY_LEN)
-                .ok_or_else(|| CacheError::corrupt(run_path(dir, meta.id), "run length overflows"))?;
-            runs.push(match old {
-                Some(m) if m.len() == len => m,
-                _ => Region::map(&run_path(dir, meta.id), len)?,
-            });
+                .ok_or_else(|| CacheError::corrupt(&path, "run length overflows"))?;
+            match old {
+                // Runs are immutable: one mapped before was checked then.
+                Some((region, damage)) if region.len() == len => {
+                    runs.push(region);
+                    run_damage.push(damage);
+                }
+                _ => {
+                    unchecked_runs.push(runs.len());
+                    runs.push(Region::map(&path, len)?);
+                    run_damage.push(Arc::default());
+                }
+            }
         }
-        Ok(State {
+        let mut state = State {
             dir: dir.to_owned(),
             header,
             segments,
             runs,
-        })
+            run_damage,
+        };
+        // Every byte once, segments on all cores: a flipped byte anywhere is an error here, never an
+        // output a scan silently misses.
+        let checked: Vec<Result<Checked, Damage>> = unchecked
+            .par_iter()
+            .map(|&i| integrity::check_segment(&state, i, state.segments[i].checked))
+            .collect();
+        for (i, checked) in unchecked.into_iter().zip(checked) {
+            state.segments[i].checked = checked.map_err(CacheError::Damaged)?;
+        }
+        for i in unchecked_runs {
+            integrity::check_run(&state, i).map_err(CacheError::Damaged)?;
+        }
+        Ok(state)
+    }
+
+    /// Maps every file `header` names without checking anything, for a report of every damaged file
+    /// (`cache::verify_dir`): a file that cannot be mapped (missing, shorter than published) leaves its
+    /// segment's or run's maps empty, with the error beside it.
+    pub fn map_all(dir: &Path, header: Header) -> (State, Vec<Option<CacheError>>, Vec<Option<CacheError>>) {
+        let mut segment_errors = Vec::with_capacity(header.segments.len());
+        let mut segments = Vec::with_capacity(header.segments.len());
+        for meta in &header.segments {
+            let mapped = part_lens(meta, header.has_offsets())
+                .ok_or_else(|| {
+                    CacheError::corrupt(segment_path(dir, meta.id, Part::Blocks), "segment length overflows")
+                })
+                .and_then(|lens| {
+                    let mut maps = SegmentMaps::default();
+                    for (part, len) in Part::ALL.into_iter().zip(lens) {
+                        let region = Region::map(&segment_path(dir, meta.id, part), len)?;
+                        match part {
+                            Part::Blocks => maps.blocks = region,
+                            Part::Outputs => maps.outputs = region,
+                            Part::Spent => maps.spent = region,
+                            Part::Blobs => maps.blobs = region,
+                            Part::Offsets => maps.offsets = region,
+                        }
+                    }
+                    Ok(maps)
+                });
+            let (maps, error) = match mapped {
+                Ok(maps) => (maps, None),
+                Err(error) => (SegmentMaps::default(), Some(error)),
+            };
+            segments.push(maps);
+            segment_errors.push(error);
+        }
+        let mut run_errors = Vec::with_capacity(header.runs.len());
+        let mut runs = Vec::with_capacity(header.runs.len());
+        for meta in &header.runs {
+            let path = run_path(dir, meta.id);
+            let mapped = mul(meta.entries, super::format::RUN_ENTRY_LEN)
+                .ok_or_else(|| CacheError::corrupt(&path, "run length overflows"))
+                .and_then(|len| Region::map(&path, len));
+            let (region, error) = match mapped {
+                Ok(region) => (region, None),
+                Err(error) => (Region::default(), Some(error)),
+            };
+            runs.push(region);
+            run_errors.push(error);
+        }
+        let run_damage = header.runs.iter().map(|_| Arc::default()).collect();
+        let state = State {
+            dir: dir.to_owned(),
+            header,
+            segments,
+            runs,
+            run_damage,
+        };
+        (state, segment_errors, run_errors)
     }
 
     /// Opens the newest header slot whose files pass `check`, falling back to the older slot. Retries
     /// when a file is missing: the writer may have replaced the header between our read and our maps.
-    pub fn open(dir: &Path) -> Result<Opened, CacheError> {
+    /// Maps of `prior` (an earlier snapshot of the same directory) are shared where they still apply.
+    pub fn open(dir: &Path, prior: Option<&State>) -> Result<Opened, CacheError> {
         let mut attempts = 0;
         loop {
             let slots = read_slots(dir)?;
@@ -146,7 +307,8 @@ impl State {
             // Ids a failed newer header used are never reused, even though its files are abandoned.
             let next_file_id = slots.newest_first.iter().map(|h| h.next_file_id).max().unwrap_or(1);
             for header in slots.newest_first {
-                match State::load(dir, header, None).and_then(|s| s.check().map(|()| s)) {
+                let reuse = prior.map_or(Reuse::Nothing, Reuse::Snapshot);
+                match State::load(dir, header, reuse).and_then(|s| s.check().map(|()| s)) {
                     Ok(mut state) => {
                         state.header.next_file_id = state.header.next_file_id.max(next_file_id);
                         let fell_back = newest_error.is_some();
@@ -224,17 +386,27 @@ impl State {
         self.check_offset(segment, record, offset)
     }
 
-    /// Checks one output's stored offset against its record.
+    /// Checks one output's stored offset against its record. A "not stored" entry is right only where
+    /// the segment says its writer could not store offsets (or in a format-3 segment, which does not
+    /// say); any other entry must be what this build computes from the record's key, when this build can
+    /// compute it (a build whose point layout probe fails can judge only unusable keys).
     pub fn check_offset(
         &self,
         segment: usize,
         record: &[u8; OUTPUT_LEN],
         offset: Option<&[u8; OFFSET_LEN]>,
     ) -> Result<(), CacheError> {
+        let meta = self.header.segments.get(segment);
+        let not_stored_allowed = !self.header.has_checksums() || meta.is_some_and(|m| m.offsets_not_stored);
         let expected = stored_offset::encode(RawOutput::decode(record).sender_offset_public_key);
-        // A build that cannot produce the stored form (`NOT_STORED`) cannot judge it either.
-        if offset != Some(&expected) && expected != stored_offset::NOT_STORED {
-            let id = self.header.segments.get(segment).map_or(0, |s| s.id);
+        let fine = match offset {
+            None => false,
+            Some(stored) if *stored == stored_offset::NOT_STORED => not_stored_allowed,
+            Some(_) if expected == stored_offset::NOT_STORED => true,
+            Some(stored) => *stored == expected,
+        };
+        if !fine {
+            let id = meta.map_or(0, |s| s.id);
             return Err(CacheError::corrupt(
                 segment_path(&self.dir, id, Part::Offsets),
                 "stored offset differs from the output's sender offset key",

@@ -13,8 +13,9 @@ use super::{
     files::{Part, segment_path},
     format::{BLOCK_OUTPUT_DETAILS, HASH_LEN, OFFSET_LEN, OUTPUT_LEN, RawBlock, RawOutput},
     header::Tip,
+    integrity::{self, Checked, Damage},
     spent,
-    state::State,
+    state::{Opened, State},
 };
 
 /// A snapshot of the cache at one published tip. Cheap to clone and `Send + Sync`: scan threads share
@@ -85,9 +86,32 @@ impl CacheView {
     }
 
     /// Opens the newest published state of the cache in `dir` read-only, without taking the writer's
-    /// lock; a writer in another process may keep appending. Reads only headers and a few blocks.
+    /// lock; a writer in another process may keep appending. Checks every byte against the checksums
+    /// the header publishes (a damaged segment is `CacheError::Damaged`, naming it): to follow a
+    /// directory, `refresh` the view rather than open it again, so unchanged segments are not read again.
     pub fn open(dir: impl AsRef<Path>) -> Result<CacheView, CacheError> {
-        Ok(CacheView::new(Arc::new(State::open(dir.as_ref())?.state)))
+        CacheView::opened(State::open(dir.as_ref(), None)?)
+    }
+
+    /// The newest published state of this view's directory, sharing this view's maps where their files
+    /// are unchanged: only segments that are new or grew since are mapped and checked, and those only
+    /// over their new bytes. The way to follow a directory another process writes.
+    pub fn refresh(&self) -> Result<CacheView, CacheError> {
+        CacheView::opened(State::open(&self.state.dir, Some(&self.state))?)
+    }
+
+    fn opened(opened: Opened) -> Result<CacheView, CacheError> {
+        // A torn header slot is a writer caught mid-publish; damaged data under a valid header is not,
+        // and the state one publish older is served instead: say so.
+        if let Some(error @ CacheError::Damaged(_)) = &opened.skipped {
+            tracing::warn!(%error, "the newest cache state is damaged; reading the one published before it");
+        }
+        Ok(CacheView::new(Arc::new(opened.state)))
+    }
+
+    /// The cache's directory.
+    pub fn dir(&self) -> &Path {
+        &self.state.dir
     }
 
     pub fn network(&self) -> u8 {
@@ -290,13 +314,70 @@ impl CacheView {
         self.state.block_at(height).map(|b| (height, *b.hash))
     }
 
-    /// Full check of every byte the snapshot publishes: block chain, checksums, offsets and runs.
-    /// O(size of the cache); opening checks only the ends of each segment.
+    /// Segments of the snapshot (`check_segment` takes their index).
+    pub fn segment_count(&self) -> usize {
+        self.state.header.segments.len()
+    }
+
+    /// Spent-index runs of the snapshot (`check_run` takes their index).
+    pub fn run_count(&self) -> usize {
+        self.state.header.runs.len()
+    }
+
+    /// Reads segment `segment` whole again and checks it against its checksums (file checksums from
+    /// format 4, each block's before): what a background pass does to find damage done after the
+    /// segment was first mapped. Damage found is kept with the maps, for every view that shares them
+    /// (`damage`). An index past the last segment checks nothing.
+    pub fn check_segment(&self, segment: usize) -> Result<(), Damage> {
+        let Some(maps) = self.state.segments.get(segment) else {
+            return Ok(());
+        };
+        integrity::check_segment(&self.state, segment, Checked::default()).map_err(|damage| {
+            tracing::error!(error = %damage, "cache segment damaged");
+            maps.damage.get_or_init(|| damage).clone()
+        })?;
+        Ok(())
+    }
+
+    /// Reads spent-index run `run` whole again and checks it against its checksum and order; like
+    /// `check_segment`, damage found is kept.
+    pub fn check_run(&self, run: usize) -> Result<(), Damage> {
+        let Some(cell) = self.state.run_damage.get(run) else {
+            return Ok(());
+        };
+        integrity::check_run(&self.state, run).map_err(|damage| {
+            tracing::error!(error = %damage, "cache spent-index run damaged");
+            cell.get_or_init(|| damage).clone()
+        })
+    }
+
+    /// Damage a full check (`check_segment`, `check_run`) found in this snapshot's files, oldest blocks
+    /// first.
+    pub fn damage(&self) -> Vec<Damage> {
+        let segments = self.state.segments.iter().map(|m| &m.damage);
+        let mut found: Vec<Damage> = segments
+            .chain(&self.state.run_damage)
+            .filter_map(|cell| cell.get().cloned())
+            .collect();
+        found.sort_by_key(|d| *d.heights.start());
+        found
+    }
+
+    /// The first damage found in files that hold blocks `from..=to` or their spends: a scan of that range
+    /// read bytes that no longer match their checksums, and its result may miss outputs.
+    pub fn damage_between(&self, from: u64, to: u64) -> Option<Damage> {
+        self.damage().into_iter().find(|d| d.overlaps(from, to))
+    }
+
+    /// Full check of every byte the snapshot publishes: file checksums, block chain, block checksums,
+    /// offsets and runs. O(size of the cache), with a decompression per output; opening checks every
+    /// byte against its checksum, this also checks what the bytes mean.
     pub fn verify(&self) -> Result<(), CacheError> {
         let state = &*self.state;
         let mut prev: Option<[u8; 32]> = None;
         let mut next_output = 0u64;
         for (segment, meta) in state.header.segments.iter().enumerate() {
+            integrity::check_segment(state, segment, Checked::default()).map_err(CacheError::Damaged)?;
             let path = segment_path(&state.dir, meta.id, Part::Blocks);
             let (mut spent_at, mut blob_at) = (0u64, 0u64);
             for pos in 0..meta.block_count {

@@ -16,9 +16,10 @@ use super::{
     BlockData, CacheError, CacheView,
     files::{Appender, LOCK_FILE, Part, collect_garbage, segment_path, sync_dir, write_new, write_slot},
     format::{BLOCK_OUTPUT_DETAILS, RawBlock, block_checksum, encode_output, set_block_checksum},
-    header::{FORMAT_VERSION, Header, SegmentMeta, Tip, any_slot_exists, slot_path},
+    header::{FORMAT_VERSION, Header, OFFSETS_SINCE, SegmentMeta, Tip, any_slot_exists, slot_path},
+    integrity::{self, Damage},
     migration, spent,
-    state::{State, part_lens},
+    state::{Reuse, State, part_lens},
 };
 use crate::recognize::stored_offset;
 
@@ -143,7 +144,7 @@ impl Cache {
         header.demo = demo;
         write_slot(&slot_path(&dir, header.seq), &header.encode())?;
         sync_dir(&dir)?;
-        let state = State::load(&dir, header, None)?;
+        let state = State::load(&dir, header, Reuse::Nothing)?;
         Ok(Cache::with_state(dir, options, lock, state, None))
     }
 
@@ -159,33 +160,59 @@ impl Cache {
             return Err(CacheError::NotFound { dir });
         }
         let lock = lock(&dir)?;
-        let opened = State::open(&dir)?;
+        let opened = State::open(&dir, None)?;
         let mut cache = Cache::with_state(dir, options, lock, opened.state, opened.skipped);
         if opened.fell_back {
             cache.settled_from = cache.published.header.next_file_id;
         }
-        if !cache.published.header.has_offsets() {
+        if !cache.published.header.has_checksums() {
             cache.migrate()?;
         }
         Ok(cache)
     }
 
-    /// Brings a format-2 cache to the current format in place: writes each segment's offsets file (one
-    /// decompression per output, on all cores), then publishes a format-3 header naming them. No
-    /// published byte changes, so a crash leaves the format-2 state, and the next open migrates again.
+    /// Brings a cache of format 2 or 3 to the current format in place. Format 2 first gets each
+    /// segment's offsets file (one decompression per output, on all cores); a format-3 offsets file is
+    /// checked against the same computation, every entry, since the checksum written next vouches for
+    /// it. Then every file of every segment is checksummed and a format-4 header names the same files
+    /// with their checksums. No published byte changes, so a crash leaves the older state, and the next
+    /// open migrates again.
     fn migrate(&mut self) -> Result<(), CacheError> {
         let state = Arc::clone(&self.published);
-        for (segment, meta) in state.header.segments.iter().enumerate() {
-            let offsets = migration::offsets_of(state.output_records(segment));
-            let path = segment_path(&self.dir, meta.id, Part::Offsets);
-            // A file that already starts with these bytes (a newer state this open fell back from) may
-            // be mapped by a reader: keep it rather than truncate it under the reader.
-            if !fs::read(&path).is_ok_and(|existing| existing.starts_with(&offsets)) {
-                write_new(&path, &offsets)?;
-            }
-        }
         let mut header = state.header.clone();
+        for (segment, meta) in header.segments.iter_mut().enumerate() {
+            let computed = migration::offsets_of(state.output_records(segment));
+            let path = segment_path(&self.dir, meta.id, Part::Offsets);
+            let offsets = if state.header.version < OFFSETS_SINCE {
+                // A file that already starts with these bytes (a newer state this open fell back from)
+                // may be mapped by a reader: keep it rather than truncate it under the reader.
+                if !fs::read(&path).is_ok_and(|existing| existing.starts_with(&computed)) {
+                    write_new(&path, &computed)?;
+                }
+                computed
+            } else {
+                let existing = state.offsets(segment).as_flattened();
+                if let Some(i) = migration::first_wrong_offset(existing, &computed) {
+                    let what = format!("the stored offset of output {i} differs from its sender offset key");
+                    return Err(CacheError::Damaged(Damage {
+                        path,
+                        file_id: meta.id,
+                        heights: meta.heights(),
+                        what,
+                    }));
+                }
+                existing.to_vec()
+            };
+            meta.offsets_not_stored = migration::has_not_stored(&offsets);
+            let maps = &state.segments[segment];
+            let mut crcs = integrity::file_crcs(maps);
+            crcs[Part::Offsets as usize] = crc32fast::hash(&offsets);
+            meta.crcs = crcs;
+        }
         header.version = FORMAT_VERSION;
+        // Twice, so both slots name the migrated state: a damaged file is then never read through the
+        // older format's weaker checks by falling back to the slot one publish older.
+        self.publish_header(header.clone())?;
         self.publish_header(header)?;
         self.migrated_from = Some(state.header.version);
         Ok(())
@@ -405,6 +432,14 @@ impl Cache {
         blocks.write(&record)?;
 
         let seg = &mut self.pending.segments[seg_index];
+        // The published checksums grow with the files, in `Part::ALL` order.
+        for (crc, bytes) in seg
+            .crcs
+            .iter_mut()
+            .zip([&record[..], &s.outputs, &s.spent, &s.blobs, &s.offsets])
+        {
+            *crc = integrity::extend(*crc, bytes);
+        }
         seg.block_count += 1;
         seg.output_count += block.outputs.len() as u64;
         seg.spent_count += block.spent.len() as u64;
@@ -416,12 +451,16 @@ impl Cache {
         Ok(())
     }
 
-    /// Makes sure the last pending segment is open for appending, starting a new one when it is full.
+    /// Makes sure the last pending segment is open for appending, starting a new one when it is full,
+    /// or when its writer could store sender offset keys and this build cannot (or the other way round):
+    /// each segment says one thing about its offsets.
     fn prepare_segment(&mut self, height: u64) -> Result<(), CacheError> {
         let last = self.pending.segments.last().copied();
+        let not_stored = !stored_offset::layout_holds();
         if let Some(last) = last
             && last.output_count < self.options.segment_outputs.max(1)
             && last.id >= self.settled_from
+            && last.offsets_not_stored == not_stored
         {
             if self.active.is_none() {
                 self.active = Some(Segment::open(&self.dir, &last)?);
@@ -440,11 +479,9 @@ impl Cache {
         self.pending.segments.push(SegmentMeta {
             id,
             first_height: height,
-            block_count: 0,
             first_output,
-            output_count: 0,
-            spent_count: 0,
-            blob_len: 0,
+            offsets_not_stored: not_stored,
+            ..SegmentMeta::default()
         });
         Ok(())
     }
@@ -477,9 +514,9 @@ impl Cache {
             .seq
             .checked_add(1)
             .ok_or_else(|| CacheError::corrupt(&self.dir, "sequence exhausted"))?;
-        let mut state = State::load(&self.dir, header, Some(&self.published))?;
+        let mut state = State::load(&self.dir, header, Reuse::Own(&self.published))?;
         if let Some(indexed) = spent::maintain(&state, self.options.spent_tail_max)? {
-            state = State::load(&self.dir, indexed, Some(&state))?;
+            state = State::load(&self.dir, indexed, Reuse::Own(&state))?;
         }
         // New segment or run files: their directory entries must be durable before a header names them.
         let old = &self.published.header;
@@ -544,7 +581,7 @@ fn copy_prefix(state: &State, segment: usize, block: &RawBlock<'_>, id: u64) -> 
         .checked_add(u64::from(block.spent_count))
         .ok_or_else(bad)?;
     let blob_len = block.blob_start.checked_add(block.blob_len).ok_or_else(bad)?;
-    let copy = SegmentMeta {
+    let mut copy = SegmentMeta {
         id,
         first_height: meta.first_height,
         block_count,
@@ -552,12 +589,15 @@ fn copy_prefix(state: &State, segment: usize, block: &RawBlock<'_>, id: u64) -> 
         output_count,
         spent_count,
         blob_len,
+        offsets_not_stored: meta.offsets_not_stored,
+        crcs: [0; 5],
     };
     let lens = part_lens(&copy, state.header.has_offsets()).ok_or_else(bad)?;
     for &part in Part::of_version(state.header.version) {
         let len = usize::try_from(lens[part as usize]).map_err(|_| bad())?;
         let bytes = maps.region(part).bytes().get(..len).ok_or_else(bad)?;
         write_new(&segment_path(&state.dir, id, part), bytes)?;
+        copy.crcs[part as usize] = crc32fast::hash(bytes);
     }
     Ok(copy)
 }

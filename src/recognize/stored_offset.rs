@@ -53,7 +53,26 @@ pub enum Offset {
     Decompress,
 }
 
-static LAYOUT_HOLDS: LazyLock<bool> = LazyLock::new(probe);
+static LAYOUT_HOLDS: LazyLock<bool> = LazyLock::new(|| {
+    let holds = probe();
+    // Once per process, the first time a stored offset is written or read.
+    if holds {
+        tracing::debug!("stored sender offset keys: curve25519-dalek's point layout is the one assumed");
+    } else {
+        tracing::warn!(
+            "stored sender offset keys: this build's curve25519-dalek lays points out differently than assumed; \
+             scans decompress every sender offset key (slower, same results), and cache segments this build \
+             writes are marked as not storing them"
+        );
+    }
+    holds
+});
+
+/// Whether this build can store and load the decompressed form (the layout probe's outcome, run once
+/// per process and logged). Where it cannot, `encode` writes `NOT_STORED` and `load` decompresses.
+pub fn layout_holds() -> bool {
+    *LAYOUT_HOLDS
+}
 
 /// The stored form of the compressed sender offset key `r`, as written at ingest.
 pub fn encode(r: &[u8; 32]) -> [u8; STORED_OFFSET_LEN] {

@@ -16,6 +16,7 @@ use crate::{
     cache::CacheView,
     recognize::WalletKey,
     scan::{OwnedOutput, ScanResult},
+    walletdb::Interrupt,
 };
 
 /// Chunk size of the artifacts we compress ourselves: one HTTP data frame each.
@@ -109,6 +110,10 @@ impl Artifact {
 /// on the async runtime, so a builder may block on I/O); may take seconds. `chain` is the snapshot the
 /// scan read (block hashes and times, cached outputs). A failure carries the job's stable code and a
 /// message for the client (no secrets, no server paths: details go to the server log).
+///
+/// `interrupt` carries the build's deadline (`build_timeout`) and its job's cancellation (a `DELETE`, or
+/// the service shutting down): a builder that may run long polls it and stops with its error
+/// (`BUILD_TIMEOUT`, `BUILD_CANCELLED`), so no build holds a scan thread past its deadline.
 pub trait ResultBuilder: Send + Sync {
     fn build(
         &self,
@@ -117,6 +122,7 @@ pub trait ResultBuilder: Send + Sync {
         birthday: u64,
         result: &ScanResult,
         chain: &CacheView,
+        interrupt: &Interrupt<'_>,
     ) -> Result<Artifact, JobFailure>;
 }
 
@@ -142,6 +148,7 @@ impl ResultBuilder for JsonSummaryBuilder {
         birthday: u64,
         result: &ScanResult,
         _chain: &CacheView,
+        _interrupt: &Interrupt<'_>,
     ) -> Result<Artifact, JobFailure> {
         let outputs: Vec<_> = result.outputs.iter().map(OwnedOutput::to_json).collect();
         let summary = serde_json::json!({

@@ -5,6 +5,12 @@
 //! and for a report; it never follows, imports or writes a cache itself. A cache a failed import left
 //! behind, and a node that says it is not synced, are never reported current: files from them are stale
 //! (or, for the node and by the operator's choice, jobs wait).
+//!
+//! It also keeps the served cache honest: a directory is followed by refreshing one snapshot (each
+//! segment is checked against its checksums once, when first mapped, never again per pass), and
+//! `verify_in_background` re-reads every segment now and then. Damage found either way shows on
+//! `/ready` as `CACHE_DAMAGED` (state `degraded`); the scheduler fails the jobs whose scan read the
+//! damaged blocks, and serves the others as usual, not stale.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,13 +19,14 @@ use std::{
 };
 
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     config::UnsyncedNode,
-    lifecycle::{IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SourceFault, SourceReport},
+    lifecycle::{CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SourceFault, SourceReport},
 };
 use crate::{
-    cache::{CacheError, CacheView},
+    cache::{CacheError, CacheView, Damage},
     source::{FollowerHandle, FollowerState},
 };
 
@@ -46,6 +53,50 @@ pub struct CacheSource {
     /// A directory's newest snapshot opened, and when: what submissions are priced against between
     /// passes (a snapshot survives the writer's later changes, so holding it is safe).
     pricing: Arc<Mutex<Option<(Instant, CacheView)>>>,
+    /// The directory's snapshot and the damage found in the cache.
+    integrity: Arc<Integrity>,
+}
+
+/// What the source knows about the integrity of its cache.
+#[derive(Default)]
+struct Integrity {
+    /// A directory source's last snapshot: the next pass refreshes it, so only new bytes are checked.
+    kept: Mutex<Option<CacheView>>,
+    /// Damage the last open of the directory ran into (cleared by an open that succeeds). Damage found
+    /// in an open snapshot is kept with its maps (`CacheView::damage`).
+    open_damage: Mutex<Option<Damage>>,
+    /// Bumped whenever damage is found, so the source's watchers wake and log the change.
+    found: watch::Sender<u64>,
+}
+
+impl Integrity {
+    /// The newest state of the cache in `dir`: the kept snapshot refreshed, or opened anew.
+    fn open(&self, dir: &Path) -> Result<CacheView, CacheError> {
+        let kept = lock(&self.kept).clone().filter(|view| view.dir() == dir);
+        let opened = match kept {
+            Some(view) => view.refresh(),
+            None => CacheView::open(dir),
+        };
+        match &opened {
+            Ok(view) => {
+                *lock(&self.kept) = Some(view.clone());
+                *lock(&self.open_damage) = None;
+            }
+            Err(CacheError::Damaged(damage)) => {
+                let new = lock(&self.open_damage).replace(damage.clone()).is_none();
+                if new {
+                    tracing::error!(error = %damage, "the served cache is damaged");
+                    self.found.send_modify(|n| *n += 1);
+                }
+            }
+            Err(_) => {}
+        }
+        opened
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A directory's snapshot older than this is opened anew before it prices a submission.
@@ -75,6 +126,7 @@ impl Seen {
 pub struct SourceControl {
     tx: watch::Sender<Stage>,
     seen: Arc<Mutex<Option<Seen>>>,
+    integrity: Arc<Integrity>,
 }
 
 impl SourceControl {
@@ -106,7 +158,7 @@ impl SourceControl {
     /// `/ready` shows the cache's tip from the hand-over on, not only after the first pass. A cache
     /// that does not open reports no tip; the pass that opens it says why.
     fn note_tip(&self, dir: &Path) {
-        match open(dir) {
+        match self.integrity.open(dir) {
             Ok(view) => *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(Seen::of(&view)),
             Err(error) => tracing::warn!(%error, "the handed-over cache does not open"),
         }
@@ -129,6 +181,7 @@ impl CacheSource {
             seen: Arc::new(Mutex::new(None)),
             unsynced: UnsyncedNode::default(),
             pricing: Arc::new(Mutex::new(None)),
+            integrity: Arc::default(),
         }
     }
 
@@ -153,10 +206,12 @@ impl CacheSource {
             seen: Arc::new(Mutex::new(None)),
             unsynced: UnsyncedNode::default(),
             pricing: Arc::new(Mutex::new(None)),
+            integrity: Arc::default(),
         };
         let control = SourceControl {
             tx,
             seen: source.seen.clone(),
+            integrity: source.integrity.clone(),
         };
         (control, source)
     }
@@ -178,7 +233,7 @@ impl CacheSource {
     /// have nothing to check.
     pub(super) fn check(&self) -> Result<(), (PathBuf, CacheError)> {
         if let Some(dir) = self.directory_path() {
-            let view = open(&dir).map_err(|e| (dir.clone(), e))?;
+            let view = self.integrity.open(&dir).map_err(|e| (dir.clone(), e))?;
             self.remember(&view);
         }
         Ok(())
@@ -205,7 +260,7 @@ impl CacheSource {
                     .filter(|(at, _)| at.elapsed() < PRICING_VIEW_AGE)
                     .map(|(_, view)| view.clone());
                 recent.or_else(|| {
-                    let view = open(&dir).ok()?;
+                    let view = self.integrity.open(&dir).ok()?;
                     self.remember(&view);
                     Some(view)
                 })
@@ -214,8 +269,40 @@ impl CacheSource {
         }
     }
 
-    /// The source's own state (the engine puts draining and stopping on top).
+    /// The source's own state (the engine puts draining and stopping on top): `Degraded` while its
+    /// cache is damaged.
     pub(super) fn lifecycle(&self) -> Lifecycle {
+        let lifecycle = self.chain_lifecycle();
+        if lifecycle.scans() && self.damage().is_some() {
+            return Lifecycle::Degraded;
+        }
+        lifecycle
+    }
+
+    /// The snapshot scans read now, without opening anything: a follower's latest view, or a directory's
+    /// last snapshot (`None` before its first open and while nothing scans).
+    fn current_view(&self) -> Option<CacheView> {
+        match &*self.stage.borrow() {
+            Stage::Following(handle) => Some(handle.view()),
+            Stage::Directory(dir) | Stage::Partial(dir) => lock(&self.integrity.kept)
+                .clone()
+                .filter(|view| view.dir() == dir.as_path()),
+            Stage::Starting | Stage::Importing(_) => None,
+        }
+    }
+
+    /// The first damage known in the served cache: a failed open of the directory, or damage a check
+    /// found in the current snapshot.
+    fn damage(&self) -> Option<Damage> {
+        let failed_open = match &*self.stage.borrow() {
+            Stage::Directory(_) | Stage::Partial(_) => lock(&self.integrity.open_damage).clone(),
+            _ => None,
+        };
+        failed_open.or_else(|| self.current_view()?.damage().into_iter().next())
+    }
+
+    /// The chain source's state alone, damage aside.
+    fn chain_lifecycle(&self) -> Lifecycle {
         match &*self.stage.borrow() {
             Stage::Starting => Lifecycle::Starting,
             Stage::Importing(_) => Lifecycle::Importing,
@@ -278,6 +365,10 @@ impl CacheSource {
             Stage::Partial(_) => report.fault = Some(SourceFault::of(IMPORT_FAILED)),
             Stage::Starting | Stage::Directory(_) => {}
         }
+        // What the operator must act on comes first.
+        if self.damage().is_some() {
+            report.fault = Some(SourceFault::of(CACHE_DAMAGED));
+        }
         report
     }
 
@@ -285,14 +376,15 @@ impl CacheSource {
     /// `Lifecycle::scans`). Blocking for a directory source (it opens the cache): call it off the
     /// async runtime.
     pub(super) fn pass_view(&self) -> Option<Result<PassView, CacheError>> {
-        let lifecycle = self.lifecycle();
+        let lifecycle = self.chain_lifecycle();
         if !lifecycle.scans() {
             return None;
         }
+        // Stale says the node may have newer blocks; damage fails only the jobs that read it (`build`).
         let stale = lifecycle == Lifecycle::Degraded;
         let stage = self.stage.borrow().clone();
         match stage {
-            Stage::Directory(dir) | Stage::Partial(dir) => Some(open(&dir).map(|view| {
+            Stage::Directory(dir) | Stage::Partial(dir) => Some(self.integrity.open(&dir).map(|view| {
                 self.remember(&view);
                 PassView { view, stale }
             })),
@@ -308,25 +400,73 @@ impl CacheSource {
     pub(super) fn watch(&self) -> SourceWatch {
         let mut stage = self.stage.clone();
         stage.mark_unchanged();
+        let mut damage = self.integrity.found.subscribe();
+        damage.mark_unchanged();
         let mut watch = SourceWatch {
             stage,
             stage_open: true,
             follower: None,
+            damage,
         };
         watch.follow_stage();
         watch
     }
 }
 
-fn open(dir: &Path) -> Result<CacheView, CacheError> {
-    CacheView::open(dir)
+/// How much of its time the background check may spend reading: it pauses four times as long as each
+/// segment took, so it takes at most a fifth of one core (and of the disk) from the scans.
+const VERIFY_PAUSE_FACTOR: u32 = 4;
+
+/// Re-reads the served cache now and then until `stop`: every `interval` (zero: never), each segment and
+/// spent-index run of the current snapshot whole against its checksums, one at a time on the blocking
+/// pool, pausing between them (`VERIFY_PAUSE_FACTOR`). What rots after a segment was first mapped is
+/// found here: logged with the file and how to rebuild, shown on `/ready`, and failing the jobs whose
+/// scan reads it.
+pub(super) async fn verify_in_background(source: CacheSource, interval: Duration, stop: CancellationToken) {
+    if interval.is_zero() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let Some(view) = source.current_view() else { continue };
+        let (segments, runs) = (view.segment_count(), view.run_count());
+        let started = Instant::now();
+        let mut damaged = 0usize;
+        for i in 0..segments + runs {
+            let (view, began) = (view.clone(), Instant::now());
+            let checked = tokio::task::spawn_blocking(move || match i.checked_sub(segments) {
+                None => view.check_segment(i),
+                Some(run) => view.check_run(run),
+            })
+            .await;
+            if matches!(checked, Ok(Err(_))) {
+                damaged += 1;
+                source.integrity.found.send_modify(|n| *n += 1);
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(began.elapsed() * VERIFY_PAUSE_FACTOR) => {}
+            }
+        }
+        tracing::info!(
+            segments,
+            runs,
+            damaged,
+            seconds = started.elapsed().as_secs(),
+            "background cache check"
+        );
+    }
 }
 
-/// Wakes on any change of a source: its stage, its follower's state or published view.
+/// Wakes on any change of a source: its stage, its follower's state or published view, damage found.
 pub(super) struct SourceWatch {
     stage: watch::Receiver<Stage>,
     stage_open: bool,
     follower: Option<FollowerWatch>,
+    damage: watch::Receiver<u64>,
 }
 
 /// The receivers of a follower whose changes can change the lifecycle or the snapshot.
@@ -359,19 +499,25 @@ impl SourceWatch {
         enum Woke {
             Stage(bool),
             Follower(bool),
+            Damage,
         }
         loop {
             if !self.stage_open && self.follower.is_none() {
                 return false;
             }
+            // The damage counter's sender lives as long as the source: it never closes first.
             let woke = match self.follower.as_mut() {
                 Some(f) => tokio::select! {
                     r = self.stage.changed(), if self.stage_open => Woke::Stage(r.is_ok()),
                     r = f.states.changed() => Woke::Follower(r.is_ok()),
                     r = f.views.changed() => Woke::Follower(r.is_ok()),
                     r = f.synced.changed() => Woke::Follower(r.is_ok()),
+                    Ok(()) = self.damage.changed() => Woke::Damage,
                 },
-                None => Woke::Stage(self.stage.changed().await.is_ok()),
+                None => tokio::select! {
+                    r = self.stage.changed(), if self.stage_open => Woke::Stage(r.is_ok()),
+                    Ok(()) = self.damage.changed() => Woke::Damage,
+                },
             };
             match woke {
                 Woke::Stage(true) => {
@@ -379,7 +525,7 @@ impl SourceWatch {
                     return true;
                 }
                 Woke::Stage(false) => self.stage_open = false,
-                Woke::Follower(true) => return true,
+                Woke::Follower(true) | Woke::Damage => return true,
                 // The follower is gone (its task ended): its last state and view stay readable.
                 Woke::Follower(false) => {
                     self.follower = None;

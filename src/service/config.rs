@@ -104,6 +104,15 @@ pub struct ServiceConfig {
     pub scan_threads: usize,
     /// Attempts of a job whose scan or build failed for a service-side reason.
     pub max_attempts: u32,
+    /// Longest a job's file may take to build, from its scan's end; past it the job fails with
+    /// `BUILD_TIMEOUT` and its scan thread is free again. A 100,000-output wallet builds in under 20 s on
+    /// two cores, so the default leaves a whale's wallet room while no crafted wallet holds a thread for
+    /// long.
+    pub build_timeout: Duration,
+    /// Period of the background check of the served cache (every byte against its checksum, one segment
+    /// at a time at a fifth of a core), which reports damage on `/ready` (`CACHE_DAMAGED`); zero turns it
+    /// off. Each segment is checked once when first mapped anyway; this finds what rots later.
+    pub cache_verify_interval: Duration,
     /// Open connections. Beyond it a connection gets one 503 and is closed: each connection costs memory
     /// and a task, and a few hundred wallets at once are far beyond one node's scan capacity.
     pub max_connections: usize,
@@ -229,6 +238,8 @@ impl ServiceConfig {
             batch_delay: Duration::from_millis(100),
             scan_threads: 0,
             max_attempts: 3,
+            build_timeout: Duration::from_secs(600),
+            cache_verify_interval: Duration::from_secs(6 * 3600),
             max_connections: 512,
             max_connections_per_ip: 32,
             idle_timeout: Duration::from_secs(60),
@@ -313,6 +324,8 @@ impl ServiceConfig {
             ("webhook_breaker_cooldown", self.webhook_breaker_cooldown),
             ("webhook_connect_timeout", self.webhook_connect_timeout),
             ("webhook_attempt_timeout", self.webhook_attempt_timeout),
+            ("build_timeout", self.build_timeout),
+            ("cache_verify_interval", self.cache_verify_interval),
             ("submit_rate_per_ip", self.submit_rate_per_ip.window),
             ("sync_rate_per_wallet", self.sync_rate_per_wallet.window),
             ("request_rate_per_ip", self.request_rate_per_ip.window),
@@ -337,6 +350,7 @@ impl ServiceConfig {
             ("webhook_connect_timeout", self.webhook_connect_timeout),
             ("webhook_attempt_timeout", self.webhook_attempt_timeout),
             ("pass_target", self.pass_target),
+            ("build_timeout", self.build_timeout),
         ];
         for (key, span) in nonzero {
             if span.is_zero() {
@@ -503,6 +517,14 @@ mod tests {
         let mut huge_window = good.clone();
         huge_window.submit_rate_per_ip.window = Duration::from_secs(u64::MAX / 2);
         assert!(huge_window.validate().unwrap_err().contains("submit_rate_per_ip"));
+        let mut no_build_time = good.clone();
+        no_build_time.build_timeout = Duration::ZERO;
+        assert!(no_build_time.validate().unwrap_err().contains("build_timeout"));
+        let mut no_verify = good.clone();
+        no_verify.cache_verify_interval = Duration::ZERO;
+        no_verify
+            .validate()
+            .expect("a zero verify interval turns the check off");
         let mut no_queue = good.clone();
         no_queue.max_queued_jobs = 0;
         assert!(no_queue.validate().unwrap_err().contains("max_queued_jobs"));

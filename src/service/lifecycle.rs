@@ -111,12 +111,19 @@ pub const SOURCE_FAULTS: &[(&str, &str)] = &[
         NODE_NOT_SYNCED,
         "the node says it is not synced with its network; its tip may be behind",
     ),
+    (
+        CACHE_DAMAGED,
+        "the chain cache is damaged; jobs that need the damaged blocks fail until it is rebuilt",
+    ),
 ];
 
 /// A failed import: the cache holds part of the chain.
 pub const IMPORT_FAILED: &str = "IMPORT_FAILED";
 /// The node says it is still syncing (`is_synced: false`).
 pub const NODE_NOT_SYNCED: &str = "NODE_NOT_SYNCED";
+/// Bytes of the served cache no longer match their checksums (found by the background check, or when
+/// a segment was first mapped): jobs whose scan reads the damaged blocks fail; others are served.
+pub const CACHE_DAMAGED: &str = "CACHE_DAMAGED";
 
 /// Every code of `SOURCE_FAULTS`.
 pub fn source_fault_codes() -> impl Iterator<Item = &'static str> {

@@ -23,8 +23,10 @@
 //!   keyfile    the persistent sealing key (0600)        limits    GCRA per client/wallet, LRU-bounded
 //!   tickets    single-use events tickets for browsers (memory, hashed, a few per live job)
 //!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
-//! scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder -> sealed file
-//! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state
+//! scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder -> artifact
+//!            -> sealed file
+//! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state;
+//!               a background re-check of the cache's checksums (damage: CACHE_DAMAGED)
 //! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
 //! webhook    job events to the operator's endpoints (https or http), signed (HMAC-SHA256), queued in the
 //!            store; a worker and a circuit breaker per endpoint, retried, each queue capped
@@ -73,7 +75,7 @@ use engine::{Engine, Phase};
 pub use error::{ApiError, JobFailure, ServiceError};
 pub use http::API_PREFIX;
 pub use lifecycle::{
-    IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
+    CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
     source_fault_codes,
 };
 pub use server::tls_acceptor;
@@ -212,6 +214,11 @@ async fn serve(
     let scheduler = tokio::spawn(scheduler::run(engine.clone(), stop.clone()));
     let janitor = tokio::spawn(janitor(engine.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_source(engine.clone(), stop.clone()));
+    let verifier = tokio::spawn(cache_source::verify_in_background(
+        engine.source.clone(),
+        engine.config().cache_verify_interval,
+        stop.clone(),
+    ));
     let webhooks = engine
         .webhooks
         .clone()
@@ -227,6 +234,7 @@ async fn serve(
     let _ = scheduler.await;
     let _ = janitor.await;
     let _ = watcher.await;
+    let _ = verifier.await;
     if let Some(webhooks) = webhooks {
         let _ = webhooks.await;
     }

@@ -34,6 +34,7 @@ use crate::{
     cache::{CacheError, CacheView},
     recognize::WalletKey,
     scan::{Progress, ScanError, ScanOptions, ScanRequest, scan},
+    walletdb::Interrupt,
 };
 
 /// How one job of a pass ended.
@@ -351,6 +352,8 @@ fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
     })
 }
 
+/// Builds one job's file. The builder polls the job's deadline (`build_timeout`) and its cancellation (a
+/// `DELETE`, or shutdown), so neither a crafted wallet nor a slow build holds a scan thread for long.
 fn build(
     engine: &Engine,
     member: Member,
@@ -365,15 +368,36 @@ fn build(
     if shutdown.is_cancelled() {
         return Outcome::Interrupted;
     }
+    if let Some(damage) = result
+        .tip
+        .and_then(|tip| view.damage_between(result.from_height, tip.height))
+    {
+        // The scan read bytes that no longer match their checksum: its result may miss outputs.
+        tracing::error!(job = %member.job.id, error = %damage, "the cache is damaged where the job's scan read");
+        return Outcome::Failed(JobFailure::new(
+            "CACHE_DAMAGED",
+            "the server's chain cache is damaged in the range this wallet needs; try again after the operator rebuilds it",
+            false,
+        ));
+    }
+    let cancelled = || member.job.is_cancelled() || shutdown.is_cancelled();
+    let interrupt = Interrupt::new(engine.config.build_timeout, &cancelled);
     let started = Instant::now();
-    let built = engine
-        .builder
-        .build(&member.key, member.password, member.job.birthday, result, view);
+    let built = engine.builder.build(
+        &member.key,
+        member.password,
+        member.job.birthday,
+        result,
+        view,
+        &interrupt,
+    );
     engine.metrics.build_duration.observe(started.elapsed());
     match built {
+        // Deleted while it was built: a DELETE is final, whatever the build made of it.
+        _ if member.job.is_cancelled() => Outcome::Dropped,
         // The drain does not wait for a file to be stored: queued again, the job completes after the
         // restart rather than risk a file half written when the process ends.
-        Ok(_) if shutdown.is_cancelled() => Outcome::Interrupted,
+        _ if shutdown.is_cancelled() => Outcome::Interrupted,
         Ok(artifact) => Outcome::Ready {
             artifact,
             stale,

@@ -14,7 +14,9 @@ use crate::{
     recognize::WalletKey,
     scan::ScanResult,
     source::full_outputs::FullOutputSources,
-    walletdb::{AccountSpec, BuildOptions, WalletDbError, account::birthday_days, build_from_chain},
+    walletdb::{
+        AccountSpec, BuildOptions, Interrupt, Stopped, WalletDbError, account::birthday_days, build_from_chain_until,
+    },
 };
 
 /// Builds each job's wallet database.
@@ -43,6 +45,7 @@ impl ResultBuilder for WalletDbBuilder {
         birthday: u64,
         result: &ScanResult,
         chain: &CacheView,
+        interrupt: &Interrupt<'_>,
     ) -> Result<Artifact, JobFailure> {
         // The client keeps its birthday as days since 2022; take the day of the wallet's birthday block.
         let birthday_block = chain.block(birthday.max(result.from_height)).map_or(0, |b| b.timestamp);
@@ -51,10 +54,24 @@ impl ResultBuilder for WalletDbBuilder {
             password: password.unwrap_or_default(),
             birthday: birthday_days(birthday_block),
         };
-        let file = build_from_chain(key, &account, result, chain, &self.sources, &self.options).map_err(|e| {
-            tracing::error!(code = e.code(), error = %e, "building the wallet file failed");
+        let built = build_from_chain_until(key, &account, result, chain, &self.sources, &self.options, interrupt);
+        let file = built.map_err(|e| {
+            match &e {
+                // Heights of a wallet's outputs point at the wallet: the log gets the count only.
+                WalletDbError::OutputImport { count, .. } => {
+                    tracing::error!(code = e.code(), count, "owned outputs could not be imported")
+                }
+                WalletDbError::Stopped(Stopped::Cancelled) => tracing::debug!("the build was cancelled"),
+                _ => tracing::error!(code = e.code(), error = %e, "building the wallet file failed"),
+            }
             failure(&e)
         })?;
+        if file.summary.search_exhausted_blocks > 0 {
+            tracing::warn!(
+                blocks = file.summary.search_exhausted_blocks,
+                "change-matching search budget spent: some change shows unmatched in the file's history"
+            );
+        }
         Ok(Artifact::from_chunks(file.chunks().to_vec(), file.raw_len, file.sha256))
     }
 }
@@ -67,6 +84,18 @@ fn failure(error: &WalletDbError) -> JobFailure {
             "the node could not supply this wallet's outputs as mined; try again later",
             e.is_retryable(),
         ),
+        // The message names how many and where, never a key: the job's owner can find the outputs.
+        WalletDbError::OutputImport { .. } => JobFailure::new(error.code(), error.to_string(), false),
+        // Built again, it would run as long again.
+        WalletDbError::Stopped(Stopped::Deadline { limit }) => JobFailure::new(
+            error.code(),
+            format!(
+                "the wallet file took longer than the server allows ({} s) to build",
+                limit.as_secs()
+            ),
+            false,
+        ),
+        WalletDbError::Stopped(Stopped::Cancelled) => JobFailure::new(error.code(), "the build was cancelled", false),
         e => JobFailure::new("BUILD_FAILED", "the wallet file could not be built", e.is_retryable()),
     }
 }

@@ -16,7 +16,9 @@ use super::{
     account::{AccountSpec, SealedAccount},
     chain::{ChainBlock, ChainBlocks},
     displayed::{self, BlockContext, Credit, Debit},
+    error::Heights,
     file,
+    interrupt::Interrupt,
     ledger::{Ledger, REQUIRED_CONFIRMATIONS, utc},
     schema, tips,
     wallet_output::OutputMaker,
@@ -53,11 +55,12 @@ impl Default for BuildOptions {
 /// What a built file holds, for logs and the job status (no amounts per output, no keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WalletSummary {
-    /// Outputs written (the scan's, less `dropped`).
+    /// Outputs written: every owned output of the scan (one that cannot be imported fails the build).
     pub outputs: u64,
     pub spent: u64,
-    /// Outputs the client would not record: no script key it can derive (`WalletOutput::new_imported`).
-    pub dropped: u64,
+    /// Blocks whose change-matching search ran out of steps (`displayed::SEARCH_STEPS_PER_BLOCK`), so
+    /// some of their change shows as the client shows change it found no inputs for.
+    pub search_exhausted_blocks: u64,
     /// µT in unspent, non-burn outputs: what the wallet can spend.
     pub unspent_value: u64,
     /// The client's own total, Σ credits − Σ debits: it credits every detected output, burns included.
@@ -95,7 +98,17 @@ pub fn fill(
     options: &BuildOptions,
 ) -> Result<WalletSummary, WalletDbError> {
     let sealed = account::seal(key, account)?;
-    fill_sealed(conn, key, account, &sealed, result, chain, full, options)
+    fill_sealed(
+        conn,
+        key,
+        account,
+        &sealed,
+        result,
+        chain,
+        full,
+        options,
+        &Interrupt::never(),
+    )
 }
 
 /// `fill` with the account already sealed (its Argon2id done).
@@ -109,6 +122,7 @@ fn fill_sealed(
     chain: &dyn ChainBlocks,
     full: &ResolvedOutputs,
     options: &BuildOptions,
+    interrupt: &Interrupt<'_>,
 ) -> Result<WalletSummary, WalletDbError> {
     if full.outputs.len() != result.outputs.len() {
         return Err(WalletDbError::FullOutputCount {
@@ -136,6 +150,7 @@ fn fill_sealed(
             chain,
             full,
             options,
+            interrupt,
             &mut summary,
         )?;
         summary.scanned_tip_rows = tips::insert(&tx, account_id, result.from_height, tip.height, chain)? as u64;
@@ -167,6 +182,7 @@ fn replay(
     chain: &dyn ChainBlocks,
     full: &ResolvedOutputs,
     options: &BuildOptions,
+    interrupt: &Interrupt<'_>,
     summary: &mut WalletSummary,
 ) -> Result<(), WalletDbError> {
     let outputs = &result.outputs;
@@ -186,7 +202,11 @@ fn replay(
     let ledger = Ledger::new(conn, account_id, &view_key);
     let reconstructed = full.reconstructed;
     let mut ids: Vec<Option<i64>> = vec![None; outputs.len()];
+    // Heights of owned outputs the client's code cannot import: all of them are counted before the build
+    // fails, so the failure says how many.
+    let mut unimportable = Vec::new();
     for (&height, work) in &plan {
+        interrupt.check().map_err(WalletDbError::Stopped)?;
         let block = chain.block(height).ok_or(WalletDbError::MissingBlock(height))?;
         let mut credits = Vec::new();
         for &i in &work.detected {
@@ -200,9 +220,13 @@ fn replay(
                 .is_coinbase()
                 .then(|| transaction_output.features.coinbase_extra.clone());
             let Some(built) = maker.make(owned, transaction_output, reconstructed)? else {
-                summary.dropped += 1;
+                unimportable.push(height);
                 continue;
             };
+            if !unimportable.is_empty() {
+                // The file will not be built: only the count and heights still matter.
+                continue;
+            }
             let id = ledger.detect(owned, &built)?;
             ids[i] = Some(id);
             summary.outputs += 1;
@@ -234,10 +258,18 @@ fn replay(
                 ledger.confirm(id, height, &block.hash)?;
             }
         }
-        if !credits.is_empty() || !debits.is_empty() {
+        if unimportable.is_empty() && (!credits.is_empty() || !debits.is_empty()) {
             let ctx = context(account_id, height, block, tip, options, ledger.view_key())?;
-            summary.displayed_transactions += displayed::write_block(conn, &ctx, &credits, &debits)? as u64;
+            let written = displayed::write_block(conn, &ctx, &credits, &debits, interrupt)?;
+            summary.displayed_transactions += written.rows as u64;
+            summary.search_exhausted_blocks += u64::from(written.search_exhausted);
         }
+    }
+    if !unimportable.is_empty() {
+        return Err(WalletDbError::OutputImport {
+            count: unimportable.len(),
+            heights: Heights(unimportable),
+        });
     }
     summary.unspent_value = outputs
         .iter()
@@ -280,6 +312,20 @@ pub fn build_from_chain(
     sources: &FullOutputSources,
     options: &BuildOptions,
 ) -> Result<WalletFile, WalletDbError> {
+    build_from_chain_until(key, account, result, view, sources, options, &Interrupt::never())
+}
+
+/// `build_from_chain` that stops with `WalletDbError::Stopped` once `interrupt` says so: checked after
+/// the node's answers, at every block written, inside the change-matching search and while compressing.
+pub fn build_from_chain_until(
+    key: &WalletKey,
+    account: &AccountSpec,
+    result: &ScanResult,
+    view: &CacheView,
+    sources: &FullOutputSources,
+    options: &BuildOptions,
+    interrupt: &Interrupt<'_>,
+) -> Result<WalletFile, WalletDbError> {
     // The node's answers take round trips; the password's Argon2id takes CPU: do both at once.
     let (full, sealed) = std::thread::scope(|scope| {
         let fetching = scope.spawn(|| sources.resolve(view, &result.outputs));
@@ -288,11 +334,14 @@ pub fn build_from_chain(
         (full, sealed)
     });
     let (full, sealed) = (full?, sealed?);
+    interrupt.check().map_err(WalletDbError::Stopped)?;
     let mut completed = result.clone();
     apply_details(key, &mut completed.outputs, &full);
     let mut conn = open_memory_db()?;
-    let summary = fill_sealed(&mut conn, key, account, &sealed, &completed, view, &full, options)?;
-    finish(conn, summary, options)
+    let summary = fill_sealed(
+        &mut conn, key, account, &sealed, &completed, view, &full, options, interrupt,
+    )?;
+    finish(conn, summary, options, interrupt)
 }
 
 /// Builds the wallet file for one wallet from its full outputs (one per owned output, in order): schema,
@@ -307,13 +356,18 @@ pub fn build_wallet_file(
 ) -> Result<WalletFile, WalletDbError> {
     let mut conn = open_memory_db()?;
     let summary = fill(&mut conn, key, account, result, chain, full, options)?;
-    finish(conn, summary, options)
+    finish(conn, summary, options, &Interrupt::never())
 }
 
 /// Serializes the filled database in place and compresses it.
-fn finish(mut conn: Connection, summary: WalletSummary, options: &BuildOptions) -> Result<WalletFile, WalletDbError> {
+fn finish(
+    mut conn: Connection,
+    summary: WalletSummary,
+    options: &BuildOptions,
+    interrupt: &Interrupt<'_>,
+) -> Result<WalletFile, WalletDbError> {
     let data = conn.serialize(rusqlite::MAIN_DB)?;
-    let mut wallet = file::compress(&data, options.zstd_level)?;
+    let mut wallet = file::compress_until(&data, options.zstd_level, interrupt)?;
     wallet.summary = summary;
     Ok(wallet)
 }

@@ -10,7 +10,7 @@ use std::{io::Write, ops::Range, sync::Arc};
 
 use sha2::{Digest, Sha256};
 
-use super::{WalletDbError, WalletSummary};
+use super::{WalletDbError, WalletSummary, interrupt::Interrupt};
 
 /// Size of one compressed chunk: large enough for few allocations and HTTP frames, small enough that a
 /// Range request copies little.
@@ -98,6 +98,11 @@ impl Write for ChunkSink {
 /// Compresses `raw` (the serialized database) at zstd `level` into a `WalletFile`. One thread: the level
 /// is chosen so that this stays a small share of a job (see `benches/walletdb.rs`).
 pub fn compress(raw: &[u8], level: i32) -> Result<WalletFile, WalletDbError> {
+    compress_until(raw, level, &Interrupt::never())
+}
+
+/// `compress`, checking `interrupt` before each megabyte fed (tens of milliseconds of zstd).
+pub(super) fn compress_until(raw: &[u8], level: i32, interrupt: &Interrupt<'_>) -> Result<WalletFile, WalletDbError> {
     let sink = ChunkSink {
         chunks: Vec::new(),
         hasher: Sha256::new(),
@@ -108,6 +113,7 @@ pub fn compress(raw: &[u8], level: i32) -> Result<WalletFile, WalletDbError> {
     encoder.set_pledged_src_size(Some(raw.len() as u64))?;
     encoder.include_checksum(true)?;
     for piece in raw.chunks(FEED_LEN) {
+        interrupt.check().map_err(WalletDbError::Stopped)?;
         encoder.write_all(piece)?;
     }
     let mut sink = encoder.finish()?;
@@ -154,6 +160,14 @@ mod tests {
         assert_eq!(file.etag(), format!("\"{}\"", hex::encode(file.sha256)));
         let stronger = compress(&raw, 9).unwrap();
         assert_eq!(zstd::decode_all(&stronger.to_vec()[..]).unwrap(), raw);
+    }
+
+    #[test]
+    fn compression_stops_when_interrupted() {
+        let cancelled = || true;
+        let interrupt = Interrupt::new(std::time::Duration::from_secs(60), &cancelled);
+        let stopped = compress_until(&[7u8; 3 * FEED_LEN], 1, &interrupt).unwrap_err();
+        assert_eq!(stopped.code(), "BUILD_CANCELLED");
     }
 
     #[test]

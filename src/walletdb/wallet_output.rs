@@ -6,8 +6,9 @@
 //! whose mask is the standard `k_mask(v·R)` gets `DHCommitmentMask { R, ViewKey }`; any other mask (own
 //! view key outputs, sender-chosen masks) is stored encrypted under the view key (`Encrypted`, with a
 //! random nonce, so the JSON differs run to run in the client too). `new_imported` then finds the script
-//! key id (spend key, commitment-mask derived or stealth); when it cannot, the client drops the output and
-//! so do we (`Ok(None)`).
+//! key id (spend key, commitment-mask derived or stealth); when it cannot, the client's scanner drops the
+//! output without a word (`minotari-scanning` `to_wallet_output`). We report it (`Ok(None)`), and the builder
+//! fails the file (`OUTPUT_IMPORT_FAILED`) rather than hand out a wallet missing a value it owns.
 
 use tari_common_types::types::{CompressedPublicKey, FixedHash, PrivateKey};
 use tari_transaction_components::{
@@ -49,8 +50,8 @@ impl OutputMaker {
         Ok(OutputMaker { key_manager })
     }
 
-    /// The wallet output of `owned` from its full output, or `None` when the client would drop it (no
-    /// script key it can derive). With `reconstructed`, the JSON carries the chain's output hash.
+    /// The wallet output of `owned` from its full output, or `None` when it cannot be imported (no script
+    /// key the wallet can derive: the client would drop it). With `reconstructed`, the JSON carries the chain's output hash.
     pub fn make(
         &self,
         owned: &OwnedOutput,

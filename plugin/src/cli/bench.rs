@@ -1,5 +1,7 @@
 //! `bench`: scan throughput on a demo cache, beside the recogniser's own single-thread cost and the floor
-//! (decompress + variable-base multiplication + compress) measured in the same run.
+//! (decompress + variable-base multiplication + compress) measured in the same run; and what the cache's
+//! checksums cost in that run: the check when a process first maps the cache, a full `verify`, and the
+//! refresh a served cache does before each pass (steady state: nothing to check).
 
 use std::{
     path::PathBuf,
@@ -11,7 +13,7 @@ use anyhow::{Context, Result};
 use curve25519_dalek::ristretto::CompressedRistretto;
 use serde_json::json;
 use tari_wallet_sync::{
-    cache::{CacheView, OutputRecord},
+    cache::{ADDED_HEADER_BYTES_PER_SEGMENT, CacheView, OutputRecord, verify_dir},
     demo::chain::DemoWallet,
     recognize::{OutputView, Recognizer, WalletKey},
     scan::{ScanOptions, ScanRequest, scan},
@@ -73,6 +75,7 @@ pub fn run(args: Args) -> Result<()> {
         None
     };
     let multi_key_ratio = one_key_pass.map(|one| parallel.as_secs_f64() / (one.as_secs_f64() * keys.len() as f64));
+    let checks = checksum_costs(&view, &keys, threads)?;
     let report = json!({
         "outputs": view.output_count(),
         "keys": keys.len(),
@@ -87,6 +90,7 @@ pub fn run(args: Args) -> Result<()> {
         "recognizer_over_floor": recognizer_us / floor,
         "multi_key_pass_over_single_passes": multi_key_ratio,
         "scan_seconds": parallel.as_secs_f64(),
+        "checksums": checks,
     });
     if args.json {
         println!("{report}");
@@ -94,6 +98,43 @@ pub fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(())
+}
+
+/// The checksums' costs in this run: opening the cache in a fresh state (every file read and checked
+/// once), `verify` (every file again), and a served cache's steady state: a refresh with nothing new
+/// (what it does before each pass) and the pass on the refreshed view, against passes on the view
+/// opened first, interleaved and best of five each so the machine's load hits both alike.
+fn checksum_costs(view: &CacheView, keys: &[WalletKey], threads: usize) -> Result<serde_json::Value> {
+    let dir = view.dir().to_owned();
+    let open = best_of(|| {
+        std::hint::black_box(CacheView::open(&dir).map(|v| v.output_count()).ok());
+    });
+    let started = Instant::now();
+    let report = verify_dir(&dir)?;
+    let verify = started.elapsed();
+    let refresh = best_of(|| {
+        std::hint::black_box(view.refresh().map(|v| v.output_count()).ok());
+    });
+    let (mut pass, mut steady) = (Duration::MAX, Duration::MAX);
+    for _ in 0..5 {
+        pass = pass.min(scan_us(view, keys, threads)?);
+        let started = Instant::now();
+        let refreshed = view.refresh()?;
+        scan_us(&refreshed, keys, threads)?;
+        steady = steady.min(started.elapsed());
+    }
+    Ok(json!({
+        "cache_bytes": report.bytes,
+        "segments": report.segments,
+        "header_bytes_added_per_segment": ADDED_HEADER_BYTES_PER_SEGMENT,
+        "first_open_check_seconds": open.as_secs_f64(),
+        "verify_seconds": verify.as_secs_f64(),
+        "verify_mb_per_sec": report.bytes as f64 / 1e6 / verify.as_secs_f64(),
+        "refresh_seconds": refresh.as_secs_f64(),
+        "pass_seconds": pass.as_secs_f64(),
+        "refresh_and_pass_seconds": steady.as_secs_f64(),
+        "steady_pass_over_pass": steady.as_secs_f64() / pass.as_secs_f64(),
+    }))
 }
 
 fn demo_cache(args: &Args) -> Result<(CacheView, Vec<DemoWallet>)> {

@@ -121,15 +121,21 @@ pub fn run(args: Args) -> Result<()> {
     out.sync_all()?;
     let s = &file.summary;
     println!(
-        "{} outputs ({} spent, {} not recordable), {} µT unspent at height {}; scanned in {:.2} s, built in {:.2} s",
+        "{} outputs ({} spent), {} µT unspent at height {}; scanned in {:.2} s, built in {:.2} s",
         s.outputs,
         s.spent,
-        s.dropped,
         s.unspent_value,
         s.tip_height.map_or("-".into(), |h| h.to_string()),
         scanned.as_secs_f64(),
         build_time.as_secs_f64()
     );
+    if s.search_exhausted_blocks > 0 {
+        eprintln!(
+            "note: in {} blocks the matching of change to spent inputs ran out of steps: that change shows in the \
+             history as minotari-cli shows change it found no inputs for (the balance is the same)",
+            s.search_exhausted_blocks
+        );
+    }
     println!(
         "wrote {} ({} bytes, SQLite {} bytes, {:.1}%), sha256 {}",
         args.out.display(),

@@ -10,6 +10,7 @@ pub mod recognize;
 pub mod report;
 pub mod scan;
 pub mod serve;
+pub mod verify;
 
 #[derive(clap::Parser)]
 #[command(
@@ -42,6 +43,8 @@ pub enum Command {
     Follow(follow::Args),
     /// Run the HTTP service (a demo chain when no cache is given).
     Serve(serve::Args),
+    /// Check every file of a cache against its checksums; one line per damaged segment.
+    Verify(verify::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,5 +58,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => export::run(args),
         Command::Follow(args) => follow::run(args),
         Command::Import(args) => import::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }

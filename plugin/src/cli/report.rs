@@ -64,6 +64,10 @@ fn hint(code: Option<&str>, error: &anyhow::Error) -> &'static str {
         Some("CACHE_OUTDATED") | Some("CACHE_CORRUPT") => {
             "a cache holds only what the node can give again: remove the directory and import or follow anew"
         }
+        Some("CACHE_DAMAGED") => {
+            "bytes of the cache no longer match their checksums (disk damage): remove the directory and import or \
+             follow anew; `tari-wallet-sync verify --cache DIR` lists every damaged segment"
+        }
         Some("CACHE_VERSION_UNSUPPORTED") => "a newer release wrote this cache: run that release, or fill a new cache",
         Some(
             "NETWORK_MISMATCH" | "NETWORK_ENV_DISAGREES" | "NETWORK_CONFLICT" | "UNKNOWN_NETWORK" | "UNKNOWN_GENESIS",

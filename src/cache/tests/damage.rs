@@ -1,6 +1,7 @@
 //! Damaged data files: truncation, flipped bytes, impossible offsets, and random damage. Opening either
-//! fails with a typed error or recovers to an older published state; reading never panics; a view that
-//! passes `verify` holds exactly a chain that was published.
+//! fails with a typed error or recovers to an older published state; a flipped byte anywhere a state
+//! publishes fails its open; reading never panics, even on bytes a faulty writer checksummed; a view
+//! that passes `verify` holds exactly a chain that was published.
 
 use std::fs::{self, OpenOptions};
 
@@ -74,7 +75,7 @@ fn truncated_data_falls_back_to_an_older_state_or_is_a_typed_error() {
 }
 
 #[test]
-fn damaged_tip_block_falls_back_and_older_damage_is_found_by_verify() {
+fn damaged_tip_block_falls_back_and_older_damage_fails_the_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (older, newer, _) = two_publishes(dir.path());
     let path = outputs_file(&CacheView::open(dir.path()).expect("open"));
@@ -82,19 +83,37 @@ fn damaged_tip_block_falls_back_and_older_damage_is_found_by_verify() {
     let last = bytes.len() - 60;
     bytes[last] ^= 1;
     fs::write(&path, &bytes).expect("write");
+    // The newest state's checksum covers the flipped byte, the older state's does not.
     let cache = Cache::open(dir.path()).expect("recovers");
-    assert!(matches!(
-        cache.recovered(),
-        Some(CacheError::BlockChecksum { height: 19, .. })
-    ));
+    assert!(
+        matches!(cache.recovered(), Some(CacheError::Damaged(d)) if d.path == path),
+        "{:?}",
+        cache.recovered()
+    );
     assert_holds(&cache.view(), &older);
     drop(cache);
 
     bytes[last] ^= 1;
     bytes[40] ^= 1; // the commitment of output 0, in the first block with outputs
     fs::write(&path, &bytes).expect("write");
-    let view = CacheView::open(dir.path()).expect("the cheap open check looks at segment ends only");
-    assert_eq!(view.block_count(), newer.len() as u64);
+    // Both states cover it: the cache does not open, and says which segment and how to rebuild.
+    let error = CacheView::open(dir.path())
+        .err()
+        .expect("damage in the middle is found at open");
+    let CacheError::Damaged(damage) = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(
+        (&damage.path, damage.heights.clone()),
+        (&path, 0..=newer.len() as u64 - 1)
+    );
+    assert_eq!(error.code(), "CACHE_DAMAGED");
+    assert!(error.to_string().contains("fill it again"), "{error}");
+    assert!(Cache::open(dir.path()).is_err());
+
+    // Bytes a writer got wrong under a right checksum: the block checksum still finds them.
+    reseal(dir.path());
+    let view = CacheView::open(dir.path()).expect("the file checksums match");
     let first_with_outputs = newer.iter().find(|b| !b.outputs.is_empty()).expect("outputs").height;
     let error = view.verify().expect_err("verify reads everything");
     assert!(
@@ -111,6 +130,9 @@ fn impossible_blob_offset_reads_as_empty_and_is_reported() {
     let mut bytes = fs::read(&path).expect("read");
     bytes[104..112].copy_from_slice(&u64::MAX.to_le_bytes());
     fs::write(&path, &bytes).expect("write");
+    assert!(matches!(CacheView::open(dir.path()), Err(CacheError::Damaged(_))));
+    // Written so by a writer (checksums that match): reading copes.
+    reseal(dir.path());
     let view = CacheView::open(dir.path()).expect("open");
     let out = view.output(0);
     assert!(out.script.is_empty() && out.encrypted_data.is_empty());
@@ -191,6 +213,11 @@ fn random_damage_never_panics_and_never_verifies_wrong() {
                 _ => {}
             }
             fs::write(&path, &bytes).expect("write");
+        }
+        // Every other round the damage comes with matching file checksums, as a faulty writer would
+        // leave it, so it reaches the checks behind them.
+        if round % 2 == 1 {
+            reseal(dir.path());
         }
         let Ok(view) = CacheView::open(dir.path()) else {
             continue;

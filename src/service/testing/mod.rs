@@ -28,6 +28,7 @@ use crate::{
     demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain},
     recognize::WalletKey,
     scan::ScanResult,
+    walletdb::Interrupt,
 };
 
 /// A demo chain written once per process.
@@ -187,6 +188,7 @@ impl ResultBuilder for GatedBuilder {
         birthday: u64,
         result: &ScanResult,
         chain: &CacheView,
+        interrupt: &Interrupt<'_>,
     ) -> Result<Artifact, JobFailure> {
         *self.waiting.lock().expect("lock") += 1;
         self.arrived.notify_waiters();
@@ -198,7 +200,7 @@ impl ResultBuilder for GatedBuilder {
         if let Some(code) = self.fail_with {
             return Err(JobFailure::new(code, "an injected service-side fault", true));
         }
-        self.inner.build(key, password, birthday, result, chain)
+        self.inner.build(key, password, birthday, result, chain, interrupt)
     }
 }
 
