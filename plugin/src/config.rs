@@ -97,8 +97,8 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// The node's HTTP wallet query service; set: `serve` follows it into the cache.
     pub node_url: Option<String>,
-    /// A stopped node's LMDB directory (or an `mdb_copy -c` copy); set: `serve` first imports it into the
-    /// node cache (`node_cache_dir`), then follows `node_url` or serves the cache as it is.
+    /// A stopped node's LMDB directory (or a copy taken while it was stopped); set: `serve` first imports
+    /// it into the node cache (`node_cache_dir`), then follows `node_url` or serves the cache as it is.
     pub lmdb_dir: Option<PathBuf>,
     pub poll_interval: Duration,
     /// Also fetch every block's full outputs (scripts, output types, maturities) into the cache while

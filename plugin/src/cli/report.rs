@@ -52,9 +52,11 @@ fn hint(code: Option<&str>, error: &anyhow::Error) -> &'static str {
         Some("NOT_FOUND") => {
             "give the node's database directory, the one holding data.mdb (e.g. ~/.tari/mainnet/data/base_node/db)"
         }
-        Some("NODE_RUNNING") | Some("ALREADY_OPEN") => {
-            "stop the node first, or copy its database with `mdb_copy -c` and import the copy"
+        Some("NODE_RUNNING") => {
+            "a running node rewrites pages under any reader, a copy too: stop the node (or take a filesystem \
+             snapshot) before importing, or follow the running node over HTTP instead (--node-url, `node_url`)"
         }
+        Some("ALREADY_OPEN") => "this process reads that database already: run one import at a time",
         Some("CACHE_NOT_FOUND") => {
             "point --cache at a directory that `import`, `follow` or `demo-chain` filled (they create it)"
         }
@@ -127,6 +129,17 @@ mod tests {
         let text = render(&error);
         assert_eq!(text.matches("No such file or directory").count(), 1, "{text}");
         assert!(text.contains("code: CACHE_IO\n"), "{text}");
+    }
+
+    #[test]
+    fn a_running_node_is_never_told_to_copy_its_database() {
+        let error = anyhow!(LmdbError::NodeRunning {
+            dir: PathBuf::from("/var/lib/tari/db")
+        });
+        let text = render(&error);
+        assert!(text.contains("code: NODE_RUNNING"), "{text}");
+        assert!(!text.contains("mdb_copy"), "{text}");
+        assert!(text.contains("stop the node") && text.contains("--node-url"), "{text}");
     }
 
     #[test]

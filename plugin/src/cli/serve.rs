@@ -35,7 +35,8 @@ pub struct Args {
     /// The node's HTTP wallet query service to follow, e.g. http://127.0.0.1:9000 (also TWS_NODE_URL).
     #[arg(long)]
     node_url: Option<String>,
-    /// A stopped node's LMDB directory (or an `mdb_copy -c` copy) to import first (also TWS_LMDB_DIR).
+    /// A stopped node's LMDB directory (or a copy taken while it was stopped) to import first (also
+    /// TWS_LMDB_DIR). A running node's is refused: follow it with --node-url instead.
     #[arg(long)]
     lmdb_dir: Option<PathBuf>,
     /// The operator's address for /metrics (and health, readiness), e.g. 127.0.0.1:9102; set, the
