@@ -173,6 +173,12 @@ pub struct ServiceConfig {
     pub test_accept_delay: Duration,
 }
 
+/// Most connections `max_connections` may allow: what a tokio `Semaphore` holds (`usize::MAX >> 3`).
+pub const MAX_CONNECTIONS_LIMIT: usize = tokio::sync::Semaphore::MAX_PERMITS;
+/// Most scan threads: far above any machine's cores; rayon allocates per thread, so a typo such as a
+/// number of bytes would exhaust memory before a single scan.
+pub const MAX_SCAN_THREADS: usize = 4096;
+
 impl ServiceConfig {
     /// Defaults for a data directory and a cache.
     pub fn new(data_dir: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> ServiceConfig {
@@ -252,6 +258,7 @@ impl ServiceConfig {
             ("submit_rate_per_ip", self.submit_rate_per_ip.window),
             ("sync_rate_per_wallet", self.sync_rate_per_wallet.window),
             ("request_rate_per_ip", self.request_rate_per_ip.window),
+            ("ops_rate_per_ip", self.ops_rate_per_ip.window),
         ];
         for (key, span) in spans {
             if span > LONGEST {
@@ -315,6 +322,18 @@ impl ServiceConfig {
         }
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());
+        }
+        if self.max_connections > MAX_CONNECTIONS_LIMIT {
+            return Err(format!(
+                "max_connections: {} is more than the {MAX_CONNECTIONS_LIMIT} this server can count",
+                self.max_connections
+            ));
+        }
+        if self.scan_threads > MAX_SCAN_THREADS {
+            return Err(format!(
+                "scan_threads: {} is more than {MAX_SCAN_THREADS}; 0 takes one per core",
+                self.scan_threads
+            ));
         }
         if self.clients.ipv6_prefix_len > 128 {
             return Err(format!(
@@ -405,6 +424,18 @@ mod tests {
         let mut huge_window = good.clone();
         huge_window.submit_rate_per_ip.window = Duration::from_secs(u64::MAX / 2);
         assert!(huge_window.validate().unwrap_err().contains("submit_rate_per_ip"));
+        // 585 years: past what governor's nanosecond clock holds (it panicked at start).
+        let mut huge_ops_window = good.clone();
+        huge_ops_window.ops_rate_per_ip = parse_rate("1/213525d").unwrap();
+        assert!(huge_ops_window.validate().unwrap_err().contains("ops_rate_per_ip"));
+        let mut too_many_connections = good.clone();
+        too_many_connections.max_connections = usize::MAX;
+        assert!(too_many_connections.validate().unwrap_err().contains("max_connections"));
+        too_many_connections.max_connections = MAX_CONNECTIONS_LIMIT;
+        too_many_connections.validate().unwrap();
+        let mut threads = good.clone();
+        threads.scan_threads = usize::MAX;
+        assert!(threads.validate().unwrap_err().contains("scan_threads"));
         let mut no_queue = good.clone();
         no_queue.max_queued_jobs = 0;
         assert!(no_queue.validate().unwrap_err().contains("max_queued_jobs"));

@@ -30,6 +30,19 @@ pub enum ApiError {
     Replayed,
     #[error("a wallet password is required: the wallet file is sealed with it")]
     PasswordRequired,
+    /// Longer than a wallet file accepts, or than the envelope holds once JSON-encoded.
+    #[error(
+        "the wallet password must be at most {max} bytes, and the submission's fields at most {envelope} bytes \
+         once JSON-encoded (quotes, backslashes and control characters take two bytes or more)"
+    )]
+    PasswordTooLong { max: usize, envelope: usize },
+    /// A field longer than any valid value of it.
+    #[error("`{field}` must be at most {max} bytes")]
+    FieldTooLong { field: &'static str, max: usize },
+    /// A submission whose `Content-Type` is not JSON: what a page of another site can send without the
+    /// browser asking the server first (a CORS "simple request").
+    #[error("send the body as `Content-Type: application/json`")]
+    UnsupportedMediaType,
     #[error("{0}")]
     InvalidField(String),
     #[error("{0}")]
@@ -94,6 +107,9 @@ impl ApiError {
             ApiError::EnvelopeExpired { .. } => "ENVELOPE_EXPIRED",
             ApiError::Replayed => "REPLAYED",
             ApiError::PasswordRequired => "PASSWORD_REQUIRED",
+            ApiError::PasswordTooLong { .. } => "PASSWORD_TOO_LONG",
+            ApiError::FieldTooLong { .. } => "FIELD_TOO_LONG",
+            ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::InvalidField(_) => "INVALID_FIELD",
             ApiError::InvalidKey(e) => e.code(),
             ApiError::BadSeal(e) => e.code(),
@@ -131,6 +147,8 @@ impl ApiError {
             | ApiError::BadEnvelope
             | ApiError::EnvelopeExpired { .. }
             | ApiError::PasswordRequired
+            | ApiError::PasswordTooLong { .. }
+            | ApiError::FieldTooLong { .. }
             | ApiError::InvalidField(_)
             | ApiError::InvalidKey(_)
             | ApiError::BadSeal(_)
@@ -138,6 +156,7 @@ impl ApiError {
             ApiError::Replayed => StatusCode::CONFLICT,
             ApiError::PlainKeyNotAllowed => StatusCode::FORBIDDEN,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MissingToken
             | ApiError::InvalidToken
             | ApiError::InvalidTicket
@@ -253,6 +272,23 @@ mod tests {
             (ApiError::TicketExpired, "TICKET_EXPIRED", 401),
             (ApiError::TicketUsed, "TICKET_USED", 401),
             (ApiError::JobNotFound, "JOB_NOT_FOUND", 404),
+            (
+                ApiError::PasswordTooLong {
+                    max: 4096,
+                    envelope: 5120,
+                },
+                "PASSWORD_TOO_LONG",
+                400,
+            ),
+            (
+                ApiError::FieldTooLong {
+                    field: "view_key",
+                    max: 128,
+                },
+                "FIELD_TOO_LONG",
+                400,
+            ),
+            (ApiError::UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", 415),
             (ApiError::JobDeleted, "JOB_DELETED", 410),
             (ApiError::NotReady("queued"), "NOT_READY", 409),
             (ApiError::RangeNotSatisfiable(5), "RANGE_NOT_SATISFIABLE", 416),

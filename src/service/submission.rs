@@ -13,7 +13,7 @@ use std::{
 };
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
-use tari_wallet_sync_sse::seal::{Sealed, seal};
+use tari_wallet_sync_sse::seal::{SealError, Sealed, seal};
 
 use super::{
     Port,
@@ -101,8 +101,9 @@ impl Engine {
     }
 
     /// Seals a plain submission to the server's own key, so the store never holds it in the clear.
-    pub fn seal_to_self(&self, label: &[u8], plaintext: &[u8]) -> Sealed {
-        seal(&self.server_key.public_key(), label, plaintext).expect("our own key is valid and the input short")
+    /// `SealError::TooLong` for a plaintext no box holds (the caller checks the fields' sizes first).
+    pub fn seal_to_self(&self, label: &[u8], plaintext: &[u8]) -> Result<Sealed, SealError> {
+        seal(&self.server_key.public_key(), label, plaintext)
     }
 
     /// The keyed fingerprint of a wallet (its public keys): what the per-wallet limit keys on.

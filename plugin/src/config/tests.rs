@@ -275,3 +275,21 @@ fn values_the_service_cannot_run_with_are_refused_with_their_source() {
         assert!(error.contains(var), "{var}={value} names its source: {error}");
     }
 }
+
+/// Values that panicked at start (a rate window past what a nanosecond clock holds, more connections
+/// than a semaphore counts, threads by the billion) are refused by name.
+#[test]
+fn values_that_would_overflow_are_refused() {
+    for (var, value, expected) in [
+        ("TWS_OPS_RATE_PER_IP", "1/213525d", "ops_rate_per_ip"),
+        ("TWS_MAX_CONNECTIONS", "18446744073709551615", "max_connections"),
+        ("TWS_SCAN_THREADS", "1000000000", "scan_threads"),
+    ] {
+        let env: BTreeMap<String, String> = [(var.to_string(), value.to_string())].into();
+        let error = format!("{:#}", resolve(&Flags::default(), &env).unwrap_err());
+        assert!(
+            error.contains(expected) && error.contains(var),
+            "{var}={value}: {error}"
+        );
+    }
+}
