@@ -78,8 +78,12 @@ impl RateLimit {
 /// The HTTP service's configuration.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Holds the job store (`jobs.sqlite`) and the sealing key (`server-key`).
+    /// Holds the job store (`jobs.sqlite`), the sealed result files (`results/`) and, unless
+    /// `server_key_file` puts it elsewhere, the sealing key (`server-key`).
     pub data_dir: PathBuf,
+    /// The sealing key's file, kept apart from the job store: a copy of the data directory (a backup)
+    /// then opens no envelope. `None`: `DATA_DIR/server-key`. Created (0600) if missing.
+    pub server_key_file: Option<PathBuf>,
     /// The output cache the scans read.
     pub cache_dir: PathBuf,
     /// Serve HTTPS (ALPN h2 and http/1.1) instead of cleartext HTTP/1.1 + h2c.
@@ -180,10 +184,18 @@ pub const MAX_CONNECTIONS_LIMIT: usize = tokio::sync::Semaphore::MAX_PERMITS;
 pub const MAX_SCAN_THREADS: usize = 4096;
 
 impl ServiceConfig {
+    /// The sealing key's file: `server_key_file`, else `DATA_DIR/server-key`.
+    pub fn server_key_path(&self) -> PathBuf {
+        self.server_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(super::keyfile::FILE_NAME))
+    }
+
     /// Defaults for a data directory and a cache.
     pub fn new(data_dir: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> ServiceConfig {
         ServiceConfig {
             data_dir: data_dir.into(),
+            server_key_file: None,
             cache_dir: cache_dir.into(),
             tls: None,
             result_ttl: Duration::from_secs(3600),
@@ -335,6 +347,13 @@ impl ServiceConfig {
                 self.scan_threads
             ));
         }
+        if self
+            .server_key_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty() || p.ends_with(".."))
+        {
+            return Err("server_key_file: name a file, such as /etc/tari-wallet-sync/server-key".into());
+        }
         if self.clients.ipv6_prefix_len > 128 {
             return Err(format!(
                 "ipv6_prefix_len: {} is longer than an address (128)",
@@ -436,6 +455,9 @@ mod tests {
         let mut threads = good.clone();
         threads.scan_threads = usize::MAX;
         assert!(threads.validate().unwrap_err().contains("scan_threads"));
+        let mut key_file = good.clone();
+        key_file.server_key_file = Some(PathBuf::new());
+        assert!(key_file.validate().unwrap_err().contains("server_key_file"));
         let mut no_queue = good.clone();
         no_queue.max_queued_jobs = 0;
         assert!(no_queue.validate().unwrap_err().contains("max_queued_jobs"));

@@ -222,6 +222,12 @@ pub enum ServiceError {
     Config(String),
 }
 
+/// The failure of a job that was tried `max_attempts` times without an outcome the store recorded (the
+/// process died during its scans, or the store would not take the outcome): never scanned again.
+pub const TOO_MANY_ATTEMPTS: &str = "TOO_MANY_ATTEMPTS";
+pub const TOO_MANY_ATTEMPTS_MESSAGE: &str =
+    "the job was tried as often as this server allows without finishing; submit it again";
+
 /// Why a job failed, as its `failed` event and status report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFailure {

@@ -187,15 +187,12 @@ impl Engine {
         let created_ms = now_ms();
         let (store, job_id) = (self.store.clone(), id.clone());
         let sealed_request = submission.sealed_request.to_bytes();
-        let spend = submission.key.spend_public_key().to_bytes();
         let (birthday, token_hash, result_key) = (submission.birthday, submission.token_hash, submission.result_key);
         drop(submission);
         blocking(move || {
             store.insert(&NewJob {
                 id: &job_id,
-                dedupe: &wallet,
                 birthday,
-                spend_public_key: &spend,
                 sealed_request: &sealed_request,
                 format: SUBMISSION_FORMAT,
                 token_hash: &token_hash,
