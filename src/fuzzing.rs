@@ -9,7 +9,8 @@
 //! node HTTP   sync_page, tip_info, header_by_height, utxos_by_block, fill_details; fetch_blocks (the
 //!             pager over scripted answers: each request gets the next answer of its route)
 //! node LMDB   output_row, input_row, header_row, metadata_u64 / metadata_hash; NodeDb::raw_rows (seeds)
-//! HTTP        range, last_event_id, bearer (request headers); submission (the POST body)
+//! HTTP        range, last_event_id, bearer (request headers); submission, submission_with_type (the
+//!             POST body, and its `Content-Type`)
 //! seal        sealed_from_bytes, sealed_from_wire, open (the server key the submission target uses)
 //! ```
 
@@ -29,11 +30,12 @@ use zeroize::Zeroizing;
 
 pub use crate::service::http_fuzzing::{
     Accepted, FUZZ_SERVER_SECRET, RangeAnswer, bearer, fuzz_server_key, last_event_id, range, submission,
+    submission_with_type,
 };
 pub use tari_transaction_components::transaction_components::TransactionOutput;
 pub use tari_wallet_sync_sse::{
     envelope::{LABEL_SUBMISSION, SubmissionSecrets},
-    seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, Sealed},
+    seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, MAX_PLAINTEXT_LEN, Sealed},
 };
 
 pub use crate::source::{

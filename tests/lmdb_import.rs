@@ -229,7 +229,7 @@ fn a_running_node_is_refused_with_the_safe_alternatives() {
     assert_eq!(err.code(), "NODE_RUNNING");
     let text = err.to_string();
     assert!(
-        text.contains("mdb_copy -c") && text.contains("follow --node-url"),
+        text.contains("stop the node") && text.contains("follow --node-url") && !text.contains("mdb_copy"),
         "{text}"
     );
     lock.unlock().unwrap(); // the node stopped; its lock file stays behind

@@ -478,3 +478,138 @@ async fn slow_headers_are_cut_off_and_slow_bodies_time_out() {
     assert!(answer.contains("\"TIMEOUT\""), "{answer}");
     server.stop().await.unwrap();
 }
+
+/// A submission with `Content-Type: content_type` (`None`: no such header) over a connection of its own,
+/// as a browser or a script would send it: the status code and the answer's text.
+async fn post_typed(addr: std::net::SocketAddr, content_type: Option<&str>, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let header = content_type
+        .map(|t| format!("Content-Type: {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST /api/v1/wallet/sync HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{header}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"));
+    (status, answer)
+}
+
+/// A sample of `/metrics` (the first line starting with `name `).
+async fn metric(client: &Client, name: &str) -> f64 {
+    let text = client.request(Method::GET, "/metrics", &[], None).await.unwrap().body;
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"));
+    line[name.len() + 1..].trim().parse().unwrap()
+}
+
+/// Input is checked at the door. A body not sent as JSON (what another site's page can make a browser
+/// post without a CORS preflight) is 415 before it is read; a password longer than a wallet file takes,
+/// and fields longer than any key, are 400 at submission instead of a job that fails after its scan; and
+/// a plain submission too long for a box once encoded, which panicked the connection's task (no answer,
+/// the other HTTP/2 streams on it dead, the connection gauge one higher for good), is a 400 on a
+/// connection that carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_is_checked_at_the_door() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = idle_config(data.path());
+    config.plain_view_key = PlainKeyPolicy::Loopback;
+    let server = TestServer::start(config).await;
+    let ops = Client::new(&server.base_url, Protocol::Http1);
+    let public = server_public(&ops).await;
+    let good = submission_secrets(&demo_chain().wallets[0], None);
+    let with = |change: &dyn Fn(&mut SubmissionSecrets)| {
+        let mut secrets = good.clone();
+        change(&mut secrets);
+        secrets
+    };
+    let plain = |secrets: &SubmissionSecrets| serde_json::json!({ "version": 2, "plain": secrets }).to_string();
+    let bad_request = StatusCode::BAD_REQUEST;
+
+    // The content type: only JSON, with parameters and in any case; refused before the body is read, so
+    // the same envelope is accepted once it comes as JSON.
+    let sealed = seal_secrets(&public, good.clone()).to_string();
+    for content_type in [
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        Some(""),
+        None,
+    ] {
+        let (status, answer) = post_typed(server.addr, content_type, &sealed).await;
+        assert!(
+            status == 415 && answer.contains("\"UNSUPPORTED_MEDIA_TYPE\""),
+            "{content_type:?}: {answer}"
+        );
+    }
+    let (status, answer) = post_typed(server.addr, Some("Application/JSON; charset=utf-8"), &sealed).await;
+    assert_eq!(status, 202, "{answer}");
+
+    // The password within what a wallet file takes, sealed or plain; the longest one is accepted.
+    let long_password = with(&|s| s.wallet_password = "p".repeat(4097));
+    assert_error(
+        &post(&ops, seal_secrets(&public, long_password.clone()).to_string()).await,
+        bad_request,
+        "PASSWORD_TOO_LONG",
+    );
+    assert_error(
+        &post(&ops, plain(&long_password)).await,
+        bad_request,
+        "PASSWORD_TOO_LONG",
+    );
+    let longest = with(&|s| s.wallet_password = "p".repeat(4096));
+    let accepted = post(&ops, seal_secrets(&public, longest).to_string()).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED);
+    // Fields longer than any key with the whitespace of a paste around it.
+    let long_key = with(&|s| s.view_key = format!("{}{}", s.view_key, " ".repeat(100)));
+    assert_error(&post(&ops, plain(&long_key)).await, bad_request, "FIELD_TOO_LONG");
+    let long_spend = with(&|s| s.spend_public_key = "0".repeat(200));
+    assert_error(
+        &post(&ops, seal_secrets(&public, long_spend).to_string()).await,
+        bad_request,
+        "FIELD_TOO_LONG",
+    );
+
+    // A plain submission within the body limit whose password (within the wallet file's bound) needs
+    // so much escaping that the envelope outgrows a box, beside another stream on one HTTP/2
+    // connection: both answered, the connection alive after, and closed it leaves the gauge as it was.
+    let open_before = metric(&ops, "tws_connections").await;
+    let escaped = plain(&with(&|s| s.wallet_password = "\"".repeat(4096)));
+    assert!(escaped.len() < 16 * 1024, "within max_body_bytes");
+    let h2 = Client::new(&server.base_url, Protocol::Http2);
+    let other_stream = h2.request(Method::GET, "/api/v1/server-key", &[], None);
+    let (refused, other) = tokio::join!(post(&h2, escaped.clone()), other_stream);
+    assert_error(&refused, bad_request, "PASSWORD_TOO_LONG");
+    assert_eq!(other.unwrap().status, StatusCode::OK, "the other stream is answered");
+    assert_error(&post(&h2, escaped).await, bad_request, "PASSWORD_TOO_LONG");
+    assert_eq!(
+        metric(&ops, "tws_connections").await,
+        open_before + 1.0,
+        "one connection more: h2's"
+    );
+    drop(h2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while metric(&ops, "tws_connections").await != open_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed connection is not counted for good"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await.unwrap();
+}

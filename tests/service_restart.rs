@@ -1,7 +1,10 @@
 //! Service restarts: jobs accepted before a restart complete after it, queued or running when it
 //! stopped, with the same sealing key, and no job keeps its key once its scan has ended. A ready job stays
 //! ready: its file waits on disk sealed to a key only its tokens derive, opens with the first download,
-//! and goes with DELETE and expiry; a file damaged at rest fails its job with `RESULT_LOST`.
+//! and goes with DELETE and expiry; a file damaged at rest fails its job with `RESULT_LOST`, a results
+//! folder missing at a start stops it instead. A job whose outcome the store will not take (a real
+//! SQLite trigger refusing the write) never reads as failed with its key on disk, and is never scanned
+//! again and again across restarts.
 
 use std::{collections::HashSet, path::Path, sync::Arc, time::Duration};
 
@@ -13,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tari_wallet_sync::{
     demo::chain::DemoWallet,
     service::{
-        CacheSource,
+        CacheSource, Service, ServiceConfig, ServiceError, WalletDbBuilder,
         testing::{GatedBuilder, TestServer, demo_chain, keys_held, test_config, wallet_app},
     },
 };
@@ -21,6 +24,7 @@ use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol, ReconnectPolicy, Response},
 };
+use tokio_util::sync::CancellationToken;
 
 type Jobs = Vec<(&'static DemoWallet, serde_json::Value)>;
 
@@ -449,5 +453,171 @@ async fn a_file_that_cannot_be_stored_is_served_until_a_restart_loses_it() {
         (status["state"].as_str(), status["error"]["code"].as_str()),
         (Some("failed"), Some("RESULT_LOST"))
     );
+    server.stop().await.unwrap();
+}
+
+/// A trigger in the job store that refuses every change of a job to one of `states`, as a full disk or
+/// an I/O error would refuse the write: the real SQLite, from a connection of its own.
+fn refuse_writes_to(data: &Path, states: &[&str]) {
+    let conn = rusqlite::Connection::open(data.join("jobs.sqlite")).unwrap();
+    let states = states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER refuse_outcomes BEFORE UPDATE OF state ON jobs WHEN NEW.state IN ({states})
+         BEGIN SELECT RAISE(ABORT, 'injected: the store refuses this write'); END;"
+    ))
+    .unwrap();
+}
+
+fn allow_writes_again(data: &Path) {
+    let conn = rusqlite::Connection::open(data.join("jobs.sqlite")).unwrap();
+    conn.execute_batch("DROP TRIGGER refuse_outcomes").unwrap();
+}
+
+/// The job's row as the store holds it: state, attempts, whether it still holds its sealed envelope.
+fn stored_row(data: &Path, job: &serde_json::Value) -> (String, u32, bool) {
+    let conn = rusqlite::Connection::open(data.join("jobs.sqlite")).unwrap();
+    conn.query_row(
+        "SELECT state, attempts, sealed_envelope IS NOT NULL FROM jobs WHERE id = ?1",
+        [job["job_id"].as_str().unwrap()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .unwrap()
+}
+
+/// A job whose `ready` the store will not take (after the finishing write's retries) is scanned again
+/// while it has attempts, then fails with `TOO_MANY_ATTEMPTS`, which the store does take: failed in
+/// memory and in the store alike, its sealed envelope wiped, no file left, and it stays failed across a
+/// restart without another scan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_ready_cannot_be_stored_fails_without_leaving_its_key_behind() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.max_attempts = 2;
+    let server = TestServer::start(config.clone()).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    refuse_writes_to(data.path(), &["ready"]);
+    let job = submit_one(&client, &demo_chain().wallets[0]).await;
+    let token = job["token"].as_str().unwrap().to_string();
+    let events = events_of(&client, &job, &token).await;
+    assert!(
+        matches!(events.last(), Some(JobEvent::Failed { code, .. }) if code == "TOO_MANY_ATTEMPTS"),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, JobEvent::Ready { .. })),
+        "never announced ready: {events:?}"
+    );
+    assert_eq!(
+        metric(&client, "tws_scan_passes_total").await,
+        "2",
+        "one scan per attempt"
+    );
+    assert_eq!(stored_row(data.path(), &job), ("failed".to_string(), 2, false));
+    assert_eq!(keys_held(data.path()), 0, "no key behind a failed job");
+    assert!(
+        !result_file(data.path(), &job).exists(),
+        "no file of a job that is not ready"
+    );
+    server.stop().await.unwrap();
+
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let status = status_of(&client, &job, &token).await;
+    assert_eq!(
+        (status["state"].as_str(), status["error"]["code"].as_str()),
+        (Some("failed"), Some("TOO_MANY_ATTEMPTS"))
+    );
+    assert_eq!(metric(&client, "tws_queue_depth").await, "0");
+    server.stop().await.unwrap();
+}
+
+/// A job whose outcome the store takes neither as `ready` nor as `failed` stays as the store holds it,
+/// scanning with its sealed envelope, in memory too: never reported failed with its key on disk. It is
+/// scanned no more than `max_attempts` times, and once the store writes again a restart fails it with
+/// `TOO_MANY_ATTEMPTS` (the attempts were counted in the store) instead of scanning it at every start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_outcome_cannot_be_stored_is_not_rescanned_forever() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.max_attempts = 2;
+    let server = TestServer::start(config.clone()).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    refuse_writes_to(data.path(), &["ready", "failed"]);
+    let job = submit_one(&client, &demo_chain().wallets[1]).await;
+    let token = job["token"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while metric(&client, "tws_scan_passes_total").await != "2" {
+        assert!(tokio::time::Instant::now() < deadline, "the second attempt never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The last attempt's writes (retried for a few seconds) fail too; these hold before and after them.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(metric(&client, "tws_scan_passes_total").await, "2", "no third scan");
+    assert_eq!(status_of(&client, &job, &token).await["state"], "scanning", "as stored");
+    assert_eq!(stored_row(data.path(), &job), ("scanning".to_string(), 2, true));
+    server.stop().await.unwrap();
+    assert_eq!(
+        keys_held(data.path()),
+        1,
+        "the key stays with a job the store still has scanning"
+    );
+
+    allow_writes_again(data.path());
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let status = status_of(&client, &job, &token).await;
+    assert_eq!(
+        (status["state"].as_str(), status["error"]["code"].as_str()),
+        (Some("failed"), Some("TOO_MANY_ATTEMPTS"))
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(metric(&client, "tws_scan_passes_total").await, "0", "not scanned again");
+    server.stop().await.unwrap();
+    assert_eq!(keys_held(data.path()), 0);
+    assert_eq!(stored_row(data.path(), &job), ("failed".to_string(), 2, false));
+}
+
+/// Starts the service expecting it to refuse; the error it stops with.
+async fn refused_start(config: ServiceConfig) -> ServiceError {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let source = CacheSource::directory(config.cache_dir.clone());
+    let builder = Arc::new(WalletDbBuilder::default());
+    match Service::start(config, source, builder, listener, CancellationToken::new()).await {
+        Ok(_) => panic!("the service started"),
+        Err(error) => error,
+    }
+}
+
+/// The results folder missing at a start while ready jobs have files there (a mount not up yet, a
+/// restore under way) stops the start instead of failing every such job as lost; put back, the jobs are
+/// ready with their files. A symlink in its place is refused: the clean-up never works through one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_results_folder_stops_the_start_and_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let first = finish(&client, &demo_chain().wallets[0]).await;
+    server.stop().await.unwrap();
+
+    let results = data.path().join("results");
+    let aside = data.path().join("results-aside");
+    std::fs::rename(&results, &aside).unwrap();
+    let refused = refused_start(test_config(data.path())).await;
+    assert!(refused.to_string().contains("missing"), "{refused}");
+    assert!(!results.exists(), "not recreated empty");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&aside, &results).unwrap();
+        let refused = refused_start(test_config(data.path())).await;
+        assert!(refused.to_string().contains("symlink"), "{refused}");
+        std::fs::remove_file(&results).unwrap();
+    }
+
+    std::fs::rename(&aside, &results).unwrap();
+    let server = TestServer::start(test_config(data.path())).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    assert_eq!(status_of(&client, &first.job, &first.token).await["state"], "ready");
+    let whole = get(&client, first.job["download_url"].as_str().unwrap(), &first.token, &[]).await;
+    assert_eq!((whole.status, whole.body), (StatusCode::OK, first.file));
     server.stop().await.unwrap();
 }

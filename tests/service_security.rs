@@ -894,3 +894,186 @@ async fn an_ipv6_48_cannot_multiply_its_limits_by_its_64s() {
     assert_eq!(statuses, [202, 202, 429, 429, 202]);
     server.stop().await.unwrap();
 }
+
+/// Every file under `dir` (recursively), with its bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    files
+}
+
+/// A backup of the data directory of a server whose key lives elsewhere (`server_key_file`), taken with
+/// jobs queued and a job ready: it holds no key file, so no envelope in it opens, and nothing in it
+/// ties a job to a wallet: no view key, spend key or public view key (the two halves of an address), in
+/// bytes or hex, in any file, and the job table's columns are exactly what docs/API.md lists. With the
+/// key file, the same envelopes do open (so the copy holds them, sealed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_the_data_directory_without_the_key_opens_nothing_and_links_no_wallet() {
+    use tari_wallet_sync::recognize::WalletKey;
+    use tari_wallet_sync_sse::{
+        envelope::{LABEL_SUBMISSION, SubmissionSecrets},
+        seal::{Sealed, ServerKey},
+    };
+
+    let data = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("server-key");
+    let mut config = test_config(data.path());
+    config.server_key_file = Some(key_file.clone());
+    let wallets = &demo_chain().wallets;
+
+    // A job that ends ready (its file on disk), then two that wait in the queue.
+    let server = TestServer::start(config.clone()).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    let ready = wallet_app::submit(&client, &wallets[0], None).await.with_token();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let token = ready["token"].as_str().unwrap();
+    while status_with(&client, ready["job_id"].as_str().unwrap(), token)
+        .await
+        .json()
+        .unwrap()["state"]
+        != "ready"
+    {
+        assert!(Instant::now() < deadline, "the first job never got ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await.unwrap();
+    config.batch_delay = Duration::from_secs(3600);
+    let server = TestServer::start(config).await;
+    let client = Client::new(&server.base_url, Protocol::Http1);
+    for wallet in &wallets[1..3] {
+        wallet_app::submit(&client, wallet, None).await;
+    }
+    server.stop().await.unwrap();
+    assert!(key_file.is_file() && !data.path().join("server-key").exists());
+
+    // The backup: the whole data directory.
+    let copy = tempfile::tempdir().unwrap();
+    for (path, bytes) in files_under(data.path()) {
+        let target = copy.path().join(path.strip_prefix(data.path()).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
+    let files = files_under(copy.path());
+    let mut names: Vec<String> = files
+        .iter()
+        .map(|(p, _)| p.strip_prefix(copy.path()).unwrap().display().to_string())
+        .collect();
+    names.sort();
+    let result_name = format!("results/{}", ready["job_id"].as_str().unwrap());
+    assert!(
+        names.contains(&"jobs.sqlite".to_string()) && names.contains(&result_name),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("jobs.sqlite") || n.starts_with("results/")),
+        "the job store and the sealed files, nothing else: {names:?}"
+    );
+    assert!(
+        !files.iter().any(|(_, b)| b.windows(7).any(|w| w == b"TWSSKEY")),
+        "no key file, nor a copy of one, in the data directory"
+    );
+
+    // Nothing that names a wallet, in any file.
+    for wallet in wallets {
+        let key = WalletKey::from_hex(&wallet.view_key, &wallet.spend_public_key).unwrap();
+        let secrets: [(&str, Vec<u8>); 3] = [
+            ("view key", hex::decode(&wallet.view_key).unwrap()),
+            ("spend public key", key.spend_public_key().as_bytes().to_vec()),
+            ("public view key", key.public_view_key().as_bytes().to_vec()),
+        ];
+        for (what, bytes) in secrets {
+            for form in [
+                bytes.clone(),
+                hex::encode(&bytes).into_bytes(),
+                hex::encode_upper(&bytes).into_bytes(),
+            ] {
+                for (path, contents) in &files {
+                    assert!(
+                        !contents.windows(form.len()).any(|w| w == form),
+                        "{}'s {what} in {}",
+                        wallet.name,
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+
+    // What the store holds, column by column: what docs/API.md ("What the server keeps") lists.
+    let store = rusqlite::Connection::open(copy.path().join("jobs.sqlite")).unwrap();
+    let columns = |table: &str| -> Vec<String> {
+        store
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        columns("jobs"),
+        [
+            "id",
+            "state",
+            "birthday",
+            "sealed_envelope",
+            "attempts",
+            "created_ms",
+            "finished_ms",
+            "expires_ms",
+            "error_code",
+            "error_message",
+            "result_size",
+            "result_sha256",
+            "result_stale",
+            "result_tip_height",
+            "format"
+        ]
+    );
+    assert_eq!(columns("tokens"), ["job_id", "hash", "result_key", "sealed_file_key"]);
+    let api = include_str!("../docs/API.md");
+    for column in columns("jobs").iter().chain(&columns("tokens")) {
+        assert!(api.contains(&format!("`{column}`")), "docs/API.md lists {column}");
+    }
+    let envelopes: Vec<Vec<u8>> = store
+        .prepare("SELECT sealed_envelope FROM jobs WHERE sealed_envelope IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        envelopes.len(),
+        2,
+        "the queued jobs' envelopes, sealed; the ready job's is gone"
+    );
+
+    // The key file outside opens them: they are the envelopes, kept sealed.
+    let stored = std::fs::read(&key_file).unwrap();
+    let server_key = ServerKey::from_bytes(&stored[8..40].try_into().unwrap()).unwrap();
+    let mut opened: Vec<String> = envelopes
+        .iter()
+        .map(|bytes| {
+            let sealed = Sealed::from_bytes(bytes).unwrap();
+            let plaintext = server_key.open(LABEL_SUBMISSION, &sealed).unwrap();
+            SubmissionSecrets::from_plaintext(&plaintext)
+                .unwrap()
+                .spend_public_key
+                .clone()
+        })
+        .collect();
+    opened.sort();
+    let mut queued: Vec<String> = wallets[1..3].iter().map(|w| w.spend_public_key.clone()).collect();
+    queued.sort();
+    assert_eq!(opened, queued);
+}

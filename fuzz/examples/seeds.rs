@@ -345,6 +345,20 @@ fn header_seeds(out: &Path) {
     );
 }
 
+/// A submission seed (modes 0, 1, 4 and 5) validated as the submission target reads it.
+fn as_the_target_reads(seed: &[u8]) -> Result<fuzzing::Accepted, tari_wallet_sync::service::ApiError> {
+    let (&mode, body) = seed.split_first().expect("a mode byte");
+    let loopback = mode % 2 == 1;
+    match mode % 6 {
+        0 | 1 => fuzzing::submission(body, loopback),
+        4 | 5 => match body.iter().position(|&b| b == b'\n') {
+            Some(at) => fuzzing::submission_with_type(Some(&body[..at]), &body[at + 1..], loopback),
+            None => fuzzing::submission_with_type(None, body, loopback),
+        },
+        other => panic!("mode {other} is not a submission"),
+    }
+}
+
 /// Bodies sealed to the submission target's key (`fuzz_server_key`) with a seeded random source and a
 /// fixed timestamp (the target's engine takes any within a century).
 fn submission_seeds(out: &Path, view_key: &str, spend_public_key: &str) {
@@ -385,6 +399,51 @@ fn submission_seeds(out: &Path, view_key: &str, spend_public_key: &str) {
     padded_secrets.spend_public_key = format!("\t{spend_public_key} ");
     let padded = serde_json::json!({"version": 2, "plain": serde_json::to_value(&padded_secrets).expect("JSON")});
     fuzzing::submission(padded.to_string().as_bytes(), true).expect("padded keys are accepted");
+    // Input checked at the door: each of these once panicked, or failed only after a whole scan.
+    let refused = |seed: &[u8], code: &str| {
+        assert_eq!(as_the_target_reads(seed).err().map(|e| e.code()), Some(code), "{code}");
+    };
+    let with_password = |password: String| {
+        let mut long = secrets.clone();
+        long.wallet_password = password;
+        long
+    };
+    let plain_of = |s: &SubmissionSecrets| serde_json::json!({"version": 2, "plain": serde_json::to_value(s).expect("JSON")});
+    // A password within the wallet file's bound whose JSON escaping outgrows a box: sealing it to the
+    // server's own key panicked the connection's task.
+    let escaped = plain_of(&with_password("\"".repeat(4096)));
+    let plain_over_a_box = body(1, escaped);
+    refused(&plain_over_a_box, "PASSWORD_TOO_LONG");
+    // One byte over what a wallet file takes: accepted, it failed after its scan.
+    let plain_long_password = body(1, plain_of(&with_password("p".repeat(4097))));
+    refused(&plain_long_password, "PASSWORD_TOO_LONG");
+    let sealed_long_password = body(
+        0,
+        serde_json::to_value(
+            with_password("p".repeat(4097))
+                .seal_with_rng(&mut rng, &server.public_key(), Some(&server.key_id()))
+                .expect("seals: within a box"),
+        )
+        .expect("JSON"),
+    );
+    refused(&sealed_long_password, "PASSWORD_TOO_LONG");
+    let mut long_key = secrets.clone();
+    long_key.view_key = format!("{view_key}{}", " ".repeat(200));
+    let long_key_field = body(1, plain_of(&long_key));
+    refused(&long_key_field, "FIELD_TOO_LONG");
+    // The content type, with the body a browser page could send without a CORS preflight.
+    let typed = |content_type: Option<&str>, mode: u8| {
+        let line = content_type.map(|t| format!("{t}\n")).unwrap_or_default();
+        [vec![mode], line.into_bytes(), plain.to_string().into_bytes()].concat()
+    };
+    let text_plain = typed(Some("text/plain;charset=UTF-8"), 5);
+    refused(&text_plain, "UNSUPPORTED_MEDIA_TYPE");
+    let form = typed(Some("application/x-www-form-urlencoded"), 5);
+    let untyped = typed(None, 5);
+    refused(&form, "UNSUPPORTED_MEDIA_TYPE");
+    refused(&untyped, "UNSUPPORTED_MEDIA_TYPE");
+    let json_charset = typed(Some("Application/JSON; charset=utf-8"), 5);
+    as_the_target_reads(&json_charset).expect("JSON with parameters, any case, is accepted");
     write_seeds(
         out,
         &[
@@ -412,6 +471,14 @@ fn submission_seeds(out: &Path, view_key: &str, spend_public_key: &str) {
             ),
             ("box-bytes", [vec![2], envelope_box.to_bytes()].concat()),
             ("box-wire", body(3, wire(&legacy_view_box))),
+            ("plain-over-a-box", plain_over_a_box),
+            ("plain-password-too-long", plain_long_password),
+            ("sealed-password-too-long", sealed_long_password),
+            ("key-field-too-long", long_key_field),
+            ("type-text-plain", text_plain),
+            ("type-form", form),
+            ("type-none", untyped),
+            ("type-json-charset", json_charset),
         ],
     );
 }

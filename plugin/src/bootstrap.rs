@@ -1,5 +1,5 @@
-//! Bootstrap: at start, fills the cache from the node's own database (a stopped node's LMDB or an
-//! `mdb_copy -c` copy) while HTTP is already up, then hands the cache on: to the follower when a node
+//! Bootstrap: at start, fills the cache from the node's own database (a stopped node's LMDB, or a copy
+//! taken while it was stopped) while HTTP is already up, then hands the cache on: to the follower when a node
 //! URL is configured, else to the service as a directory. Importing is the fast way through a long
 //! history (full outputs straight from the node's rows); following only has the last blocks to fetch.
 //! `/ready` shows `importing` with progress meanwhile, and jobs wait. Owns that hand-over; reading and

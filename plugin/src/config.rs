@@ -1,6 +1,8 @@
 //! Config: the plugin's one typed configuration, from (highest first) command-line flags, `TWS_*`
 //! environment variables, and the `[wallet_sync]` section of a TOML file, over the library's defaults.
-//! Every key is listed in `KEYS` and documented in `docs/config.md`. No secret is ever read from here.
+//! Every key is listed in `KEYS` and documented in `docs/config.md`; an unknown key or `TWS_*` variable
+//! is refused (`env`). No secret is ever read from here: the server key's file is only named
+//! (`server_key_file`, or systemd's `$CREDENTIALS_DIRECTORY/server-key`).
 
 use std::{
     collections::BTreeMap,
@@ -82,6 +84,7 @@ pub const KEYS: &[&str] = &[
     "webhook_connect_timeout",
     "webhook_attempt_timeout",
     "webhook_ca_file",
+    "server_key_file",
 ];
 
 /// Older names still accepted, and the key each stands for.
@@ -94,6 +97,30 @@ pub const DEFAULT_NETWORK: Network = Network::MainNet;
 /// Between polls of the node at its tip: Tari blocks come every two minutes; 5 s notices one promptly
 /// at the cost of two small requests.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The server key's name among systemd's credentials (`LoadCredential=server-key:...`): used when
+/// `$CREDENTIALS_DIRECTORY` holds it and no `server_key_file` is configured.
+pub const CREDENTIAL_NAME: &str = "server-key";
+
+/// A configuration that cannot be served, with its stable code (`cli::report`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown environment variable {name}{}", nearest.as_ref().map(|n| format!("; did you mean {n}?")).unwrap_or_default())]
+    UnknownVariable { name: String, nearest: Option<String> },
+    /// A configuration was given (a file, `TWS_*` variables) but no chain to serve: the demo chain is
+    /// only for a start with nothing configured, never a fallback that says `ready` for the wrong chain.
+    #[error("the configuration ({configured_by}) names no chain to serve: set node_url, lmdb_dir or cache_dir")]
+    NoSource { configured_by: String },
+}
+
+impl ConfigError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::UnknownVariable { .. } => "UNKNOWN_VARIABLE",
+            ConfigError::NoSource { .. } => "NO_SOURCE",
+        }
+    }
+}
 
 /// What the flags say (each overrides the environment and the file).
 #[derive(Debug, Default, Clone)]
@@ -116,8 +143,8 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// The node's HTTP wallet query service; set: `serve` follows it into the cache.
     pub node_url: Option<String>,
-    /// A stopped node's LMDB directory (or an `mdb_copy -c` copy); set: `serve` first imports it into the
-    /// node cache (`node_cache_dir`), then follows `node_url` or serves the cache as it is.
+    /// A stopped node's LMDB directory (or a copy taken while it was stopped); set: `serve` first imports
+    /// it into the node cache (`node_cache_dir`), then follows `node_url` or serves the cache as it is.
     pub lmdb_dir: Option<PathBuf>,
     pub poll_interval: Duration,
     /// Also fetch every block's full outputs (scripts, output types, maturities) into the cache while
@@ -131,6 +158,9 @@ pub struct Config {
     pub service: ServiceConfig,
     /// Where each value came from, for the startup log.
     pub sources: BTreeMap<String, String>,
+    /// What configured this run besides flags: the file read and every `TWS_*` variable but `TWS_LOG`.
+    /// Empty: nothing at all was configured.
+    pub configured_by: Vec<String>,
 }
 
 impl Config {
@@ -147,7 +177,22 @@ impl Config {
             network: None,
             service: ServiceConfig::new(&data_dir, data_dir.join("demo/cache")),
             sources: BTreeMap::new(),
+            configured_by: Vec::new(),
         }
+    }
+
+    /// Whether `serve` builds and serves the demo chain: only when no source is set and nothing at all
+    /// was configured (no file, no `TWS_*` variable); a configuration without a source is refused.
+    pub fn serves_demo(&self) -> Result<bool, ConfigError> {
+        if self.cache_dir.is_some() || self.node_url.is_some() || self.lmdb_dir.is_some() {
+            return Ok(false);
+        }
+        if self.configured_by.is_empty() {
+            return Ok(true);
+        }
+        Err(ConfigError::NoSource {
+            configured_by: self.configured_by.join(", "),
+        })
     }
 
     /// The cache a node's chain goes into: `cache_dir`, else `DATA_DIR/cache`.
@@ -169,18 +214,34 @@ fn node_cache_dir(cache_dir: Option<&Path>, data_dir: &Path) -> PathBuf {
     cache_dir.map_or_else(|| data_dir.join("cache"), Path::to_path_buf)
 }
 
+/// The environment variable systemd sets to the directory of a service's credentials.
+const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
 /// Resolves the configuration from `flags`, the process environment and the file.
 pub fn load(flags: &Flags) -> Result<Config> {
-    let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("TWS_")).collect();
+    let env: BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with(env::PREFIX) || k == CREDENTIALS_DIRECTORY)
+        .collect();
     resolve(flags, &env)
 }
 
+/// `env`: the process's `TWS_*` variables (and `CREDENTIALS_DIRECTORY`, if set).
 fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
+    env::check(env)?;
     let mut values: BTreeMap<String, (String, String)> = BTreeMap::new();
     let file = flags
         .config
         .clone()
         .or_else(|| env.get("TWS_CONFIG").map(PathBuf::from));
+    let configured_by: Vec<String> = file
+        .iter()
+        .map(|path| path.display().to_string())
+        .chain(
+            env.keys()
+                .filter(|name| name.starts_with(env::PREFIX) && *name != env::LOG_VARIABLE && *name != "TWS_CONFIG")
+                .cloned(),
+        )
+        .collect();
     if let Some(path) = &file {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut in_file = file_values(&text).with_context(|| format!("in {}", path.display()))?;
@@ -195,7 +256,7 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
         .map(|(alias, key)| (*alias, *key))
         .chain(KEYS.iter().map(|k| (*k, *k)));
     for (name, key) in env_names {
-        let name = format!("TWS_{}", name.to_uppercase());
+        let name = env::variable(name);
         if let Some(value) = env.get(&name) {
             values.insert(key.to_string(), (value.clone(), name));
         }
@@ -284,6 +345,19 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
         (None, None) => None,
         _ => bail!("tls_cert and tls_key go together"),
     };
+    // A credential systemd hands the service (`LoadCredential=server-key:...`), unless a file is named.
+    if service.server_key_file.is_none()
+        && let Some(dir) = env.get(CREDENTIALS_DIRECTORY)
+    {
+        let credential = Path::new(dir).join(CREDENTIAL_NAME);
+        if credential.is_file() {
+            service.server_key_file = Some(credential);
+            values.insert(
+                "server_key_file".into(),
+                (String::new(), format!("${CREDENTIALS_DIRECTORY}")),
+            );
+        }
+    }
     // Values the service cannot run with (a zero interval, a century-long window) stop the start here,
     // named, rather than as a panic later.
     service.validate().map_err(|reason| {
@@ -305,6 +379,7 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
         network,
         service,
         sources: values.into_iter().map(|(k, (_, source))| (k, source)).collect(),
+        configured_by,
     })
 }
 
@@ -431,7 +506,8 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
                 .map(String::from)
                 .collect();
         }
-        // The path only: the secret itself is read once at start and never kept in the configuration.
+        // Paths only: the secrets are read once at start and never kept in the configuration.
+        "server_key_file" => service.server_key_file = Some(PathBuf::from(value.trim())),
         "webhook_secret_file" => service.webhook_secret_file = Some(PathBuf::from(value.trim())),
         "webhook_max_attempts" => service.webhook_max_attempts = number(value)?,
         "webhook_retry_base" => service.webhook_retry_base = duration(value)?,
@@ -465,5 +541,6 @@ fn apply(service: &mut ServiceConfig, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+mod env;
 #[cfg(test)]
 mod tests;

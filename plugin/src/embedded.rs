@@ -89,6 +89,8 @@ impl WalletSyncPlugin {
         listener: TcpListener,
     ) -> Result<WalletSyncPlugin> {
         config.service.cache_dir = config.node_cache_dir();
+        // Owner-only before the node's cache is created inside it.
+        tari_wallet_sync::service::create_private_dir(&config.service.data_dir)?;
         let mut evidence: Vec<Evidence> = Network::is_set()
             .then(|| Evidence::new("the host node (its process network)", Network::get_current()))
             .into_iter()

@@ -1,6 +1,7 @@
 //! Errors of the `tari-wallet-sync` binary as a person meets them on a developer machine, where
 //! `RUST_BACKTRACE=1` is common: a missing directory gives the message chain, its stable code and a hint
-//! on standard error and a non-zero exit, and no backtrace.
+//! on standard error and a non-zero exit, and no backtrace. A configuration that would serve the wrong
+//! chain (no source, a misspelt variable) stops `serve` the same way before it listens.
 
 use std::{path::Path, process::Command};
 
@@ -11,6 +12,13 @@ const SPEND_PUBLIC_KEY: &str = "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8d
 
 /// Runs the binary with `RUST_BACKTRACE=1` and no `TWS_*` variables; returns success and standard error.
 fn run_with_backtraces(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (bool, String, String) {
+    run_with_env(&[], args)
+}
+
+/// `run_with_backtraces` with `env` set. A command still running after a minute (a `serve` that did not
+/// refuse) is killed and fails the test.
+fn run_with_env(env: &[(&str, &str)], args: &[&dyn AsRef<std::ffi::OsStr>]) -> (bool, String, String) {
+    use std::{process::Stdio, time::Duration};
     let mut command = Command::new(env!("CARGO_BIN_EXE_tari-wallet-sync"));
     for arg in args {
         command.arg(arg);
@@ -20,11 +28,27 @@ fn run_with_backtraces(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (bool, String, S
             command.env_remove(name);
         }
     }
-    let output = command
+    let mut child = command
+        .envs(env.iter().copied())
         .env("RUST_BACKTRACE", "1")
         .env("RUST_LIB_BACKTRACE", "1")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "still running after a minute:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -79,5 +103,52 @@ fn import_of_a_missing_database_says_so_without_a_backtrace() {
     assert!(stderr.contains("\ncode: NOT_FOUND\n"), "{stderr}");
     assert!(stderr.contains("\nhint: ") && stderr.contains("data.mdb"), "{stderr}");
     assert!(!Path::new(&cache).exists(), "nothing created");
+    assert_no_backtrace(&stderr);
+}
+
+/// A config file, or `TWS_*` variables, that name no chain: `serve` stops before it listens (never the
+/// demo chain said `ready` in the place of a node's), naming the keys that would, and builds nothing.
+#[test]
+fn serve_refuses_a_configuration_that_names_no_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("tws.toml");
+    std::fs::write(&config, "[wallet_sync]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let refusals = [
+        run_with_env(&[], &[&"serve", &"--config", &config, &"--data-dir", &data]),
+        run_with_env(&[("TWS_LISTEN", "127.0.0.1:0")], &[&"serve", &"--data-dir", &data]),
+    ];
+    for (ok, stdout, stderr) in refusals {
+        assert!(!ok, "refused:\n{stderr}");
+        assert!(stderr.contains("\ncode: NO_SOURCE\n"), "{stderr}");
+        for key in ["node_url", "lmdb_dir", "cache_dir"] {
+            assert!(stderr.contains(key), "{key}: {stderr}");
+        }
+        assert!(
+            !stdout.contains("demo") && !stderr.contains("listening"),
+            "{stdout}{stderr}"
+        );
+        assert_no_backtrace(&stderr);
+    }
+    assert!(!data.join("demo").exists(), "no demo chain built");
+}
+
+/// A misspelt `TWS_*` variable stops `serve` like an unknown key in the file does, naming the variable
+/// it was probably meant to be.
+#[test]
+fn serve_refuses_an_unknown_variable_naming_the_nearest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, _, stderr) = run_with_env(
+        &[("TWS_NODEURL", "http://127.0.0.1:9000")],
+        &[&"serve", &"--data-dir", &data, &"--listen", &"127.0.0.1:0"],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.starts_with("error: unknown environment variable TWS_NODEURL; did you mean TWS_NODE_URL?\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\ncode: UNKNOWN_VARIABLE\n"), "{stderr}");
+    assert!(!data.exists(), "nothing created");
     assert_no_backtrace(&stderr);
 }

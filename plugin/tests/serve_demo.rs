@@ -1,7 +1,8 @@
 //! The README's run command as a newcomer meets it: `tari-wallet-sync serve` with no configuration on a
-//! fresh data directory builds the demo chain, writes `demo-wallets.json`, reaches `ready`, and the client
-//! command it prints succeeds: run as printed (the `wallet_client` example, built by `cargo test
-//! --workspace`), it syncs the demo wallet and reports the expected balance.
+//! fresh data directory builds the demo chain, says loudly that it serves a demo chain, writes
+//! `demo-wallets.json`, reaches `ready`, and the client command it prints succeeds: run as printed (the
+//! `wallet_client` example, built by `cargo test --workspace`), it syncs the demo wallet and reports the
+//! expected balance. The data directory it created is owner-only, its files too.
 
 mod support;
 
@@ -112,4 +113,22 @@ async fn serve_with_no_config_reaches_ready_and_the_printed_command_succeeds() {
 
     let (success, log) = served.terminate().await;
     assert!(success, "a clean exit:\n{log}");
+    assert!(log.contains("serving a DEMO chain"), "said loudly:\n{log}");
+    assert!(
+        log.contains("the server key shares the job store's directory"),
+        "the default key place is warned about:\n{log}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&data_dir),
+            0o700,
+            "the data directory, created by serve before the demo chain"
+        );
+        for file in ["demo-wallets.json", "demo-password", "server-key", "jobs.sqlite"] {
+            assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+        }
+    }
 }

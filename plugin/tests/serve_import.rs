@@ -209,8 +209,12 @@ fn a_running_nodes_database_is_refused_before_serving() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("NODE_RUNNING") && stderr.contains("mdb_copy -c"),
+        stderr.contains("NODE_RUNNING") && stderr.contains("stop the node") && stderr.contains("--node-url"),
         "{stderr}"
+    );
+    assert!(
+        !stderr.contains("mdb_copy"),
+        "no copy of a running node's database: {stderr}"
     );
     assert!(!stderr.contains("listening"), "refused before listening: {stderr}");
 }

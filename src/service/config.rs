@@ -78,8 +78,12 @@ impl RateLimit {
 /// The HTTP service's configuration.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Holds the job store (`jobs.sqlite`) and the sealing key (`server-key`).
+    /// Holds the job store (`jobs.sqlite`), the sealed result files (`results/`) and, unless
+    /// `server_key_file` puts it elsewhere, the sealing key (`server-key`).
     pub data_dir: PathBuf,
+    /// The sealing key's file, kept apart from the job store: a copy of the data directory (a backup)
+    /// then opens no envelope. `None`: `DATA_DIR/server-key`. Created (0600) if missing.
+    pub server_key_file: Option<PathBuf>,
     /// The output cache the scans read.
     pub cache_dir: PathBuf,
     /// Serve HTTPS (ALPN h2 and http/1.1) instead of cleartext HTTP/1.1 + h2c.
@@ -223,11 +227,25 @@ pub struct ServiceConfig {
     pub test_accept_delay: Duration,
 }
 
+/// Most connections `max_connections` may allow: what a tokio `Semaphore` holds (`usize::MAX >> 3`).
+pub const MAX_CONNECTIONS_LIMIT: usize = tokio::sync::Semaphore::MAX_PERMITS;
+/// Most scan threads: far above any machine's cores; rayon allocates per thread, so a typo such as a
+/// number of bytes would exhaust memory before a single scan.
+pub const MAX_SCAN_THREADS: usize = 4096;
+
 impl ServiceConfig {
+    /// The sealing key's file: `server_key_file`, else `DATA_DIR/server-key`.
+    pub fn server_key_path(&self) -> PathBuf {
+        self.server_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(super::keyfile::FILE_NAME))
+    }
+
     /// Defaults for a data directory and a cache.
     pub fn new(data_dir: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> ServiceConfig {
         ServiceConfig {
             data_dir: data_dir.into(),
+            server_key_file: None,
             cache_dir: cache_dir.into(),
             tls: None,
             result_ttl: Duration::from_secs(3600),
@@ -331,6 +349,7 @@ impl ServiceConfig {
             ("request_rate_per_ip", self.request_rate_per_ip.window),
             ("client_scan_budget", self.client_scan_budget.window),
             ("pass_target", self.pass_target),
+            ("ops_rate_per_ip", self.ops_rate_per_ip.window),
         ];
         for (key, span) in spans {
             if span > LONGEST {
@@ -414,6 +433,25 @@ impl ServiceConfig {
         }
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());
+        }
+        if self.max_connections > MAX_CONNECTIONS_LIMIT {
+            return Err(format!(
+                "max_connections: {} is more than the {MAX_CONNECTIONS_LIMIT} this server can count",
+                self.max_connections
+            ));
+        }
+        if self.scan_threads > MAX_SCAN_THREADS {
+            return Err(format!(
+                "scan_threads: {} is more than {MAX_SCAN_THREADS}; 0 takes one per core",
+                self.scan_threads
+            ));
+        }
+        if self
+            .server_key_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty() || p.ends_with(".."))
+        {
+            return Err("server_key_file: name a file, such as /etc/tari-wallet-sync/server-key".into());
         }
         if self.clients.ipv6_prefix_len > 128 {
             return Err(format!(
@@ -525,6 +563,21 @@ mod tests {
         no_verify
             .validate()
             .expect("a zero verify interval turns the check off");
+        // 585 years: past what governor's nanosecond clock holds (it panicked at start).
+        let mut huge_ops_window = good.clone();
+        huge_ops_window.ops_rate_per_ip = parse_rate("1/213525d").unwrap();
+        assert!(huge_ops_window.validate().unwrap_err().contains("ops_rate_per_ip"));
+        let mut too_many_connections = good.clone();
+        too_many_connections.max_connections = usize::MAX;
+        assert!(too_many_connections.validate().unwrap_err().contains("max_connections"));
+        too_many_connections.max_connections = MAX_CONNECTIONS_LIMIT;
+        too_many_connections.validate().unwrap();
+        let mut threads = good.clone();
+        threads.scan_threads = usize::MAX;
+        assert!(threads.validate().unwrap_err().contains("scan_threads"));
+        let mut key_file = good.clone();
+        key_file.server_key_file = Some(PathBuf::new());
+        assert!(key_file.validate().unwrap_err().contains("server_key_file"));
         let mut no_queue = good.clone();
         no_queue.max_queued_jobs = 0;
         assert!(no_queue.validate().unwrap_err().contains("max_queued_jobs"));

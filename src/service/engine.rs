@@ -24,7 +24,7 @@ use super::{
     artifact::{Artifact, ResultBuilder},
     cache_source::CacheSource,
     config::ServiceConfig,
-    error::{ApiError, ServiceError},
+    error::{ApiError, ServiceError, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE},
     fair_queue::{FairQueue, Lane, PassBounds, Queued},
     held_files::HeldFiles,
     job::{Job, JobStatus, plausible_job_id},
@@ -35,7 +35,7 @@ use super::{
     pace::Pace,
     result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
     slots::Streams,
-    store::{Store, StoredState},
+    store::{Store, StoredJob, StoredState},
     tickets::{self, Tickets},
     webhook::{WebhookSetup, endpoint::Endpoints},
 };
@@ -111,7 +111,9 @@ impl Engine {
         config.validate().map_err(ServiceError::Config)?;
         source.set_unsynced_node(config.unsynced_node);
         create_private_dir(&config.data_dir)?;
-        let server_key = keyfile::load_or_create(&config.data_dir)?;
+        let key_file = config.server_key_path();
+        let server_key = keyfile::load_or_create(&key_file)?;
+        warn_if_key_beside_store(&config, &key_file);
         let mut store = Store::open(&config.data_dir)?;
         let webhooks = WebhookSetup::load(&config)?;
         let endpoints = Endpoints::new(&config.webhook_urls, config.webhook_max_queued);
@@ -121,13 +123,14 @@ impl Engine {
                 path: config.data_dir.display().to_string(),
                 reason: e.to_string(),
             })?;
-        let results = ResultStore::open(&config.data_dir)
-            .map_err(|e| ServiceError::Config(format!("opening the result files: {e}")))?;
         let data_dir = config.data_dir.display().to_string();
         let store_error = |e: rusqlite::Error| ServiceError::Store {
             path: data_dir.clone(),
             reason: e.to_string(),
         };
+        let expected = store.ready_files_expected().map_err(store_error)?;
+        let results = ResultStore::open(&config.data_dir, expected)
+            .map_err(|e| ServiceError::Config(format!("opening the result files: {e}")))?;
         let boot = store.next_boot().map_err(store_error)?;
         source.check().map_err(|(path, e)| ServiceError::Cache {
             path: path.display().to_string(),
@@ -172,9 +175,12 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Reloads stored jobs: queued and interrupted scans queue again (in submission order); a ready job
-    /// stays ready if its sealed file is on disk (opened by its first download, `result_store`), else it
-    /// fails with `RESULT_LOST`. Files of no ready job are removed.
+    /// Reloads stored jobs: queued and interrupted scans queue again (in submission order), unless they
+    /// have used up `max_attempts` (a scan the process died in counts): those fail with
+    /// `TOO_MANY_ATTEMPTS`, so no job is scanned again and again across restarts. A ready job stays ready
+    /// if its sealed file is on disk (opened by its first download, `result_store`), or if that cannot
+    /// be told now (its first download decides); it fails with `RESULT_LOST` only when the file is
+    /// certainly not there. Files of no ready job are removed.
     fn recover(&self) -> Result<(), rusqlite::Error> {
         let now = now_ms();
         let expires = now + self.config.result_ttl.as_millis() as u64;
@@ -183,11 +189,21 @@ impl Engine {
         let mut with_files = std::collections::HashSet::new();
         for stored in self.store.load()? {
             let status = match stored.state {
+                StoredState::Queued | StoredState::Scanning if stored.attempts >= self.config.max_attempts => {
+                    self.store
+                        .finish_failed(&stored.id, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE, now, expires)?;
+                    tracing::warn!(job = %stored.id, attempts = stored.attempts, code = TOO_MANY_ATTEMPTS, "job failed");
+                    JobStatus::Failed {
+                        code: TOO_MANY_ATTEMPTS.into(),
+                        message: TOO_MANY_ATTEMPTS_MESSAGE.into(),
+                        expires_ms: expires,
+                    }
+                }
                 StoredState::Queued | StoredState::Scanning => {
                     self.store.requeue(&stored.id)?;
                     JobStatus::Queued { position: 0 }
                 }
-                StoredState::Ready => match stored.result.clone().filter(|_| self.results.exists(&stored.id)) {
+                StoredState::Ready => match stored.result.clone().filter(|_| self.file_kept(&stored)) {
                     Some(result) => {
                         with_files.insert(stored.id.clone());
                         JobStatus::Ready {
@@ -238,8 +254,17 @@ impl Engine {
         }
         renumber_queue(&registry.queue);
         match self.results.remove_others(|id| with_files.contains(id)) {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "result files of no ready job removed"),
+            Ok((removed, foreign)) => {
+                if removed > 0 {
+                    tracing::info!(removed, "result files of no ready job removed");
+                }
+                if foreign > 0 {
+                    tracing::warn!(
+                        entries = foreign,
+                        "the results folder holds entries that are not job files; left alone"
+                    );
+                }
+            }
             Err(error) => tracing::warn!(%error, "cannot tidy the result files"),
         }
         if !with_files.is_empty() {
@@ -253,6 +278,18 @@ impl Engine {
             self.queue_notify.notify_one();
         }
         Ok(())
+    }
+
+    /// Whether a stored ready job's file is to be kept: it is on disk, or whether it is cannot be told
+    /// now. Only a file certainly gone (or never written) loses the job.
+    fn file_kept(&self, stored: &StoredJob) -> bool {
+        if !stored.file_written {
+            return false;
+        }
+        self.results.presence(&stored.id).unwrap_or_else(|error| {
+            tracing::warn!(job = %stored.id, %error, "cannot tell whether a result file is there; keeping the job ready");
+            true
+        })
     }
 
     pub(super) fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
@@ -516,17 +553,58 @@ pub(super) async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Creates the data directory owner-only; an existing directory keeps its permissions.
-fn create_private_dir(dir: &std::path::Path) -> Result<(), ServiceError> {
+/// Creates the data directory owner-only (0700, and so any parent it creates), or narrows an existing one
+/// that others may enter, with a warning: it holds the job store and, by default, the server key. Every
+/// creator of the directory calls this first (the plugin too), so it is 0700 whoever comes first.
+pub fn create_private_dir(dir: &std::path::Path) -> Result<(), ServiceError> {
     let fail = |e: std::io::Error| ServiceError::Config(format!("creating {}: {e}", dir.display()));
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir).map_err(fail)?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => {
+                let mode = meta.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(path = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory was open to other users; setting 0700");
+                    if let Err(error) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+                        tracing::warn!(path = %dir.display(), %error, "cannot narrow the data directory");
+                    }
+                }
+                Ok(())
+            }
+            Ok(_) => Err(fail(std::io::Error::other("not a directory"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(fail),
+            Err(e) => Err(fail(e)),
+        }
     }
-    Ok(())
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir).map_err(fail)
+    }
+}
+
+/// The server key opens every queued job's envelope: kept in the job store's directory, a copy of that
+/// directory (a backup) opens them too. Says so, and about a key file left there after the key moved.
+fn warn_if_key_beside_store(config: &ServiceConfig, key_file: &std::path::Path) {
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let data_dir = canonical(&config.data_dir);
+    let key_dir = key_file.parent().and_then(canonical);
+    if data_dir.is_some() && data_dir == key_dir {
+        tracing::warn!(
+            key = %key_file.display(),
+            "the server key shares the job store's directory: a copy of it opens every queued job; set \
+             server_key_file (or a systemd credential named server-key) to keep it apart"
+        );
+    } else if config.data_dir.join(keyfile::FILE_NAME).exists() {
+        tracing::warn!(
+            left = %config.data_dir.join(keyfile::FILE_NAME).display(),
+            key = %key_file.display(),
+            "a server key file is still in the data directory; remove it once the key in use is the one \
+             elsewhere"
+        );
+    }
 }

@@ -30,6 +30,19 @@ pub enum ApiError {
     Replayed,
     #[error("a wallet password is required: the wallet file is sealed with it")]
     PasswordRequired,
+    /// Longer than a wallet file accepts, or than the envelope holds once JSON-encoded.
+    #[error(
+        "the wallet password must be at most {max} bytes, and the submission's fields at most {envelope} bytes \
+         once JSON-encoded (quotes, backslashes and control characters take two bytes or more)"
+    )]
+    PasswordTooLong { max: usize, envelope: usize },
+    /// A field longer than any valid value of it.
+    #[error("`{field}` must be at most {max} bytes")]
+    FieldTooLong { field: &'static str, max: usize },
+    /// A submission whose `Content-Type` is not JSON: what a page of another site can send without the
+    /// browser asking the server first (a CORS "simple request").
+    #[error("send the body as `Content-Type: application/json`")]
+    UnsupportedMediaType,
     #[error("{0}")]
     InvalidField(String),
     #[error("{0}")]
@@ -101,6 +114,9 @@ impl ApiError {
             ApiError::EnvelopeExpired { .. } => "ENVELOPE_EXPIRED",
             ApiError::Replayed => "REPLAYED",
             ApiError::PasswordRequired => "PASSWORD_REQUIRED",
+            ApiError::PasswordTooLong { .. } => "PASSWORD_TOO_LONG",
+            ApiError::FieldTooLong { .. } => "FIELD_TOO_LONG",
+            ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::InvalidField(_) => "INVALID_FIELD",
             ApiError::InvalidKey(e) => e.code(),
             ApiError::BadSeal(e) => e.code(),
@@ -141,6 +157,8 @@ impl ApiError {
             | ApiError::BadEnvelope
             | ApiError::EnvelopeExpired { .. }
             | ApiError::PasswordRequired
+            | ApiError::PasswordTooLong { .. }
+            | ApiError::FieldTooLong { .. }
             | ApiError::InvalidField(_)
             | ApiError::InvalidKey(_)
             | ApiError::BadSeal(_)
@@ -148,6 +166,7 @@ impl ApiError {
             ApiError::Replayed => StatusCode::CONFLICT,
             ApiError::PlainKeyNotAllowed => StatusCode::FORBIDDEN,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MissingToken
             | ApiError::InvalidToken
             | ApiError::InvalidTicket
@@ -220,6 +239,12 @@ pub enum ServiceError {
     Config(String),
 }
 
+/// The failure of a job that was tried `max_attempts` times without an outcome the store recorded (the
+/// process died during its scans, or the store would not take the outcome): never scanned again.
+pub const TOO_MANY_ATTEMPTS: &str = "TOO_MANY_ATTEMPTS";
+pub const TOO_MANY_ATTEMPTS_MESSAGE: &str =
+    "the job was tried as often as this server allows without finishing; submit it again";
+
 /// Why a job failed, as its `failed` event and status report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFailure {
@@ -272,6 +297,23 @@ mod tests {
             (ApiError::TicketReplaced, "TICKET_REPLACED", 401),
             (ApiError::TooManyStreams(8), "TOO_MANY_STREAMS", 429),
             (ApiError::JobNotFound, "JOB_NOT_FOUND", 404),
+            (
+                ApiError::PasswordTooLong {
+                    max: 4096,
+                    envelope: 5120,
+                },
+                "PASSWORD_TOO_LONG",
+                400,
+            ),
+            (
+                ApiError::FieldTooLong {
+                    field: "view_key",
+                    max: 128,
+                },
+                "FIELD_TOO_LONG",
+                400,
+            ),
+            (ApiError::UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", 415),
             (ApiError::JobDeleted, "JOB_DELETED", 410),
             (ApiError::NotReady("queued"), "NOT_READY", 409),
             (ApiError::RangeNotSatisfiable(5), "RANGE_NOT_SATISFIABLE", 416),

@@ -1,6 +1,8 @@
-//! Key file: the server's sealing key on disk (`DATA_DIR/server-key`), so boxes sealed before a restart
-//! still open after it. Owns the file format (magic, version, secret, checksum), its atomic creation
-//! and its 0600 permissions; the envelope itself is `tari_wallet_sync_sse::seal`.
+//! Key file: the server's sealing key on disk, so boxes sealed before a restart still open after it.
+//! Where it lives is the config's (`server_key_file`, else `DATA_DIR/server-key`); it opens every queued
+//! job's envelope, so it is best kept apart from the job store. Owns the file format (magic, version,
+//! secret, checksum), its atomic creation and its 0600 permissions; the envelope itself is
+//! `tari_wallet_sync_sse::seal`.
 //!
 //! Format (44 bytes): `"TWSSKEY"` · version `0x01` · 32 secret bytes (a canonical non-zero scalar) ·
 //! CRC-32 (little-endian) of the preceding 40 bytes.
@@ -21,22 +23,21 @@ const VERSION: u8 = 1;
 const FILE_LEN: usize = 44;
 pub const FILE_NAME: &str = "server-key";
 
-/// Loads the key at `data_dir/server-key`, creating it on first start.
-pub fn load_or_create(data_dir: &Path) -> Result<ServerKey, ServiceError> {
-    let path = data_dir.join(FILE_NAME);
+/// Loads the key at `path`, creating it (in an existing directory) on first start.
+pub fn load_or_create(path: &Path) -> Result<ServerKey, ServiceError> {
     let fail = |reason: String| ServiceError::ServerKey {
         path: path.display().to_string(),
         reason,
     };
-    match fs::read(&path) {
+    match fs::read(path) {
         Ok(bytes) => {
             let bytes = Zeroizing::new(bytes);
-            tighten_permissions(&path).map_err(|e| fail(e.to_string()))?;
+            tighten_permissions(path).map_err(|e| fail(e.to_string()))?;
             decode(&bytes).map_err(fail)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = ServerKey::generate(&mut rand::rngs::OsRng);
-            write_new(&path, &encode(&key)).map_err(|e| fail(e.to_string()))?;
+            write_new(path, &encode(&key)).map_err(|e| fail(e.to_string()))?;
             tracing::info!(key_id = %key.key_id(), "created a new server sealing key");
             Ok(key)
         }
@@ -115,8 +116,8 @@ mod tests {
     #[test]
     fn persists_the_same_key_with_owner_only_permissions() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create(dir.path()).unwrap();
-        let again = load_or_create(dir.path()).unwrap();
+        let first = load_or_create(&dir.path().join(FILE_NAME)).unwrap();
+        let again = load_or_create(&dir.path().join(FILE_NAME)).unwrap();
         assert_eq!(first.public_key(), again.public_key());
         #[cfg(unix)]
         {
@@ -129,7 +130,7 @@ mod tests {
     #[test]
     fn refuses_a_damaged_or_foreign_file() {
         let dir = tempfile::tempdir().unwrap();
-        let key = load_or_create(dir.path()).unwrap();
+        let key = load_or_create(&dir.path().join("elsewhere")).unwrap();
         let mut bytes = encode(&key).to_vec();
         assert_eq!(bytes.len(), FILE_LEN);
         bytes[20] ^= 1;

@@ -71,6 +71,7 @@ pub use config::{
     ClientRules, ForwardedHeader, PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, UnsyncedNode, parse_duration,
     parse_rate,
 };
+pub use engine::create_private_dir;
 use engine::{Engine, Phase};
 pub use error::{ApiError, JobFailure, ServiceError};
 pub use http::API_PREFIX;

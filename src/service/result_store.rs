@@ -9,14 +9,17 @@
 //! T = t·G                  stored per token at submission (`store`: tokens.result_key)
 //! K = 32 random bytes      one per file, stored as seal(T, label "result_file_key/" || job_id, K) per token
 //! file = header || XChaCha20-Poly1305(key K, nonce n, aad FILE_DOMAIN || len(job_id) || job_id || header,
-//!                                     the zstd bytes)
-//! header (40 bytes) = "TWSR" | version 1 | 3 zero bytes | raw length (u64 LE) | n (24 bytes)
+//!                                     raw length (u64 LE) || the zstd bytes)
+//! header (32 bytes) = "TWSR" | version 2 | 3 zero bytes | n (24 bytes)
 //! ```
+//! Version 1 files (written before the raw length was sealed too) are still read: their 40-byte header
+//! is `"TWSR" | 1 | 3 zero bytes | raw length (u64 LE) | n`, the sealed part the zstd bytes alone.
 //! A token gets its own sealed `K` because a resubmission shares the job under a new token. After a
 //! restart the first authorised download derives `t` from the presented token, opens `K`, then the file,
 //! checks its SHA-256 against the stored one and keeps it in memory again; a file that is missing or does
-//! not open fails its job with `RESULT_LOST`. Owns the files, their format and that glue; which jobs are
-//! ready is the engine's and the store's.
+//! not open fails its job with `RESULT_LOST`. The folder is the service's own: a symlink in its place is
+//! refused, and the start-up clean-up removes only regular files named like a job's. Owns the files,
+//! their format and that glue; which jobs are ready is the engine's and the store's.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -37,7 +40,7 @@ use super::{
     artifact::Artifact,
     engine::{Engine, now_ms},
     error::ApiError,
-    job::{Job, JobStatus, hash_token},
+    job::{Job, JobStatus, hash_token, plausible_job_id},
 };
 
 /// The directory under the data directory.
@@ -48,8 +51,12 @@ pub const RESULT_LOST_MESSAGE: &str = "the server restarted and the file could n
 const RESULT_KEY_DOMAIN: &[u8] = b"tari-wallet-sync/result-key/v1";
 const FILE_DOMAIN: &[u8] = b"tari-wallet-sync/result-file/v1";
 const MAGIC: &[u8; 4] = b"TWSR";
-const VERSION: u8 = 1;
-const HEADER_LEN: usize = 16 + NONCE_LEN;
+/// The version written: the raw length sealed with the bytes.
+const VERSION: u8 = 2;
+const HEADER_LEN: usize = 8 + NONCE_LEN;
+/// Version 1: the raw length in the clear header.
+const VERSION_1: u8 = 1;
+const HEADER_LEN_1: usize = 16 + NONCE_LEN;
 
 /// A file's encryption key.
 pub type FileKey = Zeroizing<[u8; 32]>;
@@ -111,15 +118,53 @@ pub struct ResultStore {
     dir: Arc<PathBuf>,
 }
 
+/// Why the folder of the files cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("{0}: a symlink or another file where the service keeps its own folder; make it a directory")]
+    NotADirectory(PathBuf),
+    /// Ready jobs have files in it: a folder missing for a moment (a mount not up yet, a restore under
+    /// way) must not lose them all.
+    #[error(
+        "{path}: missing, while {expected} ready jobs have their files there; restore it, or create it empty \
+         to let those jobs fail with RESULT_LOST"
+    )]
+    Missing { path: PathBuf, expected: u64 },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
 impl ResultStore {
-    /// Opens (creating owner-only) `DATA_DIR/results`.
-    pub fn open(data_dir: &Path) -> io::Result<ResultStore> {
+    /// Opens `DATA_DIR/results`, owner-only (0700). Missing, it is created, unless `expected` ready jobs
+    /// have files written there.
+    pub fn open(data_dir: &Path, expected: u64) -> Result<ResultStore, DirError> {
         let dir = data_dir.join(DIR_NAME);
-        fs::create_dir_all(&dir)?;
+        let io_error = |source| DirError::Io {
+            path: dir.clone(),
+            source,
+        };
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(DirError::NotADirectory(dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && expected > 0 => {
+                return Err(DirError::Missing { path: dir, expected });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut builder = fs::DirBuilder::new();
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                builder.create(&dir).map_err(io_error)?;
+            }
+            Err(e) => return Err(io_error(e)),
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_error)?;
         }
         Ok(ResultStore { dir: Arc::new(dir) })
     }
@@ -130,15 +175,26 @@ impl ResultStore {
     }
 
     pub fn exists(&self, id: &str) -> bool {
-        self.path(id).is_file()
+        matches!(self.presence(id), Ok(true))
+    }
+
+    /// Whether job `id`'s file is there (a regular file, not a link); an error when that cannot be told
+    /// (the folder unreadable for a moment): then nothing may be concluded.
+    pub fn presence(&self, id: &str) -> io::Result<bool> {
+        match fs::symlink_metadata(self.path(id)) {
+            Ok(meta) => Ok(meta.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes the file encrypted under `key`, atomically: a temporary file (0600), fsync, rename, fsync of
     /// the directory. An older file of the job is replaced.
     pub fn write(&self, id: &str, artifact: &Artifact, key: &FileKey) -> io::Result<()> {
         let nonce: [u8; NONCE_LEN] = rand::random();
-        let header = header(artifact.raw_len, &nonce);
-        let mut body = Vec::with_capacity(artifact.zstd_len as usize + TAG_LEN);
+        let header = header(&nonce);
+        let mut body = Vec::with_capacity(8 + artifact.zstd_len as usize + TAG_LEN);
+        body.extend_from_slice(&artifact.raw_len.to_le_bytes());
         for slice in artifact.slices(0..artifact.zstd_len) {
             body.extend_from_slice(&slice);
         }
@@ -164,31 +220,48 @@ impl ResultStore {
         written
     }
 
-    /// Reads job `id`'s file, decrypts it with `key` and checks its SHA-256.
+    /// Reads job `id`'s file (version 2, or 1), decrypts it with `key` and checks its SHA-256.
     pub fn read(&self, id: &str, key: &FileKey, sha256: &[u8; 32]) -> Result<Artifact, FileError> {
         let mut file = match File::open(self.path(id)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FileError::Missing),
             opened => opened?,
         };
-        let mut header = [0u8; HEADER_LEN];
-        file.read_exact(&mut header).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => FileError::Damaged("shorter than its header"),
-            _ => FileError::Io(e),
-        })?;
-        if &header[..4] != MAGIC || header[4] != VERSION {
-            return Err(FileError::Damaged("not a result file of this version"));
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        if bytes.len() < 5 || &bytes[..4] != MAGIC {
+            return Err(FileError::Damaged("not a result file"));
         }
-        let raw_len = u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
-        let length = file.metadata()?.len().saturating_sub(HEADER_LEN as u64);
-        let mut body = Vec::with_capacity(length as usize);
-        file.read_to_end(&mut body)?;
+        let header_len = match bytes[4] {
+            VERSION => HEADER_LEN,
+            VERSION_1 => HEADER_LEN_1,
+            _ => {
+                return Err(FileError::Damaged(
+                    "a result file of a version this build does not read",
+                ));
+            }
+        };
+        if bytes.len() < header_len {
+            return Err(FileError::Damaged("shorter than its header"));
+        }
+        let header: Vec<u8> = bytes.drain(..header_len).collect();
+        let mut body = bytes;
+        let nonce = &header[header_len - NONCE_LEN..];
         XChaCha20Poly1305::new(key.as_ref().into())
-            .decrypt_in_place(XNonce::from_slice(&header[16..]), &aad(id, &header), &mut body)
+            .decrypt_in_place(XNonce::from_slice(nonce), &aad(id, &header), &mut body)
             .map_err(|_| FileError::Damaged("it does not decrypt"))?;
-        if <[u8; 32]>::from(Sha256::digest(&body)) != *sha256 {
+        let (raw_len, zstd) = if header[4] == VERSION {
+            if body.len() < 8 {
+                return Err(FileError::Damaged("shorter than its sealed length"));
+            }
+            let raw_len: Vec<u8> = body.drain(..8).collect();
+            (u64::from_le_bytes(raw_len[..].try_into().expect("8 bytes")), body)
+        } else {
+            (u64::from_le_bytes(header[8..16].try_into().expect("8 bytes")), body)
+        };
+        if <[u8; 32]>::from(Sha256::digest(&zstd)) != *sha256 {
             return Err(FileError::Damaged("its SHA-256 is not the job's"));
         }
-        Ok(Artifact::from_bytes(Bytes::from(body), raw_len, *sha256))
+        Ok(Artifact::from_bytes(Bytes::from(zstd), raw_len, *sha256))
     }
 
     /// Removes job `id`'s file if there is one.
@@ -201,31 +274,37 @@ impl ResultStore {
         }
     }
 
-    /// Removes every file (and leftover temporary file) that `keep` does not name: at start, after the
-    /// jobs are loaded.
-    pub fn remove_others(&self, keep: impl Fn(&str) -> bool) -> io::Result<usize> {
-        let mut removed = 0;
+    /// Removes every file of a job `keep` does not name (and leftover temporary files): at start, after
+    /// the jobs are loaded. Only regular files named like a job's (or its temporary file) go; anything
+    /// else in the folder (a link, a directory, another name) is left alone and counted in `.1`.
+    pub fn remove_others(&self, keep: impl Fn(&str) -> bool) -> io::Result<(usize, usize)> {
+        let (mut removed, mut foreign) = (0, 0);
         for entry in fs::read_dir(self.dir.as_path())? {
             let entry = entry?;
-            if !entry.file_name().to_str().is_some_and(&keep) {
+            let name = entry.file_name();
+            let job = name.to_str().map(|n| n.strip_suffix(".tmp").unwrap_or(n));
+            // `file_type` does not follow a link: a link is never a regular file here.
+            let ours = entry.file_type()?.is_file() && job.is_some_and(plausible_job_id);
+            if !ours {
+                foreign += 1;
+            } else if !name.to_str().is_some_and(&keep) {
                 fs::remove_file(entry.path())?;
                 removed += 1;
             }
         }
-        Ok(removed)
+        Ok((removed, foreign))
     }
 }
 
-fn header(raw_len: u64, nonce: &[u8; NONCE_LEN]) -> [u8; HEADER_LEN] {
+fn header(nonce: &[u8; NONCE_LEN]) -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];
     header[..4].copy_from_slice(MAGIC);
     header[4] = VERSION;
-    header[8..16].copy_from_slice(&raw_len.to_le_bytes());
-    header[16..].copy_from_slice(nonce);
+    header[8..].copy_from_slice(nonce);
     header
 }
 
-fn aad(job_id: &str, header: &[u8; HEADER_LEN]) -> Vec<u8> {
+fn aad(job_id: &str, header: &[u8]) -> Vec<u8> {
     let length = (job_id.len() as u64).to_le_bytes();
     [FILE_DOMAIN, &length, job_id.as_bytes(), header].concat()
 }
@@ -388,14 +467,19 @@ mod tests {
     #[test]
     fn a_file_opens_with_its_key_for_its_job_only_and_never_holds_plaintext() {
         let dir = tempfile::tempdir().unwrap();
-        let results = ResultStore::open(dir.path()).unwrap();
+        let results = ResultStore::open(dir.path(), 0).unwrap();
         let artifact = artifact();
         assert!(artifact.zstd_len > 2 * crate::service::artifact::CHUNK_LEN as u64);
         let key = FileKey::new([7; 32]);
         results.write("job-1", &artifact, &key).unwrap();
         let plain = artifact.slices(0..artifact.zstd_len).concat();
         let stored = fs::read(results.path("job-1")).unwrap();
-        assert_eq!(stored.len(), HEADER_LEN + plain.len() + TAG_LEN);
+        assert_eq!(stored.len(), HEADER_LEN + 8 + plain.len() + TAG_LEN);
+        assert_eq!(&stored[..5], b"TWSR\x02");
+        assert!(
+            !stored.windows(8).any(|w| w == artifact.raw_len.to_le_bytes()),
+            "the raw length is sealed, not in the clear"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -427,8 +511,81 @@ mod tests {
         ));
 
         fs::write(results.dir.join("job-3.tmp"), b"partial").unwrap();
-        assert_eq!(results.remove_others(|id| id == "job-2").unwrap(), 1);
+        assert_eq!(results.remove_others(|id| id == "job-2").unwrap(), (1, 0));
         assert!(results.exists("job-2"));
+    }
+
+    /// The version-1 layout, as the previous build wrote it: the raw length in the clear header.
+    fn write_version_1(results: &ResultStore, id: &str, artifact: &Artifact, key: &FileKey) {
+        let nonce = [5u8; NONCE_LEN];
+        let mut header = [0u8; HEADER_LEN_1];
+        header[..4].copy_from_slice(MAGIC);
+        header[4] = VERSION_1;
+        header[8..16].copy_from_slice(&artifact.raw_len.to_le_bytes());
+        header[16..].copy_from_slice(&nonce);
+        let mut body = artifact.slices(0..artifact.zstd_len).concat();
+        XChaCha20Poly1305::new(key.as_ref().into())
+            .encrypt_in_place(XNonce::from_slice(&nonce), &aad(id, &header), &mut body)
+            .unwrap();
+        fs::write(results.path(id), [&header[..], &body].concat()).unwrap();
+    }
+
+    #[test]
+    fn a_version_1_file_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = ResultStore::open(dir.path(), 0).unwrap();
+        let (artifact, key) = (artifact(), FileKey::new([7; 32]));
+        write_version_1(&results, "job-1", &artifact, &key);
+        let again = results.read("job-1", &key, &artifact.sha256).unwrap();
+        assert_eq!((again.raw_len, again.etag()), (artifact.raw_len, artifact.etag()));
+        let mut unknown = fs::read(results.path("job-1")).unwrap();
+        unknown[4] = 3;
+        fs::write(results.path("job-1"), &unknown).unwrap();
+        assert!(matches!(
+            results.read("job-1", &key, &artifact.sha256),
+            Err(FileError::Damaged(_))
+        ));
+    }
+
+    /// The folder is the service's own: a link in its place is refused, a missing one is recreated only
+    /// when no ready job has a file in it, and the clean-up removes only job files, never through a link.
+    #[cfg(unix)]
+    #[test]
+    fn the_folder_is_never_followed_elsewhere_nor_taken_for_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::write(elsewhere.path().join("precious"), b"not the service's").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(DIR_NAME)).unwrap();
+        assert!(matches!(
+            ResultStore::open(dir.path(), 0),
+            Err(DirError::NotADirectory(_))
+        ));
+        fs::remove_file(dir.path().join(DIR_NAME)).unwrap();
+
+        let missing = ResultStore::open(dir.path(), 2).err().unwrap();
+        assert!(matches!(missing, DirError::Missing { expected: 2, .. }), "{missing}");
+        assert!(
+            !dir.path().join(DIR_NAME).exists(),
+            "not created while files are expected"
+        );
+        let results = ResultStore::open(dir.path(), 0).unwrap();
+
+        std::os::unix::fs::symlink(elsewhere.path().join("precious"), results.path("job-9")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), results.path("job-8")).unwrap();
+        fs::create_dir(results.path("job-7")).unwrap();
+        fs::write(results.path("notes.txt"), b"an operator's").unwrap();
+        fs::write(results.path("job-6"), b"a file of no job").unwrap();
+        assert_eq!(results.remove_others(|_| false).unwrap(), (1, 4));
+        assert!(
+            !results.exists("job-6") && !results.exists("job-9"),
+            "a link is not a job's file"
+        );
+        assert!(results.path("notes.txt").exists() && results.path("job-7").is_dir());
+        assert_eq!(
+            fs::read(elsewhere.path().join("precious")).unwrap(),
+            b"not the service's"
+        );
+        assert!(!results.presence("job-9").unwrap());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::{
 use rayon::prelude::*;
 use tari_wallet_sync_sse::{
     envelope::{LABEL_SUBMISSION, SubmissionSecrets},
-    seal::{LABEL_VIEW_KEY, LABEL_WALLET_PASSWORD, SealError, Sealed},
+    seal::{SealError, Sealed},
 };
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
@@ -26,7 +26,7 @@ use super::{
     artifact::Artifact,
     cache_source::PassView,
     engine::{Engine, blocking, now_ms, output_keys, renumber_queue},
-    error::JobFailure,
+    error::{JobFailure, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE},
     job::{Job, JobStatus},
     store::{SUBMISSION_FORMAT, StoredResult},
 };
@@ -303,7 +303,8 @@ fn run_pass(
     outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Dropped)).collect()
 }
 
-/// Opens a job's sealed keys from the store (the only place they are ever opened).
+/// Opens a job's sealed envelope from the store (the only place keys are ever opened). The spend key is
+/// the envelope's own: the store keeps none in the clear.
 fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
     let parts = engine
         .store
@@ -311,44 +312,20 @@ fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
         .map_err(|_| JobFailure::new("INTERNAL", "the job store could not be read", true))?
         .ok_or_else(|| JobFailure::new("KEY_MISSING", "the job's key is no longer stored", false))?;
     let unopenable = |_| JobFailure::new("BAD_SEAL", "the stored key no longer opens with the server key", false);
-    if parts.format == SUBMISSION_FORMAT {
-        let sealed = Sealed::from_bytes(&parts.sealed_view_key).map_err(unopenable)?;
-        let opened = engine.server_key.open(LABEL_SUBMISSION, &sealed).map_err(unopenable)?;
-        let secrets = SubmissionSecrets::from_plaintext(&opened).map_err(|_| unopenable(SealError::Open))?;
-        // The parser the submission was accepted with (`http::submit`): what passed there opens here.
-        let key = WalletKey::from_hex(&secrets.view_key, &secrets.spend_public_key)
-            .map_err(|e| JobFailure::new(e.code(), e.to_string(), false))?;
-        if key.spend_public_key().as_bytes()[..] != parts.spend_public_key[..] {
-            return Err(unopenable(SealError::Open));
-        }
-        return Ok(Member {
-            job: job.clone(),
-            key,
-            password: Some(Zeroizing::new(secrets.wallet_password.clone())),
-        });
+    if parts.format != SUBMISSION_FORMAT {
+        // Migration 5 failed every format-1 job still holding keys; a row of another format is not ours.
+        return Err(unopenable(SealError::Open));
     }
-    // Format 1: a job a version-1 server accepted, with its view-key and password boxes.
-    let sealed = Sealed::from_bytes(&parts.sealed_view_key).map_err(unopenable)?;
-    let view_key = engine.server_key.open(LABEL_VIEW_KEY, &sealed).map_err(unopenable)?;
-    let key = WalletKey::from_bytes(&view_key, &parts.spend_public_key)
+    let sealed = Sealed::from_bytes(&parts.sealed_envelope).map_err(unopenable)?;
+    let opened = engine.server_key.open(LABEL_SUBMISSION, &sealed).map_err(unopenable)?;
+    let secrets = SubmissionSecrets::from_plaintext(&opened).map_err(|_| unopenable(SealError::Open))?;
+    // The parser the submission was accepted with (`http::submit`): what passed there opens here.
+    let key = WalletKey::from_hex(&secrets.view_key, &secrets.spend_public_key)
         .map_err(|e| JobFailure::new(e.code(), e.to_string(), false))?;
-    let password = match parts.sealed_password {
-        Some(bytes) => {
-            let sealed = Sealed::from_bytes(&bytes).map_err(unopenable)?;
-            let opened = engine
-                .server_key
-                .open(LABEL_WALLET_PASSWORD, &sealed)
-                .map_err(unopenable)?;
-            let text = std::str::from_utf8(&opened)
-                .map_err(|_| JobFailure::new("INVALID_FIELD", "the wallet password is not UTF-8", false))?;
-            Some(Zeroizing::new(text.to_string()))
-        }
-        None => None,
-    };
     Ok(Member {
         job: job.clone(),
         key,
-        password,
+        password: Some(Zeroizing::new(secrets.wallet_password.clone())),
     })
 }
 
@@ -411,9 +388,12 @@ fn build(
 }
 
 /// Records each outcome in the store (wiping the keys of every job whose scan ended) and in memory.
+/// Memory follows the store: a job is `ready` or `failed` only once the store says so and its keys are
+/// gone, and a job whose outcome cannot be written stays as the store holds it (`unrecorded`).
 async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcome>) {
     let ttl = engine.config.result_ttl.as_millis() as u64;
     let mut requeue = Vec::new();
+    let mut recorder = Recorder::default();
     for (job, outcome) in batch.into_iter().zip(outcomes) {
         let now = now_ms();
         let store = engine.store.clone();
@@ -435,11 +415,13 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 // the write failed; a crash in between leaves the job scanning, to be scanned again.
                 let on_disk = engine.persist_result(&job.id, &artifact).await;
                 let stored = result.clone();
-                if blocking(move || store.finish_ready(&id, &stored, now, now + ttl))
+                if !recorder
+                    .write(move || store.finish_ready(&id, &stored, now, now + ttl))
                     .await
-                    .is_err()
                 {
-                    requeue.push(job);
+                    // Still scanning in the store: its file is not a ready job's.
+                    engine.discard_result(&job.id).await;
+                    unrecorded(engine, &mut recorder, job, &mut requeue).await;
                     continue;
                 }
                 let size = result.size;
@@ -467,12 +449,20 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
             {
                 tracing::warn!(job = %job.id, code = failure.code, "job attempt failed; retrying");
                 engine.metrics.jobs_retried.fetch_add(1, Ordering::Relaxed);
+                // Unwritten, the store still says scanning: the next pass and a restart take that as
+                // queued, the attempt counted either way.
                 let _ = blocking(move || store.requeue(&id)).await;
                 requeue.push(job);
             }
             Outcome::Failed(failure) => {
                 let (code, message) = (failure.code, failure.message.clone());
-                let _ = blocking(move || store.finish_failed(&id, code, &message, now, now + ttl)).await;
+                if !recorder
+                    .write(move || store.finish_failed(&id, code, &message, now, now + ttl))
+                    .await
+                {
+                    unrecorded(engine, &mut recorder, job, &mut requeue).await;
+                    continue;
+                }
                 let failed = JobStatus::Failed {
                     code: failure.code.to_string(),
                     message: failure.message,
@@ -485,7 +475,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 tracing::warn!(job = %job.id, code = failure.code, "job failed");
             }
             Outcome::Interrupted => {
-                let _ = blocking(move || store.requeue(&id)).await;
+                let _ = blocking(move || store.requeue_interrupted(&id)).await;
             }
             Outcome::Dropped => {}
         }
@@ -496,4 +486,81 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
     }
     let store = engine.store.clone();
     let _ = blocking(move || store.checkpoint()).await;
+}
+
+/// Waits before each retry of a write that records how a job ended: a store that is briefly locked or
+/// short of space gets a few seconds. Beyond them the job stays as the store holds it (`unrecorded`).
+const FINISH_RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
+
+/// Makes the writes of one `finish`. Once a write has failed after every retry the store is taken to be
+/// down for the rest of the pass: each further write is tried once, so a pass of many jobs does not
+/// wait out the retries of each.
+#[derive(Default)]
+struct Recorder {
+    store_down: bool,
+}
+
+impl Recorder {
+    /// Runs `write` on the blocking pool, retried after each of `FINISH_RETRY_DELAYS` unless the store is
+    /// down; whether it was made.
+    async fn write(&mut self, write: impl Fn() -> Result<(), rusqlite::Error> + Clone + Send + 'static) -> bool {
+        let retries = if self.store_down {
+            &[][..]
+        } else {
+            &FINISH_RETRY_DELAYS[..]
+        };
+        let mut made = blocking(write.clone()).await.is_ok();
+        for delay in retries {
+            if made {
+                break;
+            }
+            tokio::time::sleep(*delay).await;
+            made = blocking(write.clone()).await.is_ok();
+        }
+        self.store_down = !made;
+        made
+    }
+}
+
+/// A job whose outcome the store would not take: it holds the job as scanning, sealed keys and all, so
+/// memory never calls it finished (a `failed` job must have no keys left on disk). While it has
+/// attempts left it is scanned again (the next pass counts the attempt in the store, and a restart
+/// would queue it as well). After its last one it fails with `TOO_MANY_ATTEMPTS` if the store takes
+/// that; if not, it stays scanning and out of the queue, never scanned again, until a restart fails it
+/// with that code (`Engine::recover`).
+async fn unrecorded(engine: &Arc<Engine>, recorder: &mut Recorder, job: Arc<Job>, requeue: &mut Vec<Arc<Job>>) {
+    if job.attempts.load(Ordering::Relaxed) < engine.config.max_attempts {
+        tracing::error!(job = %job.id, "the job's outcome could not be stored; it will be scanned again");
+        let (store, id) = (engine.store.clone(), job.id.clone());
+        let _ = blocking(move || store.requeue(&id)).await;
+        requeue.push(job);
+        return;
+    }
+    let now = now_ms();
+    let expires_ms = now + engine.config.result_ttl.as_millis() as u64;
+    let (store, id) = (engine.store.clone(), job.id.clone());
+    let recorded = recorder
+        .write(move || store.finish_failed(&id, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE, now, expires_ms))
+        .await;
+    if !recorded {
+        tracing::error!(
+            job = %job.id,
+            "the job's outcome could not be stored after its last attempt; it stays as stored (scanning) until \
+             a restart fails it with TOO_MANY_ATTEMPTS"
+        );
+        return;
+    }
+    let failed = JobStatus::Failed {
+        code: TOO_MANY_ATTEMPTS.into(),
+        message: TOO_MANY_ATTEMPTS_MESSAGE.into(),
+        expires_ms,
+    };
+    if job.advance(failed) {
+        engine.metrics.job_failed(TOO_MANY_ATTEMPTS);
+        tracing::warn!(job = %job.id, code = TOO_MANY_ATTEMPTS, "job failed");
+    }
 }

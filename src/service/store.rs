@@ -1,9 +1,10 @@
 //! Job store: the SQLite file (`DATA_DIR/jobs.sqlite`, WAL) that makes accepted jobs survive a restart.
-//! Holds each job's state, its sealed request until the scan ends, token hashes (each with the token's
-//! public result key and, once the job's file is on disk, that file's key sealed to it) and outcome, and
-//! the ephemeral keys of the envelopes opened lately (so none is accepted twice); never a plain key, a
-//! token or a wallet file (those are `result_store`'s, sealed). Blocking calls: the service runs them on
-//! the blocking pool.
+//! Holds each job's state, birthday, times and attempts, its sealed envelope until the scan ends, token
+//! hashes (each with the token's public result key and, once the job's file is on disk, that file's key
+//! sealed to it) and outcome, and the ephemeral keys of the envelopes opened lately (so none is accepted
+//! twice); never a plain key, a token, a wallet file (those are `result_store`'s, sealed) nor anything
+//! that ties a job to a wallet's address without the server key (no spend key, no wallet fingerprint).
+//! Blocking calls: the service runs them on the blocking pool.
 //!
 //! Identified by `application_id` 0x54575331 ("TWS1") and versioned by `user_version`: an older store is
 //! migrated step by step (`MIGRATIONS`), a newer one refused. `secure_delete` overwrites wiped key bytes,
@@ -32,10 +33,10 @@ use super::{
 };
 
 const APPLICATION_ID: i64 = 0x5457_5331;
-const SCHEMA_VERSION: i64 = 6;
-/// The `format` of a job stored today: its `sealed_view_key` column holds the one sealed envelope of a
-/// version-2 submission. Format 1 (a view-key box and a password box) is still opened for jobs a
-/// version-1 server accepted.
+const SCHEMA_VERSION: i64 = 7;
+/// The `format` of a job stored today: its `sealed_envelope` column holds the one sealed envelope of a
+/// version-2 submission. Format-1 jobs (a view-key box, a password box and the spend key in the clear) are
+/// failed by migration 7 with `FORMAT_RETIRED`: their spend key was the one thing kept in the clear.
 pub const SUBMISSION_FORMAT: u32 = 2;
 /// Envelopes remembered at most. Each accepted submission adds one (for the envelope's window);
 /// submissions are rate-limited per client, so this is reached only under a flood from very many
@@ -52,12 +53,9 @@ CREATE TABLE IF NOT EXISTS meta (
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     state TEXT NOT NULL CHECK (state IN ('queued', 'scanning', 'ready', 'failed', 'deleted', 'expired')),
-    dedupe BLOB NOT NULL,          -- keyed fingerprint of wallet, birthday and password (resubmissions)
     birthday INTEGER NOT NULL,
-    spend_public_key BLOB,         -- NULL once the scan ended
-    sealed_view_key BLOB,          -- NULL once the scan ended; the whole sealed envelope for format 2
-    sealed_password BLOB,          -- NULL once the scan ended; unused by format 2
-    attempts INTEGER NOT NULL DEFAULT 0,
+    sealed_envelope BLOB,          -- the sealed submission (`Sealed::to_bytes`); NULL once the scan ended
+    attempts INTEGER NOT NULL DEFAULT 0,  -- scans started (a crash mid-scan counts; a drain gives it back)
     created_ms INTEGER NOT NULL,
     finished_ms INTEGER,
     expires_ms INTEGER,            -- result wiped (or tombstone dropped) after this
@@ -96,7 +94,7 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_by_endpoint ON webhook_deliveries 
 ";
 
 /// `MIGRATIONS[v - 1]` takes a store from version `v` to `v + 1` (a fresh store gets `SCHEMA` at once).
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     // 2: finished files survive restarts (`result_store`): what a ready job reports, and per token its
     // result key and the sealed file key.
     "ALTER TABLE jobs ADD COLUMN result_stale INTEGER;
@@ -113,6 +111,20 @@ const MIGRATIONS: [&str; 5] = [
     // the index keeps the purge and the oldest window cheap. (A store older than 3 gets the table here.)
     "CREATE TABLE IF NOT EXISTS seen_envelopes (ephemeral BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL);
      ALTER TABLE seen_envelopes ADD COLUMN job_id TEXT;",
+    // 7: nothing that ties a job to a wallet without the server key. The keyed wallet fingerprint
+    // (`dedupe`, unused) and the spend key in the clear go; so do format 1's password box and the format-1
+    // jobs still waiting (their spend key was only in the clear), failed with `FORMAT_RETIRED`. The
+    // envelope's column is named for what it holds. DROP COLUMN rewrites every row, and `secure_delete`
+    // zeroes the space the old ones held.
+    "UPDATE jobs SET state = 'failed', sealed_view_key = NULL, sealed_password = NULL, spend_public_key = NULL,
+            finished_ms = unixepoch() * 1000, expires_ms = unixepoch() * 1000 + 3600000,
+            error_code = 'FORMAT_RETIRED',
+            error_message = 'accepted by an older server in a retired format; submit again'
+      WHERE format = 1 AND state IN ('queued', 'scanning');
+     ALTER TABLE jobs DROP COLUMN dedupe;
+     ALTER TABLE jobs DROP COLUMN spend_public_key;
+     ALTER TABLE jobs DROP COLUMN sealed_password;
+     ALTER TABLE jobs RENAME COLUMN sealed_view_key TO sealed_envelope;",
 ];
 
 /// A job's state as stored.
@@ -153,10 +165,7 @@ impl StoredState {
 /// A job as submitted.
 pub struct NewJob<'a> {
     pub id: &'a str,
-    /// Keyed fingerprint of the wallet.
-    pub dedupe: &'a [u8; 32],
     pub birthday: u64,
-    pub spend_public_key: &'a [u8; 32],
     /// The sealed envelope (`Sealed::to_bytes`).
     pub sealed_request: &'a [u8],
     pub format: u32,
@@ -198,17 +207,16 @@ pub struct StoredJob {
     pub error: Option<(String, String)>,
     /// A ready job's file as reported (`None` before schema 2).
     pub result: Option<StoredResult>,
+    /// Some token of the job holds a sealed file key: its file was written to disk.
+    pub file_written: bool,
     pub tokens: Vec<[u8; 32]>,
 }
 
 /// What a scan needs to open a job's keys.
 pub struct SealedParts {
     pub format: u32,
-    pub spend_public_key: Vec<u8>,
-    /// Format 1: the view key's box; format 2: the whole envelope.
-    pub sealed_view_key: Vec<u8>,
-    /// Format 1 only: the password's box.
-    pub sealed_password: Option<Vec<u8>>,
+    /// The whole sealed envelope.
+    pub sealed_envelope: Vec<u8>,
 }
 
 /// The job store. Cheap to clone; calls serialise on one connection (writes are tiny and rare).
@@ -229,8 +237,8 @@ pub struct Store {
     calls: Arc<AtomicU64>,
 }
 
-/// Whether a row still holds any sealed key (or the spend key that goes with it).
-const HOLDS_KEYS: &str = "(sealed_view_key IS NOT NULL OR sealed_password IS NOT NULL OR spend_public_key IS NOT NULL)";
+/// Whether a row still holds its sealed envelope.
+const HOLDS_KEYS: &str = "(sealed_envelope IS NOT NULL)";
 
 type Result<T> = std::result::Result<T, rusqlite::Error>;
 
@@ -285,6 +293,11 @@ impl Store {
             steps.concat()
         );
         conn.execute_batch(&setup).map_err(|e| fail(e.to_string()))?;
+        if version != 0 && version < 7 {
+            // Dropped columns leave no copy in the write-ahead log either.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(|e| fail(e.to_string()))?;
+        }
         let keys_held = count_keys_held(&conn).map_err(|e| fail(e.to_string()))?;
         let envelopes: i64 = conn
             .query_row("SELECT COUNT(*) FROM seen_envelopes", [], |r| r.get(0))
@@ -370,14 +383,11 @@ impl Store {
                 }
             }
             tx.execute(
-                "INSERT INTO jobs (id, state, dedupe, birthday, spend_public_key, sealed_view_key, format,
-                                   created_ms)
-                 VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO jobs (id, state, birthday, sealed_envelope, format, created_ms)
+                 VALUES (?1, 'queued', ?2, ?3, ?4, ?5)",
                 params![
                     job.id,
-                    &job.dedupe[..],
                     job.birthday as i64,
-                    &job.spend_public_key[..],
                     job.sealed_request,
                     job.format,
                     job.created_ms as i64
@@ -459,33 +469,36 @@ impl Store {
         self.with(|c| {
             let mut jobs = c
                 .prepare(
-                    "SELECT id, state, dedupe, birthday, attempts, created_ms, expires_ms, error_code,
-                            error_message, result_size, result_sha256, result_stale, result_tip_height
+                    "SELECT id, state, birthday, attempts, created_ms, expires_ms, error_code,
+                            error_message, result_size, result_sha256, result_stale, result_tip_height,
+                            EXISTS (SELECT 1 FROM tokens
+                                    WHERE tokens.job_id = jobs.id AND sealed_file_key IS NOT NULL)
                      FROM jobs ORDER BY created_ms, rowid",
                 )?
                 .query_map([], |r| {
-                    let error = match (r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?) {
+                    let error = match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?) {
                         (Some(code), message) => Some((code, message.unwrap_or_default())),
                         _ => None,
                     };
-                    let result = match (r.get::<_, Option<i64>>(9)?, r.get::<_, Option<String>>(10)?) {
+                    let result = match (r.get::<_, Option<i64>>(8)?, r.get::<_, Option<String>>(9)?) {
                         (Some(size), Some(sha256)) => Some(StoredResult {
                             size: size as u64,
                             sha256,
-                            stale: r.get::<_, Option<bool>>(11)?.unwrap_or(false),
-                            tip_height: r.get::<_, Option<i64>>(12)?.map(|h| h as u64),
+                            stale: r.get::<_, Option<bool>>(10)?.unwrap_or(false),
+                            tip_height: r.get::<_, Option<i64>>(11)?.map(|h| h as u64),
                         }),
                         _ => None,
                     };
                     Ok(StoredJob {
                         id: r.get(0)?,
                         state: StoredState::parse(&r.get::<_, String>(1)?),
-                        birthday: r.get::<_, i64>(3)? as u64,
-                        attempts: r.get::<_, i64>(4)? as u32,
-                        created_ms: r.get::<_, i64>(5)? as u64,
-                        expires_ms: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+                        birthday: r.get::<_, i64>(2)? as u64,
+                        attempts: r.get::<_, i64>(3)?.clamp(0, u32::MAX as i64) as u32,
+                        created_ms: r.get::<_, i64>(4)? as u64,
+                        expires_ms: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
                         error,
                         result,
+                        file_written: r.get(12)?,
                         tokens: Vec::new(),
                     })
                 })?
@@ -500,13 +513,29 @@ impl Store {
         })
     }
 
-    /// Marks jobs as being scanned and counts the attempt.
+    /// Ready jobs whose file was written to disk (a token holds its sealed key): what `results/` holds.
+    pub fn ready_files_expected(&self) -> Result<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM jobs WHERE state = 'ready' AND EXISTS
+                    (SELECT 1 FROM tokens WHERE tokens.job_id = jobs.id AND sealed_file_key IS NOT NULL)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+        })
+    }
+
+    /// Marks jobs as being scanned and counts the attempt, before the scan starts: a scan that never
+    /// ends (the process dies in it) has counted too. A job the store still says is scanning (its last
+    /// outcome could not be written) is counted again.
     pub fn mark_scanning(&self, ids: &[String]) -> Result<()> {
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
             for id in ids {
                 tx.execute(
-                    "UPDATE jobs SET state = 'scanning', attempts = attempts + 1 WHERE id = ?1 AND state = 'queued'",
+                    "UPDATE jobs SET state = 'scanning', attempts = attempts + 1
+                     WHERE id = ?1 AND state IN ('queued', 'scanning')",
                     [id],
                 )?;
             }
@@ -514,7 +543,7 @@ impl Store {
         })
     }
 
-    /// Puts a job back in the queue (another attempt, or a scan interrupted by shutdown).
+    /// Puts a job back in the queue for another attempt (the one it made stays counted).
     pub fn requeue(&self, id: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
@@ -525,19 +554,29 @@ impl Store {
         })
     }
 
-    /// The sealed keys of a job still holding them.
+    /// Puts a job whose scan the service's own shutdown interrupted back in the queue, and gives the
+    /// attempt back: a drain is not the job's fault.
+    pub fn requeue_interrupted(&self, id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0)
+                 WHERE id = ?1 AND state = 'scanning'",
+                [id],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The sealed envelope of a job still holding it.
     pub fn sealed(&self, id: &str) -> Result<Option<SealedParts>> {
         self.with(|c| {
             c.query_row(
-                "SELECT spend_public_key, sealed_view_key, sealed_password, format FROM jobs
-                 WHERE id = ?1 AND sealed_view_key IS NOT NULL AND spend_public_key IS NOT NULL",
+                "SELECT sealed_envelope, format FROM jobs WHERE id = ?1 AND sealed_envelope IS NOT NULL",
                 [id],
                 |r| {
                     Ok(SealedParts {
-                        spend_public_key: r.get(0)?,
-                        sealed_view_key: r.get(1)?,
-                        sealed_password: r.get(2)?,
-                        format: r.get(3)?,
+                        sealed_envelope: r.get(0)?,
+                        format: r.get(1)?,
                     })
                 },
             )
@@ -551,8 +590,7 @@ impl Store {
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
             let changed = tx.execute(
-                "UPDATE jobs SET state = 'ready', spend_public_key = NULL, sealed_view_key = NULL,
-                        sealed_password = NULL, finished_ms = ?2, expires_ms = ?3, result_size = ?4,
+                "UPDATE jobs SET state = 'ready', sealed_envelope = NULL, finished_ms = ?2, expires_ms = ?3, result_size = ?4,
                         result_sha256 = ?5, result_stale = ?6, result_tip_height = ?7
                  WHERE id = ?1 AND state = 'scanning'",
                 params![
@@ -588,9 +626,8 @@ impl Store {
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
             let changed = tx.execute(
-                "UPDATE jobs SET state = 'failed', spend_public_key = NULL, sealed_view_key = NULL,
-                        sealed_password = NULL, finished_ms = ?2, expires_ms = ?3, error_code = ?4,
-                        error_message = ?5
+                "UPDATE jobs SET state = 'failed', sealed_envelope = NULL, finished_ms = ?2, expires_ms = ?3,
+                        error_code = ?4, error_message = ?5
                  WHERE id = ?1 AND state IN ('queued', 'scanning', 'ready')",
                 params![id, now_ms as i64, expires_ms as i64, code, message],
             )?;
@@ -625,9 +662,8 @@ impl Store {
                 .optional()?
                 .unwrap_or(false);
             let changed = tx.execute(
-                "UPDATE jobs SET state = ?2, spend_public_key = NULL, sealed_view_key = NULL,
-                        sealed_password = NULL, expires_ms = ?3, result_size = NULL, result_sha256 = NULL,
-                        result_stale = NULL, result_tip_height = NULL, dedupe = zeroblob(32)
+                "UPDATE jobs SET state = ?2, sealed_envelope = NULL, expires_ms = ?3, result_size = NULL,
+                        result_sha256 = NULL, result_stale = NULL, result_tip_height = NULL
                  WHERE id = ?1",
                 params![id, state.as_str(), until_ms as i64],
             )?;

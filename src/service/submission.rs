@@ -19,7 +19,7 @@ use std::{
 };
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
-use tari_wallet_sync_sse::seal::{Sealed, seal};
+use tari_wallet_sync_sse::seal::{SealError, Sealed, seal};
 
 use super::{
     Port,
@@ -186,8 +186,9 @@ impl Engine {
     }
 
     /// Seals a plain submission to the server's own key, so the store never holds it in the clear.
-    pub fn seal_to_self(&self, label: &[u8], plaintext: &[u8]) -> Sealed {
-        seal(&self.server_key.public_key(), label, plaintext).expect("our own key is valid and the input short")
+    /// `SealError::TooLong` for a plaintext no box holds (the caller checks the fields' sizes first).
+    pub fn seal_to_self(&self, label: &[u8], plaintext: &[u8]) -> Result<Sealed, SealError> {
+        seal(&self.server_key.public_key(), label, plaintext)
     }
 
     /// The keyed fingerprint of a wallet: its public view key, what the per-wallet limit keys on. (Not
@@ -268,16 +269,13 @@ impl Engine {
         let created_ms = now_ms();
         let (store, job_id) = (self.store.clone(), id.clone());
         let sealed_request = submission.sealed_request.to_bytes();
-        let spend = submission.key.spend_public_key().to_bytes();
         let (birthday, token_hash, result_key) = (submission.birthday, submission.token_hash, submission.result_key);
         let envelope = submission.replay;
         drop(submission);
         let inserted = blocking(move || {
             store.insert(&NewJob {
                 id: &job_id,
-                dedupe: &wallet,
                 birthday,
-                spend_public_key: &spend,
                 sealed_request: &sealed_request,
                 format: SUBMISSION_FORMAT,
                 token_hash: &token_hash,

@@ -43,7 +43,9 @@ pub const LABEL_RESULT_FILE_KEY: &[u8] = b"result_file_key";
 pub const NONCE_LEN: usize = 24;
 pub const TAG_LEN: usize = 16;
 /// Longest plaintext a box may carry: a submission envelope with a password of up to 4 KiB (the most a
-/// wallet file accepts) and its other fields fits.
+/// wallet file accepts) and its other fields fits, as long as the password needs little JSON escaping
+/// (quotes, backslashes and control characters take two to six bytes). `seal` refuses anything longer
+/// with `TooLong`, which callers must answer as the input's fault: it is reachable from a request.
 pub const MAX_PLAINTEXT_LEN: usize = 5120;
 
 /// Why a box could not be made or opened. Never carries secret bytes.
@@ -339,6 +341,22 @@ mod tests {
         wire = sealed.to_wire();
         wire.ciphertext = "zz".into();
         assert_eq!(Sealed::from_wire(&wire), Err(SealError::NotHex("ciphertext")));
+    }
+
+    /// A plaintext one byte over the bound is an error, never a panic (a plain submission is sealed to
+    /// the server's own key on the request's task).
+    #[test]
+    fn refuses_a_plaintext_over_the_bound() {
+        let server = server();
+        let longest = vec![b'a'; MAX_PLAINTEXT_LEN];
+        let sealed = seal(&server.public_key(), LABEL_VIEW_KEY, &longest).unwrap();
+        assert_eq!(sealed.ciphertext.len(), MAX_PLAINTEXT_LEN + TAG_LEN);
+        assert_eq!(Sealed::from_wire(&sealed.to_wire()).unwrap(), sealed);
+        let over = vec![b'a'; MAX_PLAINTEXT_LEN + 1];
+        assert_eq!(
+            seal(&server.public_key(), LABEL_VIEW_KEY, &over),
+            Err(SealError::TooLong)
+        );
     }
 
     #[test]

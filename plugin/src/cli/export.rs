@@ -49,8 +49,8 @@ pub struct Args {
     /// Where to write the compressed database (`zstd -d` it, then open it with minotari-cli).
     #[arg(long)]
     pub out: PathBuf,
-    /// A node database (stopped node's LMDB or `mdb_copy -c` copy) to read owned outputs' full outputs
-    /// from; asked first.
+    /// A node database (a stopped node's LMDB, or a copy taken while it was stopped) to read owned
+    /// outputs' full outputs from; asked first.
     #[arg(long)]
     pub lmdb: Option<PathBuf>,
     /// The node's HTTP wallet query service to fetch owned outputs' full outputs from (also TWS_NODE_URL).

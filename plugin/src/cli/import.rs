@@ -1,4 +1,5 @@
-//! `import`: fills a cache from a stopped base node's LMDB (or an `mdb_copy -c` copy) in height order.
+//! `import`: fills a cache from a stopped base node's LMDB (or a copy taken while it was stopped) in
+//! height order.
 //! Refuses a running node's database; warns about a pruned one. The network is the database's own (told
 //! by its genesis block); `--network` and an existing cache are checked against it before anything is
 //! written.

@@ -37,7 +37,7 @@ pub enum Command {
     Recognize(recognize::Args),
     /// Scan a cache for one wallet and write its minotari-cli wallet database, zstd-compressed.
     Export(export::Args),
-    /// Fill a cache from a stopped node's LMDB database (or an `mdb_copy -c` copy).
+    /// Fill a cache from a stopped node's LMDB database (or a copy taken while it was stopped).
     Import(import::Args),
     /// Keep a cache at a running node's tip through its HTTP wallet query service.
     Follow(follow::Args),

@@ -3,6 +3,7 @@
 //! panics, which the default hook still prints) and never more than the errors' own messages, which
 //! carry no key or password.
 
+use crate::config::ConfigError;
 use tari_wallet_sync::{
     cache::CacheError,
     network::NetworkError,
@@ -37,7 +38,8 @@ pub fn render(error: &anyhow::Error) -> String {
 /// The stable code of the outermost error in the chain that has one: the layer the command talked to.
 pub fn code(error: &anyhow::Error) -> Option<&'static str> {
     error.chain().find_map(|cause| {
-        None.or_else(|| cause.downcast_ref::<LmdbError>().map(LmdbError::code))
+        None.or_else(|| cause.downcast_ref::<ConfigError>().map(ConfigError::code))
+            .or_else(|| cause.downcast_ref::<LmdbError>().map(LmdbError::code))
             .or_else(|| cause.downcast_ref::<NetworkError>().map(NetworkError::code))
             .or_else(|| cause.downcast_ref::<CacheError>().map(CacheError::code))
             .or_else(|| cause.downcast_ref::<SourceError>().map(SourceError::code))
@@ -52,8 +54,18 @@ fn hint(code: Option<&str>, error: &anyhow::Error) -> &'static str {
         Some("NOT_FOUND") => {
             "give the node's database directory, the one holding data.mdb (e.g. ~/.tari/mainnet/data/base_node/db)"
         }
-        Some("NODE_RUNNING") | Some("ALREADY_OPEN") => {
-            "stop the node first, or copy its database with `mdb_copy -c` and import the copy"
+        Some("NODE_RUNNING") => {
+            "a running node rewrites pages under any reader, a copy too: stop the node (or take a filesystem \
+             snapshot) before importing, or follow the running node over HTTP instead (--node-url, `node_url`)"
+        }
+        Some("ALREADY_OPEN") => "this process reads that database already: run one import at a time",
+        Some("NO_SOURCE") => {
+            "set node_url (a running node's HTTP wallet query service), lmdb_dir (a stopped node's database) or \
+             cache_dir (a filled cache); the demo chain runs only when nothing at all is configured"
+        }
+        Some("UNKNOWN_VARIABLE") => {
+            "TWS_* variables are the configuration keys in upper case (docs/config.md), TWS_CONFIG and TWS_LOG: \
+             correct or unset it"
         }
         Some("CACHE_NOT_FOUND") => {
             "point --cache at a directory that `import`, `follow` or `demo-chain` filled (they create it)"
@@ -131,6 +143,36 @@ mod tests {
         let text = render(&error);
         assert_eq!(text.matches("No such file or directory").count(), 1, "{text}");
         assert!(text.contains("code: CACHE_IO\n"), "{text}");
+    }
+
+    #[test]
+    fn a_running_node_is_never_told_to_copy_its_database() {
+        let error = anyhow!(LmdbError::NodeRunning {
+            dir: PathBuf::from("/var/lib/tari/db")
+        });
+        let text = render(&error);
+        assert!(text.contains("code: NODE_RUNNING"), "{text}");
+        assert!(!text.contains("mdb_copy"), "{text}");
+        assert!(text.contains("stop the node") && text.contains("--node-url"), "{text}");
+    }
+
+    #[test]
+    fn configuration_refusals_have_codes_and_hints() {
+        let text = render(&anyhow!(ConfigError::NoSource {
+            configured_by: "tws.toml".into()
+        }));
+        assert!(text.contains("code: NO_SOURCE"), "{text}");
+        for key in ["node_url", "lmdb_dir", "cache_dir"] {
+            assert!(text.contains(key), "{key}: {text}");
+        }
+        let text = render(&anyhow!(ConfigError::UnknownVariable {
+            name: "TWS_NODEURL".into(),
+            nearest: Some("TWS_NODE_URL".into()),
+        }));
+        assert!(
+            text.contains("TWS_NODEURL; did you mean TWS_NODE_URL?") && text.contains("code: UNKNOWN_VARIABLE"),
+            "{text}"
+        );
     }
 
     #[test]

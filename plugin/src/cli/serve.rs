@@ -1,12 +1,15 @@
-//! `serve`: runs the HTTP service. Resolves the config (flags > `TWS_*` > TOML), sets up logging, binds,
-//! and serves: importing `lmdb_dir` first when a node database is configured, following `node_url` into
-//! the cache when a node is configured, else the configured cache as it is, else a demo chain built once. Ctrl-C or SIGTERM drains it: no new jobs, running scans stay
-//! queued for the next start, then the follower stops with its last batch published.
+//! `serve`: runs the HTTP service. Resolves the config (flags > `TWS_*` > TOML), sets up logging, creates
+//! the data directory owner-only, binds, and serves: importing `lmdb_dir` first when a node database is
+//! configured, following `node_url` into the cache when a node is configured, else the configured cache
+//! as it is. Only when nothing at all is configured (no file, no `TWS_*` variable, no source flag) does
+//! it build and serve a demo chain, and it says so loudly; a configuration without a source is refused.
+//! Ctrl-C or SIGTERM drains it: no new jobs, running scans stay queued for the next start, then the
+//! follower stops with its last batch published.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use tari_wallet_sync::demo::chain::DemoWallet;
+use tari_wallet_sync::{demo::chain::DemoWallet, service};
 use tokio_util::sync::CancellationToken;
 
 use super::demo_chain;
@@ -35,7 +38,8 @@ pub struct Args {
     /// The node's HTTP wallet query service to follow, e.g. http://127.0.0.1:9000 (also TWS_NODE_URL).
     #[arg(long)]
     node_url: Option<String>,
-    /// A stopped node's LMDB directory (or an `mdb_copy -c` copy) to import first (also TWS_LMDB_DIR).
+    /// A stopped node's LMDB directory (or a copy taken while it was stopped) to import first (also
+    /// TWS_LMDB_DIR). A running node's is refused: follow it with --node-url instead.
     #[arg(long)]
     lmdb_dir: Option<PathBuf>,
     /// The operator's address for /metrics (and health, readiness), e.g. 127.0.0.1:9102; set, the
@@ -59,9 +63,18 @@ pub fn run(args: Args) -> Result<()> {
         tracing::debug!(key, source, "config");
     }
     let data_dir = config.service.data_dir.clone();
-    let demo = match (&config.cache_dir, &config.node_url, &config.lmdb_dir) {
-        (None, None, None) => Some(prepare_demo(&data_dir)?),
-        _ => None,
+    let demo = config.serves_demo()?;
+    // Owner-only before anything (a demo chain, a node's cache) is written inside it.
+    service::create_private_dir(&data_dir)?;
+    let demo = if demo {
+        tracing::warn!(
+            data_dir = %data_dir.display(),
+            "NOTHING IS CONFIGURED: serving a DEMO chain, not a Tari network; set node_url, lmdb_dir or cache_dir \
+             to serve a node's chain"
+        );
+        Some(prepare_demo(&data_dir)?)
+    } else {
+        None
     };
     // A running node's database, or none at all, is refused before anything listens.
     let import = config.lmdb_dir.as_deref().map(bootstrap::open).transpose()?;
@@ -123,12 +136,35 @@ const DEMO_PASSWORD_FILE: &str = "demo-password";
 fn prepare_demo(data_dir: &Path) -> Result<Vec<DemoWallet>> {
     let wallets = demo_chain::ensure_default_demo(&data_dir.join("demo"))?;
     let text = serde_json::to_string_pretty(&wallets)?;
-    std::fs::write(data_dir.join("demo-wallets.json"), &text).context("writing demo-wallets.json")?;
-    let password = data_dir.join(DEMO_PASSWORD_FILE);
-    if !password.exists() {
-        std::fs::write(&password, "demo wallet file password\n").context("writing demo-password")?;
-    }
+    write_private(&data_dir.join("demo-wallets.json"), text.as_bytes(), true).context("writing demo-wallets.json")?;
+    write_private(
+        &data_dir.join(DEMO_PASSWORD_FILE),
+        b"demo wallet file password\n",
+        false,
+    )
+    .context("writing demo-password")?;
     Ok(wallets)
+}
+
+/// Writes a file of the data directory owner-only (0600), replacing what is there if `replace`, else
+/// keeping it (made owner-only too).
+fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let existed = path.exists();
+    let mut file = options.truncate(replace).open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    if replace || !existed {
+        file.write_all(bytes)?;
+    }
+    Ok(())
 }
 
 fn print_demo(wallets: &[DemoWallet], data_dir: &Path, url: &str) {

@@ -331,3 +331,119 @@ fn values_the_service_cannot_run_with_are_refused_with_their_source() {
         assert!(error.contains(var), "{var}={value} names its source: {error}");
     }
 }
+
+/// The demo chain is served only when nothing at all is configured; a file or `TWS_*` variables without
+/// a source are refused (`NO_SOURCE`), and `TWS_LOG` is not configuration.
+#[test]
+fn the_demo_chain_only_when_nothing_is_configured() {
+    let nothing = resolve(&Flags::default(), &BTreeMap::new()).unwrap();
+    assert!(nothing.serves_demo().unwrap());
+    let flags = Flags {
+        data_dir: Some("elsewhere".into()),
+        listen: Some("127.0.0.1:0".into()),
+        ..Flags::default()
+    };
+    assert!(
+        resolve(&flags, &BTreeMap::new()).unwrap().serves_demo().unwrap(),
+        "flags that name no chain"
+    );
+    let log: BTreeMap<String, String> = [("TWS_LOG".to_string(), "debug".to_string())].into();
+    assert!(resolve(&Flags::default(), &log).unwrap().serves_demo().unwrap());
+
+    let listen: BTreeMap<String, String> = [("TWS_LISTEN".to_string(), "127.0.0.1:1".to_string())].into();
+    let error = resolve(&Flags::default(), &listen).unwrap().serves_demo().unwrap_err();
+    assert_eq!(error.code(), "NO_SOURCE");
+    assert!(error.to_string().contains("TWS_LISTEN"), "{error}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tws.toml");
+    std::fs::write(&file, "# nothing yet\n").unwrap();
+    let flags = Flags {
+        config: Some(file.clone()),
+        ..Flags::default()
+    };
+    let error = resolve(&flags, &BTreeMap::new()).unwrap().serves_demo().unwrap_err();
+    assert!(error.to_string().contains(&file.display().to_string()), "{error}");
+    for source in ["TWS_NODE_URL", "TWS_CACHE_DIR", "TWS_LMDB_DIR"] {
+        let value = if source == "TWS_NODE_URL" {
+            "http://127.0.0.1:9000"
+        } else {
+            "/srv/x"
+        };
+        let env: BTreeMap<String, String> = [(source.to_string(), value.to_string())].into();
+        assert!(
+            !resolve(&Flags::default(), &env).unwrap().serves_demo().unwrap(),
+            "{source}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_variable_is_refused_with_the_nearest_name() {
+    let env: BTreeMap<String, String> = [("TWS_NODEURL".to_string(), "http://127.0.0.1:9000".to_string())].into();
+    let error = resolve(&Flags::default(), &env).unwrap_err();
+    let typed = error.downcast_ref::<ConfigError>().expect("a ConfigError");
+    assert_eq!(typed.code(), "UNKNOWN_VARIABLE");
+    assert_eq!(
+        error.to_string(),
+        "unknown environment variable TWS_NODEURL; did you mean TWS_NODE_URL?"
+    );
+    // An alias's variable and the log filter are known (every key's: `config::env`'s tests).
+    let known: BTreeMap<String, String> = [
+        ("TWS_CACHE".to_string(), "/srv/cache".to_string()),
+        ("TWS_LOG".to_string(), "info".to_string()),
+    ]
+    .into();
+    resolve(&Flags::default(), &known).unwrap();
+}
+
+/// The server key's file: configured, else a systemd credential named `server-key` when one is there,
+/// else the data directory's (`ServiceConfig::server_key_path`).
+#[test]
+fn the_server_key_file_is_configured_or_a_systemd_credential() {
+    let none = resolve(&Flags::default(), &BTreeMap::new()).unwrap();
+    assert_eq!(none.service.server_key_file, None);
+    assert_eq!(none.service.server_key_path(), PathBuf::from("tws-data/server-key"));
+
+    let credentials = tempfile::tempdir().unwrap();
+    let credential_env = |dir: &Path| -> BTreeMap<String, String> {
+        [("CREDENTIALS_DIRECTORY".to_string(), dir.display().to_string())].into()
+    };
+    // No such credential: the default place.
+    let config = resolve(&Flags::default(), &credential_env(credentials.path())).unwrap();
+    assert_eq!(config.service.server_key_file, None);
+    std::fs::write(credentials.path().join(CREDENTIAL_NAME), b"key").unwrap();
+    let config = resolve(&Flags::default(), &credential_env(credentials.path())).unwrap();
+    assert_eq!(
+        config.service.server_key_file,
+        Some(credentials.path().join("server-key"))
+    );
+    assert_eq!(config.sources["server_key_file"], "$CREDENTIALS_DIRECTORY");
+    assert!(config.serves_demo().unwrap(), "a credential is not configuration");
+
+    let mut env = credential_env(credentials.path());
+    env.insert("TWS_SERVER_KEY_FILE".into(), "/etc/tws/server-key".into());
+    let config = resolve(&Flags::default(), &env).unwrap();
+    assert_eq!(
+        config.service.server_key_file,
+        Some(PathBuf::from("/etc/tws/server-key")),
+        "the configured file wins"
+    );
+}
+
+/// Values that panicked at start (a rate window past what a nanosecond clock holds, more connections
+/// than a semaphore counts, threads by the billion) are refused by name.
+#[test]
+fn values_that_would_overflow_are_refused() {
+    for (var, value, expected) in [
+        ("TWS_OPS_RATE_PER_IP", "1/213525d", "ops_rate_per_ip"),
+        ("TWS_MAX_CONNECTIONS", "18446744073709551615", "max_connections"),
+        ("TWS_SCAN_THREADS", "1000000000", "scan_threads"),
+    ] {
+        let env: BTreeMap<String, String> = [(var.to_string(), value.to_string())].into();
+        let error = format!("{:#}", resolve(&Flags::default(), &env).unwrap_err());
+        assert!(
+            error.contains(expected) && error.contains(var),
+            "{var}={value}: {error}"
+        );
+    }
+}

@@ -112,9 +112,16 @@ fn engine() -> &'static Engine {
         .engine
 }
 
-/// Validates a `POST /api/v1/wallet/sync` body as the handler does, from a loopback peer or not.
-/// When the submission format changes, this is the one function to point at the new parser.
+/// Validates a `POST /api/v1/wallet/sync` body sent as JSON, as the handler does, from a loopback peer
+/// or not. When the submission format changes, this is the one function to point at the new parser.
 pub fn submission(body: &[u8], loopback: bool) -> Result<Accepted, ApiError> {
+    submission_with_type(Some(b"application/json"), body, loopback)
+}
+
+/// `submission` with the request's `Content-Type` value (`None`: no such header), checked first as the
+/// handler checks it.
+pub fn submission_with_type(content_type: Option<&[u8]>, body: &[u8], loopback: bool) -> Result<Accepted, ApiError> {
+    submit::check_content_type(content_type)?;
     let parsed = submit::parse(engine(), body, loopback)?;
     Ok(Accepted {
         birthday: parsed.birthday,

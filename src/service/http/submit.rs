@@ -1,9 +1,11 @@
-//! Submission: `POST /api/v1/wallet/sync`. Reads the bounded body, opens the one sealed envelope
-//! (version 2, `tari_wallet_sync_sse::envelope`) that carries every secret and every field that must not
-//! be swapped, checks its window, its password and its job secret, and hands the engine a `Submission`;
-//! answers 202 with the job's id and URLs (never a token: the client derives it from its job secret).
-//! A version-1 body is refused with `UNSUPPORTED_VERSION`. Every refusal has its own code; none echoes
-//! what the body held.
+//! Submission: `POST /api/v1/wallet/sync`. Refuses a body that is not JSON by its `Content-Type` (415:
+//! another site's page could post a form or plain text without the browser asking the server first),
+//! reads the bounded body, opens the one sealed envelope (version 2, `tari_wallet_sync_sse::envelope`)
+//! that carries every secret and every field that must not be swapped, checks its window, the size of
+//! every field (the password against what a wallet file accepts, so a job never fails for it after its
+//! scan) and its job secret, and hands the engine a `Submission`; answers 202 with the job's id and URLs
+//! (never a token: the client derives it from its job secret). A version-1 body is refused with
+//! `UNSUPPORTED_VERSION`. Every refusal has its own code; none echoes what the body held.
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -11,7 +13,7 @@ use hyper::body::Incoming;
 use serde::{Deserialize, de::IgnoredAny};
 use tari_wallet_sync_sse::{
     envelope::{LABEL_SUBMISSION, SUBMISSION_VERSION, SubmissionSecrets, unix_now},
-    seal::{Sealed, SealedBox},
+    seal::{MAX_PLAINTEXT_LEN, SealError, Sealed, SealedBox},
 };
 use zeroize::Zeroizing;
 
@@ -22,6 +24,7 @@ use crate::{
         client::Client, config::PlainKeyPolicy, engine::Engine, error::ApiError, job::hash_token,
         result_store::result_public_key, submission::Submission,
     },
+    walletdb::account::MAX_PASSWORD_LEN,
 };
 
 /// The submission body. Unknown fields are refused, so a misspelt field cannot pass silently; the
@@ -52,8 +55,16 @@ impl Wire {
     }
 }
 
+/// Longest key field accepted: 64 hex characters and room for the whitespace a pasted key brings.
+pub const MAX_KEY_FIELD_LEN: usize = 128;
+/// The job secret: 32 bytes as hex, exactly.
+const JOB_SECRET_LEN: usize = 64;
+
 pub(super) async fn submit(ctx: &Ctx, client: &Client, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let engine = &ctx.engine;
+    // Before the rate check: a request no browser could have been made to send does not use up the
+    // client's submissions.
+    check_content_type(request.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes))?;
     engine.check_submit_rate(client)?;
     let limit = engine.config().max_body_bytes;
     let declared = request
@@ -94,6 +105,46 @@ pub(super) async fn submit(ctx: &Ctx, client: &Client, request: Request<Incoming
     let location = HeaderValue::from_str(&links[0].1).expect("job ids are URL-safe");
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
+}
+
+/// A submission's `Content-Type` must be `application/json` (any case), parameters such as `charset`
+/// allowed. Anything else, or none, is 415: a page of another site can make a browser post
+/// `text/plain`, a form or no type at all without a CORS preflight, never JSON.
+pub(super) fn check_content_type(value: Option<&[u8]>) -> Result<(), ApiError> {
+    let essence = value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    match essence {
+        Some(essence) if essence.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
+/// Every field within the size a valid value can have, so nothing downstream meets one it cannot hold:
+/// the password within what a wallet file accepts (the scan's build checks it again, too late to tell
+/// the client), the keys and the job secret within their hex.
+fn check_sizes(secrets: &SubmissionSecrets) -> Result<(), ApiError> {
+    for (field, value, max) in [
+        ("view_key", &secrets.view_key, MAX_KEY_FIELD_LEN),
+        ("spend_public_key", &secrets.spend_public_key, MAX_KEY_FIELD_LEN),
+        ("job_secret", &secrets.job_secret, JOB_SECRET_LEN),
+    ] {
+        if value.len() > max {
+            return Err(ApiError::FieldTooLong { field, max });
+        }
+    }
+    if secrets.wallet_password.len() > MAX_PASSWORD_LEN {
+        return Err(password_too_long());
+    }
+    Ok(())
+}
+
+fn password_too_long() -> ApiError {
+    ApiError::PasswordTooLong {
+        max: MAX_PASSWORD_LEN,
+        envelope: MAX_PLAINTEXT_LEN,
+    }
 }
 
 /// What a JSON error says: its kind and position, never the text it choked on (which may be a key).
@@ -156,6 +207,7 @@ pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Subm
             window_seconds: window.as_secs(),
         });
     }
+    check_sizes(&secrets)?;
     if secrets.wallet_password.is_empty() {
         return Err(ApiError::PasswordRequired);
     }
@@ -170,7 +222,15 @@ pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Subm
             let replay_key = sealed.ephemeral_public_key;
             (sealed, Some(replay_key))
         }
-        None => (engine.seal_to_self(LABEL_SUBMISSION, &secrets.to_plaintext()), None),
+        // Within the field sizes only a password with many escaped characters outgrows a box.
+        None => match engine.seal_to_self(LABEL_SUBMISSION, &secrets.to_plaintext()) {
+            Ok(sealed) => (sealed, None),
+            Err(SealError::TooLong) => return Err(password_too_long()),
+            Err(error) => {
+                tracing::error!(%error, "sealing a plain submission to the server's own key");
+                return Err(ApiError::Internal);
+            }
+        },
     };
     Ok(Submission {
         key,

@@ -1,14 +1,12 @@
-//! The job store's tests: reopening, wiping, sealed file keys, migration from schema 1 (the webhook
-//! queue's are in `webhooks/tests.rs`).
+//! The job store's tests: reopening, wiping, sealed file keys, attempts, envelopes, migrations from
+//! schemas 1 and 4 (the webhook queue's are in `webhooks/tests.rs`).
 
 use super::*;
 
 fn job<'a>(id: &'a str, sealed: &'a [u8]) -> NewJob<'a> {
     NewJob {
         id,
-        dedupe: &[2; 32],
         birthday: 5,
-        spend_public_key: &[3; 32],
         sealed_request: sealed,
         format: SUBMISSION_FORMAT,
         token_hash: &[4; 32],
@@ -37,7 +35,7 @@ fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
         (StoredState::Scanning, 1, 1)
     );
     let parts = store.sealed("a").unwrap().unwrap();
-    assert_eq!((parts.sealed_view_key, parts.format), (vec![9; 80], SUBMISSION_FORMAT));
+    assert_eq!((parts.sealed_envelope, parts.format), (vec![9; 80], SUBMISSION_FORMAT));
     assert_eq!((store.keys_held(), store.count_keys_held().unwrap()), (2, 2));
 
     let result = StoredResult {
@@ -118,6 +116,109 @@ fn migrates_a_version_1_store() {
     let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+/// Attempts are counted when a scan starts, so one the process died in counts; a drain gives it back.
+#[test]
+fn attempts_are_counted_as_scans_start_and_a_drain_gives_one_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.insert(&job("a", &[9; 80])).unwrap();
+    let attempts = |store: &Store| store.load().unwrap()[0].attempts;
+    store.mark_scanning(&["a".into()]).unwrap();
+    store.requeue("a").unwrap();
+    assert_eq!(attempts(&store), 1, "a failed attempt stays counted");
+    store.mark_scanning(&["a".into()]).unwrap();
+    store.requeue_interrupted("a").unwrap();
+    assert_eq!(attempts(&store), 1, "an attempt the shutdown interrupted is given back");
+    assert_eq!(store.load().unwrap()[0].state, StoredState::Queued);
+    // An outcome that could not be written leaves the job scanning: its next scan counts all the same.
+    store.mark_scanning(&["a".into()]).unwrap();
+    store.mark_scanning(&["a".into()]).unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        (store.load().unwrap()[0].state, attempts(&store)),
+        (StoredState::Scanning, 3)
+    );
+}
+
+/// A data directory of schema 4 opens at schema 5: the wallet fingerprint and the spend key are gone
+/// from the rows and from the file's bytes, a queued format-2 job keeps its envelope, and a queued
+/// format-1 job (whose spend key was only in the clear) fails with `FORMAT_RETIRED`, its boxes wiped.
+#[test]
+fn migrates_a_version_4_store_and_leaves_no_wallet_link_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    conn.execute_batch(
+        "PRAGMA application_id = 1415009073; PRAGMA journal_mode = WAL; PRAGMA secure_delete = ON;
+         CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+         CREATE TABLE jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('queued', 'scanning',
+            'ready', 'failed', 'deleted', 'expired')), dedupe BLOB NOT NULL, birthday INTEGER NOT NULL,
+            spend_public_key BLOB, sealed_view_key BLOB, sealed_password BLOB,
+            attempts INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, finished_ms INTEGER,
+            expires_ms INTEGER, error_code TEXT, error_message TEXT, result_size INTEGER,
+            result_sha256 TEXT, result_stale INTEGER, result_tip_height INTEGER,
+            format INTEGER NOT NULL DEFAULT 1);
+         CREATE INDEX jobs_by_state ON jobs (state, created_ms);
+         CREATE TABLE tokens (job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            hash BLOB NOT NULL, result_key BLOB, sealed_file_key BLOB, PRIMARY KEY (job_id, hash));
+         CREATE TABLE seen_envelopes (ephemeral BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL);
+         CREATE TABLE webhook_deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, url TEXT NOT NULL,
+            event_id TEXT NOT NULL, body BLOB NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            next_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+         INSERT INTO jobs (id, state, dedupe, birthday, spend_public_key, sealed_view_key, format, created_ms)
+            VALUES ('v2', 'queued', X'd1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1', 7,
+                    X'5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e', X'0909090909', 2, 1);
+         INSERT INTO jobs (id, state, dedupe, birthday, spend_public_key, sealed_view_key, sealed_password,
+                           created_ms)
+            VALUES ('v1', 'queued', X'd2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2', 8,
+                    X'5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f5f', X'0808080808',
+                    X'0707070707', 2);
+         INSERT INTO tokens (job_id, hash) VALUES ('v2', zeroblob(32)), ('v1', X'01');
+         PRAGMA user_version = 4;
+         PRAGMA wal_checkpoint(TRUNCATE);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open(dir.path()).unwrap();
+    let jobs = store.load().unwrap();
+    assert_eq!((jobs[0].id.as_str(), jobs[0].state), ("v2", StoredState::Queued));
+    let parts = store.sealed("v2").unwrap().unwrap();
+    assert_eq!((parts.sealed_envelope, parts.format), (vec![9; 5], 2));
+    assert_eq!((jobs[1].id.as_str(), jobs[1].state), ("v1", StoredState::Failed));
+    assert_eq!(jobs[1].error.as_ref().map(|e| e.0.as_str()), Some("FORMAT_RETIRED"));
+    assert!(store.sealed("v1").unwrap().is_none());
+    assert_eq!((store.keys_held(), store.count_keys_held().unwrap()), (1, 1));
+    drop(store);
+
+    let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('jobs')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    for gone in ["dedupe", "spend_public_key", "sealed_password", "sealed_view_key"] {
+        assert!(
+            !columns.iter().any(|c| c == gone),
+            "{gone} is still a column: {columns:?}"
+        );
+    }
+    drop(conn);
+    let mut bytes = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join(format!("{FILE_NAME}-wal"))) {
+        bytes.extend(wal);
+    }
+    for gone in [[0xd1; 32], [0xd2; 32], [0x5e; 32], [0x5f; 32]] {
+        assert!(
+            !bytes.windows(32).any(|w| w == gone),
+            "{:02x} is still in the store's bytes",
+            gone[0]
+        );
+    }
 }
 
 #[test]

@@ -10,12 +10,13 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LmdbError {
-    /// A base node holds the database's lock file: its pages can be recycled under an outside reader.
+    /// A base node holds the database's lock file. It opens LMDB with `MDB_NOLOCK`, so it cannot see an
+    /// outside reader and recycles pages under it: neither a read nor a copy (`mdb_copy`) is safe then.
     #[error(
-        "{dir}: a running base node holds this database (its .chain_storage_file.lock is locked). Reading it \
-         now is not safe: stop the node, or copy it with `mdb_copy -c {dir} COPY_DIR` and import the copy, \
-         or follow the running node instead with `tari-wallet-sync follow --node-url http://127.0.0.1:9000 \
-         --cache DIR`"
+        "{dir}: a running base node holds this database (its .chain_storage_file.lock is locked). Neither \
+         reading nor copying it is safe while the node writes: stop the node (or take a filesystem snapshot \
+         of it) and import that, or follow the running node instead with `tari-wallet-sync follow \
+         --node-url http://127.0.0.1:9000 --cache DIR` (`node_url` for `serve`)"
     )]
     NodeRunning { dir: PathBuf },
     /// This process already reads the directory (LMDB allows one environment per file per process).

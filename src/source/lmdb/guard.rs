@@ -25,7 +25,7 @@ impl NodeLockGuard {
         let path = dir.join(NODE_LOCK_FILE);
         let file = match File::open(&path) {
             Ok(file) => file,
-            // A copy (mdb_copy, a snapshot) has no lock file, and no node can be running on it.
+            // A copy (of a stopped node's database, a snapshot) has no lock file, and no node runs on it.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(NodeLockGuard { _file: None }),
             Err(source) => {
                 return Err(LmdbError::Io {
@@ -57,7 +57,11 @@ mod tests {
         let err = NodeLockGuard::acquire(dir.path()).unwrap_err();
         assert_eq!(err.code(), "NODE_RUNNING");
         let text = err.to_string();
-        assert!(text.contains("mdb_copy -c"), "{text}");
+        assert!(
+            !text.contains("mdb_copy"),
+            "no copy of a running node's database: {text}"
+        );
+        assert!(text.contains("stop the node"), "{text}");
         assert!(text.contains("tari-wallet-sync follow"), "{text}");
 
         // The node stops: the file stays, the lock goes.

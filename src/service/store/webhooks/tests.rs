@@ -9,9 +9,7 @@ use crate::service::webhook::endpoint::{DropReason, Endpoints};
 fn job(id: &str) -> NewJob<'_> {
     NewJob {
         id,
-        dedupe: &[2; 32],
         birthday: 5,
-        spend_public_key: &[3; 32],
         sealed_request: &[9; 80],
         format: SUBMISSION_FORMAT,
         token_hash: &[4; 32],
