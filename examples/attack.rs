@@ -274,6 +274,16 @@ impl Conn {
         headers: &[(&str, &str)],
         body: Option<Bytes>,
     ) -> Result<Answer, String> {
+        // A submission is JSON, and says so (a server since issue 17 refuses anything else with 415).
+        let mut with_type: Vec<(&str, &str)> = headers.to_vec();
+        if body.is_some()
+            && !headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            with_type.push(("content-type", "application/json"));
+        }
+        let headers = &with_type[..];
         let mut last = String::new();
         for _ in 0..2 {
             if self.http.as_ref().is_none_or(Http1::closed) {

@@ -63,6 +63,7 @@ impl Forger {
         let x_forwarded_for = forged.to_string();
         let body = sealed_submission(&self.public_key, &demo_chain().wallets[0], None).to_string();
         let headers = [
+            ("content-type", "application/json"),
             ("forwarded", forwarded.as_str()),
             ("x-forwarded-for", x_forwarded_for.as_str()),
         ];
@@ -117,7 +118,12 @@ async fn behind_nginx_the_service_sees_the_real_client_whatever_it_forges() {
             let body = sealed_submission(&victim.public_key, &demo_chain().wallets[1], None).to_string();
             let answer = victim
                 .http
-                .send(Method::POST, SUBMIT, &[], Some(Bytes::from(body)))
+                .send(
+                    Method::POST,
+                    SUBMIT,
+                    &[("content-type", "application/json")],
+                    Some(Bytes::from(body)),
+                )
                 .await
                 .unwrap();
             assert_eq!(answer.status, StatusCode::ACCEPTED, "{header:?}: {:?}", answer.body);
