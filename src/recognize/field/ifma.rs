@@ -37,10 +37,20 @@ impl Ifma8 {
     #[inline(always)]
     pub(super) fn raw(lanes: &[Limbs]) -> Self {
         assert_eq!(lanes.len(), 8, "one field element per lane");
-        Ifma8(std::array::from_fn(|k| {
-            let row: [u64; 8] = std::array::from_fn(|lane| lanes[lane][k]);
-            unsafe { _mm512_loadu_si512(row.as_ptr().cast()) }
-        }))
+        let mut rows = [[0u64; 8]; 5];
+        for (lane, limbs) in lanes.iter().enumerate() {
+            for (k, limb) in limbs.iter().enumerate() {
+                rows[k][lane] = *limb;
+            }
+        }
+        let load = |row: &[u64; 8]| unsafe { _mm512_loadu_si512(row.as_ptr().cast()) };
+        Ifma8([
+            load(&rows[0]),
+            load(&rows[1]),
+            load(&rows[2]),
+            load(&rows[3]),
+            load(&rows[4]),
+        ])
     }
 }
 
@@ -68,20 +78,24 @@ fn add64(a: __m512i, b: __m512i) -> __m512i {
 
 /// One round of carries on every limb at once, for limbs below 2^61: the result's limbs are below
 /// 2^51 + 2^15 (a limb keeps 51 bits plus the carry of the limb below; limb 0 takes 19 × the top carry,
-/// as 2^255 ≡ 19).
+/// as 2^255 ≡ 19). Written out limb by limb, as is the rest of this module: closures (`array::map`,
+/// `from_fn`) are not reliably inlined into the kernels, and a call per limb costs more than the limb.
 #[inline(always)]
 fn carry(r: [__m512i; 5]) -> Ifma8 {
     unsafe {
         let mask = splat_u64(LIMB_MASK);
-        let c = r.map(|limb| _mm512_srli_epi64::<51>(limb));
-        let low = r.map(|limb| _mm512_and_si512(limb, mask));
-        let c4_times_19 = _mm512_mullo_epi64(c[4], splat_u64(19));
+        let c0 = _mm512_srli_epi64::<51>(r[0]);
+        let c1 = _mm512_srli_epi64::<51>(r[1]);
+        let c2 = _mm512_srli_epi64::<51>(r[2]);
+        let c3 = _mm512_srli_epi64::<51>(r[3]);
+        let c4 = _mm512_srli_epi64::<51>(r[4]);
+        let c4_times_19 = _mm512_mullo_epi64(c4, splat_u64(19));
         Ifma8([
-            add64(low[0], c4_times_19),
-            add64(low[1], c[0]),
-            add64(low[2], c[1]),
-            add64(low[3], c[2]),
-            add64(low[4], c[3]),
+            add64(_mm512_and_si512(r[0], mask), c4_times_19),
+            add64(_mm512_and_si512(r[1], mask), c0),
+            add64(_mm512_and_si512(r[2], mask), c1),
+            add64(_mm512_and_si512(r[3], mask), c2),
+            add64(_mm512_and_si512(r[4], mask), c3),
         ])
     }
 }
@@ -89,19 +103,24 @@ fn carry(r: [__m512i; 5]) -> Ifma8 {
 /// Reduces the 52-bit halves of a product: `lo[k]` (weight 2^(51k)) and `hi[k]` (weight 2^(51k + 52),
 /// i.e. twice the weight of limb k + 1), each below 15 · 2^52 in sum. Limbs 5..9 fold onto 0..4 times 19.
 #[inline(always)]
-fn reduce(lo: [__m512i; 9], hi: [__m512i; 9]) -> Ifma8 {
+fn reduce(lo: &[__m512i; 9], hi: &[__m512i; 9]) -> Ifma8 {
     unsafe {
         let twice = |x: __m512i| _mm512_slli_epi64::<1>(x);
         // z[k] = lo[k] + 2·hi[k − 1], below 15 · 2^52 < 2^56.
-        let z = |k: usize| match k {
-            0 => lo[0],
-            9 => twice(hi[8]),
-            _ => add64(lo[k], twice(hi[k - 1])),
-        };
-        let nineteen = splat_u64(19);
+        let z0 = lo[0];
+        let z1 = add64(lo[1], twice(hi[0]));
+        let z2 = add64(lo[2], twice(hi[1]));
+        let z3 = add64(lo[3], twice(hi[2]));
+        let z4 = add64(lo[4], twice(hi[3]));
+        let z5 = add64(lo[5], twice(hi[4]));
+        let z6 = add64(lo[6], twice(hi[5]));
+        let z7 = add64(lo[7], twice(hi[6]));
+        let z8 = add64(lo[8], twice(hi[7]));
+        let z9 = twice(hi[8]);
         // z[k] + 19·z[k + 5] < 2^56 + 2^60.3 < 2^61, what `carry` expects.
-        let r: [__m512i; 5] = std::array::from_fn(|k| add64(z(k), _mm512_mullo_epi64(z(k + 5), nineteen)));
-        carry(r)
+        let nineteen = splat_u64(19);
+        let fold = |low: __m512i, high: __m512i| add64(low, _mm512_mullo_epi64(high, nineteen));
+        carry([fold(z0, z5), fold(z1, z6), fold(z2, z7), fold(z3, z8), fold(z4, z9)])
     }
 }
 
@@ -110,7 +129,13 @@ impl Lanes for Ifma8 {
 
     #[inline(always)]
     fn splat(limbs: &Limbs) -> Self {
-        carry(limbs.map(splat_u64))
+        carry([
+            splat_u64(limbs[0]),
+            splat_u64(limbs[1]),
+            splat_u64(limbs[2]),
+            splat_u64(limbs[3]),
+            splat_u64(limbs[4]),
+        ])
     }
 
     #[inline(always)]
@@ -131,14 +156,21 @@ impl Lanes for Ifma8 {
 
     #[inline(always)]
     fn add(&self, rhs: &Self) -> Self {
-        carry(std::array::from_fn(|k| add64(self.0[k], rhs.0[k])))
+        let (a, b) = (&self.0, &rhs.0);
+        carry([
+            add64(a[0], b[0]),
+            add64(a[1], b[1]),
+            add64(a[2], b[2]),
+            add64(a[3], b[3]),
+            add64(a[4], b[4]),
+        ])
     }
 
     #[inline(always)]
     fn sub(&self, rhs: &Self) -> Self {
-        carry(std::array::from_fn(|k| unsafe {
-            _mm512_sub_epi64(add64(self.0[k], splat_u64(TWO_P[k])), rhs.0[k])
-        }))
+        let (a, b) = (&self.0, &rhs.0);
+        let sub = |k: usize| unsafe { _mm512_sub_epi64(add64(a[k], splat_u64(TWO_P[k])), b[k]) };
+        carry([sub(0), sub(1), sub(2), sub(3), sub(4)])
     }
 
     #[inline(always)]
@@ -153,7 +185,7 @@ impl Lanes for Ifma8 {
                     hi[i + j] = _mm512_madd52hi_epu64(hi[i + j], a[i], b[j]);
                 }
             }
-            reduce(lo, hi)
+            reduce(&lo, &hi)
         }
     }
 
@@ -170,13 +202,17 @@ impl Lanes for Ifma8 {
                     cross_hi[i + j] = _mm512_madd52hi_epu64(cross_hi[i + j], a[i], a[j]);
                 }
             }
-            let mut lo = cross_lo.map(|x| _mm512_slli_epi64::<1>(x));
-            let mut hi = cross_hi.map(|x| _mm512_slli_epi64::<1>(x));
+            let mut lo = cross_lo;
+            let mut hi = cross_hi;
+            for k in 0..9 {
+                lo[k] = _mm512_slli_epi64::<1>(lo[k]);
+                hi[k] = _mm512_slli_epi64::<1>(hi[k]);
+            }
             for i in 0..5 {
                 lo[2 * i] = _mm512_madd52lo_epu64(lo[2 * i], a[i], a[i]);
                 hi[2 * i] = _mm512_madd52hi_epu64(hi[2 * i], a[i], a[i]);
             }
-            reduce(lo, hi)
+            reduce(&lo, &hi)
         }
     }
 
@@ -184,8 +220,15 @@ impl Lanes for Ifma8 {
     fn select(&self, other: &Self, mask: u64) -> Self {
         // Every lane takes the same choice: the mask's low byte as the blend's lane mask.
         let lanes = (mask & 0xff) as u8;
-        Ifma8(std::array::from_fn(|k| unsafe {
-            _mm512_mask_blend_epi64(lanes, self.0[k], other.0[k])
-        }))
+        let (a, b) = (&self.0, &other.0);
+        unsafe {
+            Ifma8([
+                _mm512_mask_blend_epi64(lanes, a[0], b[0]),
+                _mm512_mask_blend_epi64(lanes, a[1], b[1]),
+                _mm512_mask_blend_epi64(lanes, a[2], b[2]),
+                _mm512_mask_blend_epi64(lanes, a[3], b[3]),
+                _mm512_mask_blend_epi64(lanes, a[4], b[4]),
+            ])
+        }
     }
 }

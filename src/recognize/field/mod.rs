@@ -41,12 +41,17 @@ pub trait Lanes: Copy {
     /// in the mask.
     fn select(&self, other: &Self, mask: u64) -> Self;
 
+    // `inline(always)` on every method, defaults included: the vector lanes' intrinsics only become
+    // instructions once inlined into a kernel compiled with their target features.
+    #[inline(always)]
     fn zero() -> Self {
         Self::splat(&[0; 5])
     }
+    #[inline(always)]
     fn one() -> Self {
         Self::splat(&[1, 0, 0, 0, 0])
     }
+    #[inline(always)]
     fn neg(&self) -> Self {
         Self::zero().sub(self)
     }

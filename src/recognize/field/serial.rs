@@ -2,13 +2,11 @@
 //! the same limbs as ours). The fallback on CPUs without the vector units, and the reference that the
 //! vector lanes are tested against.
 
+use super::{Lanes, Limbs, canonical_limbs};
 use fiat_crypto::curve25519_64::{
     fiat_25519_add, fiat_25519_carry, fiat_25519_carry_mul, fiat_25519_carry_square, fiat_25519_loose_field_element,
     fiat_25519_relax, fiat_25519_sub, fiat_25519_tight_field_element,
 };
-use subtle::{Choice, ConditionallySelectable};
-
-use super::{Lanes, Limbs, canonical_limbs};
 
 /// One field element, in fiat-crypto's tight bounds (limbs below 2^51 · 1.0x).
 #[derive(Clone, Copy)]
@@ -77,12 +75,16 @@ impl Lanes for Serial {
 
     #[inline(always)]
     fn select(&self, other: &Self, mask: u64) -> Self {
-        // `Choice` from the mask's low bit; subtle's selection is branch-free and hidden from the optimiser.
-        let choice = Choice::from((mask & 1) as u8);
-        let mut out = self.0.0;
-        for (limb, theirs) in out.iter_mut().zip(other.0.0) {
-            limb.conditional_assign(&theirs, choice);
-        }
-        Serial(fiat_25519_tight_field_element(out))
+        // Branch-free: the mask (made opaque to the optimiser where it is derived, `shared::point`) picks
+        // every bit.
+        let (a, b) = (&self.0.0, &other.0.0);
+        let pick = |k: usize| a[k] ^ (mask & (a[k] ^ b[k]));
+        Serial(fiat_25519_tight_field_element([
+            pick(0),
+            pick(1),
+            pick(2),
+            pick(3),
+            pick(4),
+        ]))
     }
 }

@@ -75,12 +75,15 @@ pub enum Multiplication {
     Shared(LaneKind),
 }
 
-/// Keys from which the shared tables beat the per-key paths, by lane kind. Measured with
-/// `cargo bench --bench recognize` (its path comparison), same run, this project's AVX-512 machine: see
-/// `docs/performance.md`. Below them the table (about two multiplications' work per output) costs more
-/// than the keys save.
-const SHARED_FROM_KEYS_IFMA: usize = 3;
-const SHARED_FROM_KEYS_SERIAL: usize = 3;
+/// Keys from which the shared tables beat the per-key paths, by lane kind; below them a table costs more
+/// than its keys save. Measured with `cargo bench --bench recognize` (the path rows of its summary, same
+/// run) on this project's AVX-512 machine, `docs/performance.md`: with IFMA lanes a table costs about
+/// 3.5 of our per-key windowed multiplications and the shared additions about a third of one, so
+/// tables pay from ~5-6 keys. On serial lanes the tables at 64 keys only match dalek's own IFMA
+/// multiplication, so they are chosen only where dalek's is slower too (its AVX2 and serial backends run
+/// 1.3-2× behind its IFMA one) and from many keys.
+const SHARED_FROM_KEYS_IFMA: usize = 6;
+const SHARED_FROM_KEYS_SERIAL: usize = 32;
 
 impl Multiplication {
     /// The path for a pass with `keys` keys on this machine: the fastest by measurement among those that

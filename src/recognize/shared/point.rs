@@ -39,18 +39,17 @@ impl<F: Lanes> Extended<F> {
     /// Lane `i` is the point with coordinates `points[i]` (`X, Y, Z, T`).
     #[inline(always)]
     pub fn from_lanes(points: &[[Limbs; 4]]) -> Self {
-        let coordinate = |c: usize| -> F {
-            let mut lanes = [[0u64; 5]; 8];
-            for (lane, point) in lanes.iter_mut().zip(points) {
-                *lane = point[c];
+        let mut lanes = [[[0u64; 5]; 8]; 4];
+        for (i, point) in points.iter().enumerate() {
+            for (c, coordinate) in point.iter().enumerate() {
+                lanes[c][i] = *coordinate;
             }
-            F::from_lanes(&lanes[..F::LANES])
-        };
+        }
         Extended {
-            x: coordinate(0),
-            y: coordinate(1),
-            z: coordinate(2),
-            t: coordinate(3),
+            x: F::from_lanes(&lanes[0][..F::LANES]),
+            y: F::from_lanes(&lanes[1][..F::LANES]),
+            z: F::from_lanes(&lanes[2][..F::LANES]),
+            t: F::from_lanes(&lanes[3][..F::LANES]),
         }
     }
 
