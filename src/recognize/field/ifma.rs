@@ -179,10 +179,10 @@ impl Lanes for Ifma8 {
         unsafe {
             let mut lo = [_mm512_setzero_si512(); 9];
             let mut hi = [_mm512_setzero_si512(); 9];
-            for i in 0..5 {
-                for j in 0..5 {
-                    lo[i + j] = _mm512_madd52lo_epu64(lo[i + j], a[i], b[j]);
-                    hi[i + j] = _mm512_madd52hi_epu64(hi[i + j], a[i], b[j]);
+            for (i, &ai) in a.iter().enumerate() {
+                for (j, &bj) in b.iter().enumerate() {
+                    lo[i + j] = _mm512_madd52lo_epu64(lo[i + j], ai, bj);
+                    hi[i + j] = _mm512_madd52hi_epu64(hi[i + j], ai, bj);
                 }
             }
             reduce(&lo, &hi)
@@ -194,23 +194,20 @@ impl Lanes for Ifma8 {
         let a = &self.0;
         unsafe {
             // Products a_i·a_j with i < j count twice: accumulate them apart and double once.
-            let mut cross_lo = [_mm512_setzero_si512(); 9];
-            let mut cross_hi = [_mm512_setzero_si512(); 9];
-            for i in 0..5 {
-                for j in i + 1..5 {
-                    cross_lo[i + j] = _mm512_madd52lo_epu64(cross_lo[i + j], a[i], a[j]);
-                    cross_hi[i + j] = _mm512_madd52hi_epu64(cross_hi[i + j], a[i], a[j]);
+            let mut lo = [_mm512_setzero_si512(); 9];
+            let mut hi = [_mm512_setzero_si512(); 9];
+            for (i, &ai) in a.iter().enumerate() {
+                for (j, &aj) in a.iter().enumerate().skip(i + 1) {
+                    lo[i + j] = _mm512_madd52lo_epu64(lo[i + j], ai, aj);
+                    hi[i + j] = _mm512_madd52hi_epu64(hi[i + j], ai, aj);
                 }
             }
-            let mut lo = cross_lo;
-            let mut hi = cross_hi;
-            for k in 0..9 {
-                lo[k] = _mm512_slli_epi64::<1>(lo[k]);
-                hi[k] = _mm512_slli_epi64::<1>(hi[k]);
+            for sum in lo.iter_mut().chain(hi.iter_mut()) {
+                *sum = _mm512_slli_epi64::<1>(*sum);
             }
-            for i in 0..5 {
-                lo[2 * i] = _mm512_madd52lo_epu64(lo[2 * i], a[i], a[i]);
-                hi[2 * i] = _mm512_madd52hi_epu64(hi[2 * i], a[i], a[i]);
+            for (i, &ai) in a.iter().enumerate() {
+                lo[2 * i] = _mm512_madd52lo_epu64(lo[2 * i], ai, ai);
+                hi[2 * i] = _mm512_madd52hi_epu64(hi[2 * i], ai, ai);
             }
             reduce(&lo, &hi)
         }

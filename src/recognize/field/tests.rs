@@ -200,18 +200,15 @@ mod ifma {
             let mut out = [[0u64; 5]; 8];
             // SAFETY: callers checked `available()`.
             unsafe { run(op, &a, &b, raw, &mut out) };
-            for lane in 0..group.len() {
+            for ((result, x), y) in out.iter().zip(&a).zip(&b).take(group.len()) {
                 assert!(
-                    out[lane].iter().all(|&l| l <= BOUND),
-                    "{op:?}: limbs over the bound: {:?}",
-                    out[lane]
+                    result.iter().all(|&l| l <= BOUND),
+                    "{op:?}: limbs over the bound: {result:?}"
                 );
                 assert_eq!(
-                    canonical_bytes(&out[lane]),
-                    reference(op, &a[lane], &b[lane]),
-                    "{op:?} of {:?}, {:?} (raw {raw})",
-                    a[lane],
-                    b[lane]
+                    canonical_bytes(result),
+                    reference(op, x, y),
+                    "{op:?} of {x:?}, {y:?} (raw {raw})"
                 );
             }
         }
@@ -279,9 +276,17 @@ pub(super) fn curve_equation_holds<F: Lanes>(points: &[[Limbs; 3]]) {
         let mut tt = vec![[0; 5]; F::LANES];
         x.mul(&y).to_lanes(&mut xy);
         t.to_lanes(&mut tt);
-        for lane in 0..F::LANES {
-            assert_eq!(canonical_bytes(&l[lane]), canonical_bytes(&r[lane]), "curve equation");
-            assert_eq!(canonical_bytes(&xy[lane]), canonical_bytes(&tt[lane]), "t = x·y");
+        for (lane, (left, right)) in l.iter().zip(&r).enumerate() {
+            assert_eq!(
+                canonical_bytes(left),
+                canonical_bytes(right),
+                "curve equation, lane {lane}"
+            );
+            assert_eq!(
+                canonical_bytes(&xy[lane]),
+                canonical_bytes(&tt[lane]),
+                "t = x·y, lane {lane}"
+            );
         }
     }
 }

@@ -34,9 +34,9 @@ mod tests {
         for (i, &d) in digits.iter().enumerate() {
             let term = U512::from(d.unsigned_abs()) << (4 * i);
             if d < 0 {
-                minus = minus + term;
+                minus += term;
             } else {
-                plus = plus + term;
+                plus += term;
             }
         }
         plus - minus

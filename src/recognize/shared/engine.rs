@@ -222,7 +222,7 @@ fn group_lanes<F: Lanes>(points: &[[Limbs; 4]]) -> Extended<F> {
 #[inline(always)]
 fn store<F: Lanes>(product: &Extended<F>, real: usize, first: usize, k: usize, keys: usize, out: &mut [[Limbs; 4]]) {
     let mut lanes = [[[0u64; 5]; 4]; 8];
-    product.to_lanes(&mut lanes[..F::LANES]);
+    product.write_lanes(&mut lanes[..F::LANES]);
     for (i, lane) in lanes[..real].iter().enumerate() {
         out[(first + i) * keys + k] = *lane;
     }

@@ -55,7 +55,7 @@ impl<F: Lanes> Extended<F> {
 
     /// Lane `i`'s coordinates into `out[i]`.
     #[inline(always)]
-    pub fn to_lanes(&self, out: &mut [[Limbs; 4]]) {
+    pub fn write_lanes(&self, out: &mut [[Limbs; 4]]) {
         let mut lanes = [[0u64; 5]; 8];
         for (c, coordinate) in [&self.x, &self.y, &self.z, &self.t].into_iter().enumerate() {
             coordinate.to_lanes(&mut lanes[..F::LANES]);
@@ -106,7 +106,7 @@ impl<F: Lanes> Extended<F> {
     }
 
     #[inline(always)]
-    pub fn to_niels(&self) -> Niels<F> {
+    pub fn niels(&self) -> Niels<F> {
         Niels {
             y_plus_x: self.y.add(&self.x),
             y_minus_x: self.y.sub(&self.x),
@@ -155,7 +155,7 @@ pub type Multiples<F> = [Niels<F>; 8];
 /// 1·P ..= 8·P (four doublings, three additions), and 8·P in extended form for the caller's next window.
 #[inline(always)]
 pub fn multiples<F: Lanes>(p: &Extended<F>) -> (Multiples<F>, Extended<F>) {
-    let n1 = p.to_niels();
+    let n1 = p.niels();
     let p2 = p.double();
     let p3 = p2.add_niels(&n1);
     let p4 = p2.double();
@@ -166,13 +166,13 @@ pub fn multiples<F: Lanes>(p: &Extended<F>) -> (Multiples<F>, Extended<F>) {
     (
         [
             n1,
-            p2.to_niels(),
-            p3.to_niels(),
-            p4.to_niels(),
-            p5.to_niels(),
-            p6.to_niels(),
-            p7.to_niels(),
-            p8.to_niels(),
+            p2.niels(),
+            p3.niels(),
+            p4.niels(),
+            p5.niels(),
+            p6.niels(),
+            p7.niels(),
+            p8.niels(),
         ],
         p8,
     )
