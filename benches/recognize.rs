@@ -1,7 +1,9 @@
-//! Recognition cost per output and key: ours (batch, 1/4/16 keys) beside the official
-//! `KeyManager::try_output_key_recovery` and the floor (decompress + variable-base mul + compress),
-//! for misses, own-key hits and Diffie-Hellman hits, with `R` read as the cache stores it (format 3) and
-//! decompressed per pass. Ends with a same-run summary of ratios and a stage breakdown of a 16-key miss.
+//! Recognition cost per output and key: ours (batch, 1/4/16/64 keys) beside the official
+//! `KeyManager::try_output_key_recovery`, for misses, own-key hits and Diffie-Hellman hits, with `R` read
+//! as the cache stores it (format 3) and decompressed per pass. Ends with a same-run summary: every
+//! multiplication path this machine runs (dalek's per key, ours per key, the shared per-output tables)
+//! at each key count, the automatic choice, the floor (the shared path's multiplication alone: one table
+//! per output plus each key's additions) and the ratios; then a stage breakdown of a 16-key miss.
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,10 @@ use tari_transaction_components::{
 use tari_utilities::ByteArray;
 use tari_wallet_sync::{
     demo::outputs::{BuiltOutput, one_sided_output, own_output, random_scalar},
-    recognize::{OutputView, Recognizer, STORED_OFFSET_LEN, WalletKey, steps::Steps, stored_offset},
+    recognize::{
+        LaneKind, Multiplication, OutputView, Recognizer, STORED_OFFSET_LEN, WalletKey, steps::Steps, stored_offset,
+        vector_lanes_enabled,
+    },
 };
 
 const OUTPUTS: usize = 256;
@@ -192,10 +197,29 @@ impl Workload {
             .count()
     }
 
-    fn floor(&self, view: &Scalar) -> u8 {
+    /// The old floor: decompression, dalek's variable-base multiplication and a compression per pair.
+    fn dalek_floor(&self, view: &Scalar) -> u8 {
         self.offsets
             .iter()
             .fold(0, |acc, r| acc ^ (view * r.decompress().unwrap()).compress().0[0])
+    }
+
+    /// The shared path's floor for `keys`: its multiplication alone (per output one table, per key the
+    /// additions), µs per output-key, on the widest lanes here.
+    fn shared_floor(&self, keys: &[WalletKey]) -> f64 {
+        let points: Vec<RistrettoPoint> = self
+            .views(Offsets::Stored)
+            .iter()
+            .map(|v| Steps::offset(v).unwrap())
+            .collect();
+        let mut steps = Steps::default();
+        let mut out = Vec::with_capacity(points.len() * keys.len());
+        let how = Multiplication::Shared(LaneKind::best());
+        per_output_key(points.len() * keys.len(), || {
+            out.clear();
+            assert!(steps.products(how, &points, keys, &mut out), "{how} runs here");
+            black_box(&out);
+        })
     }
 }
 
@@ -206,17 +230,12 @@ fn bench_recognition(c: &mut Criterion) {
             .sample_size(20)
             .measurement_time(Duration::from_secs(3))
             .warm_up_time(Duration::from_millis(500));
-        let workload = Workload::new(kind, 16);
+        let workload = Workload::new(kind, 64);
         group.throughput(Throughput::Elements(OUTPUTS as u64));
         let manager = workload.wallets[0].official();
         group.bench_function("official", |b| b.iter(|| black_box(workload.official(&manager))));
-        if let Kind::Miss = kind {
-            group.bench_function("floor", |b| {
-                b.iter(|| black_box(workload.floor(&workload.wallets[0].view)))
-            });
-        }
         let mut recognizer = Recognizer::new();
-        for keys in [1usize, 4, 16] {
+        for keys in KEY_COUNTS {
             let wallet_keys: Vec<WalletKey> = workload.wallets[..keys].iter().map(Wallet::key).collect();
             group.throughput(Throughput::Elements((OUTPUTS * keys) as u64));
             group.bench_with_input(BenchmarkId::new("ours", keys), &wallet_keys, |b, keys| {
@@ -230,10 +249,22 @@ fn bench_recognition(c: &mut Criterion) {
     }
 }
 
-/// Best of several interleaved timings of `f`, in µs per output-key.
+const KEY_COUNTS: [usize; 4] = [1, 4, 16, 64];
+
+/// Rounds of 0.3 s per figure of the summary (best of them): `RECOGNIZE_BENCH_ROUNDS`, default 5; fewer
+/// for a quick look while developing.
+fn rounds() -> usize {
+    std::env::var("RECOGNIZE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
+        .max(1)
+}
+
+/// Best of several timings of `f`, in µs per output-key.
 fn per_output_key(pairs: usize, mut f: impl FnMut()) -> f64 {
     let mut best = f64::MAX;
-    for _ in 0..5 {
+    for _ in 0..rounds() {
         let start = Instant::now();
         let mut rounds = 0;
         while start.elapsed() < Duration::from_millis(300) {
@@ -245,52 +276,116 @@ fn per_output_key(pairs: usize, mut f: impl FnMut()) -> f64 {
     best
 }
 
-fn summary() {
-    println!("\nsame-run summary, µs per output-key (best of 5 × 0.3 s); ours reads R as the cache stores it");
-    println!("(format 3, decompressed at ingest), ours/dec decompresses it per pass (format 2):");
-    println!(
-        "{:<12} {:>7} {:>8} {:>8} {:>7} {:>7} {:>9} {:>9}  ours/official (1, 4, 16)  ours/floor (1, 16)",
-        "case", "floor", "official", "ours k=1", "k=4", "k=16", "dec k=1", "dec k=16"
+/// The rows of the summary: the automatic choice, then every path forced.
+fn paths() -> Vec<(String, Option<Multiplication>)> {
+    let mut rows = vec![("ours (auto)".to_string(), None)];
+    rows.extend(
+        Multiplication::available()
+            .into_iter()
+            .map(|m| (format!("  {m}"), Some(m))),
     );
-    let mut recognizer = Recognizer::new();
+    rows
+}
+
+fn summary() {
+    println!(
+        "\nsame-run summary, µs per output-key (best of {} × 0.3 s), {OUTPUTS} outputs;",
+        rounds()
+    );
+    println!("R read as the cache stores it (format 3) unless `decompressing`. `floor`: what the shared path");
+    println!("cannot avoid, its multiplication alone (one table per output ÷ keys, plus each key's additions).");
+    println!("Vector lanes: {}.", lanes_note());
     for kind in [Kind::Miss, Kind::OwnHit, Kind::DhHit] {
-        let w = Workload::new(kind, 16);
+        let w = Workload::new(kind, 64);
         let manager = w.wallets[0].official();
-        let floor = per_output_key(OUTPUTS, || {
-            black_box(w.floor(&w.wallets[0].view));
-        });
         let official = per_output_key(OUTPUTS, || {
             black_box(w.official(&manager));
         });
-        let mut ours_with = |k: usize, offsets: Offsets| {
-            let keys: Vec<WalletKey> = w.wallets[..k].iter().map(Wallet::key).collect();
-            per_output_key(OUTPUTS * k, || {
-                black_box(w.ours(&mut recognizer, &keys, offsets));
-            })
-        };
-        let ours: Vec<f64> = [1usize, 4, 16].iter().map(|&k| ours_with(k, Offsets::Stored)).collect();
-        let decompressing: Vec<f64> = [1usize, 16]
-            .iter()
-            .map(|&k| ours_with(k, Offsets::Decompressed))
-            .collect();
+        let dalek_floor = per_output_key(OUTPUTS, || {
+            black_box(w.dalek_floor(&w.wallets[0].view));
+        });
         println!(
-            "{:<12} {:>7.2} {:>8.2} {:>8.2} {:>7.2} {:>7.2} {:>9.2} {:>9.2}  {:.2} {:.2} {:.2}           {:.2} {:.2}",
-            kind.name(),
-            floor,
-            official,
-            ours[0],
-            ours[1],
-            ours[2],
-            decompressing[0],
-            decompressing[1],
-            ours[0] / official,
-            ours[1] / official,
-            ours[2] / official,
-            ours[0] / floor,
-            ours[2] / floor,
+            "\n{}: official {official:.2}; dalek decompress + multiply + compress {dalek_floor:.2}",
+            kind.name()
         );
+        print!("  {:<24}", "path \\ keys");
+        for k in KEY_COUNTS {
+            print!(" {:>8}", format!("k={k}"));
+        }
+        println!();
+        let all_keys: Vec<WalletKey> = w.wallets.iter().map(Wallet::key).collect();
+        let mut auto = Vec::new();
+        for (name, how) in paths() {
+            print!("  {name:<24}");
+            for k in KEY_COUNTS {
+                let mut recognizer = match how {
+                    Some(how) => Recognizer::with_multiplication(how).expect("available"),
+                    None => Recognizer::new(),
+                };
+                let t = per_output_key(OUTPUTS * k, || {
+                    black_box(w.ours(&mut recognizer, &all_keys[..k], Offsets::Stored));
+                });
+                if how.is_none() {
+                    auto.push(t);
+                }
+                print!(" {t:>8.2}");
+            }
+            println!();
+        }
+        print!("  {:<24}", "ours (auto) decompressing");
+        for k in KEY_COUNTS {
+            let mut recognizer = Recognizer::new();
+            let t = per_output_key(OUTPUTS * k, || {
+                black_box(w.ours(&mut recognizer, &all_keys[..k], Offsets::Decompressed));
+            });
+            print!(" {t:>8.2}");
+        }
+        println!();
+        let floor: Vec<f64> = KEY_COUNTS.iter().map(|&k| w.shared_floor(&all_keys[..k])).collect();
+        print!("  {:<24}", "floor");
+        floor.iter().for_each(|t| print!(" {t:>8.2}"));
+        println!();
+        print!("  {:<24}", "auto / official");
+        auto.iter().for_each(|t| print!(" {:>8.3}", t / official));
+        println!();
+        print!("  {:<24}", "auto / floor");
+        auto.iter().zip(&floor).for_each(|(t, f)| print!(" {:>8.2}", t / f));
+        println!();
+        print!("  {:<24}", "auto takes");
+        let recognizer = Recognizer::new();
+        KEY_COUNTS
+            .iter()
+            .for_each(|&k| print!(" {:>8}", short(recognizer.multiplication(OUTPUTS, k))));
+        println!();
     }
     breakdown();
+}
+
+fn lanes_note() -> String {
+    let kinds: Vec<String> = [LaneKind::Ifma]
+        .iter()
+        .map(|k| format!("{k:?} {}", if k.available() { "yes" } else { "no" }))
+        .collect();
+    format!(
+        "{} (switch {})",
+        kinds.join(", "),
+        if vector_lanes_enabled() { "on" } else { "off" }
+    )
+}
+
+fn short(how: Multiplication) -> String {
+    match how {
+        Multiplication::PerKey => "dalek".into(),
+        Multiplication::Windowed(k) => format!("win-{}", lane_name(k)),
+        Multiplication::Shared(k) => format!("sh-{}", lane_name(k)),
+    }
+}
+
+fn lane_name(kind: LaneKind) -> &'static str {
+    match kind {
+        LaneKind::Serial => "ser",
+        LaneKind::Ifma => "ifma",
+    }
 }
 
 /// What a 16-key miss pays per output-key, stage by stage, each stage timed alone over the same outputs
@@ -310,6 +405,7 @@ fn breakdown() {
     let shared = RistrettoPoint::double_and_compress_batch(&products);
     let encryption_keys: Vec<Scalar> = shared.iter().map(Steps::encryption_key).collect();
     let mut steps = Steps::default();
+    let how = Recognizer::new().multiplication(OUTPUTS, KEYS);
 
     // Per output, shared by the keys: divided by the key count.
     let decompress = per_output_key(pairs, || {
@@ -329,7 +425,19 @@ fn breakdown() {
             }
         }
     });
+    let mut out = Vec::with_capacity(pairs);
     let multiply = per_output_key(pairs, || {
+        out.clear();
+        if !steps.products(how, &points, &keys, &mut out) {
+            for p in &points {
+                for k in &keys {
+                    out.push(Steps::product(k, p));
+                }
+            }
+        }
+        black_box(&out);
+    });
+    let dalek_multiply = per_output_key(pairs, || {
         for p in &points {
             for k in &keys {
                 black_box(Steps::product(k, p));
@@ -353,10 +461,11 @@ fn breakdown() {
     let batch = per_output_key(pairs, || {
         black_box(w.ours(&mut recognizer, &keys, Offsets::Stored));
     });
+    let multiply_name = format!("(v/2)·R, constant time: {how}");
     let stages = [
         ("load stored R (per output / 16)", load),
         ("own-key attempt (BLAKE2b, XChaCha20-Poly1305 tag)", own_key),
-        ("(v/2)·R, constant time", multiply),
+        (multiply_name.as_str(), multiply),
         ("batched double-and-compress", compress),
         ("k_enc(D) (BLAKE2b-512, wide reduction)", kdf),
         ("Diffie-Hellman AEAD attempt (BLAKE2b, tag)", dh_aead),
@@ -369,6 +478,10 @@ fn breakdown() {
     println!("  {:<52} {sum:>6.3}  {:>5.1}%", "sum of stages", 100.0 * sum / batch);
     println!("  {:<52} {batch:>6.3}", "the batch (ours, k=16)");
     println!("  {:<52} {:>6.3}", "rest (bookkeeping: batch − stages)", batch - sum);
+    println!(
+        "  {:<52} {dalek_multiply:>6.3}",
+        "for comparison: dalek's (v/2)·R per pair"
+    );
     println!(
         "  {:<52} {decompress:>6.3}",
         "for comparison: decompress R (per output / 16)"

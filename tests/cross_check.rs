@@ -28,7 +28,7 @@ use tari_transaction_components::{
 };
 use tari_wallet_sync::{
     cache::{BlockData, Cache, OutputData},
-    recognize::{OutputView, Provenance, Recognized, Recognizer, WalletKey},
+    recognize::{Multiplication, OutputView, Provenance, Recognized, Recognizer, WalletKey},
 };
 
 const SEED: u64 = 0x7a41_c0de_2025;
@@ -294,6 +294,39 @@ fn batch_scan_finds_exactly_the_officially_owned_pairs() {
     assert_batch_matches_official(&all_views());
 }
 
+/// Every multiplication path this machine can run (dalek's per key, ours per key and the shared per-output
+/// tables, on every lane type the CPU has; `TWS_RECOGNIZE_VECTOR=off` leaves the serial ones) gives the
+/// official answers over the whole corpus, and the same hits, opening for opening, as dalek's path.
+#[test]
+fn every_multiplication_path_gives_the_official_answers() {
+    let views = all_views();
+    let summary = |hits: &[Recognized]| -> Vec<String> { hits.iter().map(|h| format!("{h:?}")).collect() };
+    let paths = Multiplication::available();
+    eprintln!(
+        "multiplication paths checked: {paths:?} (a pass of {} keys takes {})",
+        CORPUS.wallets.len(),
+        Recognizer::new().multiplication(views.len(), CORPUS.wallets.len())
+    );
+    assert!(
+        paths.len() >= 3,
+        "only {paths:?}: dalek's point layout is unreadable on this build"
+    );
+    let reference = summary(&scan_with(Multiplication::PerKey, &views));
+    for how in paths {
+        let hits = scan_with(how, &views);
+        assert_hits_match_official(&format!("{how}"), &hits);
+        assert!(summary(&hits) == reference, "{how}: hits differ from dalek's path");
+    }
+}
+
+fn scan_with(how: Multiplication, views: &[OutputView<'_>]) -> Vec<Recognized> {
+    let mut hits = Vec::new();
+    Recognizer::with_multiplication(how)
+        .expect("an available path")
+        .scan(views, &all_keys(), |hit| hits.push(hit));
+    hits
+}
+
 /// The same through a format-3 cache: every corpus output appended to a real cache, scanned from its
 /// records, whose sender offset keys are read in the stored (decompressed at ingest) form. Ours then
 /// answers exactly as the official key manager, and hit for hit as when it decompresses each key.
@@ -355,7 +388,12 @@ fn assert_batch_matches_official(views: &[OutputView<'_>]) -> Vec<Recognized> {
     let keys = all_keys();
     let mut hits = Vec::new();
     Recognizer::new().scan(views, &keys, |hit| hits.push(hit));
+    assert_hits_match_official("batch", &hits);
+    hits
+}
 
+/// The hits of a scan of the whole corpus with every key are exactly the official ones.
+fn assert_hits_match_official(what: &str, hits: &[Recognized]) {
     let found: Vec<(usize, usize)> = hits.iter().map(|hit| (hit.output_index, hit.key_index)).collect();
     assert!(found.is_sorted(), "hits are reported in output order, then key order");
     let found: BTreeSet<(usize, usize)> = found.into_iter().collect();
@@ -369,7 +407,7 @@ fn assert_batch_matches_official(views: &[OutputView<'_>]) -> Vec<Recognized> {
         .map(|&(i, k)| format!("claimed {}", label(i, &CORPUS.outputs[i], &CORPUS.wallets[k])))
         .collect();
     assert_no_problems(
-        "batch hit set differs from the official one",
+        &format!("{what}: hit set differs from the official one"),
         &[missing, extra].concat(),
     );
 
@@ -384,8 +422,7 @@ fn assert_batch_matches_official(views: &[OutputView<'_>]) -> Vec<Recognized> {
             ))
         })
         .collect();
-    assert_no_problems("batch openings differ from the official ones", &problems);
-    hits
+    assert_no_problems(&format!("{what}: openings differ from the official ones"), &problems);
 }
 
 /// The encrypted-data length limits: the official type refuses 79 and 337 bytes, so no output carries them,

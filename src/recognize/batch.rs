@@ -1,6 +1,8 @@
 //! Batch recogniser: many outputs against many keys. Owns the order of work that makes a scan cheap:
-//! each sender offset key is loaded from the cache's stored form (or decompressed) once per output, each key's `v/2` is prepared once, and the
-//! `K × n` Diffie-Hellman points of a chunk are doubled and compressed in one batched inversion.
+//! each sender offset key is loaded from the cache's stored form (or decompressed) once per output, each
+//! key's `v/2` is prepared once, the `K × n` Diffie-Hellman products of a chunk come from the path
+//! `shared` chooses for the pass (per-output tables shared by the keys, or per key), and they are doubled
+//! and compressed in one batched inversion.
 //! Scratch buffers are reused, so the steady state allocates one vector per chunk, never per output.
 
 use curve25519_dalek::{
@@ -15,6 +17,7 @@ use super::{
     key::WalletKey,
     opening,
     output::{OutputView, Provenance, Recognized},
+    shared::{Multiplication, Products},
     stored_offset::{self, Offset},
 };
 
@@ -30,7 +33,12 @@ pub struct Recognizer {
     /// Diffie-Hellman point in `products`.
     pairs: Vec<Pair>,
     products: Vec<RistrettoPoint>,
+    /// The chunk's usable sender offset points, for our multiplication paths.
+    usable: Vec<RistrettoPoint>,
+    lanes: Products,
     plaintext: Plaintext,
+    /// The multiplication path every pass takes; `None` chooses per pass (`Multiplication::for_pass`).
+    forced: Option<Multiplication>,
 }
 
 #[derive(Clone, Copy)]
@@ -43,9 +51,31 @@ enum Pair {
     DiffieHellman(usize),
 }
 
+/// Below this many outputs in a chunk the lanes of our paths would mostly hold padding: dalek's per-key
+/// multiplication is used (a single-output `recognize`, the tail of a small scan).
+const LANES_FROM_OUTPUTS: usize = 8;
+
 impl Recognizer {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A recogniser whose passes all take `how` (tests and benches compare the paths); `None` when that
+    /// path cannot run on this machine.
+    pub fn with_multiplication(how: Multiplication) -> Option<Self> {
+        how.can_run().then(|| Recognizer {
+            forced: Some(how),
+            ..Self::default()
+        })
+    }
+
+    /// The multiplication path a pass over `outputs` outputs with `keys` keys takes.
+    pub fn multiplication(&self, outputs: usize, keys: usize) -> Multiplication {
+        match self.forced {
+            Some(how) => how,
+            None if outputs.min(CHUNK) < LANES_FROM_OUTPUTS => Multiplication::PerKey,
+            None => Multiplication::for_pass(keys),
+        }
     }
 
     /// Tests every output against every key and calls `on_hit` for each output a key owns, in output
@@ -54,8 +84,9 @@ impl Recognizer {
         if keys.is_empty() {
             return;
         }
+        let how = self.multiplication(outputs.len(), keys.len());
         for (chunk_index, chunk) in outputs.chunks(CHUNK).enumerate() {
-            self.scan_chunk(chunk_index * CHUNK, chunk, keys, &mut on_hit);
+            self.scan_chunk(chunk_index * CHUNK, chunk, keys, how, &mut on_hit);
         }
     }
 
@@ -73,6 +104,7 @@ impl Recognizer {
         base: usize,
         chunk: &[OutputView<'_>],
         keys: &[WalletKey],
+        how: Multiplication,
         on_hit: &mut impl FnMut(Recognized),
     ) {
         // Per output, once: is `R` a usable point? Outputs with invalid data lengths are skipped whole.
@@ -84,23 +116,39 @@ impl Recognizer {
             offset_point(output)
         }));
 
-        // Own-key attempts first (a hash and a tag check each); only pairs they leave open pay for the
-        // Diffie-Hellman point, (v/2)·R, constant time in v.
-        self.pairs.clear();
+        // Our paths multiply every usable output by every key at once (the `slot`-th usable output's
+        // products start at `slot · keys`); dalek's multiplies only the pairs the own-key attempt leaves
+        // open. Either way (v/2)·R, constant time in v.
         self.products.clear();
+        let lanes = how != Multiplication::PerKey && {
+            self.usable.clear();
+            self.usable.extend(self.offsets.iter().flatten());
+            self.lanes.compute(how, &self.usable, keys, &mut self.products)
+        };
+
+        // Own-key attempts (a hash and a tag check each) settle a pair before any Diffie-Hellman attempt.
+        self.pairs.clear();
+        let mut slot = 0;
         for (i, output) in chunk.iter().enumerate() {
-            for key in keys {
+            for (k, key) in keys.iter().enumerate() {
                 let pair = if !aead::valid_length(output.encrypted_data.len()) {
                     Pair::NotOurs
                 } else if self.own_key_opens(output, key) {
                     Pair::OwnKey
                 } else if let Some(point) = &self.offsets[i] {
-                    self.products.push(key.view_half() * point);
-                    Pair::DiffieHellman(self.products.len() - 1)
+                    if lanes {
+                        Pair::DiffieHellman(slot * keys.len() + k)
+                    } else {
+                        self.products.push(key.view_half() * point);
+                        Pair::DiffieHellman(self.products.len() - 1)
+                    }
                 } else {
                     Pair::NotOurs
                 };
                 self.pairs.push(pair);
+            }
+            if self.offsets[i].is_some() {
+                slot += 1;
             }
         }
         // compress(2·(v/2)·R) = compress(v·R) for the whole chunk with one inversion.

@@ -40,13 +40,15 @@ impl KeyError {
 }
 
 /// A wallet's private view key `v` and public spend key `S`, with what every scan step derives from them
-/// computed once: `v/2` (the scanner multiplies by it and doubles in the batched compression) and `S`
-/// decompressed (for stealth script classification). Zeroized on drop; `Debug` shows only the public half.
+/// computed once: `v/2` (the scanner multiplies by it and doubles in the batched compression), its
+/// signed radix-16 digits (what our windowed multiplications consume) and `S` decompressed (for stealth
+/// script classification). Zeroized on drop; `Debug` shows only the public half.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct WalletKey {
     view: Scalar,
     view_bytes: [u8; 32],
     view_half: Scalar,
+    view_half_digits: [i8; 64],
     #[zeroize(skip)]
     spend_public: CompressedRistretto,
     #[zeroize(skip)]
@@ -77,10 +79,12 @@ impl WalletKey {
         let spend_public = CompressedRistretto(spend_bytes);
         let spend_point = spend_public.decompress().ok_or(KeyError::InvalidSpendKey)?;
         let view_half = view * Scalar::from(2u8).invert();
+        let view_half_digits = super::shared::signed_radix_16(view_half.as_bytes());
         Ok(WalletKey {
             view,
             view_bytes,
             view_half,
+            view_half_digits,
             spend_public,
             spend_point,
         })
@@ -117,6 +121,10 @@ impl WalletKey {
 
     pub(crate) fn view_half(&self) -> &Scalar {
         &self.view_half
+    }
+
+    pub(crate) fn view_half_digits(&self) -> &[i8; 64] {
+        &self.view_half_digits
     }
 
     pub(crate) fn spend_point(&self) -> &RistrettoPoint {

@@ -12,12 +12,14 @@ use super::{
     batch, kdf,
     key::WalletKey,
     output::OutputView,
+    shared::{Multiplication, Products},
 };
 
-/// Scratch for the stages that decrypt.
+/// Scratch for the stages that decrypt and multiply.
 #[derive(Default)]
 pub struct Steps {
     plaintext: Plaintext,
+    lanes: Products,
 }
 
 impl Steps {
@@ -26,9 +28,21 @@ impl Steps {
         batch::offset_point(output)
     }
 
-    /// `(v/2)·R`, the constant-time multiplication.
+    /// `(v/2)·R`, dalek's constant-time multiplication (the per-key path).
     pub fn product(key: &WalletKey, point: &RistrettoPoint) -> RistrettoPoint {
         key.view_half() * point
+    }
+
+    /// `(v/2)·R` for every point and key, point-major, appended to `out` by one of our paths (the shared
+    /// tables or our per-key windows): the multiplication of a pass alone. `false` when it cannot run.
+    pub fn products(
+        &mut self,
+        how: Multiplication,
+        points: &[RistrettoPoint],
+        keys: &[WalletKey],
+        out: &mut Vec<RistrettoPoint>,
+    ) -> bool {
+        how != Multiplication::PerKey && how.can_run() && self.lanes.compute(how, points, keys, out)
     }
 
     /// The own-key attempt: AEAD key from `v` and `C`, tag check (and decryption when it verifies).

@@ -17,6 +17,8 @@ use curve25519_dalek::{
     scalar::Scalar,
 };
 
+use super::field::{self, Limbs};
+
 /// Bytes of one stored offset.
 pub const STORED_OFFSET_LEN: usize = 96;
 
@@ -25,10 +27,6 @@ const UNUSABLE: [u8; STORED_OFFSET_LEN] = [0; STORED_OFFSET_LEN];
 /// Nothing stored (this build cannot produce the form): readers decompress `R`. Never a canonical
 /// coordinate, so never confused with a point.
 pub const NOT_STORED: [u8; STORED_OFFSET_LEN] = [0xff; STORED_OFFSET_LEN];
-
-const LIMB_MASK: u64 = (1 << 51) - 1;
-
-type Limbs = [u64; 5];
 
 /// dalek's `EdwardsPoint` on 64-bit backends, field by field; what the probe verifies.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -70,6 +68,11 @@ static LAYOUT_HOLDS: LazyLock<bool> = LazyLock::new(|| {
 
 /// Whether this build can store and load the decompressed form (the layout probe's outcome, run once
 /// per process and logged). Where it cannot, `encode` writes `NOT_STORED` and `load` decompresses.
+pub fn layout_holds() -> bool {
+    *LAYOUT_HOLDS
+}
+
+/// Whether dalek's point layout is the one this module reads and writes (checked once per process).
 pub fn layout_holds() -> bool {
     *LAYOUT_HOLDS
 }
@@ -135,55 +138,33 @@ fn from_extended(e: &Extended) -> RistrettoPoint {
     unsafe { std::mem::transmute_copy::<Extended, RistrettoPoint>(e) }
 }
 
-/// Unpacks 255 little-endian bits into five 51-bit limbs (the top bit is ignored, as dalek does).
-fn from_bytes(bytes: &[u8; 32]) -> Limbs {
-    let word = |i: usize| u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("fixed width"));
-    let (w0, w1, w2, w3) = (word(0), word(1), word(2), word(3));
-    [
-        w0 & LIMB_MASK,
-        ((w0 >> 51) | (w1 << 13)) & LIMB_MASK,
-        ((w1 >> 38) | (w2 << 26)) & LIMB_MASK,
-        ((w2 >> 25) | (w3 << 39)) & LIMB_MASK,
-        (w3 >> 12) & LIMB_MASK,
-    ]
+/// A point's extended coordinates `X, Y, Z, T` as canonical limbs (each below 2^51), for arithmetic of
+/// our own (`recognize::shared`); `None` where the layout probe failed.
+pub(super) fn point_limbs(point: &RistrettoPoint) -> Option<[Limbs; 4]> {
+    if !*LAYOUT_HOLDS {
+        return None;
+    }
+    let e = to_extended(point)?;
+    Some([e.x, e.y, e.z, e.t].map(|c| from_bytes(&to_bytes(c))))
 }
 
-/// The canonical encoding (fully reduced mod 2^255 − 19) of limbs that may exceed 51 bits.
+/// The point with extended coordinates `X, Y, Z, T` (limbs below 2^62, any representation: they are
+/// reduced here), as dalek's type; `None` where the layout probe failed. The coordinates must be those of
+/// a point on the curve (every caller computes them with the curve's formulas from such a point).
+pub(super) fn point_from_limbs(coordinates: &[Limbs; 4]) -> Option<RistrettoPoint> {
+    if !*LAYOUT_HOLDS {
+        return None;
+    }
+    let [x, y, z, t] = coordinates.map(|c| from_bytes(&to_bytes(c)));
+    Some(from_extended(&Extended { x, y, z, t }))
+}
+
+fn from_bytes(bytes: &[u8; 32]) -> Limbs {
+    field::limbs_from_bytes(bytes)
+}
+
 fn to_bytes(limbs: Limbs) -> [u8; 32] {
-    let mut l = limbs;
-    let carry = |l: &mut Limbs| {
-        for i in 0..4 {
-            l[i + 1] += l[i] >> 51;
-            l[i] &= LIMB_MASK;
-        }
-        let top = l[4] >> 51;
-        l[4] &= LIMB_MASK;
-        l[0] += 19 * top;
-    };
-    carry(&mut l);
-    carry(&mut l);
-    // Now l < 2^255 + small; subtract p once if l ≥ p: q = 1 exactly when l + 19 ≥ 2^255.
-    let mut q = (l[0] + 19) >> 51;
-    for limb in &l[1..] {
-        q = (limb + q) >> 51;
-    }
-    l[0] += 19 * q;
-    for i in 0..4 {
-        l[i + 1] += l[i] >> 51;
-        l[i] &= LIMB_MASK;
-    }
-    l[4] &= LIMB_MASK;
-    let words = [
-        l[0] | (l[1] << 51),
-        (l[1] >> 13) | (l[2] << 38),
-        (l[2] >> 26) | (l[3] << 25),
-        (l[3] >> 39) | (l[4] << 12),
-    ];
-    let mut out = [0u8; 32];
-    for (i, w) in words.iter().enumerate() {
-        out[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
-    }
-    out
+    field::canonical_bytes(&limbs)
 }
 
 /// Whether dalek's points are laid out as `Extended` says: for a few points, the stored form loads to a
@@ -220,6 +201,7 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
 
     use super::*;
+    use crate::recognize::field::LIMB_MASK;
 
     #[test]
     fn the_layout_probe_holds_on_this_build() {
