@@ -3,7 +3,8 @@
 //! the browser, follows events with tickets, downloads, decompresses and opens the wallet file, and
 //! POSTs what it shows back to the little static server here. The balance must be the demo wallet's.
 //!
-//! Needs `chromium` (`apt-get install -y chromium`) and `npm ci` in `examples/web`; `.ci/run` does both.
+//! Needs `chromium` (`apt-get install -y chromium`) and `npm ci` in `examples/web`; `tools/test` (the
+//! README's test command) does both.
 
 use std::{
     convert::Infallible,
@@ -142,7 +143,7 @@ async fn the_browser_page_syncs_a_demo_wallet_and_shows_its_balance() {
     let browser_path = chromium();
     assert!(
         web_dir().join("node_modules/@noble/curves").is_dir(),
-        "examples/web/node_modules is missing: run `npm ci` in examples/web (.ci/run does)"
+        "examples/web/node_modules is missing: run `npm ci` in examples/web (tools/test does)"
     );
     let page_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let page_addr: SocketAddr = page_listener.local_addr().unwrap();
