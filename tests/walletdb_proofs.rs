@@ -656,3 +656,47 @@ fn a_file_with_proofs_keeps_the_clients_schema_with_only_our_tables_beside_it() 
     )
     .unwrap();
 }
+
+/// The browser checker's test vectors (examples/web/test/proofs-fixture.json): every proof of the first
+/// fixture wallet with its header bytes, as the file carries them. Proofs are deterministic, so the
+/// committed file must be what the current builder writes; `TWS_WRITE_WEB_FIXTURE=1` rewrites it.
+#[test]
+fn the_browser_checkers_vectors_are_what_the_builder_writes() {
+    let f = fixture();
+    let cache_dir = f.imported_cache();
+    let sources = FullOutputSources::new(vec![Arc::new(LmdbFullOutputs::new(&f.db_dir))]);
+    let (_, file) = build_all(&f, &cache_dir, &sources).remove(0);
+    let conn = open_download(&file.chunks().concat());
+    let rows: Vec<serde_json::Value> = conn
+        .prepare(
+            "SELECT o.output_hash, o.mined_in_block_height, p.proof, p.block_hash, h.mining_preimage, h.pow_nonce \
+             FROM outputs o JOIN tws_output_proofs p ON p.output_hash = o.output_hash JOIN tws_block_headers h ON \
+             h.block_hash = p.block_hash ORDER BY o.mined_in_block_height, o.output_hash",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            let hex_of = |i| r.get::<_, Vec<u8>>(i).map(hex::encode);
+            Ok(serde_json::json!({
+                "output_hash": hex_of(0)?,
+                "height": r.get::<_, i64>(1)?,
+                "proof": hex_of(2)?,
+                "block_hash": hex_of(3)?,
+                "mining_preimage": hex_of(4)?,
+                "pow_nonce": hex_of(5)?,
+            }))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let vectors = serde_json::json!({ "network": f.manifest.network_byte, "outputs": rows });
+    let text = serde_json::to_string_pretty(&vectors).unwrap() + "\n";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web/test/proofs-fixture.json");
+    if std::env::var_os("TWS_WRITE_WEB_FIXTURE").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "rewrite with TWS_WRITE_WEB_FIXTURE=1"
+    );
+}
