@@ -79,6 +79,9 @@ pub enum ProofBuildError {
     /// A rebuilt tree gave a proof its own checker refuses: a fault of ours, never shipped.
     #[error("the proof of an output at height {height} does not verify: {error}")]
     SelfCheck { height: u64, error: CheckError },
+    /// The caller's stop (a deadline, a cancelled job) between two blocks.
+    #[error("stopped before every block was proved")]
+    Stopped,
     #[error(transparent)]
     Network(#[from] NetworkError),
 }
@@ -89,6 +92,7 @@ impl ProofBuildError {
             ProofBuildError::HeaderUnavailable { .. } => "PROOF_HEADER_UNAVAILABLE",
             ProofBuildError::BlockIncomplete { .. } => "PROOF_BLOCK_INCOMPLETE",
             ProofBuildError::SelfCheck { .. } => "PROOF_INTERNAL",
+            ProofBuildError::Stopped => "BUILD_CANCELLED",
             ProofBuildError::Network(e) => e.code(),
         }
     }
@@ -103,12 +107,13 @@ impl ProofBuildError {
 }
 
 /// The proofs of `owned` (outputs of `view`'s chain). `None` for a demo cache, whose blocks have no
-/// real headers.
+/// real headers. `stop` is asked between blocks (each may cost the node a round trip or two).
 pub fn build(
     view: &CacheView,
     owned: &[OwnedOutput],
     resolved: &ResolvedOutputs,
     sources: &FullOutputSources,
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Option<WalletProofs>, ProofBuildError> {
     if view.is_demo() {
         return Ok(None);
@@ -130,6 +135,9 @@ pub fn build(
             .push(o.output_hash);
     }
     for ((height, block_hash), outputs) in by_block {
+        if stop() {
+            return Err(ProofBuildError::Stopped);
+        }
         let header = header_for(sources, height, &block_hash)?;
         let block_output_mr: [u8; 32] = *header.block_output_mr;
         let (tree, from_cache) = tree_for(view, resolved, sources, height, &block_hash, &block_output_mr)?;

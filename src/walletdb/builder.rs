@@ -338,7 +338,14 @@ pub fn build_from_chain_until(
         let fetching = scope.spawn(|| -> Result<_, WalletDbError> {
             let full = sources.resolve(view, &result.outputs)?;
             let started = std::time::Instant::now();
-            let proofs = proof::build(view, &result.outputs, &full, sources)?;
+            let stop = || interrupt.check().is_err();
+            let proofs = proof::build(view, &result.outputs, &full, sources, &stop).map_err(|e| match e {
+                proof::ProofBuildError::Stopped => match interrupt.check() {
+                    Err(stopped) => WalletDbError::Stopped(stopped),
+                    Ok(()) => WalletDbError::Proof(e),
+                },
+                e => WalletDbError::Proof(e),
+            })?;
             Ok((full, proofs, started.elapsed()))
         });
         let sealed = account::seal(key, account);
