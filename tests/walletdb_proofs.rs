@@ -362,10 +362,19 @@ async fn the_light_follower_proves_from_the_blocks_the_node_sent() {
     ))]);
     let requests_before = node.full_output_requests();
     tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
         let files = build_all(&f, &cache_dir, &sources);
+        let build_time = started.elapsed();
         for (name, file) in &files {
             check_file(&f, name, file);
         }
+        let proof_micros: u64 = files.iter().map(|(_, file)| file.summary.proof_micros).sum();
+        eprintln!(
+            "light cache, node over HTTP: proof time {} ms of {} ms building {} files",
+            proof_micros / 1000,
+            build_time.as_millis(),
+            files.len()
+        );
     })
     .await
     .unwrap();
