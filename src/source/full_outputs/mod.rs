@@ -122,7 +122,9 @@ pub trait FullOutputs: Send + Sync {
     }
 
     /// The whole header of the main chain's block at `height` (for output proofs); `None` where this
-    /// source holds none. The caller checks its hash against the chain's.
+    /// source holds none. The caller checks its hash against the chain's. Every real chain's wallet file
+    /// needs one source answering this (a host node's lookup too), or its jobs fail
+    /// `PROOF_HEADER_UNAVAILABLE`.
     fn header(&self, _height: u64) -> Result<Option<BlockHeader>, SourceFailure> {
         Ok(None)
     }
