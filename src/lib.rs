@@ -19,6 +19,7 @@ pub mod demo;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod network;
+pub mod proof;
 pub mod recognize;
 pub mod scan;
 pub mod service;

@@ -24,6 +24,7 @@ use rusqlite::Connection;
 use tari_common::configuration::Network;
 use tari_common_types::tari_address::TariAddress;
 use tari_crypto::tari_utilities::ByteArray;
+use tari_node_components::blocks::BlockHeader;
 use tari_transaction_components::{
     MicroMinotari, TransactionBuilder,
     key_manager::{KeyManager, TransactionKeyManagerInterface},
@@ -34,10 +35,11 @@ use tari_transaction_components::{
 use tari_wallet_sync::{
     cache::{BlockData, Cache, CacheView, OutputData},
     network,
+    proof::BlockTree,
     recognize::WalletKey,
     scan::{ScanRequest, ScanResult, scan_one},
     source::{
-        full_outputs::{FullOutputSources, FullOutputs, SourceFailure, Wanted},
+        full_outputs::{BlockLeaf, FullOutputSources, FullOutputs, SourceFailure, Wanted},
         output_details,
     },
     walletdb::{
@@ -90,6 +92,9 @@ fn output_data(output: &TransactionOutput) -> OutputData {
 struct Chain {
     cache: Cache,
     full: Vec<TransactionOutput>,
+    /// Each block's header, as a node makes it: its `block_output_mr` over the block's outputs, its hash
+    /// the block's (so output proofs can be built against it).
+    headers: Vec<BlockHeader>,
 }
 
 impl Chain {
@@ -97,6 +102,7 @@ impl Chain {
         Chain {
             cache: Cache::create(dir, NETWORK.as_byte()).expect("a cache"),
             full: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -105,8 +111,15 @@ impl Chain {
             Some(tip) => (tip.height + 1, tip.hash),
             None => (0, [0; 32]),
         };
-        let mut hash = [0xb1; 32];
-        hash[..8].copy_from_slice(&height.to_le_bytes());
+        let mut header = BlockHeader::new(1);
+        header.height = height;
+        header.prev_hash = prev_hash.into();
+        header.timestamp = (1_750_000_000 + height * 120).into();
+        header.block_output_mr = BlockTree::rebuild(outputs.iter().map(BlockLeaf::of).collect())
+            .root()
+            .into();
+        let hash: [u8; 32] = *header.hash();
+        self.headers.push(header);
         let block = BlockData {
             height,
             hash,
@@ -122,12 +135,12 @@ impl Chain {
     }
 
     fn sources(&self) -> FullOutputSources {
-        FullOutputSources::new(vec![Arc::new(Node(self.full.clone()))])
+        FullOutputSources::new(vec![Arc::new(Node(self.full.clone(), self.headers.clone()))])
     }
 }
 
 /// The node's full outputs, looked up by output hash as a node's query service answers.
-struct Node(Vec<TransactionOutput>);
+struct Node(Vec<TransactionOutput>, Vec<BlockHeader>);
 
 impl FullOutputs for Node {
     fn describe(&self) -> String {
@@ -139,6 +152,10 @@ impl FullOutputs for Node {
             .iter()
             .map(|w| self.0.iter().find(|o| o.hash().as_slice() == w.output_hash).cloned())
             .collect())
+    }
+
+    fn header(&self, height: u64) -> Result<Option<BlockHeader>, SourceFailure> {
+        Ok(self.1.iter().find(|h| h.height == height).cloned())
     }
 }
 

@@ -62,6 +62,8 @@ impl ResultBuilder for WalletDbBuilder {
                     tracing::error!(code = e.code(), count, "owned outputs could not be imported")
                 }
                 WalletDbError::Stopped(Stopped::Cancelled) => tracing::debug!("the build was cancelled"),
+                // A proof failure names the block, which points at the wallet: the log gets the code only.
+                WalletDbError::Proof(_) => tracing::error!(code = e.code(), "the wallet's proofs could not be built"),
                 _ => tracing::error!(code = e.code(), error = %e, "building the wallet file failed"),
             }
             failure(&e)
@@ -82,6 +84,11 @@ fn failure(error: &WalletDbError) -> JobFailure {
         WalletDbError::FullOutputs(e) => JobFailure::new(
             e.code(),
             "the node could not supply this wallet's outputs as mined; try again later",
+            e.is_retryable(),
+        ),
+        WalletDbError::Proof(e) => JobFailure::new(
+            e.code(),
+            "the node could not supply the blocks or headers this wallet's proofs need; try again later",
             e.is_retryable(),
         ),
         // The message names how many and where, never a key: the job's owner can find the outputs.

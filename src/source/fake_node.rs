@@ -141,15 +141,20 @@ impl FakeNode {
     }
 
     /// Starts serving a node database's chain (a stopped node's LMDB, such as the test fixture), with its
-    /// genuine full outputs on `/get_utxos_by_block`.
+    /// genuine full outputs on `/get_utxos_by_block` and genuine headers on `/get_header_by_height`.
     pub async fn from_lmdb(db: &NodeDb) -> Result<FakeNode, LmdbError> {
         let tip = db.chain_info()?.tip_height;
-        let (mut blocks, mut full) = (Vec::new(), Vec::new());
+        let (mut blocks, mut full, mut headers) = (Vec::new(), Vec::new(), Vec::new());
         db.for_each_block_with_outputs(0..=tip, |block, outputs| {
             full.push((block.hash, outputs));
             blocks.push(block);
             Ok(())
         })?;
+        for block in &blocks {
+            if let Some((header, hash)) = db.full_header(block.height)? {
+                headers.push((hash, header));
+            }
+        }
         let node = FakeNode::start(blocks).await.map_err(|source| LmdbError::Io {
             dir: db.dir().into(),
             source,
@@ -157,6 +162,9 @@ impl FakeNode {
         let mut chain = node.shared.chain.lock().expect("lock");
         for (hash, outputs) in full {
             chain.set_full_outputs(hash, outputs);
+        }
+        for (hash, header) in headers {
+            chain.set_header(hash, header);
         }
         drop(chain);
         Ok(node)

@@ -20,11 +20,12 @@ use super::{
     file,
     interrupt::Interrupt,
     ledger::{Ledger, REQUIRED_CONFIRMATIONS, utc},
-    schema, tips,
+    proofs, schema, tips,
     wallet_output::OutputMaker,
 };
 use crate::{
     cache::CacheView,
+    proof,
     recognize::WalletKey,
     scan::ScanResult,
     source::full_outputs::{FullOutputSources, ResolvedOutputs, apply_details},
@@ -69,6 +70,11 @@ pub struct WalletSummary {
     pub scanned_tip_rows: u64,
     /// `None` for a scan of an empty cache.
     pub tip_height: Option<u64>,
+    /// Owned outputs carrying a proof checked against their block's header (`proof`); `None` when the
+    /// file has no proof tables (a demo chain, or a file built without the chain's view).
+    pub proved_outputs: Option<u64>,
+    /// Time spent building and checking the proofs (headers fetched, blocks rebuilt), in microseconds.
+    pub proof_micros: u64,
 }
 
 /// Opens the private in-memory database a wallet file is built in: SQLite's `memdb` VFS, so the finished
@@ -326,21 +332,39 @@ pub fn build_from_chain_until(
     options: &BuildOptions,
     interrupt: &Interrupt<'_>,
 ) -> Result<WalletFile, WalletDbError> {
-    // The node's answers take round trips; the password's Argon2id takes CPU: do both at once.
-    let (full, sealed) = std::thread::scope(|scope| {
-        let fetching = scope.spawn(|| sources.resolve(view, &result.outputs));
+    // The node's answers take round trips; the password's Argon2id takes CPU: do both at once. Proofs
+    // are built and checked against their headers before the file exists (`proof::build`).
+    let (fetched, sealed) = std::thread::scope(|scope| {
+        let fetching = scope.spawn(|| -> Result<_, WalletDbError> {
+            let full = sources.resolve(view, &result.outputs)?;
+            let started = std::time::Instant::now();
+            let stop = || interrupt.check().is_err();
+            let proofs = proof::build(view, &result.outputs, &full, sources, &stop).map_err(|e| match e {
+                proof::ProofBuildError::Stopped => match interrupt.check() {
+                    Err(stopped) => WalletDbError::Stopped(stopped),
+                    Ok(()) => WalletDbError::Proof(e),
+                },
+                e => WalletDbError::Proof(e),
+            })?;
+            Ok((full, proofs, started.elapsed()))
+        });
         let sealed = account::seal(key, account);
-        let full = fetching.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (full, sealed)
+        let fetched = fetching.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (fetched, sealed)
     });
-    let (full, sealed) = (full?, sealed?);
+    let ((full, proofs, proof_time), sealed) = (fetched?, sealed?);
     interrupt.check().map_err(WalletDbError::Stopped)?;
     let mut completed = result.clone();
     apply_details(key, &mut completed.outputs, &full);
     let mut conn = open_memory_db()?;
-    let summary = fill_sealed(
+    let mut summary = fill_sealed(
         &mut conn, key, account, &sealed, &completed, view, &full, options, interrupt,
     )?;
+    if let Some(proofs) = &proofs {
+        proofs::write(&mut conn, proofs)?;
+        summary.proved_outputs = Some(proofs.outputs.len() as u64);
+    }
+    summary.proof_micros = proof_time.as_micros() as u64;
     finish(conn, summary, options, interrupt)
 }
 

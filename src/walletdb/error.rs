@@ -20,6 +20,9 @@ pub enum WalletDbError {
     /// The owned outputs' full outputs could not all be had, checked against the chain.
     #[error(transparent)]
     FullOutputs(#[from] FullOutputError),
+    /// The owned outputs' proofs could not be built and checked against their headers.
+    #[error(transparent)]
+    Proof(#[from] crate::proof::ProofBuildError),
     #[error("{given} full outputs for {owned} owned outputs")]
     FullOutputCount { owned: usize, given: usize },
     #[error("the full output at height {height} hashes to {got}, the chain says {expected}")]
@@ -56,6 +59,7 @@ impl WalletDbError {
             WalletDbError::PasswordTooLong { .. } => "PASSWORD_TOO_LONG",
             WalletDbError::Birthday(_) => "BIRTHDAY_RANGE",
             WalletDbError::FullOutputs(e) => e.code(),
+            WalletDbError::Proof(e) => e.code(),
             WalletDbError::MissingBlock(_) => "SOURCE_UNAVAILABLE",
             WalletDbError::OutputHashMismatch { .. } | WalletDbError::ChainMismatch(_) => "SOURCE_INCONSISTENT",
             WalletDbError::OutputImport { .. } => "OUTPUT_IMPORT_FAILED",
@@ -69,6 +73,7 @@ impl WalletDbError {
     pub fn is_retryable(&self) -> bool {
         match self {
             WalletDbError::FullOutputs(e) => e.is_retryable(),
+            WalletDbError::Proof(e) => e.is_retryable(),
             WalletDbError::MissingBlock(_)
             | WalletDbError::ChainMismatch(_)
             | WalletDbError::OutputHashMismatch { .. } => true,

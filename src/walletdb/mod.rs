@@ -12,6 +12,7 @@
 //! ```text
 //! ScanResult + full outputs ─► builder ─► account (sealed view wallet) ─► ledger (outputs, events, credits, inputs,
 //!               debits, confirmations) ─► displayed (transaction list) ─► tips (resume rows)
+//!            ─► proofs (our own tws_ tables: each owned output's proof, its headers)
 //!            ─► serialize (memdb, no copy) ─► file (zstd stream into chunks + SHA-256) ─► WalletFile
 //! ```
 
@@ -23,6 +24,7 @@ mod error;
 mod file;
 mod interrupt;
 mod ledger;
+pub mod proofs;
 pub mod schema;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

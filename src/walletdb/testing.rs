@@ -45,6 +45,7 @@ fn synthetic_outputs(template: &TransactionOutput, owned: &[OwnedOutput]) -> Res
     ResolvedOutputs {
         outputs,
         reconstructed: true,
+        block_leaves: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod report;
 pub mod scan;
 pub mod serve;
 pub mod verify;
+pub mod verify_wallet;
 
 #[derive(clap::Parser)]
 #[command(
@@ -45,6 +46,9 @@ pub enum Command {
     Serve(serve::Args),
     /// Check every file of a cache against its checksums; one line per damaged segment.
     Verify(verify::Args),
+    /// Check every owned output of a wallet file against headers from a node you name; one line per
+    /// refused output (exit 0: all verified, 1: some refused, 2: not checkable).
+    VerifyWallet(verify_wallet::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -59,5 +63,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Follow(args) => follow::run(args),
         Command::Import(args) => import::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::VerifyWallet(args) => verify_wallet::run(args),
     }
 }

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use tari_node_components::blocks::BlockHeader;
 use tari_transaction_components::transaction_components::TransactionOutput;
 
 use super::{FullOutputs, SourceFailure, Wanted};
@@ -37,5 +38,36 @@ impl FullOutputs for LmdbFullOutputs {
             .iter()
             .map(|w| db.output(&w.block_hash, &w.output_hash).map_err(failure))
             .collect()
+    }
+
+    fn header(&self, height: u64) -> Result<Option<BlockHeader>, SourceFailure> {
+        let db = NodeDb::open(&self.dir).map_err(|e| self.failure(e))?;
+        Ok(db.full_header(height).map_err(|e| self.failure(e))?.map(|(h, _)| h))
+    }
+
+    fn block_outputs(
+        &self,
+        height: u64,
+        block_hash: &[u8; 32],
+    ) -> Result<Option<Vec<TransactionOutput>>, SourceFailure> {
+        let db = NodeDb::open(&self.dir).map_err(|e| self.failure(e))?;
+        let mut found = None;
+        db.for_each_block_with_outputs(height..=height, |block, outputs| {
+            if block.hash == *block_hash {
+                found = Some(outputs);
+            }
+            Ok(())
+        })
+        .map_err(|e| self.failure(e))?;
+        Ok(found)
+    }
+}
+
+impl LmdbFullOutputs {
+    fn failure(&self, e: crate::source::lmdb::LmdbError) -> SourceFailure {
+        SourceFailure {
+            source_name: self.describe(),
+            reason: format!("{e} ({})", e.code()),
+        }
     }
 }

@@ -16,12 +16,14 @@ mod demo;
 mod lmdb;
 mod node;
 
-use std::{fmt::Write as _, sync::Arc};
+use std::{collections::BTreeMap, fmt::Write as _, sync::Arc};
 
 pub use demo::{DemoReconstruction, reconstruct};
 pub use lmdb::LmdbFullOutputs;
 pub use node::{NodeFetchOptions, NodeFullOutputs};
+use tari_node_components::blocks::BlockHeader;
 use tari_transaction_components::transaction_components::TransactionOutput;
+use tari_utilities::ByteArray;
 
 use crate::{
     cache::CacheView,
@@ -108,6 +110,63 @@ pub trait FullOutputs: Send + Sync {
     /// The full output of each of `wanted`, in order; `None` where this source does not hold one. The
     /// caller checks every answer against the chain's hash.
     fn fetch(&self, wanted: &[Wanted]) -> Result<Vec<Option<TransactionOutput>>, SourceFailure>;
+
+    /// `fetch`, plus the leaves of every whole block the source read to answer (the node's HTTP
+    /// service sends whole blocks): output proofs on a cache that keeps no output types need them, and
+    /// need not ask for the block again.
+    fn fetch_with_leaves(&self, wanted: &[Wanted]) -> Result<Fetched, SourceFailure> {
+        Ok(Fetched {
+            outputs: self.fetch(wanted)?,
+            blocks: Vec::new(),
+        })
+    }
+
+    /// The whole header of the main chain's block at `height` (for output proofs); `None` where this
+    /// source holds none. The caller checks its hash against the chain's. Every real chain's wallet file
+    /// needs one source answering this (a host node's lookup too), or its jobs fail
+    /// `PROOF_HEADER_UNAVAILABLE`.
+    fn header(&self, _height: u64) -> Result<Option<BlockHeader>, SourceFailure> {
+        Ok(None)
+    }
+
+    /// Every output of the block `block_hash` at `height`, spent or not (for output proofs on a cache
+    /// that does not know which outputs are coinbases); `None` where this source does not hold it.
+    fn block_outputs(
+        &self,
+        _height: u64,
+        _block_hash: &[u8; 32],
+    ) -> Result<Option<Vec<TransactionOutput>>, SourceFailure> {
+        Ok(None)
+    }
+}
+
+/// One output of a block as an output proof needs it: its hash, its commitment (the order of the
+/// block's trees) and whether it is a coinbase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockLeaf {
+    pub output_hash: [u8; 32],
+    pub commitment: [u8; 32],
+    pub coinbase: bool,
+}
+
+impl BlockLeaf {
+    pub fn of(output: &TransactionOutput) -> BlockLeaf {
+        let mut commitment = [0u8; 32];
+        commitment.copy_from_slice(output.commitment.as_bytes());
+        BlockLeaf {
+            output_hash: *output.hash(),
+            commitment,
+            coinbase: output.is_coinbase(),
+        }
+    }
+}
+
+/// What `fetch_with_leaves` answers: `fetch`'s outputs, and the whole blocks read on the way as
+/// (height, block hash, every output's leaf).
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    pub outputs: Vec<Option<TransactionOutput>>,
+    pub blocks: Vec<(u64, [u8; 32], Vec<BlockLeaf>)>,
 }
 
 /// The full outputs of a scan result's owned outputs, in the result's order: each hashes to the
@@ -116,6 +175,9 @@ pub trait FullOutputs: Send + Sync {
 pub struct ResolvedOutputs {
     pub outputs: Vec<TransactionOutput>,
     pub reconstructed: bool,
+    /// Whole blocks a source sent on the way, by (height, block hash): their leaves, unchecked (a
+    /// proof checks them against the block's header).
+    pub block_leaves: BTreeMap<(u64, [u8; 32]), Vec<BlockLeaf>>,
 }
 
 /// The sources a job asks, in order: the cheapest and most local first (a node database, then the node's
@@ -147,6 +209,11 @@ impl FullOutputSources {
         self.sources.is_empty()
     }
 
+    /// The sources, in the order they are asked.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn FullOutputs>> {
+        self.sources.iter()
+    }
+
     /// What each source is, for the startup log.
     pub fn describe(&self) -> Vec<String> {
         self.sources.iter().map(|s| s.describe()).collect()
@@ -167,6 +234,7 @@ impl FullOutputSources {
             return Ok(ResolvedOutputs {
                 outputs,
                 reconstructed: true,
+                block_leaves: BTreeMap::new(),
             });
         }
         if owned.is_empty() {
@@ -180,16 +248,22 @@ impl FullOutputSources {
         let wanted: Vec<Wanted> = owned.iter().map(Wanted::from).collect();
         let mut found: Vec<Option<TransactionOutput>> = vec![None; wanted.len()];
         let mut reasons = String::new();
+        let mut block_leaves = BTreeMap::new();
         for source in &self.sources {
             let missing: Vec<usize> = (0..wanted.len()).filter(|&i| found[i].is_none()).collect();
             if missing.is_empty() {
                 break;
             }
             let asked: Vec<Wanted> = missing.iter().map(|&i| wanted[i]).collect();
-            let answers = match source.fetch(&asked) {
-                Ok(answers) if answers.len() == asked.len() => answers,
+            let answers = match source.fetch_with_leaves(&asked) {
+                Ok(Fetched { outputs, blocks }) if outputs.len() == asked.len() => {
+                    for (height, hash, leaves) in blocks {
+                        block_leaves.insert((height, hash), leaves);
+                    }
+                    outputs
+                }
                 Ok(answers) => {
-                    let reason = format!("answered {} of {} lookups", answers.len(), asked.len());
+                    let reason = format!("answered {} of {} lookups", answers.outputs.len(), asked.len());
                     note(&mut reasons, &source.describe(), &reason);
                     continue;
                 }
@@ -235,6 +309,7 @@ impl FullOutputSources {
         Ok(ResolvedOutputs {
             outputs: found.into_iter().flatten().collect(),
             reconstructed: false,
+            block_leaves,
         })
     }
 }

@@ -5,11 +5,12 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use futures_util::{StreamExt, stream};
+use tari_node_components::blocks::BlockHeader;
 use tari_transaction_components::transaction_components::TransactionOutput;
 use tari_utilities::ByteArray;
 use tokio::runtime::Handle;
 
-use super::{FullOutputs, SourceFailure, Wanted};
+use super::{BlockLeaf, Fetched, FullOutputs, SourceFailure, Wanted};
 use crate::source::{NodeClient, SourceError};
 
 /// How a job's blocks are fetched.
@@ -53,7 +54,7 @@ impl NodeFullOutputs {
         }
     }
 
-    async fn block_outputs(&self, block_hash: [u8; 32]) -> Result<Option<Vec<TransactionOutput>>, SourceError> {
+    async fn fetch_block(&self, block_hash: [u8; 32]) -> Result<Option<Vec<TransactionOutput>>, SourceError> {
         let mut wait = self.options.backoff;
         let mut attempt = 1;
         loop {
@@ -78,6 +79,10 @@ impl FullOutputs for NodeFullOutputs {
     }
 
     fn fetch(&self, wanted: &[Wanted]) -> Result<Vec<Option<TransactionOutput>>, SourceFailure> {
+        Ok(self.fetch_with_leaves(wanted)?.outputs)
+    }
+
+    fn fetch_with_leaves(&self, wanted: &[Wanted]) -> Result<Fetched, SourceFailure> {
         // One request per block, however many owned outputs it holds.
         let mut by_block: BTreeMap<(u64, [u8; 32]), Vec<usize>> = BTreeMap::new();
         for (i, w) in wanted.iter().enumerate() {
@@ -85,18 +90,20 @@ impl FullOutputs for NodeFullOutputs {
         }
         let fetched = self.runtime.block_on(async {
             stream::iter(by_block)
-                .map(|((_, hash), indices)| async move { (indices, self.block_outputs(hash).await) })
+                .map(|((height, hash), indices)| async move { ((height, hash, indices), self.fetch_block(hash).await) })
                 .buffer_unordered(self.options.concurrency.max(1))
                 .collect::<Vec<_>>()
                 .await
         });
         let mut found = vec![None; wanted.len()];
-        for (indices, outputs) in fetched {
+        let mut blocks = Vec::new();
+        for ((height, hash, indices), outputs) in fetched {
             let outputs = outputs.map_err(|e| SourceFailure {
                 source_name: self.describe(),
                 reason: e.to_string(),
             })?;
             let Some(outputs) = outputs else { continue };
+            blocks.push((height, hash, outputs.iter().map(BlockLeaf::of).collect()));
             for i in indices {
                 found[i] = outputs
                     .iter()
@@ -104,6 +111,28 @@ impl FullOutputs for NodeFullOutputs {
                     .cloned();
             }
         }
-        Ok(found)
+        Ok(Fetched { outputs: found, blocks })
+    }
+
+    fn header(&self, height: u64) -> Result<Option<BlockHeader>, SourceFailure> {
+        let header = self.runtime.block_on(self.client.header_by_height(height));
+        let header = header.map_err(|e| SourceFailure {
+            source_name: self.describe(),
+            reason: e.to_string(),
+        })?;
+        Ok(header.map(BlockHeader::from))
+    }
+
+    fn block_outputs(
+        &self,
+        _height: u64,
+        block_hash: &[u8; 32],
+    ) -> Result<Option<Vec<TransactionOutput>>, SourceFailure> {
+        self.runtime
+            .block_on(self.fetch_block(*block_hash))
+            .map_err(|e| SourceFailure {
+                source_name: self.describe(),
+                reason: e.to_string(),
+            })
     }
 }

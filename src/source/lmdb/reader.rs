@@ -241,6 +241,12 @@ impl NodeDb {
         Ok(Some((header, hash)))
     }
 
+    /// The main chain's whole header at `height` (for output proofs), with its hash.
+    pub fn full_header(&self, height: u64) -> Result<Option<(BlockHeader, [u8; 32])>, LmdbError> {
+        let txn = self.read()?;
+        self.header_in(&txn, height)
+    }
+
     /// The main chain's header at `height`, with its hash (computed by the official `BlockHeader::hash`).
     pub fn header(&self, height: u64) -> Result<Option<NodeHeader>, LmdbError> {
         let txn = self.read()?;
