@@ -72,11 +72,6 @@ pub fn layout_holds() -> bool {
     *LAYOUT_HOLDS
 }
 
-/// Whether dalek's point layout is the one this module reads and writes (checked once per process).
-pub fn layout_holds() -> bool {
-    *LAYOUT_HOLDS
-}
-
 /// The stored form of the compressed sender offset key `r`, as written at ingest.
 pub fn encode(r: &[u8; 32]) -> [u8; STORED_OFFSET_LEN] {
     if *r == [0; 32] {
