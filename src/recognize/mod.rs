@@ -6,13 +6,16 @@
 //!
 //! Layout: `batch` orders the work of a chunk; `shared` computes its Diffie-Hellman products `(v/2)·R`
 //! (per key with dalek, or from per-output tables shared by the keys) on the lanes of `field`; `aead`,
-//! `kdf` and `opening` are the protocol's steps; `stored_offset` reads `R` as the cache stores it.
+//! `kdf` and `opening` are the protocol's steps; `stored_offset` reads `R` as the cache stores it; `memo`
+//! reads a hit's memo with the Tari crates' type, the only module that needs them (the rest also builds
+//! alone, in `tools/recognize-fallback`).
 
 mod aead;
 mod batch;
 mod field;
 mod kdf;
 mod key;
+mod memo;
 mod opening;
 mod output;
 mod shared;
