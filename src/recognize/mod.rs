@@ -6,7 +6,7 @@
 //!
 //! Layout: `batch` orders the work of a chunk; `shared` computes its Diffie-Hellman products `(v/2)·R`
 //! (per key with dalek, or from per-output tables shared by the keys) on the lanes of `field`; `aead`,
-//! `kdf` and `opening` are the protocol's steps; `stored_offset` reads `R` as the cache stores it; `memo`
+//! `kdf`, `tag` and `opening` are the protocol's steps; `stored_offset` reads `R` as the cache stores it; `memo`
 //! reads a hit's memo with the Tari crates' type, the only module that needs them (the rest also builds
 //! alone, in `tools/recognize-fallback`).
 
@@ -22,6 +22,7 @@ mod shared;
 #[doc(hidden)]
 pub mod steps;
 pub mod stored_offset;
+mod tag;
 
 pub use aead::{MAX_ENCRYPTED_DATA_LEN, MAX_MEMO_LEN, MIN_ENCRYPTED_DATA_LEN, valid_length};
 pub use batch::{CHUNK, Recognizer};

@@ -18,6 +18,8 @@ mod output;
 mod shared;
 #[path = "../../../../src/recognize/stored_offset.rs"]
 pub mod stored_offset;
+#[path = "../../../../src/recognize/tag.rs"]
+mod tag;
 
 pub use aead::valid_length;
 pub use batch::{CHUNK, Recognizer};
