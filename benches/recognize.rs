@@ -2,8 +2,9 @@
 //! `KeyManager::try_output_key_recovery`, for misses, own-key hits and Diffie-Hellman hits, with `R` read
 //! as the cache stores it (format 3) and decompressed per pass. Ends with a same-run summary: every
 //! multiplication path this machine runs (dalek's per key, ours per key, the shared per-output tables)
-//! at each key count, the automatic choice, the floor (the shared path's multiplication alone: one table
-//! per output plus each key's additions) and the ratios; then a stage breakdown of a 16-key miss.
+//! at each key count, the automatic choice, the floor (what no recogniser avoids: the shared path's
+//! multiplication alone, one table per output plus each key's additions, and the protocol's per-pair
+//! work, each timed alone) and the ratios; then a stage breakdown of a 16-key miss.
 
 use std::time::{Duration, Instant};
 
@@ -204,8 +205,8 @@ impl Workload {
             .fold(0, |acc, r| acc ^ (view * r.decompress().unwrap()).compress().0[0])
     }
 
-    /// The shared path's floor for `keys`: its multiplication alone (per output one table, per key the
-    /// additions), µs per output-key, on the widest lanes here.
+    /// The multiplication's floor for `keys`: the shared path's multiplication alone (per output one
+    /// table, per key the additions), µs per output-key, on the widest lanes here.
     fn shared_floor(&self, keys: &[WalletKey]) -> f64 {
         let points: Vec<RistrettoPoint> = self
             .views(Offsets::Stored)
@@ -220,6 +221,44 @@ impl Workload {
             assert!(steps.products(how, &points, keys, &mut out), "{how} runs here");
             black_box(&out);
         })
+    }
+
+    /// The protocol's floor for `keys`: the per-pair work no sharing across keys removes, each stage
+    /// timed alone with the code the batch runs (`recognize::steps`) and summed, µs per output-key: the
+    /// own-key attempt (AEAD key hash, tag check), the batched double-and-compress, `k_enc` and the
+    /// Diffie-Hellman attempt.
+    fn protocol_floor(&self, keys: &[WalletKey]) -> f64 {
+        let views = self.views(Offsets::Stored);
+        let pairs = views.len() * keys.len();
+        let products: Vec<RistrettoPoint> = views
+            .iter()
+            .map(|v| Steps::offset(v).unwrap())
+            .flat_map(|p| keys.iter().map(move |k| Steps::product(k, &p)))
+            .collect();
+        let shared = RistrettoPoint::double_and_compress_batch(&products);
+        let encryption_keys: Vec<Scalar> = shared.iter().map(Steps::encryption_key).collect();
+        let mut steps = Steps::default();
+        let own_key = per_output_key(pairs, || {
+            for v in &views {
+                for k in keys {
+                    black_box(steps.own_key_attempt(v, k));
+                }
+            }
+        });
+        let compress = per_output_key(pairs, || {
+            black_box(RistrettoPoint::double_and_compress_batch(&products));
+        });
+        let kdf = per_output_key(pairs, || {
+            shared.iter().for_each(|d| {
+                black_box(Steps::encryption_key(d));
+            })
+        });
+        let dh_attempt = per_output_key(pairs, || {
+            for (i, e) in encryption_keys.iter().enumerate() {
+                black_box(steps.diffie_hellman_attempt(&views[i / keys.len()], e));
+            }
+        });
+        own_key + compress + kdf + dh_attempt
     }
 }
 
@@ -292,8 +331,10 @@ fn summary() {
         "\nsame-run summary, µs per output-key (best of {} × 0.3 s), {OUTPUTS} outputs;",
         rounds()
     );
-    println!("R read as the cache stores it (format 3) unless `decompressing`. `floor`: what the shared path");
-    println!("cannot avoid, its multiplication alone (one table per output ÷ keys, plus each key's additions).");
+    println!("R read as the cache stores it (format 3) unless `decompressing`. `floor`: what a recogniser cannot");
+    println!("avoid: the multiplication's (the shared path's alone: one table per output ÷ keys, plus each key's");
+    println!("additions) plus the protocol's (per pair: two AEAD key hashes and tag checks, k_enc, compression),");
+    println!("each stage timed alone.");
     println!("Vector lanes: {}.", lanes_note());
     for kind in [Kind::Miss, Kind::OwnHit, Kind::DhHit] {
         let w = Workload::new(kind, 64);
@@ -341,10 +382,18 @@ fn summary() {
             print!(" {t:>8.2}");
         }
         println!();
-        let floor: Vec<f64> = KEY_COUNTS.iter().map(|&k| w.shared_floor(&all_keys[..k])).collect();
-        print!("  {:<24}", "floor");
-        floor.iter().for_each(|t| print!(" {t:>8.2}"));
-        println!();
+        let multiplication: Vec<f64> = KEY_COUNTS.iter().map(|&k| w.shared_floor(&all_keys[..k])).collect();
+        let protocol: Vec<f64> = KEY_COUNTS.iter().map(|&k| w.protocol_floor(&all_keys[..k])).collect();
+        let floor: Vec<f64> = multiplication.iter().zip(&protocol).map(|(m, p)| m + p).collect();
+        for (name, row) in [
+            ("floor: multiplication", &multiplication),
+            ("floor: protocol", &protocol),
+            ("floor", &floor),
+        ] {
+            print!("  {name:<24}");
+            row.iter().for_each(|t| print!(" {t:>8.2}"));
+            println!();
+        }
         print!("  {:<24}", "auto / official");
         auto.iter().for_each(|t| print!(" {:>8.3}", t / official));
         println!();
@@ -457,6 +506,17 @@ fn breakdown() {
             black_box(steps.diffie_hellman_attempt(&stored[i / KEYS], e));
         }
     });
+    // The tag check alone (the last stage of each attempt), ours and the crate's, under arbitrary keys.
+    let tag = per_output_key(pairs, || {
+        for (i, e) in encryption_keys.iter().enumerate() {
+            black_box(Steps::tag_check(&stored[i / KEYS], e.as_bytes()));
+        }
+    });
+    let crate_tag = per_output_key(pairs, || {
+        for (i, e) in encryption_keys.iter().enumerate() {
+            black_box(steps.crate_tag_check(&stored[i / KEYS], e.as_bytes()));
+        }
+    });
     let mut recognizer = Recognizer::new();
     let batch = per_output_key(pairs, || {
         black_box(w.ours(&mut recognizer, &keys, Offsets::Stored));
@@ -485,6 +545,11 @@ fn breakdown() {
     println!(
         "  {:<52} {decompress:>6.3}",
         "for comparison: decompress R (per output / 16)"
+    );
+    println!("  {:<52} {tag:>6.3}", "of an attempt: the tag check (ours, `tag`)");
+    println!(
+        "  {:<52} {crate_tag:>6.3}",
+        "for comparison: the tag check by chacha20poly1305"
     );
 }
 

@@ -18,11 +18,13 @@ use curve25519_dalek::{
     ristretto::{CompressedRistretto, RistrettoPoint},
     scalar::Scalar,
 };
-use tari_common_types::types::{CompressedCommitment, CompressedPublicKey};
+use tari_common_types::types::{CompressedCommitment, CompressedPublicKey, PrivateKey};
 use tari_crypto::tari_utilities::ByteArray;
 use tari_transaction_components::{
     key_manager::{
-        RecoveryProvenance, SecretTransactionKeyManagerInterface, TariKeyId, TransactionKeyManagerInterface,
+        KeyManager, RecoveryProvenance, SecretTransactionKeyManagerInterface, TariKeyId,
+        TransactionKeyManagerInterface,
+        wallet_types::{ViewWallet, WalletType},
     },
     transaction_components::{EncryptedData, MemoField},
 };
@@ -89,17 +91,26 @@ struct OfficialHit {
 }
 
 fn official_verdict(wallet: &TestWallet, output: &CorpusOutput) -> Verdict {
-    let Ok(encrypted_data) = EncryptedData::from_bytes(&output.encrypted_data) else {
+    official_verdict_of(
+        &wallet.oracle,
+        &output.commitment,
+        &output.sender_offset_public_key,
+        &output.encrypted_data,
+    )
+}
+
+/// The verdict of a view-only key manager `oracle` on one output's fields.
+fn official_verdict_of(oracle: &KeyManager, commitment: &[u8; 32], sender_offset: &[u8; 32], data: &[u8]) -> Verdict {
+    let Ok(encrypted_data) = EncryptedData::from_bytes(data) else {
         return Verdict::InvalidEncryptedData;
     };
-    let commitment = CompressedCommitment::from_canonical_bytes(&output.commitment).expect("32 bytes");
-    let sender_offset = CompressedPublicKey::new(&output.sender_offset_public_key);
-    let recovered = wallet
-        .oracle
-        .try_output_key_recovery(&commitment, &encrypted_data, &sender_offset);
+    let commitment = CompressedCommitment::from_canonical_bytes(commitment).expect("32 bytes");
+    let sender_offset = CompressedPublicKey::new(sender_offset);
+    let wallet = oracle;
+    let recovered = wallet.try_output_key_recovery(&commitment, &encrypted_data, &sender_offset);
     match recovered {
         Ok(Some((key_id, value, memo, provenance))) => {
-            let mask = wallet.oracle.get_private_key(&key_id).expect("the recovered mask");
+            let mask = wallet.get_private_key(&key_id).expect("the recovered mask");
             Verdict::Ours(OfficialHit {
                 value: value.as_u64(),
                 mask: mask.as_bytes().try_into().expect("32 bytes"),
@@ -132,8 +143,8 @@ fn disagreement(official: &Verdict, ours: Option<&Recognized>) -> Option<String>
     if ours.mask.to_bytes() != official.mask {
         differences.push("mask differs".to_string());
     }
-    if ours.memo != official.memo {
-        differences.push(format!("memo: official {:?} ours {:?}", official.memo, ours.memo));
+    if ours.memo() != official.memo {
+        differences.push(format!("memo: official {:?} ours {:?}", official.memo, ours.memo()));
     }
     if ours.provenance != official.provenance {
         differences.push(format!(
@@ -563,4 +574,168 @@ fn memo_variant(memo: &MemoField) -> &'static str {
     } else {
         "other"
     }
+}
+
+/// The corpus of official results `tools/recognize-fallback` checks the recogniser against (with dalek's
+/// serial backend, in a build without the Tari crates). Written from this corpus when
+/// `TWS_WRITE_FALLBACK_CORPUS=1` (the official verdicts, the memo bytes of our agreeing hits, the script
+/// classes as built); otherwise read back.
+/// Outputs of each corpus kind in the fallback corpus.
+const FALLBACK_PER_KIND: usize = 16;
+
+const FALLBACK_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/recognize-fallback/corpus.txt");
+
+/// The committed fallback corpus is official truth: a view-only key manager over each of its wallets judges
+/// each of its outputs exactly as the file says (owned or not, value, mask, memo, provenance, mask kind).
+#[test]
+fn fallback_corpus_holds_the_official_verdicts() {
+    if std::env::var("TWS_WRITE_FALLBACK_CORPUS").is_ok_and(|v| v == "1") {
+        std::fs::write(FALLBACK_CORPUS, fallback_corpus_text()).expect("write the fallback corpus");
+    }
+    let text = std::fs::read_to_string(FALLBACK_CORPUS).expect("tools/recognize-fallback/corpus.txt");
+    let mut oracles = Vec::new();
+    let mut outputs = Vec::new();
+    let mut hits = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let bytes = |i: usize| hex::decode(fields[i]).expect("hex");
+        let array = |i: usize| -> [u8; 32] { bytes(i).try_into().expect("32 bytes") };
+        match fields[0] {
+            "wallet" => {
+                let view = PrivateKey::from_canonical_bytes(&bytes(1)).expect("view key");
+                let spend = CompressedPublicKey::from_canonical_bytes(&bytes(2)).expect("spend key");
+                let wallet = WalletType::ViewWallet(ViewWallet::new(spend, view, None));
+                oracles.push(KeyManager::new(wallet).expect("a view wallet"));
+            }
+            "output" => outputs.push((array(2), array(3), bytes(4))),
+            "hit" => {
+                let index = |i: usize| fields[i].parse::<usize>().expect("index");
+                hits.insert((index(1), index(2)), fields[3..].join(" "));
+            }
+            other => panic!("unknown fallback corpus line {other}"),
+        }
+    }
+    assert!(
+        oracles.len() >= 3 && outputs.len() >= 300,
+        "a fallback corpus too small"
+    );
+    let mut problems = Vec::new();
+    for (i, (commitment, offset, data)) in outputs.iter().enumerate() {
+        for (k, oracle) in oracles.iter().enumerate() {
+            let verdict = official_verdict_of(oracle, commitment, offset, data);
+            let official = match &verdict {
+                Verdict::Ours(hit) => Some(hit),
+                _ => None,
+            };
+            let ok = match (official, hits.get(&(i, k))) {
+                (None, None) => true,
+                (Some(hit), Some(line)) => {
+                    let fields: Vec<&str> = line.split(' ').collect();
+                    let memo = if fields[2] == "-" {
+                        vec![]
+                    } else {
+                        hex::decode(fields[2]).expect("hex")
+                    };
+                    fields[..2] == [hit.value.to_string(), hex::encode(hit.mask)]
+                        && MemoField::from_bytes(&memo) == hit.memo
+                        && fields[3] == provenance_name(hit.provenance)
+                        && fields[4] == u8::from(hit.mask_from_shared_secret).to_string()
+                }
+                _ => false,
+            };
+            if !ok {
+                problems.push(format!(
+                    "output {i} wallet {k}: official says {}",
+                    verdict_name(&verdict)
+                ));
+            }
+        }
+    }
+    assert_no_problems("the fallback corpus differs from the official verdicts", &problems);
+    eprintln!(
+        "fallback corpus: {} wallets, {} outputs, {} owned pairs, all official",
+        oracles.len(),
+        outputs.len(),
+        hits.len()
+    );
+}
+
+fn provenance_name(provenance: Provenance) -> &'static str {
+    match provenance {
+        Provenance::OwnViewKey => "own_view_key",
+        Provenance::DiffieHellman => "diffie_hellman",
+    }
+}
+
+/// The fallback corpus of this run's corpus, one record a line (format in the file's header).
+fn fallback_corpus_text() -> String {
+    let mut text = String::from(
+        "# The recogniser's fallback corpus (tools/recognize-fallback): outputs built by the official crates and\n\
+         # the official key manager's verdicts on them, written by `TWS_WRITE_FALLBACK_CORPUS=1 cargo test --test\n\
+         # cross_check fallback_corpus` (the first outputs of each kind) and re-judged by the official key manager in every run of that test.\n\
+         # wallet <private view key> <public spend key> (test wallets from the cross-check's corpus)\n\
+         # output <kind> <commitment> <sender offset public key> <encrypted data> <script or ->\n\
+         # hit <output> <wallet> <value> <mask> <memo bytes or -> <provenance> <mask from shared secret 0/1> <script class>\n\
+         # Pairs without a hit line are not owned; outputs are numbered from 0 in file order. Hex throughout.\n",
+    );
+    let hex_or_dash = |bytes: &[u8]| {
+        if bytes.is_empty() {
+            "-".to_string()
+        } else {
+            hex::encode(bytes)
+        }
+    };
+    for wallet in &CORPUS.wallets {
+        let view = wallet.key_manager.get_private_view_key();
+        let spend = wallet.key.spend_public_key();
+        text += &format!(
+            "wallet {} {}\n",
+            hex::encode(view.as_bytes()),
+            hex::encode(spend.as_bytes())
+        );
+    }
+    // Every kind, a few of each: enough for chunks of every path's lanes, small enough to commit.
+    let mut per_kind = BTreeMap::new();
+    let chosen: Vec<usize> = (0..CORPUS.outputs.len())
+        .filter(|&i| {
+            let seen = per_kind.entry(CORPUS.outputs[i].kind).or_insert(0);
+            *seen += 1;
+            *seen <= FALLBACK_PER_KIND
+        })
+        .collect();
+    for output in chosen.iter().map(|&i| &CORPUS.outputs[i]) {
+        text += &format!(
+            "output {:?} {} {} {} {}\n",
+            output.kind,
+            hex::encode(output.commitment),
+            hex::encode(output.sender_offset_public_key),
+            hex::encode(&output.encrypted_data),
+            output.script.as_deref().map_or("-".to_string(), hex_or_dash)
+        );
+    }
+    let mut recognizer = Recognizer::new();
+    for (line, &i) in chosen.iter().enumerate() {
+        let output = &CORPUS.outputs[i];
+        for (k, wallet) in CORPUS.wallets.iter().enumerate() {
+            let Verdict::Ours(hit) = &VERDICTS[i][k] else {
+                continue;
+            };
+            let ours = recognizer.recognize(&output.view(), &wallet.key).expect("ours agrees");
+            assert!(disagreement(&VERDICTS[i][k], Some(&ours)).is_none(), "ours agrees");
+            let script_class = match (output.intent, ours.script_class) {
+                (Intent::Owned { script_class, .. }, _) => script_class,
+                (Intent::NotOwned, class) => class,
+            };
+            text += &format!(
+                "hit {line} {k} {} {} {} {} {} {}\n",
+                hit.value,
+                hex::encode(hit.mask),
+                hex_or_dash(&ours.memo_bytes),
+                provenance_name(hit.provenance),
+                u8::from(hit.mask_from_shared_secret),
+                script_class.map_or("-".to_string(), |c| format!("{c:?}"))
+            );
+        }
+    }
+    text
 }

@@ -4,7 +4,7 @@
 use chacha20poly1305::{AeadInPlace, KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroize;
 
-use super::kdf;
+use super::{kdf, tag};
 
 const TAG_LEN: usize = 16;
 const NONCE_LEN: usize = 24;
@@ -66,8 +66,35 @@ impl Drop for Opened<'_> {
     }
 }
 
+/// Whether the tag of `data` (of a valid length) verifies under the AEAD key `aead_key` (`tag`).
+pub fn tag_verifies(aead_key: &[u8; 32], data: &[u8]) -> bool {
+    let (tag, rest) = data.split_at(TAG_LEN);
+    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    tag::verifies(
+        aead_key,
+        nonce.try_into().expect("24 bytes"),
+        AAD,
+        ciphertext,
+        tag.try_into().expect("16 bytes"),
+    )
+}
+
+/// The same check by the `chacha20poly1305` crate, the attempts' path before `tag` (the bench compares).
+pub fn crate_tag_verifies(aead_key: &[u8; 32], data: &[u8], buffer: &mut Plaintext) -> bool {
+    let (tag, rest) = data.split_at(TAG_LEN);
+    let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+    let plain = &mut buffer.bytes[..ciphertext.len()];
+    plain.copy_from_slice(ciphertext);
+    let verified = XChaCha20Poly1305::new(aead_key.into())
+        .decrypt_in_place_detached(XNonce::from_slice(nonce), AAD, plain, Tag::from_slice(tag))
+        .is_ok();
+    plain.zeroize();
+    verified
+}
+
 /// Tries to open `data` with the AEAD key derived from `key` and `commitment`. `None` when the length is
-/// invalid or the tag does not verify; the tag is checked before anything is decrypted.
+/// invalid or the tag does not verify; the tag is checked before anything is decrypted (by `tag`, then
+/// again by the crate that decrypts).
 pub fn open<'a>(key: &[u8; 32], commitment: &[u8; 32], data: &[u8], buffer: &'a mut Plaintext) -> Option<Opened<'a>> {
     if !valid_length(data.len()) {
         return None;
@@ -76,6 +103,11 @@ pub fn open<'a>(key: &[u8; 32], commitment: &[u8; 32], data: &[u8], buffer: &'a 
     let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
     let mut aead_key = [0u8; 32];
     kdf::aead_key(key, commitment, &mut aead_key);
+    // Nearly every attempt is a miss: settle it with the tag alone, at a fifth of the crate's cost.
+    if !tag_verifies(&aead_key, data) {
+        aead_key.zeroize();
+        return None;
+    }
     let cipher = XChaCha20Poly1305::new((&aead_key).into());
     aead_key.zeroize();
     let plain = &mut buffer.bytes[..ciphertext.len()];

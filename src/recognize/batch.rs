@@ -9,7 +9,6 @@ use curve25519_dalek::{
     ristretto::{CompressedRistretto, RistrettoPoint},
     scalar::Scalar,
 };
-use tari_transaction_components::transaction_components::MemoField;
 
 use super::{
     aead::{self, Plaintext},
@@ -279,7 +278,7 @@ fn finish(
         key_index,
         value: opened.value(),
         mask,
-        memo: MemoField::from_bytes(opened.memo_bytes()),
+        memo_bytes: opened.memo_bytes().to_vec(),
         provenance,
         mask_from_shared_secret,
         script_class,
@@ -366,7 +365,7 @@ mod tests {
         for (hit, built) in hits.iter().zip(&outputs) {
             assert_eq!(hit.mask, built.mask);
         }
-        assert_eq!(hits[0].memo, memo());
+        assert_eq!(hits[0].memo(), memo());
         let classes: Vec<_> = hits.iter().map(|h| h.script_class).collect();
         let spend_key = Some(ScriptClass::SpendKey);
         assert_eq!(classes, [spend_key, Some(ScriptClass::Stealth), spend_key, spend_key]);

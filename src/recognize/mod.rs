@@ -6,19 +6,23 @@
 //!
 //! Layout: `batch` orders the work of a chunk; `shared` computes its Diffie-Hellman products `(v/2)·R`
 //! (per key with dalek, or from per-output tables shared by the keys) on the lanes of `field`; `aead`,
-//! `kdf` and `opening` are the protocol's steps; `stored_offset` reads `R` as the cache stores it.
+//! `kdf`, `tag` and `opening` are the protocol's steps; `stored_offset` reads `R` as the cache stores it; `memo`
+//! reads a hit's memo with the Tari crates' type, the only module that needs them (the rest also builds
+//! alone, in `tools/recognize-fallback`).
 
 mod aead;
 mod batch;
 mod field;
 mod kdf;
 mod key;
+mod memo;
 mod opening;
 mod output;
 mod shared;
 #[doc(hidden)]
 pub mod steps;
 pub mod stored_offset;
+mod tag;
 
 pub use aead::{MAX_ENCRYPTED_DATA_LEN, MAX_MEMO_LEN, MIN_ENCRYPTED_DATA_LEN, valid_length};
 pub use batch::{CHUNK, Recognizer};

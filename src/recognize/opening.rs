@@ -10,9 +10,21 @@ use curve25519_dalek::{
 
 use super::{kdf, output::ScriptClass};
 
-/// Precomputed multiples of Tari's value generator `H` (tari_crypto's first NUMS point).
-static VALUE_GENERATOR: LazyLock<RistrettoBasepointTable> =
-    LazyLock::new(|| RistrettoBasepointTable::create(tari_crypto::ristretto::pedersen::ristretto_pedersen_h()));
+/// Tari's value generator `H`, compressed: tari_crypto's first NUMS point (`ristretto_pedersen_h`,
+/// pinned by a test). A constant rather than a call, so recognition builds without the Tari crates
+/// (`tools/recognize-fallback`).
+const VALUE_GENERATOR_COMPRESSED: [u8; 32] = [
+    206, 56, 152, 65, 192, 200, 105, 138, 185, 91, 112, 36, 42, 238, 166, 72, 64, 177, 234, 197, 246, 68, 183, 208, 8,
+    172, 5, 135, 207, 71, 29, 112,
+];
+
+/// Precomputed multiples of `H`.
+static VALUE_GENERATOR: LazyLock<RistrettoBasepointTable> = LazyLock::new(|| {
+    let h = CompressedRistretto(VALUE_GENERATOR_COMPRESSED)
+        .decompress()
+        .expect("a valid constant point");
+    RistrettoBasepointTable::create(&h)
+});
 
 const OP_PUSH_PUBKEY: u8 = 0x7e;
 const OP_NOP: u8 = 0x73;
@@ -52,6 +64,13 @@ mod tests {
     use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 
     use super::*;
+
+    #[test]
+    fn value_generator_is_tari_crypto_s() {
+        let official = tari_crypto::ristretto::pedersen::ristretto_pedersen_h();
+        assert_eq!(official.compress().0, VALUE_GENERATOR_COMPRESSED);
+        assert_eq!(&Scalar::ONE * &*VALUE_GENERATOR, *official);
+    }
 
     #[test]
     fn commitment_opens_only_with_its_value_and_mask() {

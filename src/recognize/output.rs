@@ -2,7 +2,6 @@
 //! when the output is ours. Borrowed views, so a memory-mapped cache can be scanned without copies.
 
 use curve25519_dalek::scalar::Scalar;
-use tari_transaction_components::transaction_components::MemoField;
 use zeroize::Zeroize;
 
 use super::STORED_OFFSET_LEN;
@@ -58,7 +57,8 @@ pub struct Recognized {
     pub value: u64,
     /// Commitment mask (blinding factor); checked to open the commitment with `value`.
     pub mask: Scalar,
-    pub memo: MemoField,
+    /// The decrypted memo bytes; [`Recognized::memo`] reads them as Tari does.
+    pub memo_bytes: Vec<u8>,
     pub provenance: Provenance,
     /// For Diffie-Hellman hits: whether the mask is the standard `k_mask(v·R)` (Tari's
     /// `TariKeyId::DHCommitmentMask`), rather than a mask the sender chose and encrypted.

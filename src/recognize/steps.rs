@@ -65,4 +65,15 @@ impl Steps {
         )
         .is_some()
     }
+
+    /// The tag check alone of an attempt under `aead_key`, as `aead::open` makes it (ours).
+    pub fn tag_check(output: &OutputView<'_>, aead_key: &[u8; 32]) -> bool {
+        aead::valid_length(output.encrypted_data.len()) && aead::tag_verifies(aead_key, output.encrypted_data)
+    }
+
+    /// For comparison: the same check by the `chacha20poly1305` crate (the path before ours).
+    pub fn crate_tag_check(&mut self, output: &OutputView<'_>, aead_key: &[u8; 32]) -> bool {
+        aead::valid_length(output.encrypted_data.len())
+            && aead::crate_tag_verifies(aead_key, output.encrypted_data, &mut self.plaintext)
+    }
 }

@@ -210,7 +210,7 @@ fn owned_output(view: &CacheView, position: u64, hit: &Recognized) -> Result<Own
         commitment: *record.commitment,
         value: hit.value,
         mask: hit.mask,
-        memo: hit.memo.clone(),
+        memo: hit.memo(),
         provenance: hit.provenance,
         mask_from_shared_secret: hit.mask_from_shared_secret,
         script_class: hit.script_class.unwrap_or(ScriptClass::Other),

@@ -77,7 +77,7 @@ pub fn run(args: Args) -> Result<()> {
             index: hit.output_index,
             value: hit.value,
             mask: hex::encode(hit.mask.as_bytes()),
-            memo: hit.memo.to_string(),
+            memo: hit.memo().to_string(),
             provenance: hit.provenance,
             script_class: hit.script_class,
         })
