@@ -12,8 +12,9 @@
 //! demo        genuine Tari outputs for demo chains, benches and tests
 //! walletdb    the minotari-cli wallet SQLite file: schema (v30), rows we write for the client
 //! service     the HTTP face: sealed view keys in, wallet files out; its modules, by layer:
-//!   leaves      error (ServiceError, ApiError, JobFailure), config (ServiceConfig and its parsed values),
-//!               client (who a request is from), keyfile (the sealing key), pace, idle
+//!   leaves      error (ServiceError, ApiError, JobFailure and its FailureCode), config (ServiceConfig and
+//!               its parsed values), client (who a request is from, on which port), clock, keyfile (the
+//!               sealing key), pace, idle
 //!   chain       cache_source (the chain view a pass reads), lifecycle (Starting .. Stopped, faults)
 //!   counters    metrics, limits (GCRA per client and wallet), slots (connection caps)
 //!   jobs        job, fair_queue, held_files, artifact, wallet_builder, tickets, store (SQLite, WAL),

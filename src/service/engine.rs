@@ -11,8 +11,10 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU8, Ordering},
     },
-    time::{SystemTime, UNIX_EPOCH},
+    time::SystemTime,
 };
+
+mod results;
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use tari_wallet_sync_sse::seal::ServerKey;
@@ -20,11 +22,12 @@ use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
 use super::{
-    Port,
     artifact::{Artifact, ResultBuilder},
     cache_source::CacheSource,
+    client::Port,
+    clock::now_ms,
     config::ServiceConfig,
-    error::{ApiError, ServiceError, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE},
+    error::{ApiError, FailureCode, ServiceError, TOO_MANY_ATTEMPTS_MESSAGE},
     fair_queue::{FairQueue, Lane, PassBounds, Queued},
     held_files::HeldFiles,
     job::{Job, JobStatus, plausible_job_id},
@@ -33,7 +36,7 @@ use super::{
     limits::{ClientLimiter, Limiter},
     metrics::{Metrics, Scrape},
     pace::Pace,
-    result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
+    result_store::{RESULT_LOST_MESSAGE, ResultStore},
     slots::Streams,
     store::{Store, StoredJob, StoredState},
     tickets::{self, Tickets},
@@ -92,12 +95,6 @@ pub struct Engine {
     pub(super) boot: u64,
     phase: AtomicU8,
     pub(super) source: CacheSource,
-}
-
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Engine {
@@ -190,11 +187,16 @@ impl Engine {
         for stored in self.store.load()? {
             let status = match stored.state {
                 StoredState::Queued | StoredState::Scanning if stored.attempts >= self.config.max_attempts => {
-                    self.store
-                        .finish_failed(&stored.id, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE, now, expires)?;
-                    tracing::warn!(job = %stored.id, attempts = stored.attempts, code = TOO_MANY_ATTEMPTS, "job failed");
+                    self.store.finish_failed(
+                        &stored.id,
+                        FailureCode::TooManyAttempts.as_str(),
+                        TOO_MANY_ATTEMPTS_MESSAGE,
+                        now,
+                        expires,
+                    )?;
+                    tracing::warn!(job = %stored.id, attempts = stored.attempts, code = %FailureCode::TooManyAttempts, "job failed");
                     JobStatus::Failed {
-                        code: TOO_MANY_ATTEMPTS.into(),
+                        code: FailureCode::TooManyAttempts.to_string(),
                         message: TOO_MANY_ATTEMPTS_MESSAGE.into(),
                         expires_ms: expires,
                     }
@@ -215,10 +217,15 @@ impl Engine {
                         }
                     }
                     None => {
-                        self.store
-                            .finish_failed(&stored.id, RESULT_LOST, RESULT_LOST_MESSAGE, now, expires)?;
+                        self.store.finish_failed(
+                            &stored.id,
+                            FailureCode::ResultLost.as_str(),
+                            RESULT_LOST_MESSAGE,
+                            now,
+                            expires,
+                        )?;
                         JobStatus::Failed {
-                            code: RESULT_LOST.into(),
+                            code: FailureCode::ResultLost.to_string(),
                             message: RESULT_LOST_MESSAGE.into(),
                             expires_ms: expires,
                         }

@@ -11,7 +11,8 @@
 //!   slots    connection caps: in all, per client and IPv6 aggregate, headroom for newcomers
 //!   idle     open requests per connection: only they keep it; idle, first-request and budget closes
 //!   client   who a request is from: the peer, or what a trusted proxy forwarded in its one header
-//!   http     routes -> handlers -> ApiError (status chosen in error.rs); SSE, download with Range
+//!   http     router -> handlers -> ApiError (its status chosen in http/refusal.rs); SSE, download with
+//!            Range
 //! engine     the facade: registry of jobs, auth, delete, expiry, metrics, phase over the cache source
 //!   metrics    prometheus-client registry: counters and histograms as things happen, jobs by state
 //!              moved by each job, so a scrape reads atomics (no store query, no walk over the jobs)
@@ -35,6 +36,7 @@
 pub mod artifact;
 mod cache_source;
 mod client;
+mod clock;
 pub mod config;
 mod engine;
 pub mod error;
@@ -67,13 +69,14 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 pub use artifact::{Artifact, JsonSummaryBuilder, ResultBuilder};
 pub use cache_source::{CacheSource, SourceControl};
 pub use client::Client;
+use client::Port;
 pub use config::{
     ClientRules, ForwardedHeader, PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, UnsyncedNode, parse_duration,
     parse_rate,
 };
 pub use engine::create_private_dir;
 use engine::{Engine, Phase};
-pub use error::{ApiError, JobFailure, ServiceError};
+pub use error::{ApiError, FailureCode, JobFailure, ServiceError};
 pub use http::API_PREFIX;
 pub use lifecycle::{
     CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
@@ -83,15 +86,6 @@ pub use server::tls_acceptor;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 pub use wallet_builder::WalletDbBuilder;
-
-/// Which listener a request arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Port {
-    /// `listen`: the API, and the operations routes (but `/metrics` when the operator has a port).
-    Public,
-    /// `metrics_listen`: the operations routes only.
-    Operator,
-}
 
 /// The OpenAPI document of the v1 API.
 pub const OPENAPI_JSON: &str = http::OPENAPI;

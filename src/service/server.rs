@@ -30,7 +30,7 @@ use tokio_rustls::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Port,
+    client::Port,
     config::TlsPaths,
     engine::Engine,
     error::{ApiError, ServiceError},

@@ -22,9 +22,9 @@ use blake2::{Blake2b, Digest, digest::consts::U32};
 use tari_wallet_sync_sse::seal::{SealError, Sealed, seal};
 
 use super::{
-    Port,
-    client::Client,
-    engine::{Engine, Registry, blocking, now_ms, output_keys, renumber_queue},
+    client::{Client, Port},
+    clock::now_ms,
+    engine::{Engine, Registry, blocking, output_keys, renumber_queue},
     error::ApiError,
     fair_queue::Lane,
     job::{Job, JobStatus, new_job_id},

@@ -18,7 +18,7 @@ use tari_wallet_sync_sse::{KEEP_ALIVE, encode_retry};
 use tokio::{sync::watch, time::Interval};
 use tokio_util::sync::CancellationToken;
 
-use super::{Body, Ctx, routes::download_url};
+use super::{context::Ctx, response::Body, routes::download_url};
 use crate::service::{
     client::Client,
     engine::Engine,

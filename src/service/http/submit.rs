@@ -17,7 +17,11 @@ use tari_wallet_sync_sse::{
 };
 use zeroize::Zeroizing;
 
-use super::{Body, Ctx, json, routes::urls};
+use super::{
+    context::Ctx,
+    response::{Body, json},
+    routes::urls,
+};
 use crate::{
     recognize::WalletKey,
     service::{

@@ -15,13 +15,14 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    backoff::backoff,
     breaker::{Breaker, BreakerState, Gate},
     client::Poster,
     endpoint::{DropReason, Endpoint, Endpoints},
-    sender::backoff,
 };
 use crate::service::{
-    engine::{Engine, blocking, now_ms},
+    clock::now_ms,
+    engine::{Engine, blocking},
     store::DueDelivery,
 };
 
