@@ -373,6 +373,8 @@ fn parse(tokens: &[Token]) -> Parsed {
             // A path in code: `crate::a::b`, `super::x`, `child::f`, `Imported::new` (resolved later).
             let line = tokens[i].line;
             let preceded_by_colons = i > 0 && tokens[i - 1].text == "::";
+            // `pub(in crate::service)` names where an item is visible, not something it uses.
+            let visibility = i > 1 && tokens[i - 1].text == "in" && tokens[i - 2].text == "(";
             let mut path = vec![t.clone()];
             let mut j = i + 1;
             while tokens.get(j).is_some_and(|c| c.text == "::") && tokens.get(j + 1).is_some_and(|n| is_ident(&n.text))
@@ -380,7 +382,7 @@ fn parse(tokens: &[Token]) -> Parsed {
                 path.push(tokens[j + 1].text.clone());
                 j += 2;
             }
-            if !preceded_by_colons {
+            if !preceded_by_colons && !visibility {
                 parsed.paths.push((path, line, false));
             }
             i = j;
@@ -686,11 +688,14 @@ fn the_checker_finds_cycles_and_only_cycles() {
     assert!(message.contains("crate::a::inner -> crate::b"), "{message}");
 
     // A child reading what its parent defines, while the parent reads the child: a cycle too.
-    write("a/inner.rs", "use super::Root;\npub struct Thing;\n");
+    write("a/inner.rs", "use super::Root;\npub(in crate::b) struct Thing;\n");
     write("a/mod.rs", "mod inner;\npub struct Root;\nfn f() { inner::Thing; }\n");
-    let (count, message) = report(&Crate::load(src));
+    let krate = Crate::load(src);
+    let (count, message) = report(&krate);
     assert_eq!(count, 1, "{message}");
     assert!(message.contains("crate::a -> crate::a::inner"), "{message}");
+    // A visibility (`pub(in ..)`) names no dependency.
+    assert!(!krate.edges()["crate::a::inner"].contains_key("crate::b"));
 }
 
 /// The `text` block under `# Layout` in `src/lib.rs`'s module docs.

@@ -16,7 +16,7 @@
 //! engine     the facade: registry of jobs, auth, delete, expiry, metrics, phase over the cache source
 //!   metrics    prometheus-client registry: counters and histograms as things happen, jobs by state
 //!              moved by each job, so a scrape reads atomics (no store query, no walk over the jobs)
-//!   submission admission: rate limits, scan budgets, bounds with headroom, envelopes sent again
+//!   engine/submission  admission: rate limits, scan budgets, bounds with headroom, envelopes sent again
 //!   fair_queue jobs in the order passes take them: fair between clients by cost (output-keys)
 //!   pace       output-keys per second, measured: Retry-After and pass sizes
 //!   held_files which finished files stay in memory, within `max_held_bytes`
@@ -24,8 +24,8 @@
 //!   keyfile    the persistent sealing key (0600)        limits    GCRA per client/wallet, LRU-bounded
 //!   tickets    single-use events tickets for browsers (memory, hashed, a few per live job)
 //!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
-//! scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder -> artifact
-//!            -> sealed file
+//!   engine/scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder
+//!              -> artifact -> sealed file (engine/results)
 //! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state;
 //!               a background re-check of the cache's checksums (damage: CACHE_DAMAGED)
 //! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
@@ -53,11 +53,9 @@ mod limits;
 mod metrics;
 mod pace;
 mod result_store;
-mod scheduler;
 mod server;
 mod slots;
 mod store;
-mod submission;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 mod tickets;
@@ -206,17 +204,17 @@ async fn serve(
 ) -> Result<(), ServiceError> {
     // Our own child: a serve error stops the background tasks without cancelling the caller's token.
     let stop = shutdown.child_token();
-    let scheduler = tokio::spawn(scheduler::run(engine.clone(), stop.clone()));
+    let scheduler = tokio::spawn(engine::scheduler::run(engine.clone(), stop.clone()));
     let janitor = tokio::spawn(janitor(engine.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_source(engine.clone(), stop.clone()));
     let verifier = tokio::spawn(cache_source::verify_in_background(
-        engine.source.clone(),
+        engine.source().clone(),
         engine.config().cache_verify_interval,
         stop.clone(),
     ));
     let webhooks = engine
-        .webhooks
-        .clone()
+        .webhook_setup()
+        .cloned()
         .map(|setup| tokio::spawn(webhook::sender::run(engine.clone(), setup, stop.clone())));
     // The operator's port is cleartext: it carries no secret, and belongs on loopback or a private network.
     let operator = operator.map(|l| tokio::spawn(server::serve(engine.clone(), l, None, Port::Operator, stop.clone())));
@@ -240,7 +238,7 @@ async fn serve(
 /// Follows the source: marks draining as soon as shutdown begins (before connections finish), wakes the
 /// scheduler on every change (queued jobs may be scannable now) and logs lifecycle changes.
 async fn watch_source(engine: Arc<Engine>, stop: CancellationToken) {
-    let mut watch = engine.source.watch();
+    let mut watch = engine.source().watch();
     let mut last = engine.lifecycle();
     loop {
         tokio::select! {

@@ -74,7 +74,7 @@ pub(super) fn metrics(engine: &Engine, headers: &http::HeaderMap) -> Response<Bo
     let mut response = text(
         StatusCode::OK,
         format.content_type(),
-        engine.metrics.render(&engine.scrape(), format),
+        engine.metrics().render(&engine.scrape(), format),
     );
     response
         .headers_mut()

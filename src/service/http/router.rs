@@ -146,7 +146,7 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Respons
     if api {
         cors::decorate(&mut response, !config.cors_origins.is_empty(), origin);
     }
-    ctx.engine.metrics.http_response(name, response.status().as_u16());
+    ctx.engine.metrics().http_response(name, response.status().as_u16());
     response
 }
 

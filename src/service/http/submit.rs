@@ -25,8 +25,8 @@ use super::{
 use crate::{
     recognize::WalletKey,
     service::{
-        client::Client, config::PlainKeyPolicy, engine::Engine, error::ApiError, job::hash_token,
-        result_store::result_public_key, submission::Submission,
+        client::Client, config::PlainKeyPolicy, engine::Engine, engine::submission::Submission, error::ApiError,
+        job::hash_token, result_store::result_public_key,
     },
     walletdb::account::MAX_PASSWORD_LEN,
 };

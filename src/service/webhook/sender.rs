@@ -18,7 +18,7 @@ pub(crate) async fn run(engine: Arc<Engine>, setup: WebhookSetup, stop: Cancella
         config.webhook_connect_timeout,
         config.webhook_attempt_timeout,
     ));
-    let endpoints = engine.store.webhook_endpoints();
+    let endpoints = engine.outbox().webhook_endpoints();
     tracing::info!(endpoints = endpoints.list().len(), "webhook sender started");
     let mut workers = JoinSet::new();
     for index in 0..endpoints.list().len() {

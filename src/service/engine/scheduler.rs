@@ -22,19 +22,19 @@ use tari_wallet_sync_sse::{
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
-use super::{
-    artifact::Artifact,
-    cache_source::PassView,
-    clock::now_ms,
-    engine::{Engine, blocking, output_keys, renumber_queue},
-    error::{FailureCode, JobFailure, TOO_MANY_ATTEMPTS_MESSAGE},
-    job::{Job, JobStatus},
-    store::{SUBMISSION_FORMAT, StoredResult},
-};
+use super::{Engine, blocking, output_keys, renumber_queue};
 use crate::{
     cache::{CacheError, CacheView},
     recognize::WalletKey,
     scan::{Progress, ScanError, ScanOptions, ScanRequest, scan},
+    service::{
+        artifact::Artifact,
+        cache_source::PassView,
+        clock::now_ms,
+        error::{FailureCode, JobFailure, TOO_MANY_ATTEMPTS_MESSAGE},
+        job::{Job, JobStatus},
+        store::{SUBMISSION_FORMAT, StoredResult},
+    },
     walletdb::Interrupt,
 };
 
@@ -61,7 +61,7 @@ struct Member {
 }
 
 /// Runs passes until `shutdown`.
-pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
+pub(in crate::service) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
     let threads = engine.config.scan_threads;
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
