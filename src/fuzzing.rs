@@ -32,6 +32,7 @@ pub use crate::service::http_fuzzing::{
     Accepted, FUZZ_SERVER_SECRET, RangeAnswer, bearer, fuzz_server_key, last_event_id, range, submission,
     submission_with_type,
 };
+pub use crate::source::lmdb::RawRows;
 pub use tari_transaction_components::transaction_components::TransactionOutput;
 pub use tari_wallet_sync_sse::{
     envelope::{LABEL_SUBMISSION, SubmissionSecrets},
@@ -203,16 +204,6 @@ pub fn header_row(bytes: &[u8]) -> Result<NodeHeader, String> {
         prev_hash: *header.prev_hash,
         timestamp: header.timestamp.as_u64(),
     })
-}
-
-/// The stored bytes of one block of a node database, and of its metadata: the LMDB target's seeds.
-#[derive(Debug, Clone, Default)]
-pub struct RawRows {
-    pub header: Vec<u8>,
-    pub outputs: Vec<Vec<u8>>,
-    pub inputs: Vec<Vec<u8>>,
-    /// `(key, value)` of every metadata entry the import reads.
-    pub metadata: Vec<(MetadataKey, Vec<u8>)>,
 }
 
 /// A box as the job store keeps it (`E ‖ n ‖ c`).

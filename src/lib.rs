@@ -1,17 +1,35 @@
 //! tari-wallet-sync: turns a Tari wallet's view key into a synced wallet database, beside a base node.
 //!
 //! # Layout
+//! Bottom up: each module imports only those above it in this list, and nothing inside the library
+//! imports in a circle (both checked, with this list naming every module, by `tests/layers.rs`).
 //! ```text
+//! network     the process network every official hash uses; official genesis hashes; network checks
 //! recognize   view key + output -> ours? value, mask, memo      (pure, hot loop of every scan)
 //! cache       memory-mapped blocks, outputs, spends; atomic publish, rollback, snapshots
-//! source      node HTTP query service / in-process feed -> cache at the node's tip, reorgs, outages
 //! scan        many wallets per pass over a cache snapshot, rayon, progress, spends
-//! walletdb    the minotari-cli wallet SQLite file: schema (v30), rows we write for the client
-//! network     the process network every official hash uses; official genesis hashes; network checks
+//! source      node HTTP query service / LMDB / in-process feed -> cache at the node's tip, reorgs, outages
+//! demo        genuine Tari outputs for demo chains, benches and tests
+//! proof       an owned output's path to its block's block_output_mr, rebuilt from the cache or the block
+//! walletdb    the minotari-cli wallet SQLite file: schema (v30), rows we write for the client; the
+//!             proofs it carries (tws_ tables) and their check (verify)
+//! service     the HTTP face: sealed view keys in, wallet files out; its modules, by layer:
+//!   leaves      error (ServiceError, ApiError, JobFailure and its FailureCode), config (ServiceConfig and
+//!               its parsed values), client (who a request is from, on which port), clock, keyfile (the
+//!               sealing key), pace, idle
+//!   chain       cache_source (the chain view a pass reads), lifecycle (Starting .. Stopped, faults)
+//!   counters    metrics, limits (GCRA per client and wallet), slots (connection caps)
+//!   jobs        job, fair_queue, held_files, artifact, wallet_builder, tickets, store (SQLite, WAL),
+//!               result_store (files at rest), engine (the facade, its fields private; its children:
+//!               submission for admission, scheduler for passes, results for files at rest)
+//!   operations  webhook (outbox, sender, workers, breakers); janitor and source watcher in the root
+//!   edge        http (routes, handlers, refusals to statuses), server (listeners, TLS, drain)
+//!   testing     builders for integration tests (feature `test-util`)
+//! fuzzing     entry points for the fuzz targets in `fuzz/` (feature `fuzzing`)
 //! ```
 //! Code that hashes (block headers, outputs) needs the process network set first: every entry point
 //! calls `network::use_network` with the configured network, and hashing paths check `network::require`.
-//! Layers depend downward only; see `DESIGN.md` in the project's shared folder for the full data flow.
+//! `ARCHITECTURE.md` at the repository's root follows one job through the layers.
 
 pub mod cache;
 pub mod demo;

@@ -12,7 +12,7 @@ use tari_wallet_sync::{
     recognize::WalletKey,
     scan::ScanResult,
     service::{
-        Artifact, CacheSource, JobFailure, RateLimit, ResultBuilder,
+        Artifact, CacheSource, FailureCode, JobFailure, RateLimit, ResultBuilder,
         testing::{
             TestServer, demo_chain, test_config,
             wallet_app::{last_event, submit},
@@ -40,7 +40,7 @@ impl ResultBuilder for FailingBuilder {
         _interrupt: &Interrupt<'_>,
     ) -> Result<Artifact, JobFailure> {
         Err(JobFailure::new(
-            "BUILD_FAILED",
+            FailureCode::BuildFailed,
             "this test's builder builds nothing",
             false,
         ))

@@ -14,7 +14,7 @@ use tari_wallet_sync::{
     recognize::WalletKey,
     scan::ScanResult,
     service::{
-        Artifact, CacheSource, JobFailure, ResultBuilder, WalletDbBuilder,
+        Artifact, CacheSource, FailureCode, JobFailure, ResultBuilder, WalletDbBuilder,
         testing::{
             TestServer, demo_chain, test_config,
             wallet_app::{last_event, submit},
@@ -63,7 +63,7 @@ impl ResultBuilder for EndlessFirstBuild {
         };
         *self.stopped.lock().unwrap() = Some(stopped);
         self.stopped_notify.notify_one();
-        Err(JobFailure::new("BUILD_CANCELLED", "stopped", false))
+        Err(JobFailure::new(FailureCode::Other("BUILD_CANCELLED"), "stopped", false))
     }
 }
 

@@ -24,10 +24,7 @@ use tari_sidechain::{BurnOutputProof, MmrInclusionProof, OutputHashPreimage};
 use tari_transaction_components::transaction_components::{TransactionOutput, burn_output_proof::BurnOutputProofExt};
 use tari_wallet_sync::{
     cache::{Cache, CacheView},
-    proof::{
-        BlockTree, HeaderPreimage, Leaf, MmrPath, OutputProof, preimage,
-        verify::{OutputFailure, verify_file},
-    },
+    proof::{BlockTree, HeaderPreimage, Leaf, MmrPath, OutputProof, preimage},
     scan::{ScanRequest, scan_one},
     source::{
         Follower, FollowerConfig, NodeClient,
@@ -37,7 +34,11 @@ use tari_wallet_sync::{
         },
         lmdb::{ImportOptions, NodeDb, import},
     },
-    walletdb::{AccountSpec, BuildOptions, WalletFile, build_from_chain, testing::open_download},
+    walletdb::{
+        AccountSpec, BuildOptions, WalletFile, build_from_chain,
+        testing::open_download,
+        verify::{OutputFailure, verify_file},
+    },
 };
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;

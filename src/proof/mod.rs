@@ -18,7 +18,6 @@
 
 mod block;
 mod header;
-pub mod verify;
 
 use std::collections::BTreeMap;
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::error::JobFailure;
+use super::error::{FailureCode, JobFailure};
 use crate::{
     cache::CacheView,
     recognize::WalletKey,
@@ -163,7 +163,7 @@ impl ResultBuilder for JsonSummaryBuilder {
         });
         let failed = |e: String| {
             tracing::error!(error = %e, "building the summary failed");
-            JobFailure::new("BUILD_FAILED", "the result file could not be built", true)
+            JobFailure::new(FailureCode::BuildFailed, "the result file could not be built", true)
         };
         // The summary holds masks: keep the plain JSON in zeroizing memory until compressed.
         let raw = Zeroizing::new(serde_json::to_vec(&summary).map_err(|e| failed(e.to_string()))?);

@@ -17,6 +17,15 @@ use std::{
 use http::{HeaderMap, HeaderName, header::FORWARDED};
 use ipnet::IpNet;
 
+/// Which listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Port {
+    /// `listen`: the API, and the operations routes (but `/metrics` when the operator has a port).
+    Public,
+    /// `metrics_listen`: the operations routes only.
+    Operator,
+}
+
 /// The client of one request (or connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Client {

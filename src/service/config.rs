@@ -4,6 +4,10 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+mod values;
+
+pub use values::{SERVER_KEY_FILE_NAME, validate_origin, validate_webhook_url};
+
 pub use super::client::{ClientRules, ForwardedHeader};
 
 /// Who may send a plain (unsealed) `view_key`.
@@ -238,7 +242,7 @@ impl ServiceConfig {
     pub fn server_key_path(&self) -> PathBuf {
         self.server_key_file
             .clone()
-            .unwrap_or_else(|| self.data_dir.join(super::keyfile::FILE_NAME))
+            .unwrap_or_else(|| self.data_dir.join(SERVER_KEY_FILE_NAME))
     }
 
     /// Defaults for a data directory and a cache.
@@ -402,10 +406,10 @@ impl ServiceConfig {
             ));
         }
         for origin in &self.cors_origins {
-            super::http::validate_origin(origin).map_err(|e| format!("cors_origins: {e}"))?;
+            validate_origin(origin).map_err(|e| format!("cors_origins: {e}"))?;
         }
         for (position, url) in self.webhook_urls.iter().enumerate() {
-            super::webhook::validate_url(url).map_err(|e| format!("webhook_urls: {e}"))?;
+            validate_webhook_url(url).map_err(|e| format!("webhook_urls: {e}"))?;
             if self.webhook_urls[..position].contains(url) {
                 return Err(format!("webhook_urls: `{url}` is listed twice"));
             }

@@ -1,8 +1,9 @@
-//! Engine: the one facade the HTTP layer talks to. Owns the job registry (memory) over the job store and
-//! the result files (disk), the sealing key, rate limiters, metrics, the service's phase and its cache
-//! source (their lifecycle); authorisation, status, deletion and expiry happen here, accepting a job in
-//! `submission`, storing and reopening files in `result_store`.
-//! Scanning is `scheduler`; HTTP is `http`; neither is known here.
+//! Engine: the job domain's one facade, which the HTTP edge and the background operations talk to. Owns
+//! the job registry (memory) over the job store and the result files (disk), the sealing key, rate
+//! limiters, metrics, the service's phase and its cache source (their lifecycle); its fields are private,
+//! read by its children (`submission`: admission; `scheduler`: passes; `results`: files at rest) and
+//! through the methods below by everyone else. Authorisation, status, deletion and expiry happen here.
+//! HTTP is `http`; it is not known here.
 
 use std::{
     collections::HashMap,
@@ -11,8 +12,12 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU8, Ordering},
     },
-    time::{SystemTime, UNIX_EPOCH},
+    time::SystemTime,
 };
+
+mod results;
+pub(super) mod scheduler;
+pub(super) mod submission;
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use tari_wallet_sync_sse::seal::ServerKey;
@@ -20,11 +25,12 @@ use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
 use super::{
-    Port,
     artifact::{Artifact, ResultBuilder},
     cache_source::CacheSource,
+    client::Port,
+    clock::now_ms,
     config::ServiceConfig,
-    error::{ApiError, ServiceError, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE},
+    error::{ApiError, FailureCode, ServiceError, TOO_MANY_ATTEMPTS_MESSAGE},
     fair_queue::{FairQueue, Lane, PassBounds, Queued},
     held_files::HeldFiles,
     job::{Job, JobStatus, plausible_job_id},
@@ -33,7 +39,7 @@ use super::{
     limits::{ClientLimiter, Limiter},
     metrics::{Metrics, Scrape},
     pace::Pace,
-    result_store::{RESULT_LOST, RESULT_LOST_MESSAGE, ResultStore},
+    result_store::{RESULT_LOST_MESSAGE, ResultStore},
     slots::Streams,
     store::{Store, StoredJob, StoredState},
     tickets::{self, Tickets},
@@ -63,41 +69,35 @@ pub(super) struct Registry {
 }
 
 pub struct Engine {
-    pub(super) config: ServiceConfig,
-    pub(super) store: Store,
-    pub(super) results: ResultStore,
-    pub(super) server_key: ServerKey,
-    pub(super) fingerprint_key: Zeroizing<[u8; 32]>,
-    pub(super) registry: Mutex<Registry>,
-    pub(super) queue_notify: Notify,
-    pub(super) builder: Arc<dyn ResultBuilder>,
-    pub metrics: Metrics,
-    pub(super) ip_submissions: ClientLimiter,
-    pub(super) ip_requests: ClientLimiter,
+    config: ServiceConfig,
+    store: Store,
+    results: ResultStore,
+    server_key: ServerKey,
+    fingerprint_key: Zeroizing<[u8; 32]>,
+    registry: Mutex<Registry>,
+    queue_notify: Notify,
+    builder: Arc<dyn ResultBuilder>,
+    metrics: Metrics,
+    ip_submissions: ClientLimiter,
+    ip_requests: ClientLimiter,
     /// Operations routes per client, a bucket per port: public traffic (a local proxy makes it all
     /// loopback) cannot starve the operator's scraper.
-    pub(super) ip_operations: ClientLimiter<Port>,
-    pub(super) wallet_syncs: Limiter<[u8; 32]>,
+    ip_operations: ClientLimiter<Port>,
+    wallet_syncs: Limiter<[u8; 32]>,
     /// Output-keys per client and window (`client_scan_budget`).
-    pub(super) scan_budgets: Limiter<IpAddr>,
+    scan_budgets: Limiter<IpAddr>,
     /// How fast passes scan: `Retry-After`s and pass sizes.
-    pub(super) pace: Pace,
+    pace: Pace,
     /// Finished files held in memory, within `max_held_bytes`.
-    pub(super) held: HeldFiles,
-    pub(super) tickets: Tickets,
+    held: HeldFiles,
+    tickets: Tickets,
     /// Event streams open per client (`max_sse_per_client`).
-    pub(super) streams: Arc<Streams>,
+    streams: Arc<Streams>,
     /// Set when webhooks are configured: the sender's secret and TLS trust.
-    pub(super) webhooks: Option<WebhookSetup>,
-    pub(super) boot: u64,
+    webhooks: Option<WebhookSetup>,
+    boot: u64,
     phase: AtomicU8,
-    pub(super) source: CacheSource,
-}
-
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    source: CacheSource,
 }
 
 impl Engine {
@@ -190,11 +190,16 @@ impl Engine {
         for stored in self.store.load()? {
             let status = match stored.state {
                 StoredState::Queued | StoredState::Scanning if stored.attempts >= self.config.max_attempts => {
-                    self.store
-                        .finish_failed(&stored.id, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE, now, expires)?;
-                    tracing::warn!(job = %stored.id, attempts = stored.attempts, code = TOO_MANY_ATTEMPTS, "job failed");
+                    self.store.finish_failed(
+                        &stored.id,
+                        FailureCode::TooManyAttempts.as_str(),
+                        TOO_MANY_ATTEMPTS_MESSAGE,
+                        now,
+                        expires,
+                    )?;
+                    tracing::warn!(job = %stored.id, attempts = stored.attempts, code = %FailureCode::TooManyAttempts, "job failed");
                     JobStatus::Failed {
-                        code: TOO_MANY_ATTEMPTS.into(),
+                        code: FailureCode::TooManyAttempts.to_string(),
                         message: TOO_MANY_ATTEMPTS_MESSAGE.into(),
                         expires_ms: expires,
                     }
@@ -215,10 +220,15 @@ impl Engine {
                         }
                     }
                     None => {
-                        self.store
-                            .finish_failed(&stored.id, RESULT_LOST, RESULT_LOST_MESSAGE, now, expires)?;
+                        self.store.finish_failed(
+                            &stored.id,
+                            FailureCode::ResultLost.as_str(),
+                            RESULT_LOST_MESSAGE,
+                            now,
+                            expires,
+                        )?;
                         JobStatus::Failed {
-                            code: RESULT_LOST.into(),
+                            code: FailureCode::ResultLost.to_string(),
                             message: RESULT_LOST_MESSAGE.into(),
                             expires_ms: expires,
                         }
@@ -302,6 +312,32 @@ impl Engine {
 
     pub fn server_key(&self) -> &ServerKey {
         &self.server_key
+    }
+
+    /// The counters and histograms every layer adds to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The chain view passes read, for the runtime's watcher and verifier.
+    pub(super) fn source(&self) -> &CacheSource {
+        &self.source
+    }
+
+    /// The job store as the webhook sender's outbox: events are queued with each job's change, the
+    /// sender reads what is due and records outcomes.
+    pub(super) fn outbox(&self) -> &Store {
+        &self.store
+    }
+
+    /// The webhook sender's secret and trust, when endpoints are configured.
+    pub(super) fn webhook_setup(&self) -> Option<&WebhookSetup> {
+        self.webhooks.as_ref()
+    }
+
+    /// Event streams open per client.
+    pub(super) fn streams(&self) -> &Arc<Streams> {
+        &self.streams
     }
 
     /// The lifecycle: draining or stopped by the service itself, else what the cache source says.

@@ -1,9 +1,9 @@
-//! Service errors: every way a request or a job can fail, with its stable code and HTTP status chosen
-//! here and nowhere else. Messages never carry key material, tokens or wallet identifiers.
+//! Service errors: every way a request or a job can fail, with its stable code. Which HTTP status a
+//! refusal is, is the HTTP layer's (`http::refusal`). Messages never carry key material, tokens or wallet
+//! identifiers.
 
 use std::time::Duration;
 
-use http::StatusCode;
 use tari_wallet_sync_sse::seal::SealError;
 
 use crate::recognize::KeyError;
@@ -149,47 +149,6 @@ impl ApiError {
         }
     }
 
-    /// The HTTP status of the error: the one place statuses are chosen.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::MalformedJson(_)
-            | ApiError::UnsupportedVersion(_)
-            | ApiError::BadEnvelope
-            | ApiError::EnvelopeExpired { .. }
-            | ApiError::PasswordRequired
-            | ApiError::PasswordTooLong { .. }
-            | ApiError::FieldTooLong { .. }
-            | ApiError::InvalidField(_)
-            | ApiError::InvalidKey(_)
-            | ApiError::BadSeal(_)
-            | ApiError::UnknownServerKey(_) => StatusCode::BAD_REQUEST,
-            ApiError::Replayed => StatusCode::CONFLICT,
-            ApiError::PlainKeyNotAllowed => StatusCode::FORBIDDEN,
-            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::MissingToken
-            | ApiError::InvalidToken
-            | ApiError::InvalidTicket
-            | ApiError::TicketExpired
-            | ApiError::TicketUsed
-            | ApiError::TicketReplaced => StatusCode::UNAUTHORIZED,
-            ApiError::JobNotFound | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
-            ApiError::JobDeleted | ApiError::ResultExpired => StatusCode::GONE,
-            ApiError::NotReady(_) | ApiError::JobFailed { .. } => StatusCode::CONFLICT,
-            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            ApiError::RateLimited { .. } | ApiError::TooManySubscribers(_) | ApiError::TooManyStreams(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            ApiError::QueueFull { .. }
-            | ApiError::TooManySubmissions { .. }
-            | ApiError::TooManyConnections
-            | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// When the client may try again, for `Retry-After`.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -202,11 +161,6 @@ impl ApiError {
             | ApiError::Unavailable(_) => Some(Duration::from_secs(5)),
             _ => None,
         }
-    }
-
-    /// The error body: `{"error":{"code","message"}}`.
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } })
     }
 }
 
@@ -239,23 +193,72 @@ pub enum ServiceError {
     Config(String),
 }
 
-/// The failure of a job that was tried `max_attempts` times without an outcome the store recorded (the
-/// process died during its scans, or the store would not take the outcome): never scanned again.
-pub const TOO_MANY_ATTEMPTS: &str = "TOO_MANY_ATTEMPTS";
+/// What a client is told when a job was tried `max_attempts` times without an outcome the store
+/// recorded (the process died during its scans, or the store would not take the outcome).
 pub const TOO_MANY_ATTEMPTS_MESSAGE: &str =
     "the job was tried as often as this server allows without finishing; submit it again";
+
+/// The stable code of a job's failure, as its `failed` event, its status and the metrics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureCode {
+    /// The service failed on its side (a scan thread stopped, the store could not be read).
+    Internal,
+    /// The chain cache cannot be read for a pass.
+    CacheUnavailable,
+    /// The scan could not read the chain cache.
+    ScanFailed,
+    /// The scan read bytes of the cache that no longer match their checksums.
+    CacheDamaged,
+    /// The job's sealed envelope is no longer in the store.
+    KeyMissing,
+    /// The stored envelope no longer opens with the server key.
+    BadSeal,
+    /// The file builder failed for a reason it does not name.
+    BuildFailed,
+    /// Tried `max_attempts` times without an outcome the store recorded: never scanned again.
+    TooManyAttempts,
+    /// A ready job's sealed file is gone (or does not open) after a restart.
+    ResultLost,
+    /// A code another layer's error owns (the wallet file's builder, the node's outputs, the key parser)
+    /// or a custom `ResultBuilder`'s: passed through unchanged.
+    Other(&'static str),
+}
+
+impl FailureCode {
+    /// The stable string clients branch on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::Internal => "INTERNAL",
+            FailureCode::CacheUnavailable => "CACHE_UNAVAILABLE",
+            FailureCode::ScanFailed => "SCAN_FAILED",
+            FailureCode::CacheDamaged => "CACHE_DAMAGED",
+            FailureCode::KeyMissing => "KEY_MISSING",
+            FailureCode::BadSeal => "BAD_SEAL",
+            FailureCode::BuildFailed => "BUILD_FAILED",
+            FailureCode::TooManyAttempts => "TOO_MANY_ATTEMPTS",
+            FailureCode::ResultLost => "RESULT_LOST",
+            FailureCode::Other(code) => code,
+        }
+    }
+}
+
+impl std::fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Why a job failed, as its `failed` event and status report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFailure {
-    pub code: &'static str,
+    pub code: FailureCode,
     pub message: String,
     /// A service-side failure worth another attempt.
     pub retryable: bool,
 }
 
 impl JobFailure {
-    pub fn new(code: &'static str, message: impl Into<String>, retryable: bool) -> JobFailure {
+    pub fn new(code: FailureCode, message: impl Into<String>, retryable: bool) -> JobFailure {
         JobFailure {
             code,
             message: message.into(),
@@ -268,75 +271,24 @@ impl JobFailure {
 mod tests {
     use super::*;
 
+    /// The strings are what clients branch on and what the store keeps: they never change.
     #[test]
-    fn codes_and_statuses_are_stable() {
+    fn failure_codes_are_stable() {
         let cases = [
-            (ApiError::MalformedJson("x".into()), "MALFORMED_JSON", 400),
-            (
-                ApiError::InvalidKey(KeyError::NonCanonicalViewKey),
-                "NON_CANONICAL_SCALAR",
-                400,
-            ),
-            (ApiError::InvalidKey(KeyError::InvalidSpendKey), "INVALID_POINT", 400),
-            (ApiError::BadSeal(SealError::Open), "BAD_SEAL", 400),
-            (ApiError::PlainKeyNotAllowed, "PLAIN_KEY_NOT_ALLOWED", 403),
-            (ApiError::UnsupportedVersion(1), "UNSUPPORTED_VERSION", 400),
-            (ApiError::BadEnvelope, "BAD_ENVELOPE", 400),
-            (
-                ApiError::EnvelopeExpired { window_seconds: 600 },
-                "ENVELOPE_EXPIRED",
-                400,
-            ),
-            (ApiError::Replayed, "REPLAYED", 409),
-            (ApiError::PasswordRequired, "PASSWORD_REQUIRED", 400),
-            (ApiError::BodyTooLarge(10), "BODY_TOO_LARGE", 413),
-            (ApiError::InvalidToken, "INVALID_TOKEN", 401),
-            (ApiError::InvalidTicket, "INVALID_TICKET", 401),
-            (ApiError::TicketExpired, "TICKET_EXPIRED", 401),
-            (ApiError::TicketUsed, "TICKET_USED", 401),
-            (ApiError::TicketReplaced, "TICKET_REPLACED", 401),
-            (ApiError::TooManyStreams(8), "TOO_MANY_STREAMS", 429),
-            (ApiError::JobNotFound, "JOB_NOT_FOUND", 404),
-            (
-                ApiError::PasswordTooLong {
-                    max: 4096,
-                    envelope: 5120,
-                },
-                "PASSWORD_TOO_LONG",
-                400,
-            ),
-            (
-                ApiError::FieldTooLong {
-                    field: "view_key",
-                    max: 128,
-                },
-                "FIELD_TOO_LONG",
-                400,
-            ),
-            (ApiError::UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", 415),
-            (ApiError::JobDeleted, "JOB_DELETED", 410),
-            (ApiError::NotReady("queued"), "NOT_READY", 409),
-            (ApiError::RangeNotSatisfiable(5), "RANGE_NOT_SATISFIABLE", 416),
-            (
-                ApiError::QueueFull {
-                    retry_after: Duration::from_secs(3),
-                },
-                "QUEUE_FULL",
-                503,
-            ),
-            (
-                ApiError::TooManySubmissions {
-                    retry_after: Duration::from_secs(3),
-                },
-                "TOO_MANY_SUBMISSIONS",
-                503,
-            ),
+            (FailureCode::Internal, "INTERNAL"),
+            (FailureCode::CacheUnavailable, "CACHE_UNAVAILABLE"),
+            (FailureCode::ScanFailed, "SCAN_FAILED"),
+            (FailureCode::CacheDamaged, "CACHE_DAMAGED"),
+            (FailureCode::KeyMissing, "KEY_MISSING"),
+            (FailureCode::BadSeal, "BAD_SEAL"),
+            (FailureCode::BuildFailed, "BUILD_FAILED"),
+            (FailureCode::TooManyAttempts, "TOO_MANY_ATTEMPTS"),
+            (FailureCode::ResultLost, "RESULT_LOST"),
+            (FailureCode::Other("BUILD_TIMEOUT"), "BUILD_TIMEOUT"),
         ];
-        for (error, code, status) in cases {
-            assert_eq!(error.code(), code);
-            assert_eq!(error.status().as_u16(), status, "{code}");
-            assert_eq!(error.body()["error"]["code"], code);
+        for (code, text) in cases {
+            assert_eq!(code.as_str(), text);
+            assert_eq!(code.to_string(), text);
         }
-        assert!(ApiError::TooManyConnections.retry_after().is_some());
     }
 }

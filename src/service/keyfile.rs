@@ -21,7 +21,8 @@ use super::error::ServiceError;
 const MAGIC: &[u8; 7] = b"TWSSKEY";
 const VERSION: u8 = 1;
 const FILE_LEN: usize = 44;
-pub const FILE_NAME: &str = "server-key";
+/// The key's file name in the data directory, unless the operator names another file.
+pub use super::config::SERVER_KEY_FILE_NAME as FILE_NAME;
 
 /// Loads the key at `path`, creating it (in an existing directory) on first start.
 pub fn load_or_create(path: &Path) -> Result<ServerKey, ServiceError> {

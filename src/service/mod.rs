@@ -11,11 +11,12 @@
 //!   slots    connection caps: in all, per client and IPv6 aggregate, headroom for newcomers
 //!   idle     open requests per connection: only they keep it; idle, first-request and budget closes
 //!   client   who a request is from: the peer, or what a trusted proxy forwarded in its one header
-//!   http     routes -> handlers -> ApiError (status chosen in error.rs); SSE, download with Range
+//!   http     router -> handlers -> ApiError (its status chosen in http/refusal.rs); SSE, download with
+//!            Range
 //! engine     the facade: registry of jobs, auth, delete, expiry, metrics, phase over the cache source
 //!   metrics    prometheus-client registry: counters and histograms as things happen, jobs by state
 //!              moved by each job, so a scrape reads atomics (no store query, no walk over the jobs)
-//!   submission admission: rate limits, scan budgets, bounds with headroom, envelopes sent again
+//!   engine/submission  admission: rate limits, scan budgets, bounds with headroom, envelopes sent again
 //!   fair_queue jobs in the order passes take them: fair between clients by cost (output-keys)
 //!   pace       output-keys per second, measured: Retry-After and pass sizes
 //!   held_files which finished files stay in memory, within `max_held_bytes`
@@ -23,8 +24,8 @@
 //!   keyfile    the persistent sealing key (0600)        limits    GCRA per client/wallet, LRU-bounded
 //!   tickets    single-use events tickets for browsers (memory, hashed, a few per live job)
 //!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
-//! scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder -> artifact
-//!            -> sealed file
+//!   engine/scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder
+//!              -> artifact -> sealed file (engine/results)
 //! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state;
 //!               a background re-check of the cache's checksums (damage: CACHE_DAMAGED)
 //! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
@@ -35,6 +36,7 @@
 pub mod artifact;
 mod cache_source;
 mod client;
+mod clock;
 pub mod config;
 mod engine;
 pub mod error;
@@ -51,11 +53,9 @@ mod limits;
 mod metrics;
 mod pace;
 mod result_store;
-mod scheduler;
 mod server;
 mod slots;
 mod store;
-mod submission;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 mod tickets;
@@ -67,13 +67,14 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 pub use artifact::{Artifact, JsonSummaryBuilder, ResultBuilder};
 pub use cache_source::{CacheSource, SourceControl};
 pub use client::Client;
+use client::Port;
 pub use config::{
     ClientRules, ForwardedHeader, PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, UnsyncedNode, parse_duration,
     parse_rate,
 };
 pub use engine::create_private_dir;
 use engine::{Engine, Phase};
-pub use error::{ApiError, JobFailure, ServiceError};
+pub use error::{ApiError, FailureCode, JobFailure, ServiceError};
 pub use http::API_PREFIX;
 pub use lifecycle::{
     CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
@@ -83,15 +84,6 @@ pub use server::tls_acceptor;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 pub use wallet_builder::WalletDbBuilder;
-
-/// Which listener a request arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Port {
-    /// `listen`: the API, and the operations routes (but `/metrics` when the operator has a port).
-    Public,
-    /// `metrics_listen`: the operations routes only.
-    Operator,
-}
 
 /// The OpenAPI document of the v1 API.
 pub const OPENAPI_JSON: &str = http::OPENAPI;
@@ -212,17 +204,17 @@ async fn serve(
 ) -> Result<(), ServiceError> {
     // Our own child: a serve error stops the background tasks without cancelling the caller's token.
     let stop = shutdown.child_token();
-    let scheduler = tokio::spawn(scheduler::run(engine.clone(), stop.clone()));
+    let scheduler = tokio::spawn(engine::scheduler::run(engine.clone(), stop.clone()));
     let janitor = tokio::spawn(janitor(engine.clone(), stop.clone()));
     let watcher = tokio::spawn(watch_source(engine.clone(), stop.clone()));
     let verifier = tokio::spawn(cache_source::verify_in_background(
-        engine.source.clone(),
+        engine.source().clone(),
         engine.config().cache_verify_interval,
         stop.clone(),
     ));
     let webhooks = engine
-        .webhooks
-        .clone()
+        .webhook_setup()
+        .cloned()
         .map(|setup| tokio::spawn(webhook::sender::run(engine.clone(), setup, stop.clone())));
     // The operator's port is cleartext: it carries no secret, and belongs on loopback or a private network.
     let operator = operator.map(|l| tokio::spawn(server::serve(engine.clone(), l, None, Port::Operator, stop.clone())));
@@ -246,7 +238,7 @@ async fn serve(
 /// Follows the source: marks draining as soon as shutdown begins (before connections finish), wakes the
 /// scheduler on every change (queued jobs may be scannable now) and logs lifecycle changes.
 async fn watch_source(engine: Arc<Engine>, stop: CancellationToken) {
-    let mut watch = engine.source.watch();
+    let mut watch = engine.source().watch();
     let mut last = engine.lifecycle();
     loop {
         tokio::select! {

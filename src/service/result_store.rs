@@ -25,7 +25,7 @@ use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read, Write},
     path::{Path, PathBuf},
-    sync::{Arc, atomic::Ordering},
+    sync::Arc,
 };
 
 use blake2::{Blake2b512, Digest};
@@ -36,17 +36,11 @@ use sha2::Sha256;
 use tari_wallet_sync_sse::seal::{LABEL_RESULT_FILE_KEY, NONCE_LEN, SealError, Sealed, ServerKey, TAG_LEN, seal};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{
-    artifact::Artifact,
-    engine::{Engine, now_ms},
-    error::ApiError,
-    job::{Job, JobStatus, hash_token, plausible_job_id},
-};
+use super::{artifact::Artifact, job::plausible_job_id};
 
 /// The directory under the data directory.
 pub const DIR_NAME: &str = "results";
-/// The failure code of a job whose file was lost (not written, removed or damaged).
-pub const RESULT_LOST: &str = "RESULT_LOST";
+/// What a client is told when a job's file was lost (not written, removed or damaged): `RESULT_LOST`.
 pub const RESULT_LOST_MESSAGE: &str = "the server restarted and the file could not be recovered; submit again";
 const RESULT_KEY_DOMAIN: &[u8] = b"tari-wallet-sync/result-key/v1";
 const FILE_DOMAIN: &[u8] = b"tari-wallet-sync/result-file/v1";
@@ -307,149 +301,6 @@ fn header(nonce: &[u8; NONCE_LEN]) -> [u8; HEADER_LEN] {
 fn aad(job_id: &str, header: &[u8]) -> Vec<u8> {
     let length = (job_id.len() as u64).to_le_bytes();
     [FILE_DOMAIN, &length, job_id.as_bytes(), header].concat()
-}
-
-/// Why a stored file could not be served to a token.
-enum LoadError {
-    /// This token has no sealed file key that opens (a write that failed, a token from before schema 2).
-    Token,
-    File(FileError),
-    Store(rusqlite::Error),
-}
-
-impl Engine {
-    /// Writes a finished file to disk, encrypted under a new key sealed to every token of the job. Returns
-    /// the key (for tokens added later), or `None` if the file could not be written: the job is still
-    /// ready, its file just does not survive a restart.
-    pub(super) async fn persist_result(&self, job_id: &str, artifact: &Arc<Artifact>) -> bool {
-        let (store, results, id) = (self.store.clone(), self.results.clone(), job_id.to_string());
-        let artifact = artifact.clone();
-        let sealing_key = FileKey::new(rand::random());
-        let written = tokio::task::spawn_blocking(move || {
-            let written = (|| -> Result<(), String> {
-                results.write(&id, &artifact, &sealing_key).map_err(|e| e.to_string())?;
-                let recipients = store.result_keys(&id, false).map_err(|e| e.to_string())?;
-                if recipients.is_empty() {
-                    return Err("no token of the job has a result key".into());
-                }
-                for (hash, public) in recipients {
-                    let sealed = seal_file_key(&public, &id, &sealing_key).map_err(|e| e.to_string())?;
-                    store
-                        .set_sealed_file_key(&id, &hash, &sealed)
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            })();
-            if written.is_err() {
-                results.remove(&id);
-            }
-            written
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
-        match written {
-            Ok(()) => {
-                self.metrics.result_files_written.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(reason) => {
-                self.metrics.result_file_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(job = %job_id, %reason, "the file could not be stored; it will not survive a restart");
-                false
-            }
-        }
-    }
-
-    /// Removes a job's file (deleted while it was written).
-    pub(super) async fn discard_result(&self, id: &str) {
-        let (results, id) = (self.results.clone(), id.to_string());
-        let _ = tokio::task::spawn_blocking(move || results.remove(&id)).await;
-    }
-
-    /// A ready job's file from disk, opened with `token` (already checked against the job's hashes), then
-    /// held in memory again. A file that is missing or does not open fails the job with `RESULT_LOST`; a
-    /// token without a sealed file key of its own is refused with that code, the job left as it is.
-    pub(super) async fn load_result(&self, job: &Arc<Job>, token: &str) -> Result<Arc<Artifact>, ApiError> {
-        let _one_at_a_time = job.loading.lock().await;
-        let status = job.status();
-        let (JobStatus::Ready { sha256, .. }, None) = (&status, job.artifact()) else {
-            return Engine::held_artifact(job, status);
-        };
-        let sha256: [u8; 32] = hex::decode(sha256)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or(ApiError::Internal)?;
-        let (store, results, id) = (self.store.clone(), self.results.clone(), job.id.clone());
-        let (token, hash) = (Zeroizing::new(token.to_string()), hash_token(token));
-        let loaded = tokio::task::spawn_blocking(move || {
-            let sealed = store.sealed_file_key(&id, &hash).map_err(LoadError::Store)?;
-            let Some(key) = sealed.and_then(|sealed| open_file_key(&token, &id, &sealed)) else {
-                return Err(if results.exists(&id) {
-                    LoadError::Token
-                } else {
-                    LoadError::File(FileError::Missing)
-                });
-            };
-            results.read(&id, &key, &sha256).map_err(LoadError::File)
-        })
-        .await
-        .map_err(|_| ApiError::Internal)?;
-        match loaded {
-            Ok(artifact) => {
-                let artifact = Arc::new(artifact);
-                if matches!(job.status(), JobStatus::Ready { .. }) && !job.is_cancelled() {
-                    self.held.hold(job, artifact.clone(), true);
-                }
-                self.metrics.results_reopened.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(job = %job.id, size = artifact.zstd_len, "result reopened from disk");
-                Ok(artifact)
-            }
-            Err(LoadError::Token) => Err(ApiError::JobFailed {
-                code: RESULT_LOST.into(),
-                message: "the stored file cannot be opened with this token; submit again".into(),
-            }),
-            Err(LoadError::Store(error)) => {
-                tracing::error!(%error, "job store");
-                Err(ApiError::Internal)
-            }
-            // A read that failed may work next time: the job keeps its file.
-            Err(LoadError::File(FileError::Io(error))) => {
-                tracing::error!(job = %job.id, %error, "reading a stored result");
-                Err(ApiError::Internal)
-            }
-            Err(LoadError::File(error)) => {
-                tracing::warn!(job = %job.id, %error, "a stored result is lost");
-                self.lose_result(job).await;
-                Err(ApiError::JobFailed {
-                    code: RESULT_LOST.into(),
-                    message: RESULT_LOST_MESSAGE.into(),
-                })
-            }
-        }
-    }
-
-    /// Fails a ready job whose file is gone: `RESULT_LOST` in the store and in memory, the file removed.
-    async fn lose_result(&self, job: &Job) {
-        let now = now_ms();
-        let expires_ms = now + self.config.result_ttl.as_millis() as u64;
-        let (store, results, id) = (self.store.clone(), self.results.clone(), job.id.clone());
-        let stored = tokio::task::spawn_blocking(move || {
-            results.remove(&id);
-            store.finish_failed(&id, RESULT_LOST, RESULT_LOST_MESSAGE, now, expires_ms)
-        })
-        .await;
-        if !matches!(stored, Ok(Ok(()))) {
-            tracing::error!(job = %job.id, "cannot record a lost result in the job store");
-        }
-        if matches!(job.status(), JobStatus::Ready { .. }) {
-            job.set_status(JobStatus::Failed {
-                code: RESULT_LOST.into(),
-                message: RESULT_LOST_MESSAGE.into(),
-                expires_ms,
-            });
-            self.metrics.job_failed(RESULT_LOST);
-        }
-    }
 }
 
 #[cfg(test)]

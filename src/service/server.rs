@@ -30,7 +30,7 @@ use tokio_rustls::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Port,
+    client::Port,
     config::TlsPaths,
     engine::Engine,
     error::{ApiError, ServiceError},
@@ -114,7 +114,7 @@ pub(super) async fn serve(
                 .max_connections_per_ip
                 .saturating_mul(config.ipv6_aggregate_multiple as usize),
         },
-        engine.metrics.connections.clone(),
+        engine.metrics().connections.clone(),
     );
     // Cancelled when the drain deadline passes: connections still open are dropped.
     let hard_stop = CancellationToken::new();
@@ -144,7 +144,7 @@ pub(super) async fn serve(
         let slot = match slots.take(client) {
             Ok(slot) => slot,
             Err(refusal) => {
-                engine.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+                engine.metrics().connections_refused.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, ?refusal, "connection refused");
                 if tls.is_none()
                     && let Ok(permit) = refusals.clone().try_acquire_owned()

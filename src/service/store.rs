@@ -242,6 +242,13 @@ const HOLDS_KEYS: &str = "(sealed_envelope IS NOT NULL)";
 
 type Result<T> = std::result::Result<T, rusqlite::Error>;
 
+/// What one event's rows did to the queues, applied to the counts once its transaction commits.
+#[derive(Debug, Default)]
+struct Queued {
+    /// Per endpoint (in `Endpoints::list` order): the oldest rows removed to keep it within its cap.
+    trimmed: Vec<u64>,
+}
+
 impl Store {
     pub fn open(data_dir: &Path) -> std::result::Result<Store, ServiceError> {
         let path = data_dir.join(FILE_NAME);
@@ -757,4 +764,3 @@ mod tests;
 mod webhooks;
 
 pub use webhooks::DueDelivery;
-use webhooks::Queued;

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::{
     artifact::{Artifact, ResultBuilder},
-    error::JobFailure,
+    error::{FailureCode, JobFailure},
 };
 use crate::{
     cache::CacheView,
@@ -82,27 +82,35 @@ impl ResultBuilder for WalletDbBuilder {
 fn failure(error: &WalletDbError) -> JobFailure {
     match error {
         WalletDbError::FullOutputs(e) => JobFailure::new(
-            e.code(),
+            FailureCode::Other(e.code()),
             "the node could not supply this wallet's outputs as mined; try again later",
             e.is_retryable(),
         ),
         WalletDbError::Proof(e) => JobFailure::new(
-            e.code(),
+            FailureCode::Other(e.code()),
             "the node could not supply the blocks or headers this wallet's proofs need; try again later",
             e.is_retryable(),
         ),
         // The message names how many and where, never a key: the job's owner can find the outputs.
-        WalletDbError::OutputImport { .. } => JobFailure::new(error.code(), error.to_string(), false),
+        WalletDbError::OutputImport { .. } => {
+            JobFailure::new(FailureCode::Other(error.code()), error.to_string(), false)
+        }
         // Built again, it would run as long again.
         WalletDbError::Stopped(Stopped::Deadline { limit }) => JobFailure::new(
-            error.code(),
+            FailureCode::Other(error.code()),
             format!(
                 "the wallet file took longer than the server allows ({} s) to build",
                 limit.as_secs()
             ),
             false,
         ),
-        WalletDbError::Stopped(Stopped::Cancelled) => JobFailure::new(error.code(), "the build was cancelled", false),
-        e => JobFailure::new("BUILD_FAILED", "the wallet file could not be built", e.is_retryable()),
+        WalletDbError::Stopped(Stopped::Cancelled) => {
+            JobFailure::new(FailureCode::Other(error.code()), "the build was cancelled", false)
+        }
+        e => JobFailure::new(
+            FailureCode::BuildFailed,
+            "the wallet file could not be built",
+            e.is_retryable(),
+        ),
     }
 }

@@ -29,6 +29,7 @@ pub mod schema;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 mod tips;
+pub mod verify;
 mod wallet_output;
 
 pub use account::AccountSpec;

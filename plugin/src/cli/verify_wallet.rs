@@ -10,8 +10,8 @@ use std::{path::PathBuf, time::Instant};
 use anyhow::{Context, Result, bail};
 use tari_wallet_sync::{
     network,
-    proof::verify::{node_header_hash, open_wallet, verify_file},
     source::NodeClient,
+    walletdb::verify::{node_header_hash, open_wallet, verify_file},
 };
 
 #[derive(clap::Args)]

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 
-use super::{Body, empty};
+use super::response::{Body, empty};
 use crate::service::{
     artifact::Artifact,
     engine::Engine,

@@ -18,7 +18,7 @@ use tari_wallet_sync_sse::{KEEP_ALIVE, encode_retry};
 use tokio::{sync::watch, time::Interval};
 use tokio_util::sync::CancellationToken;
 
-use super::{Body, Ctx, routes::download_url};
+use super::{context::Ctx, response::Body, routes::download_url};
 use crate::service::{
     client::Client,
     engine::Engine,
@@ -49,7 +49,7 @@ struct GaugeGuard(Arc<Engine>);
 
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
-        self.0.metrics.sse_subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics().sse_subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -60,13 +60,13 @@ pub(super) fn events(
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
     // An open stream keeps its connection open: the client's streams are bounded before the job's.
-    let streams = &ctx.engine.streams;
+    let streams = &ctx.engine.streams();
     let client_slot = streams
         .take(client)
         .ok_or(ApiError::TooManyStreams(streams.per_client()))?;
     let max = ctx.engine.config().max_sse_per_job;
     let subscriber = job.try_subscribe(max).ok_or(ApiError::TooManySubscribers(max))?;
-    ctx.engine.metrics.sse_subscribers.fetch_add(1, Ordering::Relaxed);
+    ctx.engine.metrics().sse_subscribers.fetch_add(1, Ordering::Relaxed);
     let last_event_id = last_event_id(headers);
     let period = ctx.engine.config().sse_keep_alive;
     let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);

@@ -11,7 +11,7 @@ use std::{
 use http::{HeaderMap, HeaderValue, header};
 use tari_wallet_sync_sse::seal::ServerKey;
 
-use super::{bearer_token, download, events, submit};
+use super::{download, events, router::bearer_token, submit};
 use crate::service::{
     CacheSource, JsonSummaryBuilder, PlainKeyPolicy, ServiceConfig, SourceControl, engine::Engine, error::ApiError,
     keyfile,

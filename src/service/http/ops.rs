@@ -10,7 +10,10 @@ use tari_wallet_sync_sse::{
     seal::KDF_DOMAIN,
 };
 
-use super::{Body, error_response_with, json, text};
+use super::{
+    refusal::error_response_with,
+    response::{Body, json, text},
+};
 use crate::service::{engine::Engine, error::ApiError, lifecycle::Lifecycle, metrics::Format};
 
 /// The OpenAPI 3.1 document of the v1 API (kept beside the code it describes; a test checks they agree).
@@ -71,7 +74,7 @@ pub(super) fn metrics(engine: &Engine, headers: &http::HeaderMap) -> Response<Bo
     let mut response = text(
         StatusCode::OK,
         format.content_type(),
-        engine.metrics.render(&engine.scrape(), format),
+        engine.metrics().render(&engine.scrape(), format),
     );
     response
         .headers_mut()

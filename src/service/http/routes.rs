@@ -2,12 +2,15 @@
 
 use http::{Response, StatusCode};
 
-use super::{API_PREFIX, Body, json};
+use super::response::{Body, json};
 use crate::service::{
     engine::Engine,
     error::ApiError,
     job::{Job, JobStatus},
 };
+
+/// Where the v1 API lives.
+pub const API_PREFIX: &str = "/api/v1";
 
 /// The job's URLs, status first (it is also the submission's `Location`).
 pub(super) fn urls(job_id: &str) -> [(&'static str, String); 3] {

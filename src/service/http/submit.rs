@@ -17,12 +17,16 @@ use tari_wallet_sync_sse::{
 };
 use zeroize::Zeroizing;
 
-use super::{Body, Ctx, json, routes::urls};
+use super::{
+    context::Ctx,
+    response::{Body, json},
+    routes::urls,
+};
 use crate::{
     recognize::WalletKey,
     service::{
-        client::Client, config::PlainKeyPolicy, engine::Engine, error::ApiError, job::hash_token,
-        result_store::result_public_key, submission::Submission,
+        client::Client, config::PlainKeyPolicy, engine::Engine, engine::submission::Submission, error::ApiError,
+        job::hash_token, result_store::result_public_key,
     },
     walletdb::account::MAX_PASSWORD_LEN,
 };

@@ -7,7 +7,7 @@ use std::sync::{Arc, atomic::Ordering};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Result, Store};
+use super::{Queued, Result, Store};
 use crate::service::webhook::{
     self, WebhookEvent,
     endpoint::{DropReason, Endpoints},
@@ -21,13 +21,6 @@ pub struct DueDelivery {
     pub event_id: String,
     pub body: Vec<u8>,
     pub attempts: u32,
-}
-
-/// What one event's rows did to the queues, applied to the counts once its transaction commits.
-#[derive(Debug, Default)]
-pub(super) struct Queued {
-    /// Per endpoint (in `Endpoints::list` order): the oldest rows removed to keep it within its cap.
-    trimmed: Vec<u64>,
 }
 
 impl Store {

@@ -21,7 +21,8 @@ use zeroize::Zeroizing;
 
 use super::{
     Artifact, CacheSource, RateLimit, ResultBuilder, Service, ServiceConfig, ServiceError, WalletDbBuilder,
-    error::JobFailure, store::Store,
+    error::{FailureCode, JobFailure},
+    store::Store,
 };
 use crate::{
     cache::CacheView,
@@ -198,7 +199,11 @@ impl ResultBuilder for GatedBuilder {
         }
         drop(open);
         if let Some(code) = self.fail_with {
-            return Err(JobFailure::new(code, "an injected service-side fault", true));
+            return Err(JobFailure::new(
+                FailureCode::Other(code),
+                "an injected service-side fault",
+                true,
+            ));
         }
         self.inner.build(key, password, birthday, result, chain, interrupt)
     }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::sender::backoff;
+use super::backoff::backoff;
 
 /// What a breaker shows `/metrics` (`tws_webhook_breaker{state}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,7 +97,7 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// `urls` are the operator's (checked by `validate_url`, no two alike); each keeps at most
+    /// `urls` are the operator's (checked by `config::validate_webhook_url`, no two alike); each keeps at most
     /// `max_queued` deliveries.
     pub fn new(urls: &[String], max_queued: u64) -> Endpoints {
         let mut list: Vec<Endpoint> = Vec::with_capacity(urls.len());

@@ -2,7 +2,7 @@
 //! and waits for them to stop. Endpoints never wait for each other: one that black-holes its requests
 //! holds only its own worker, and its own breaker then stops it from trying for a while.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +18,7 @@ pub(crate) async fn run(engine: Arc<Engine>, setup: WebhookSetup, stop: Cancella
         config.webhook_connect_timeout,
         config.webhook_attempt_timeout,
     ));
-    let endpoints = engine.store.webhook_endpoints();
+    let endpoints = engine.outbox().webhook_endpoints();
     tracing::info!(endpoints = endpoints.list().len(), "webhook sender started");
     let mut workers = JoinSet::new();
     for index in 0..endpoints.list().len() {
@@ -30,24 +30,5 @@ pub(crate) async fn run(engine: Arc<Engine>, setup: WebhookSetup, stop: Cancella
         if let Err(error) = ended {
             tracing::error!(%error, "a webhook worker failed");
         }
-    }
-}
-
-/// The wait after the `attempts`-th failed attempt: `base`, doubling, at most `max`.
-pub(crate) fn backoff(base: Duration, max: Duration, attempts: u32) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(30);
-    base.saturating_mul(1 << doublings).min(max)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let (base, max) = (Duration::from_secs(5), Duration::from_secs(60));
-        let waits: Vec<u64> = (1..=6).map(|n| backoff(base, max, n).as_secs()).collect();
-        assert_eq!(waits, [5, 10, 20, 40, 60, 60]);
-        assert_eq!(backoff(base, Duration::MAX, 200), base * (1 << 30));
     }
 }

@@ -15,13 +15,14 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    backoff::backoff,
     breaker::{Breaker, BreakerState, Gate},
     client::Poster,
     endpoint::{DropReason, Endpoint, Endpoints},
-    sender::backoff,
 };
 use crate::service::{
-    engine::{Engine, blocking, now_ms},
+    clock::now_ms,
+    engine::{Engine, blocking},
     store::DueDelivery,
 };
 
@@ -134,7 +135,7 @@ impl Worker {
     /// `None` when the store fails.
     async fn due(&self) -> Option<Vec<DueDelivery>> {
         let now = now_ms();
-        let store = self.engine.store.clone();
+        let store = self.engine.outbox().clone();
         let url = self.endpoint().url().to_string();
         let mut due = blocking(move || store.due_webhooks(&url, now, BATCH)).await.ok()?;
         due.retain_mut(|delivery| match self.unwritten.get(&delivery.id) {
@@ -151,7 +152,7 @@ impl Worker {
     /// How long to sleep with nothing due (an event queued meanwhile wakes the worker).
     async fn idle_wait(&self) -> Duration {
         let now = now_ms();
-        let store = self.engine.store.clone();
+        let store = self.engine.outbox().clone();
         let url = self.endpoint().url().to_string();
         let next = blocking(move || store.next_webhook_ms(&url)).await;
         let mut wait = match next {
@@ -169,7 +170,7 @@ impl Worker {
     /// Counts an attempt's outcome, moves the breaker, and has the store take the outcome.
     async fn record(&mut self, delivery: DueDelivery, outcome: Result<(), String>, probe: bool) {
         let config = self.engine.config();
-        let metrics = &self.engine.metrics;
+        let metrics = &self.engine.metrics();
         let attempts = delivery.attempts + 1;
         let event = delivery.event_id.as_str();
         let write = match outcome {
@@ -223,7 +224,7 @@ impl Worker {
     async fn write(&self, id: i64, outcome: Outcome) -> bool {
         for pause in std::iter::once(Duration::ZERO).chain(STORE_RETRIES) {
             tokio::time::sleep(pause).await;
-            let store = self.engine.store.clone();
+            let store = self.engine.outbox().clone();
             let written = blocking(move || match outcome {
                 Outcome::Done => store.webhook_done(id).map(drop),
                 Outcome::Retry { attempts, next_ms } => store.webhook_retry(id, attempts, next_ms),
@@ -240,7 +241,7 @@ impl Worker {
     async fn write_unwritten(&mut self) {
         let pending: Vec<(i64, Outcome)> = self.unwritten.iter().map(|(id, o)| (*id, *o)).collect();
         for (id, outcome) in pending {
-            let store = self.engine.store.clone();
+            let store = self.engine.outbox().clone();
             let written = blocking(move || match outcome {
                 Outcome::Done => store.webhook_done(id).map(drop),
                 Outcome::Retry { attempts, next_ms } => store.webhook_retry(id, attempts, next_ms),

@@ -21,4 +21,6 @@ pub(crate) mod rows;
 pub use error::LmdbError;
 pub use guard::NODE_LOCK_FILE;
 pub use import::{ImportOptions, ImportProgress, ImportReport, import};
+#[cfg(feature = "fuzzing")]
+pub use reader::RawRows;
 pub use reader::{ChainInfo, NodeDb};

@@ -354,11 +354,22 @@ impl NodeDb {
     }
 }
 
+/// The stored bytes of one block of a node database, and of its metadata: the LMDB fuzz target's seeds.
+#[cfg(feature = "fuzzing")]
+#[derive(Debug, Clone, Default)]
+pub struct RawRows {
+    pub header: Vec<u8>,
+    pub outputs: Vec<Vec<u8>>,
+    pub inputs: Vec<Vec<u8>>,
+    /// `(key, value)` of every metadata entry the import reads.
+    pub metadata: Vec<(MetadataKey, Vec<u8>)>,
+}
+
 #[cfg(feature = "fuzzing")]
 impl NodeDb {
     /// The stored bytes of the header, `utxos` and `inputs` rows of the block at `height`, and the
     /// metadata values `chain_info` reads: seeds of the LMDB fuzz target.
-    pub fn raw_rows(&self, height: u64) -> Result<Option<crate::fuzzing::RawRows>, LmdbError> {
+    pub fn raw_rows(&self, height: u64) -> Result<Option<RawRows>, LmdbError> {
         let txn = self.read()?;
         let Some((_, hash)) = self.header_in(&txn, height)? else {
             return Ok(None);
@@ -384,7 +395,7 @@ impl NodeDb {
                 metadata.push((key, value.to_vec()));
             }
         }
-        Ok(Some(crate::fuzzing::RawRows {
+        Ok(Some(RawRows {
             header: header.unwrap_or_default().to_vec(),
             outputs: walk(&self.utxos)?,
             inputs: walk(&self.inputs)?,

@@ -22,18 +22,19 @@ use tari_wallet_sync_sse::{
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
-use super::{
-    artifact::Artifact,
-    cache_source::PassView,
-    engine::{Engine, blocking, now_ms, output_keys, renumber_queue},
-    error::{JobFailure, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE},
-    job::{Job, JobStatus},
-    store::{SUBMISSION_FORMAT, StoredResult},
-};
+use super::{Engine, blocking, output_keys, renumber_queue};
 use crate::{
     cache::{CacheError, CacheView},
     recognize::WalletKey,
     scan::{Progress, ScanError, ScanOptions, ScanRequest, scan},
+    service::{
+        artifact::Artifact,
+        cache_source::PassView,
+        clock::now_ms,
+        error::{FailureCode, JobFailure, TOO_MANY_ATTEMPTS_MESSAGE},
+        job::{Job, JobStatus},
+        store::{SUBMISSION_FORMAT, StoredResult},
+    },
     walletdb::Interrupt,
 };
 
@@ -60,7 +61,7 @@ struct Member {
 }
 
 /// Runs passes until `shutdown`.
-pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
+pub(in crate::service) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
     let threads = engine.config.scan_threads;
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -132,7 +133,7 @@ pub(super) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 tracing::error!(%error, "scan pass panicked");
-                let failure = JobFailure::new("INTERNAL", "the scan stopped unexpectedly", true);
+                let failure = JobFailure::new(FailureCode::Internal, "the scan stopped unexpectedly", true);
                 batch.iter().map(|_| Outcome::Failed(failure.clone())).collect()
             }
         };
@@ -203,7 +204,7 @@ fn run_pass(
         Ok(snapshot) => snapshot,
         Err(error) => {
             tracing::error!(%error, "cannot open the cache for a scan pass");
-            let failure = JobFailure::new("CACHE_UNAVAILABLE", "the chain cache cannot be read", true);
+            let failure = JobFailure::new(FailureCode::CacheUnavailable, "the chain cache cannot be read", true);
             return batch.iter().map(|_| Outcome::Failed(failure.clone())).collect();
         }
     };
@@ -293,7 +294,7 @@ fn run_pass(
             }
             Err(error @ ScanError::Cache { .. }) => {
                 tracing::error!(%error, "scan pass failed");
-                let failure = JobFailure::new("SCAN_FAILED", "the chain cache could not be scanned", true);
+                let failure = JobFailure::new(FailureCode::ScanFailed, "the chain cache could not be scanned", true);
                 for (index, _) in members.drain(..) {
                     outcomes[index] = Some(Outcome::Failed(failure.clone()));
                 }
@@ -309,9 +310,15 @@ fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
     let parts = engine
         .store
         .sealed(&job.id)
-        .map_err(|_| JobFailure::new("INTERNAL", "the job store could not be read", true))?
-        .ok_or_else(|| JobFailure::new("KEY_MISSING", "the job's key is no longer stored", false))?;
-    let unopenable = |_| JobFailure::new("BAD_SEAL", "the stored key no longer opens with the server key", false);
+        .map_err(|_| JobFailure::new(FailureCode::Internal, "the job store could not be read", true))?
+        .ok_or_else(|| JobFailure::new(FailureCode::KeyMissing, "the job's key is no longer stored", false))?;
+    let unopenable = |_| {
+        JobFailure::new(
+            FailureCode::BadSeal,
+            "the stored key no longer opens with the server key",
+            false,
+        )
+    };
     if parts.format != SUBMISSION_FORMAT {
         // Migration 5 failed every format-1 job still holding keys; a row of another format is not ours.
         return Err(unopenable(SealError::Open));
@@ -321,7 +328,7 @@ fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
     let secrets = SubmissionSecrets::from_plaintext(&opened).map_err(|_| unopenable(SealError::Open))?;
     // The parser the submission was accepted with (`http::submit`): what passed there opens here.
     let key = WalletKey::from_hex(&secrets.view_key, &secrets.spend_public_key)
-        .map_err(|e| JobFailure::new(e.code(), e.to_string(), false))?;
+        .map_err(|e| JobFailure::new(FailureCode::Other(e.code()), e.to_string(), false))?;
     Ok(Member {
         job: job.clone(),
         key,
@@ -352,7 +359,7 @@ fn build(
         // The scan read bytes that no longer match their checksum: its result may miss outputs.
         tracing::error!(job = %member.job.id, error = %damage, "the cache is damaged where the job's scan read");
         return Outcome::Failed(JobFailure::new(
-            "CACHE_DAMAGED",
+            FailureCode::CacheDamaged,
             "the server's chain cache is damaged in the range this wallet needs; try again after the operator rebuilds it",
             false,
         ));
@@ -381,7 +388,7 @@ fn build(
             tip_height: result.tip.map(|t| t.height),
         },
         Err(failure) => {
-            tracing::warn!(job = %member.job.id, code = failure.code, "building the job's file failed");
+            tracing::warn!(job = %member.job.id, code = %failure.code, "building the job's file failed");
             Outcome::Failed(failure)
         }
     }
@@ -447,7 +454,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
             Outcome::Failed(failure)
                 if failure.retryable && job.attempts.load(Ordering::Relaxed) < engine.config.max_attempts =>
             {
-                tracing::warn!(job = %job.id, code = failure.code, "job attempt failed; retrying");
+                tracing::warn!(job = %job.id, code = %failure.code, "job attempt failed; retrying");
                 engine.metrics.jobs_retried.fetch_add(1, Ordering::Relaxed);
                 // Unwritten, the store still says scanning: the next pass and a restart take that as
                 // queued, the attempt counted either way.
@@ -455,7 +462,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 requeue.push(job);
             }
             Outcome::Failed(failure) => {
-                let (code, message) = (failure.code, failure.message.clone());
+                let (code, message) = (failure.code.as_str(), failure.message.clone());
                 if !recorder
                     .write(move || store.finish_failed(&id, code, &message, now, now + ttl))
                     .await
@@ -471,8 +478,8 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 if !job.advance(failed) {
                     continue;
                 }
-                engine.metrics.job_failed(failure.code);
-                tracing::warn!(job = %job.id, code = failure.code, "job failed");
+                engine.metrics.job_failed(failure.code.as_str());
+                tracing::warn!(job = %job.id, code = %failure.code, "job failed");
             }
             Outcome::Interrupted => {
                 let _ = blocking(move || store.requeue_interrupted(&id)).await;
@@ -544,7 +551,15 @@ async fn unrecorded(engine: &Arc<Engine>, recorder: &mut Recorder, job: Arc<Job>
     let expires_ms = now + engine.config.result_ttl.as_millis() as u64;
     let (store, id) = (engine.store.clone(), job.id.clone());
     let recorded = recorder
-        .write(move || store.finish_failed(&id, TOO_MANY_ATTEMPTS, TOO_MANY_ATTEMPTS_MESSAGE, now, expires_ms))
+        .write(move || {
+            store.finish_failed(
+                &id,
+                FailureCode::TooManyAttempts.as_str(),
+                TOO_MANY_ATTEMPTS_MESSAGE,
+                now,
+                expires_ms,
+            )
+        })
         .await;
     if !recorded {
         tracing::error!(
@@ -555,12 +570,12 @@ async fn unrecorded(engine: &Arc<Engine>, recorder: &mut Recorder, job: Arc<Job>
         return;
     }
     let failed = JobStatus::Failed {
-        code: TOO_MANY_ATTEMPTS.into(),
+        code: FailureCode::TooManyAttempts.to_string(),
         message: TOO_MANY_ATTEMPTS_MESSAGE.into(),
         expires_ms,
     };
     if job.advance(failed) {
-        engine.metrics.job_failed(TOO_MANY_ATTEMPTS);
-        tracing::warn!(job = %job.id, code = TOO_MANY_ATTEMPTS, "job failed");
+        engine.metrics.job_failed(FailureCode::TooManyAttempts.as_str());
+        tracing::warn!(job = %job.id, code = %FailureCode::TooManyAttempts, "job failed");
     }
 }

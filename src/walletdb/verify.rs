@@ -1,12 +1,12 @@
 //! File verification: every live owned output of a wallet file checked against block hashes the caller
 //! trusts (the CLI's `verify-wallet` takes them from a node the user names, recomputing each header's
 //! hash under the file's network). Owns the per-output verdicts and their stable codes; the checks
-//! themselves are `tari_wallet_sync_sse::proof`, the tables `walletdb::proofs`.
+//! themselves are `tari_wallet_sync_sse::proof`, the tables `proofs` beside it.
 
 use tari_transaction_components::transaction_components::WalletOutput;
 use tari_wallet_sync_sse::proof::ProofError as CheckError;
 
-use crate::walletdb::{
+use super::{
     WalletDbError,
     proofs::{self, ProofRow},
 };

@@ -21,17 +21,19 @@ use std::{
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use tari_wallet_sync_sse::seal::{SealError, Sealed, seal};
 
-use super::{
-    Port,
-    client::Client,
-    engine::{Engine, Registry, blocking, now_ms, output_keys, renumber_queue},
-    error::ApiError,
-    fair_queue::Lane,
-    job::{Job, JobStatus, new_job_id},
-    limits::Refused,
-    store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
+use super::{Engine, Registry, blocking, output_keys, renumber_queue};
+use crate::{
+    recognize::WalletKey,
+    service::{
+        client::{Client, Port},
+        clock::now_ms,
+        error::ApiError,
+        fair_queue::Lane,
+        job::{Job, JobStatus, new_job_id},
+        limits::Refused,
+        store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
+    },
 };
-use crate::recognize::WalletKey;
 
 /// A validated submission: the key (to fingerprint it, then dropped), the sealed envelope to store, the
 /// credentials the client derived.
