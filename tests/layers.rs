@@ -627,9 +627,9 @@ fn src_dir() -> PathBuf {
 /// Cycles that predate this check and are still to be broken, each named by its first module in
 /// sorted order; the list only shrinks.
 const KNOWN_CYCLES: &[&str] = &[
-    "crate::cache",
-    "crate::source::full_outputs",
-    "crate::walletdb::builder",
+    // A segment is checked when first mapped (state -> integrity), and the checks read mapped
+    // segments (integrity -> state); spent runs are checked the same way.
+    "crate::cache::integrity",
 ];
 
 #[test]

@@ -1,9 +1,7 @@
 //! Cache errors: the one enum the cache reports, each variant carrying the file, height or index it is
 //! about, so callers can branch (reopen, roll back, re-import) and operators can see what broke.
 
-use std::{io, path::PathBuf};
-
-use super::integrity::Damage;
+use std::{io, ops::RangeInclusive, path::PathBuf};
 
 /// Everything that can go wrong opening, reading, writing or checking a cache.
 #[derive(Debug, thiserror::Error)]
@@ -109,5 +107,33 @@ impl CacheError {
     /// A file the published state names is missing: a reader raced the writer's garbage collection.
     pub(crate) fn is_missing_file(&self) -> bool {
         matches!(self, CacheError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+/// Damage found in a segment (or a spent-index run): the file, the blocks it covers and what did not
+/// match. Its text says how to rebuild, and never holds anything but paths, heights and checksums.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}: {what}; blocks {}..={} of the cache cannot be trusted: remove the cache directory and fill it again \
+     (import or follow)",
+    path.display(),
+    heights.start(),
+    heights.end()
+)]
+pub struct Damage {
+    /// The damaged file.
+    pub path: PathBuf,
+    /// The file id of its segment or run.
+    pub file_id: u64,
+    /// The blocks it covers: a segment's blocks, or the heights of the spends a run indexes.
+    pub heights: RangeInclusive<u64>,
+    /// What did not match.
+    pub what: String,
+}
+
+impl Damage {
+    /// Whether a scan of `from..=to` read any of the damaged blocks.
+    pub fn overlaps(&self, from: u64, to: u64) -> bool {
+        from <= *self.heights.end() && *self.heights.start() <= to
     }
 }

@@ -10,15 +10,13 @@
 //! scan pass over an unchanged cache costs nothing here, and a segment the writer grows is checked only
 //! over the bytes it appended.
 
-use std::{
-    ops::RangeInclusive,
-    path::{Path, PathBuf},
-};
+use std::path::Path;
 
 use rayon::prelude::*;
 
 use super::{
     CacheError,
+    error::Damage,
     files::{Part, Region, run_path, segment_path},
     header::{SegmentMeta, read_slots},
     spent,
@@ -45,40 +43,13 @@ pub(crate) struct Checked {
     blocks: u64,
 }
 
-/// Damage found in a segment (or a spent-index run): the file, the blocks it covers and what did not
-/// match. Its text says how to rebuild, and never holds anything but paths, heights and checksums.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{}: {what}; blocks {}..={} of the cache cannot be trusted: remove the cache directory and fill it again \
-     (import or follow)",
-    path.display(),
-    heights.start(),
-    heights.end()
-)]
-pub struct Damage {
-    /// The damaged file.
-    pub path: PathBuf,
-    /// The file id of its segment or run.
-    pub file_id: u64,
-    /// The blocks it covers: a segment's blocks, or the heights of the spends a run indexes.
-    pub heights: RangeInclusive<u64>,
-    /// What did not match.
-    pub what: String,
-}
-
-impl Damage {
-    fn new(state: &State, meta: &SegmentMeta, part: Part, what: String) -> Damage {
-        Damage {
-            path: segment_path(&state.dir, meta.id, part),
-            file_id: meta.id,
-            heights: meta.heights(),
-            what,
-        }
-    }
-
-    /// Whether a scan of `from..=to` read any of the damaged blocks.
-    pub fn overlaps(&self, from: u64, to: u64) -> bool {
-        from <= *self.heights.end() && *self.heights.start() <= to
+/// The damage of `part` of the segment `meta`.
+fn damage(state: &State, meta: &SegmentMeta, part: Part, what: String) -> Damage {
+    Damage {
+        path: segment_path(&state.dir, meta.id, part),
+        file_id: meta.id,
+        heights: meta.heights(),
+        what,
     }
 }
 
@@ -112,7 +83,7 @@ fn check_files(state: &State, meta: &SegmentMeta, maps: &SegmentMaps, prior: Che
                 "checksum mismatch (stored {:#010x}, computed {computed:#010x})",
                 meta.crcs[i]
             );
-            return Err(Damage::new(state, meta, part, what));
+            return Err(damage(state, meta, part, what));
         }
         checked.lens[i] = bytes.len() as u64;
         checked.crcs[i] = computed;
@@ -123,7 +94,7 @@ fn check_files(state: &State, meta: &SegmentMeta, maps: &SegmentMaps, prior: Che
 fn check_blocks(state: &State, segment: usize, prior: Checked) -> Result<Checked, Damage> {
     let meta = &state.header.segments[segment];
     for pos in prior.blocks..meta.block_count {
-        let damaged = |what: String| Damage::new(state, meta, Part::Blocks, what);
+        let damaged = |what: String| damage(state, meta, Part::Blocks, what);
         let block = state
             .block(segment, pos)
             .ok_or_else(|| damaged(format!("block record {pos} is missing")))?;
@@ -178,7 +149,7 @@ pub fn verify_dir(dir: &Path) -> Result<DirReport, CacheError> {
         .map(|i| {
             let meta = &header.segments[i];
             match &segment_errors[i] {
-                Some(error) => Some(Damage::new(&state, meta, Part::Blocks, error.to_string())),
+                Some(error) => Some(damage(&state, meta, Part::Blocks, error.to_string())),
                 None => check_segment(&state, i, Checked::default()).err(),
             }
         })

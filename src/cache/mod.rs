@@ -13,6 +13,7 @@
 //! against its checksum when a process first maps it (`integrity`), so damage is an error, never a
 //! missed output.
 
+mod block;
 mod error;
 mod files;
 mod format;
@@ -27,56 +28,12 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use error::CacheError;
+pub use block::{BlockData, OutputData};
+pub use error::{CacheError, Damage};
 pub use header::Tip;
-pub use integrity::{ADDED_HEADER_BYTES_PER_SEGMENT, Damage, DirReport, verify_dir};
+pub use integrity::{ADDED_HEADER_BYTES_PER_SEGMENT, DirReport, verify_dir};
 pub use view::{BlockRecord, CacheView, OutputRecord};
 pub use writer::{Batch, Cache, CacheOptions};
 
 /// The cache's format version; a cache written by a newer version is refused, never modified.
 pub const FORMAT_VERSION: u32 = header::FORMAT_VERSION;
-
-/// One block as every source delivers it, in height order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockData {
-    pub height: u64,
-    pub hash: [u8; 32],
-    pub prev_hash: [u8; 32],
-    pub timestamp: u64,
-    pub outputs: Vec<OutputData>,
-    /// Hashes of the outputs this block's inputs spend.
-    pub spent: Vec<[u8; 32]>,
-    /// The outputs carry their genuine script, output type and maturity (a node's database, full
-    /// outputs, the demo generator). `false` for the light sync route, which has only what recognition
-    /// reads: there script, type and maturity are empty, 0 and 0, and a wallet file takes them from the
-    /// output's full form at job time.
-    pub output_details: bool,
-}
-
-impl BlockData {
-    /// The block as the node's light sync route delivers it: each output's recognition fields only (no
-    /// script, type 0, maturity 0), marked so.
-    pub fn light(&self) -> BlockData {
-        let mut block = self.clone();
-        block.output_details = false;
-        for out in &mut block.outputs {
-            out.script.clear();
-            (out.output_type, out.maturity) = (0, 0);
-        }
-        block
-    }
-}
-
-/// One output of a block: what a scan needs to recognise it, nothing more.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputData {
-    pub output_hash: [u8; 32],
-    pub commitment: [u8; 32],
-    pub sender_offset_public_key: [u8; 32],
-    /// Usually 80..=336 bytes; stored as given.
-    pub encrypted_data: Vec<u8>,
-    /// Serialized script; usually 33 bytes.
-    pub script: Vec<u8>,
-    pub output_type: u8,
-    pub maturity: u64,
-}

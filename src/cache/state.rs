@@ -16,10 +16,11 @@ use crate::recognize::stored_offset;
 
 use super::{
     CacheError,
+    error::Damage,
     files::{Part, Region, run_path, segment_path},
     format::{BLOCK_LEN, HASH_LEN, OFFSET_LEN, OUTPUT_LEN, RawBlock, RawOutput, block_checksum},
     header::{Header, SegmentMeta, read_slots},
-    integrity::{self, Checked, Damage},
+    integrity::{self, Checked},
 };
 
 /// The maps of one segment's files; `offsets` is empty in a format-2 state.

@@ -10,10 +10,11 @@ use std::{
 
 use super::{
     CacheError,
+    error::Damage,
     files::{Part, segment_path},
     format::{BLOCK_OUTPUT_DETAILS, HASH_LEN, OFFSET_LEN, OUTPUT_LEN, RawBlock, RawOutput},
     header::Tip,
-    integrity::{self, Checked, Damage},
+    integrity::{self, Checked},
     spent,
     state::{Opened, State},
 };

@@ -14,11 +14,11 @@ use std::{
 
 use super::{
     BlockData, CacheError, CacheView,
+    error::Damage,
     files::{Appender, LOCK_FILE, Part, collect_garbage, segment_path, sync_dir, write_new, write_slot},
     format::{BLOCK_OUTPUT_DETAILS, RawBlock, block_checksum, encode_output, set_block_checksum},
     header::{FORMAT_VERSION, Header, OFFSETS_SINCE, SegmentMeta, Tip, any_slot_exists, slot_path},
-    integrity::{self, Damage},
-    migration, spent,
+    integrity, migration, spent,
     state::{Reuse, State, part_lens},
 };
 use crate::recognize::stored_offset;

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags};
 use zeroize::Zeroizing;
 
 use super::{
-    WalletDbError, WalletFile, account,
+    WalletDbError, WalletFile, WalletSummary, account,
     account::{AccountSpec, SealedAccount},
     chain::{ChainBlock, ChainBlocks},
     displayed::{self, BlockContext, Credit, Debit},
@@ -51,30 +51,6 @@ impl Default for BuildOptions {
             required_confirmations: REQUIRED_CONFIRMATIONS,
         }
     }
-}
-
-/// What a built file holds, for logs and the job status (no amounts per output, no keys).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WalletSummary {
-    /// Outputs written: every owned output of the scan (one that cannot be imported fails the build).
-    pub outputs: u64,
-    pub spent: u64,
-    /// Blocks whose change-matching search ran out of steps (`displayed::SEARCH_STEPS_PER_BLOCK`), so
-    /// some of their change shows as the client shows change it found no inputs for.
-    pub search_exhausted_blocks: u64,
-    /// µT in unspent, non-burn outputs: what the wallet can spend.
-    pub unspent_value: u64,
-    /// The client's own total, Σ credits − Σ debits: it credits every detected output, burns included.
-    pub client_total: u64,
-    pub displayed_transactions: u64,
-    pub scanned_tip_rows: u64,
-    /// `None` for a scan of an empty cache.
-    pub tip_height: Option<u64>,
-    /// Owned outputs carrying a proof checked against their block's header (`proof`); `None` when the
-    /// file has no proof tables (a demo chain, or a file built without the chain's view).
-    pub proved_outputs: Option<u64>,
-    /// Time spent building and checking the proofs (headers fetched, blocks rebuilt), in microseconds.
-    pub proof_micros: u64,
 }
 
 /// Opens the private in-memory database a wallet file is built in: SQLite's `memdb` VFS, so the finished

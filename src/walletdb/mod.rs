@@ -34,13 +34,12 @@ mod wallet_output;
 
 pub use account::AccountSpec;
 pub use builder::{
-    BuildOptions, DEFAULT_ZSTD_LEVEL, WalletSummary, build_from_chain, build_from_chain_until, build_wallet_file, fill,
-    open_memory_db,
+    BuildOptions, DEFAULT_ZSTD_LEVEL, build_from_chain, build_from_chain_until, build_wallet_file, fill, open_memory_db,
 };
 pub use chain::{ChainBlock, ChainBlocks};
 pub use displayed::SEARCH_STEPS_PER_BLOCK;
 pub use error::{Heights, WalletDbError};
-pub use file::{CHUNK_LEN, WalletFile, compress};
+pub use file::{CHUNK_LEN, WalletFile, WalletSummary, compress};
 pub use interrupt::{Interrupt, Stopped};
 pub use ledger::REQUIRED_CONFIRMATIONS;
 pub use tips::kept_heights;

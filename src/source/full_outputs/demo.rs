@@ -17,7 +17,7 @@ use tari_transaction_components::{
 };
 use tari_utilities::ByteArray;
 
-use super::SourceFailure;
+use super::failure::SourceFailure;
 use crate::{cache::CacheView, scan::OwnedOutput};
 
 /// Rebuilds a demo cache's owned outputs.

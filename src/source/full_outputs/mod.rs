@@ -13,12 +13,14 @@
 //! ```
 
 mod demo;
+mod failure;
 mod lmdb;
 mod node;
 
 use std::{collections::BTreeMap, fmt::Write as _, sync::Arc};
 
 pub use demo::{DemoReconstruction, reconstruct};
+pub use failure::SourceFailure;
 pub use lmdb::LmdbFullOutputs;
 pub use node::{NodeFetchOptions, NodeFullOutputs};
 use tari_node_components::blocks::BlockHeader;
@@ -54,14 +56,6 @@ impl From<&OwnedOutput> for Wanted {
             position: o.position,
         }
     }
-}
-
-/// Why a source could not answer. The message is for operators: it names the source, never a key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name}: {reason}")]
-pub struct SourceFailure {
-    pub source_name: String,
-    pub reason: String,
 }
 
 /// Why a job's full outputs could not all be had.
