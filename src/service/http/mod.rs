@@ -8,6 +8,8 @@ mod download;
 mod events;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzzing;
+#[cfg(test)]
+mod openapi_check;
 mod ops;
 mod refusal;
 mod response;

@@ -22,7 +22,7 @@ use crate::service::{
 
 /// A matched route. The name labels metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Route {
+pub(super) enum Route {
     ServerKey,
     Submit,
     Status(String),
@@ -71,7 +71,7 @@ impl Route {
         )
     }
 
-    fn of(method: &Method, path: &str) -> Route {
+    pub(super) fn of(method: &Method, path: &str) -> Route {
         let get = method == Method::GET || method == Method::HEAD;
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let api_path = matches!(
