@@ -408,7 +408,8 @@ fn submission_seeds(out: &Path, view_key: &str, spend_public_key: &str) {
         long.wallet_password = password;
         long
     };
-    let plain_of = |s: &SubmissionSecrets| serde_json::json!({"version": 2, "plain": serde_json::to_value(s).expect("JSON")});
+    let plain_of =
+        |s: &SubmissionSecrets| serde_json::json!({"version": 2, "plain": serde_json::to_value(s).expect("JSON")});
     // A password within the wallet file's bound whose JSON escaping outgrows a box: sealing it to the
     // server's own key panicked the connection's task.
     let escaped = plain_of(&with_password("\"".repeat(4096)));
