@@ -1,8 +1,9 @@
 //! Integrity: the checksums that cover every byte of a segment, and their checks. From format 4 the header
 //! holds a CRC-32 of each of a segment's five files (blocks, outputs, spent hashes, blobs, stored
 //! offsets); formats 2 and 3 have only each block's checksum, which covers all but the offsets file. Owns
-//! computing the file checksums (the writer extends them as it appends), checking a segment when it is
-//! first mapped and again from where that check ended when it grows, the full re-check of one segment
+//! computing the file checksums (the writer extends them as it appends), loading a state (`load`: map,
+//! then check each segment when it is first mapped and again from where that check ended when it grows),
+//! opening a directory at its newest header whose files pass (`open`), the full re-check of one segment
 //! (`CacheView::check_segment`, the service's background pass, `verify`), and the damage it finds. Not
 //! what the bytes mean (`format`, `view`) nor when files are mapped (`state`).
 //!
@@ -18,9 +19,9 @@ use super::{
     CacheError,
     error::Damage,
     files::{Part, Region, run_path, segment_path},
-    header::{SegmentMeta, read_slots},
+    header::{Header, SegmentMeta, read_slots},
     spent,
-    state::{SegmentMaps, State},
+    state::{Checked, Mapped, Reuse, SegmentMaps, State},
 };
 
 /// CRC-32 (IEEE, as `crc32fast`) of the bytes a checksum `crc` covers, followed by `bytes`: the checksum
@@ -31,16 +32,70 @@ pub(crate) fn extend(crc: u32, bytes: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-/// What checking a segment's maps established, kept with the maps: a later state sharing them (or a
-/// grown version of them) continues from here.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Checked {
-    /// Bytes of each file covered so far, in `Part::ALL` order (format 4).
-    lens: [u64; 5],
-    /// Their CRC-32 (format 4).
-    crcs: [u32; 5],
-    /// Blocks whose own checksum was checked (formats 2 and 3).
-    blocks: u64,
+/// Maps every file `header` names and checks every byte not checked before. Maps in `reuse` are shared
+/// where a file's published length is unchanged, so publishing a block remaps and checks only the
+/// segment it grew, and only over the bytes it added.
+pub(crate) fn load(dir: &Path, header: Header, reuse: Reuse<'_>) -> Result<State, CacheError> {
+    let Mapped {
+        mut state,
+        unchecked_segments,
+        unchecked_runs,
+    } = State::map(dir, header, reuse)?;
+    // Every byte once, segments on all cores: a flipped byte anywhere is an error here, never an
+    // output a scan silently misses.
+    let checked: Vec<Result<Checked, Damage>> = unchecked_segments
+        .par_iter()
+        .map(|&i| check_segment(&state, i, state.segments[i].checked))
+        .collect();
+    for (i, checked) in unchecked_segments.into_iter().zip(checked) {
+        state.segments[i].checked = checked.map_err(CacheError::Damaged)?;
+    }
+    for i in unchecked_runs {
+        check_run(&state, i).map_err(CacheError::Damaged)?;
+    }
+    Ok(state)
+}
+
+/// The result of opening a directory: the state, and what was skipped to reach it.
+pub(crate) struct Opened {
+    pub state: State,
+    pub skipped: Option<CacheError>,
+    /// A newer valid header's files failed the checks, so `state` is an older publish.
+    pub fell_back: bool,
+}
+
+/// Opens the newest header slot whose files pass `check`, falling back to the older slot. Retries
+/// when a file is missing: the writer may have replaced the header between our read and our maps.
+/// Maps of `prior` (an earlier snapshot of the same directory) are shared where they still apply.
+pub(crate) fn open(dir: &Path, prior: Option<&State>) -> Result<Opened, CacheError> {
+    let mut attempts = 0;
+    loop {
+        let slots = read_slots(dir)?;
+        let mut skipped = slots.rejected;
+        let mut newest_error = None;
+        // Ids a failed newer header used are never reused, even though its files are abandoned.
+        let next_file_id = slots.newest_first.iter().map(|h| h.next_file_id).max().unwrap_or(1);
+        for header in slots.newest_first {
+            let reuse = prior.map_or(Reuse::Nothing, Reuse::Snapshot);
+            match load(dir, header, reuse).and_then(|s| s.check().map(|()| s)) {
+                Ok(mut state) => {
+                    state.header.next_file_id = state.header.next_file_id.max(next_file_id);
+                    let fell_back = newest_error.is_some();
+                    return Ok(Opened {
+                        state,
+                        skipped: newest_error.or(skipped.take()),
+                        fell_back,
+                    });
+                }
+                Err(e) => newest_error = newest_error.or(Some(e)),
+            }
+        }
+        let error = newest_error.unwrap_or(CacheError::NotFound { dir: dir.to_owned() });
+        attempts += 1;
+        if !error.is_missing_file() || attempts >= 3 {
+            return Err(error);
+        }
+    }
 }
 
 /// The damage of `part` of the segment `meta`.

@@ -1,6 +1,7 @@
-//! Published state: one header with every file it names mapped at its published length, checked cheaply
-//! when opened, and the lookups from height or output index to a segment and a record. Owns the mapped
-//! bytes; not the public API (`view`) nor writing (`writer`).
+//! Published state: one header with every file it names mapped at its published length, a cheap
+//! structural check, and the lookups from height or output index to a segment and a record. Owns the
+//! mapped bytes; not the public API (`view`), writing (`writer`) nor the checksums (`integrity`, which
+//! loads and opens states: mapping here, then checking every byte not checked before).
 
 use std::{
     path::{Path, PathBuf},
@@ -10,8 +11,6 @@ use std::{
     },
 };
 
-use rayon::prelude::*;
-
 use crate::recognize::stored_offset;
 
 use super::{
@@ -19,9 +18,20 @@ use super::{
     error::Damage,
     files::{Part, Region, run_path, segment_path},
     format::{BLOCK_LEN, HASH_LEN, OFFSET_LEN, OUTPUT_LEN, RawBlock, RawOutput, block_checksum},
-    header::{Header, SegmentMeta, read_slots},
-    integrity::{self, Checked},
+    header::{Header, SegmentMeta},
 };
+
+/// What checking a segment's maps established (`integrity`), kept with the maps: a later state sharing
+/// them (or a grown version of them) continues from here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// Bytes of each file covered so far, in `Part::ALL` order (format 4).
+    pub lens: [u64; 5],
+    /// Their CRC-32 (format 4).
+    pub crcs: [u32; 5],
+    /// Blocks whose own checksum was checked (formats 2 and 3).
+    pub blocks: u64,
+}
 
 /// The maps of one segment's files; `offsets` is empty in a format-2 state.
 #[derive(Clone, Default)]
@@ -122,12 +132,11 @@ pub(crate) struct BlockParts<'a> {
     pub blobs: &'a [u8],
 }
 
-/// The result of opening a directory: the state, and what was skipped to reach it.
-pub(crate) struct Opened {
+/// A state just mapped, and which of its segments and runs `integrity` has yet to check.
+pub(crate) struct Mapped {
     pub state: State,
-    pub skipped: Option<CacheError>,
-    /// A newer valid header's files failed the checks, so `state` is an older publish.
-    pub fell_back: bool,
+    pub unchecked_segments: Vec<usize>,
+    pub unchecked_runs: Vec<usize>,
 }
 
 fn mul(a: u64, b: usize) -> Option<u64> {
@@ -135,10 +144,11 @@ fn mul(a: u64, b: usize) -> Option<u64> {
 }
 
 impl State {
-    /// Maps every file `header` names and checks every byte not checked before (`integrity`). Maps in
-    /// `reuse` are shared where a file's published length is unchanged, so publishing a block remaps and
-    /// checks only the segment it grew, and only over the bytes it added.
-    pub fn load(dir: &Path, header: Header, reuse: Reuse<'_>) -> Result<State, CacheError> {
+    /// Maps every file `header` names, checking nothing: the segments and runs whose bytes are not yet
+    /// checked are listed beside the state (`integrity::load` checks them). Maps in `reuse` are shared
+    /// where a file's published length is unchanged, so publishing a block remaps only the segment it
+    /// grew.
+    pub fn map(dir: &Path, header: Header, reuse: Reuse<'_>) -> Result<Mapped, CacheError> {
         let too_big = |id: u64| CacheError::corrupt(segment_path(dir, id, Part::Blocks), "segment length overflows");
         let (prior, snapshot) = match reuse {
             Reuse::Nothing => (None, false),
@@ -217,26 +227,18 @@ impl State {
                 }
             }
         }
-        let mut state = State {
+        let state = State {
             dir: dir.to_owned(),
             header,
             segments,
             runs,
             run_damage,
         };
-        // Every byte once, segments on all cores: a flipped byte anywhere is an error here, never an
-        // output a scan silently misses.
-        let checked: Vec<Result<Checked, Damage>> = unchecked
-            .par_iter()
-            .map(|&i| integrity::check_segment(&state, i, state.segments[i].checked))
-            .collect();
-        for (i, checked) in unchecked.into_iter().zip(checked) {
-            state.segments[i].checked = checked.map_err(CacheError::Damaged)?;
-        }
-        for i in unchecked_runs {
-            integrity::check_run(&state, i).map_err(CacheError::Damaged)?;
-        }
-        Ok(state)
+        Ok(Mapped {
+            state,
+            unchecked_segments: unchecked,
+            unchecked_runs,
+        })
     }
 
     /// Maps every file `header` names without checking anything, for a report of every damaged file
@@ -294,40 +296,6 @@ impl State {
             run_damage,
         };
         (state, segment_errors, run_errors)
-    }
-
-    /// Opens the newest header slot whose files pass `check`, falling back to the older slot. Retries
-    /// when a file is missing: the writer may have replaced the header between our read and our maps.
-    /// Maps of `prior` (an earlier snapshot of the same directory) are shared where they still apply.
-    pub fn open(dir: &Path, prior: Option<&State>) -> Result<Opened, CacheError> {
-        let mut attempts = 0;
-        loop {
-            let slots = read_slots(dir)?;
-            let mut skipped = slots.rejected;
-            let mut newest_error = None;
-            // Ids a failed newer header used are never reused, even though its files are abandoned.
-            let next_file_id = slots.newest_first.iter().map(|h| h.next_file_id).max().unwrap_or(1);
-            for header in slots.newest_first {
-                let reuse = prior.map_or(Reuse::Nothing, Reuse::Snapshot);
-                match State::load(dir, header, reuse).and_then(|s| s.check().map(|()| s)) {
-                    Ok(mut state) => {
-                        state.header.next_file_id = state.header.next_file_id.max(next_file_id);
-                        let fell_back = newest_error.is_some();
-                        return Ok(Opened {
-                            state,
-                            skipped: newest_error.or(skipped.take()),
-                            fell_back,
-                        });
-                    }
-                    Err(e) => newest_error = newest_error.or(Some(e)),
-                }
-            }
-            let error = newest_error.unwrap_or(CacheError::NotFound { dir: dir.to_owned() });
-            attempts += 1;
-            if !error.is_missing_file() || attempts >= 3 {
-                return Err(error);
-            }
-        }
     }
 
     /// Cheap consistency check, O(segments): the first and last block of every segment agree with the

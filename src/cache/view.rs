@@ -14,9 +14,9 @@ use super::{
     files::{Part, segment_path},
     format::{BLOCK_OUTPUT_DETAILS, HASH_LEN, OFFSET_LEN, OUTPUT_LEN, RawBlock, RawOutput},
     header::Tip,
-    integrity::{self, Checked},
+    integrity::{self, Opened},
     spent,
-    state::{Opened, State},
+    state::{Checked, State},
 };
 
 /// A snapshot of the cache at one published tip. Cheap to clone and `Send + Sync`: scan threads share
@@ -91,14 +91,14 @@ impl CacheView {
     /// the header publishes (a damaged segment is `CacheError::Damaged`, naming it): to follow a
     /// directory, `refresh` the view rather than open it again, so unchanged segments are not read again.
     pub fn open(dir: impl AsRef<Path>) -> Result<CacheView, CacheError> {
-        CacheView::opened(State::open(dir.as_ref(), None)?)
+        CacheView::opened(integrity::open(dir.as_ref(), None)?)
     }
 
     /// The newest published state of this view's directory, sharing this view's maps where their files
     /// are unchanged: only segments that are new or grew since are mapped and checked, and those only
     /// over their new bytes. The way to follow a directory another process writes.
     pub fn refresh(&self) -> Result<CacheView, CacheError> {
-        CacheView::opened(State::open(&self.state.dir, Some(&self.state))?)
+        CacheView::opened(integrity::open(&self.state.dir, Some(&self.state))?)
     }
 
     fn opened(opened: Opened) -> Result<CacheView, CacheError> {

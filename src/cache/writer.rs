@@ -144,7 +144,7 @@ impl Cache {
         header.demo = demo;
         write_slot(&slot_path(&dir, header.seq), &header.encode())?;
         sync_dir(&dir)?;
-        let state = State::load(&dir, header, Reuse::Nothing)?;
+        let state = integrity::load(&dir, header, Reuse::Nothing)?;
         Ok(Cache::with_state(dir, options, lock, state, None))
     }
 
@@ -160,7 +160,7 @@ impl Cache {
             return Err(CacheError::NotFound { dir });
         }
         let lock = lock(&dir)?;
-        let opened = State::open(&dir, None)?;
+        let opened = integrity::open(&dir, None)?;
         let mut cache = Cache::with_state(dir, options, lock, opened.state, opened.skipped);
         if opened.fell_back {
             cache.settled_from = cache.published.header.next_file_id;
@@ -514,9 +514,9 @@ impl Cache {
             .seq
             .checked_add(1)
             .ok_or_else(|| CacheError::corrupt(&self.dir, "sequence exhausted"))?;
-        let mut state = State::load(&self.dir, header, Reuse::Own(&self.published))?;
+        let mut state = integrity::load(&self.dir, header, Reuse::Own(&self.published))?;
         if let Some(indexed) = spent::maintain(&state, self.options.spent_tail_max)? {
-            state = State::load(&self.dir, indexed, Reuse::Own(&state))?;
+            state = integrity::load(&self.dir, indexed, Reuse::Own(&state))?;
         }
         // New segment or run files: their directory entries must be durable before a header names them.
         let old = &self.published.header;
