@@ -411,7 +411,7 @@ fn summary() {
 }
 
 fn lanes_note() -> String {
-    let kinds: Vec<String> = [LaneKind::Ifma]
+    let kinds: Vec<String> = [LaneKind::Ifma, LaneKind::Avx2]
         .iter()
         .map(|k| format!("{k:?} {}", if k.available() { "yes" } else { "no" }))
         .collect();
@@ -434,6 +434,7 @@ fn lane_name(kind: LaneKind) -> &'static str {
     match kind {
         LaneKind::Serial => "ser",
         LaneKind::Ifma => "ifma",
+        LaneKind::Avx2 => "avx2",
     }
 }
 

@@ -7,11 +7,14 @@
 //! converts to a dalek point without arithmetic). Lane types:
 //! - [`serial::Serial`]: one lane, on fiat-crypto's machine-checked arithmetic; runs everywhere and is
 //!   the reference the vector lanes are tested against;
-//! - [`ifma::Ifma8`] (x86-64 with AVX-512 IFMA): eight lanes of 52-bit multiply-adds.
+//! - [`ifma::Ifma8`] (x86-64 with AVX-512 IFMA): eight lanes of 52-bit multiply-adds;
+//! - [`avx2::Avx2x4`] (x86-64 with AVX2): four lanes of 32×32-bit multiplies, ten limbs of radix 2^25.5
+//!   inside (converted from and to the five 51-bit limbs at the lanes' edges).
 //!
 //! Constant time: no method branches on or indexes memory by a lane's value; [`Lanes::select`] takes its
 //! condition as an all-ones or all-zero mask.
 
+pub mod avx2;
 pub mod ifma;
 pub mod serial;
 #[cfg(test)]

@@ -166,6 +166,126 @@ fn dalek_points_satisfy_the_curve_equation_in_our_arithmetic() {
         // SAFETY: the CPU has the features (checked just above).
         unsafe { ifma::check_curve(&points) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if super::avx2::available() {
+        // SAFETY: as above.
+        unsafe { avx2::check_curve(&points) };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! The AVX2 lanes, inside functions compiled with their feature, as in the product.
+
+    use super::*;
+    use crate::recognize::field::avx2::{Avx2x4, available};
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn run(op: Op, a: &[Limbs], b: &[Limbs], out: &mut [Limbs]) {
+        apply(op, &Avx2x4::from_lanes(a), &Avx2x4::from_lanes(b)).to_lanes(out);
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn check_curve(points: &[[Limbs; 3]]) {
+        super::curve_equation_holds::<Avx2x4>(points);
+    }
+
+    /// `op` on four lanes at a time, each lane against the reference, and chained: the result of one
+    /// operation (at the bounds the lanes keep internally) fed to the next, up to 2^52 on the way out.
+    fn check(op: Op, inputs: &[(Limbs, Limbs)]) {
+        for group in inputs.chunks(4) {
+            let mut a: Vec<Limbs> = group.iter().map(|p| p.0).collect();
+            let mut b: Vec<Limbs> = group.iter().map(|p| p.1).collect();
+            a.resize(4, [0; 5]);
+            b.resize(4, [0; 5]);
+            let mut out = [[0u64; 5]; 4];
+            // SAFETY: callers checked `available()`.
+            unsafe { run(op, &a, &b, &mut out) };
+            for ((result, x), y) in out.iter().zip(&a).zip(&b).take(group.len()) {
+                assert!(
+                    result.iter().all(|&l| l < 1 << 52),
+                    "{op:?}: limbs over 2^52: {result:?}"
+                );
+                assert_eq!(canonical_bytes(result), reference(op, x, y), "{op:?} of {x:?}, {y:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn avx2_lanes_match_the_big_integer_reference() {
+        if !available() {
+            eprintln!("no AVX2 on this CPU: AVX2 lanes not tested");
+            return;
+        }
+        let mut rng = ChaCha20Rng::seed_from_u64(55);
+        for op in OPS {
+            check(op, &pairs(&mut rng, (1 << 60) - 1, 4_000));
+            check(op, &pairs(&mut rng, (1 << 52) - 1, 2_000));
+        }
+    }
+
+    /// Long chains of operations, each on the previous results, against the reference: the bounds each
+    /// method promises must hold for what the next one takes, at every depth the point formulas reach.
+    #[test]
+    fn avx2_chains_of_operations_match_the_reference() {
+        if !available() {
+            return;
+        }
+        #[target_feature(enable = "avx2")]
+        unsafe fn chain(ops: &[(Op, bool)], start: &[Limbs], other: &[Limbs], out: &mut [Limbs]) {
+            let (mut x, y) = (Avx2x4::from_lanes(start), Avx2x4::from_lanes(other));
+            for &(op, swap) in ops {
+                x = if swap { apply(op, &y, &x) } else { apply(op, &x, &y) };
+            }
+            x.to_lanes(out);
+        }
+        let mut rng = ChaCha20Rng::seed_from_u64(56);
+        for _ in 0..200 {
+            let start: Vec<Limbs> = (0..4).map(|_| random_limbs(&mut rng, (1 << 60) - 1)).collect();
+            let other: Vec<Limbs> = (0..4).map(|_| random_limbs(&mut rng, (1 << 60) - 1)).collect();
+            let ops: Vec<(Op, bool)> = (0..40)
+                .map(|_| (OPS[rng.gen_range(0..OPS.len())], rng.gen_bool(0.5)))
+                .collect();
+            let mut out = [[0u64; 5]; 4];
+            // SAFETY: checked `available()`.
+            unsafe { chain(&ops, &start, &other, &mut out) };
+            for lane in 0..4 {
+                let mut expected = value(&start[lane]);
+                let y = value(&other[lane]);
+                for &(op, swap) in &ops {
+                    let (a, b) = if swap { (y, expected) } else { (expected, y) };
+                    expected = U512::from_little_endian(&reference(op, &limbs_of(a), &limbs_of(b)));
+                }
+                assert_eq!(canonical_bytes(&out[lane]), bytes_of(expected), "lane {lane}: {ops:?}");
+            }
+        }
+    }
+
+    fn limbs_of(v: U512) -> Limbs {
+        limbs_from_bytes(&bytes_of(v))
+    }
+
+    #[test]
+    fn avx2_selection_is_per_mask_in_every_lane() {
+        if !available() {
+            return;
+        }
+        #[target_feature(enable = "avx2")]
+        unsafe fn select(a: &[Limbs], b: &[Limbs], mask: u64) -> [Limbs; 4] {
+            let mut out = [[0u64; 5]; 4];
+            Avx2x4::from_lanes(a)
+                .select(&Avx2x4::from_lanes(b), mask)
+                .to_lanes(&mut out);
+            out
+        }
+        let a: Vec<Limbs> = (0..4).map(|i| [i, 1, 2, 3, 4]).collect();
+        let b: Vec<Limbs> = (0..4).map(|i| [i + 100, 5, 6, 7, 8]).collect();
+        // SAFETY: checked `available()`.
+        unsafe {
+            assert_eq!(select(&a, &b, u64::MAX).to_vec(), b);
+            assert_eq!(select(&a, &b, 0).to_vec(), a);
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -7,7 +7,10 @@ use std::sync::LazyLock;
 use curve25519_dalek::ristretto::RistrettoPoint;
 
 #[cfg(target_arch = "x86_64")]
-use crate::recognize::field::ifma::{self, Ifma8};
+use crate::recognize::field::{
+    avx2::{self, Avx2x4},
+    ifma::{self, Ifma8},
+};
 use crate::recognize::{
     field::{Lanes, Limbs, serial::Serial},
     key::WalletKey,
@@ -38,6 +41,8 @@ pub enum LaneKind {
     Serial,
     /// Eight outputs per instruction: x86-64 with AVX-512 F, IFMA and DQ.
     Ifma,
+    /// Four outputs per instruction: x86-64 with AVX2.
+    Avx2,
 }
 
 impl LaneKind {
@@ -47,17 +52,29 @@ impl LaneKind {
             LaneKind::Serial => true,
             #[cfg(target_arch = "x86_64")]
             LaneKind::Ifma => vector_lanes_enabled() && ifma::available(),
+            #[cfg(target_arch = "x86_64")]
+            LaneKind::Avx2 => vector_lanes_enabled() && avx2::available(),
             #[cfg(not(target_arch = "x86_64"))]
-            LaneKind::Ifma => false,
+            LaneKind::Ifma | LaneKind::Avx2 => false,
         }
     }
 
     /// The widest kind available.
     pub fn best() -> LaneKind {
-        if LaneKind::Ifma.available() {
-            LaneKind::Ifma
-        } else {
-            LaneKind::Serial
+        [LaneKind::Ifma, LaneKind::Avx2]
+            .into_iter()
+            .find(|kind| kind.available())
+            .unwrap_or(LaneKind::Serial)
+    }
+
+    /// Every kind, widest first.
+    pub const ALL: [LaneKind; 3] = [LaneKind::Ifma, LaneKind::Avx2, LaneKind::Serial];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LaneKind::Serial => "serial",
+            LaneKind::Ifma => "ifma",
+            LaneKind::Avx2 => "avx2",
         }
     }
 }
@@ -83,6 +100,7 @@ pub enum Multiplication {
 /// multiplication, so they are chosen only where dalek's is slower too (its AVX2 and serial backends run
 /// 1.3-2× behind its IFMA one) and from many keys.
 const SHARED_FROM_KEYS_IFMA: usize = 6;
+const SHARED_FROM_KEYS_AVX2: usize = 16;
 const SHARED_FROM_KEYS_SERIAL: usize = 32;
 
 impl Multiplication {
@@ -95,6 +113,8 @@ impl Multiplication {
         match LaneKind::best() {
             LaneKind::Ifma if keys >= SHARED_FROM_KEYS_IFMA => Multiplication::Shared(LaneKind::Ifma),
             LaneKind::Ifma => Multiplication::Windowed(LaneKind::Ifma),
+            LaneKind::Avx2 if keys >= SHARED_FROM_KEYS_AVX2 => Multiplication::Shared(LaneKind::Avx2),
+            LaneKind::Avx2 => Multiplication::PerKey,
             LaneKind::Serial if keys >= SHARED_FROM_KEYS_SERIAL => Multiplication::Shared(LaneKind::Serial),
             LaneKind::Serial => Multiplication::PerKey,
         }
@@ -104,7 +124,7 @@ impl Multiplication {
     pub fn available() -> Vec<Multiplication> {
         let mut paths = vec![Multiplication::PerKey];
         if stored_offset::layout_holds() {
-            for kind in [LaneKind::Serial, LaneKind::Ifma] {
+            for kind in [LaneKind::Serial, LaneKind::Avx2, LaneKind::Ifma] {
                 if kind.available() {
                     paths.push(Multiplication::Windowed(kind));
                     paths.push(Multiplication::Shared(kind));
@@ -126,14 +146,10 @@ impl Multiplication {
 
 impl std::fmt::Display for Multiplication {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = |kind: &LaneKind| match kind {
-            LaneKind::Serial => "serial",
-            LaneKind::Ifma => "ifma",
-        };
         match self {
             Multiplication::PerKey => f.write_str("per-key (dalek)"),
-            Multiplication::Windowed(k) => write!(f, "windowed ({})", kind(k)),
-            Multiplication::Shared(k) => write!(f, "shared ({})", kind(k)),
+            Multiplication::Windowed(k) => write!(f, "windowed ({})", k.name()),
+            Multiplication::Shared(k) => write!(f, "shared ({})", k.name()),
         }
     }
 }
@@ -182,9 +198,22 @@ impl Products {
                 // SAFETY: as above.
                 unsafe { shared_ifma(&self.points, &digits, &mut self.results) }
             }
+            #[cfg(target_arch = "x86_64")]
+            Multiplication::Windowed(LaneKind::Avx2) => {
+                assert!(LaneKind::Avx2.available(), "AVX2 lanes on a CPU without them");
+                // SAFETY: the CPU has the kernel's features (asserted above).
+                unsafe { windowed_avx2(&self.points, &digits, &mut self.results) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Multiplication::Shared(LaneKind::Avx2) => {
+                assert!(LaneKind::Avx2.available(), "AVX2 lanes on a CPU without them");
+                // SAFETY: as above.
+                unsafe { shared_avx2(&self.points, &digits, &mut self.results) }
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Multiplication::Windowed(LaneKind::Ifma) | Multiplication::Shared(LaneKind::Ifma) => {
-                unreachable!("no IFMA lanes off x86-64")
+            Multiplication::Windowed(LaneKind::Ifma | LaneKind::Avx2)
+            | Multiplication::Shared(LaneKind::Ifma | LaneKind::Avx2) => {
+                unreachable!("no vector lanes off x86-64")
             }
         }
         out.reserve(self.results.len());
@@ -207,6 +236,18 @@ unsafe fn windowed_ifma(points: &[[Limbs; 4]], digits: &[&[i8; 64]], out: &mut [
 #[target_feature(enable = "avx512f,avx512ifma,avx512dq")]
 unsafe fn shared_ifma(points: &[[Limbs; 4]], digits: &[&[i8; 64]], out: &mut [[Limbs; 4]]) {
     shared::<Ifma8>(points, digits, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn windowed_avx2(points: &[[Limbs; 4]], digits: &[&[i8; 64]], out: &mut [[Limbs; 4]]) {
+    windowed::<Avx2x4>(points, digits, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn shared_avx2(points: &[[Limbs; 4]], digits: &[&[i8; 64]], out: &mut [[Limbs; 4]]) {
+    shared::<Avx2x4>(points, digits, out)
 }
 
 /// The points of one group of lanes: `points` padded with its first point (the padding's results are
