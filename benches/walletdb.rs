@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use tari_wallet_sync::walletdb::{
     AccountSpec, BuildOptions, DEFAULT_ZSTD_LEVEL, build_wallet_file, compress, fill, open_memory_db,
-    testing::{SyntheticWallet, synthetic_block, synthetic_wallet},
 };
+use tari_wallet_sync_testkit::synthetic::{SyntheticWallet, synthetic_block, synthetic_wallet};
 use zeroize::Zeroizing;
 
 const LEVELS: &[i32] = &[1, 3, 6, 9, 12, 15, 19];

@@ -42,16 +42,11 @@ use bytes::Bytes;
 use curve25519_dalek::{ristretto::RistrettoPoint, scalar::Scalar};
 use http::{Method, StatusCode};
 use rand::RngCore;
-use tari_wallet_sync::{
-    demo::chain::DemoWallet,
-    service::{
-        ForwardedHeader,
-        testing::{
-            TestSubmission,
-            edge::{Answer, Http1, Http2, Nginx},
-            sealed_submission,
-        },
-    },
+use tari_wallet_sync::{demo::chain::DemoWallet, service::ForwardedHeader};
+use tari_wallet_sync_testkit::service::{
+    TestSubmission,
+    edge::{Answer, Http1, Http2, Nginx},
+    sealed_submission,
 };
 
 const SUBMIT: &str = "/api/v1/wallet/sync";

@@ -27,11 +27,9 @@ use bytes::Bytes;
 use curve25519_dalek::{ristretto::RistrettoPoint, scalar::Scalar};
 use http::{Method, StatusCode};
 use rand::RngCore;
-use tari_wallet_sync::{
-    demo::chain::DemoWallet,
-    service::testing::{TestSubmission, sealed_submission},
-};
+use tari_wallet_sync::demo::chain::DemoWallet;
 use tari_wallet_sync_sse::client::{Client, Protocol, Response};
+use tari_wallet_sync_testkit::service::{TestSubmission, sealed_submission};
 
 const SUBMIT: &str = "/api/v1/wallet/sync";
 /// An envelope sealed longer ago than this may fall out of the server's default window (10 min).

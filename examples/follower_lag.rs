@@ -11,11 +11,9 @@ use rand::Rng;
 use tari_wallet_sync::{
     cache::{BlockData, Cache, CacheView},
     demo::chain::{DEMO_NETWORK, DemoChainSpec, write_demo_chain},
-    source::{
-        BlockFeed, Follower, FollowerConfig, FollowerHandle, NodeClient, block_feed, blocks_from_view,
-        fake_node::FakeNode,
-    },
+    source::{BlockFeed, Follower, FollowerConfig, FollowerHandle, NodeClient, block_feed, blocks_from_view},
 };
+use tari_wallet_sync_testkit::fake_node::FakeNode;
 use tokio_util::sync::CancellationToken;
 
 fn arg(name: &str, default: u64) -> u64 {

@@ -21,21 +21,21 @@ use std::{
 use tari_transaction_components::transaction_components::TransactionOutput;
 use tari_wallet_sync::{
     cache::Cache,
-    service::{
-        CacheSource, WalletDbBuilder,
-        testing::{
-            TestServer, test_config,
-            wallet_app::{download, last_event, submit},
-        },
-    },
+    service::{CacheSource, WalletDbBuilder},
     source::{
         Follower, FollowerConfig, NodeClient,
-        fake_node::FakeNode,
         full_outputs::{FullOutputSources, FullOutputs, NodeFetchOptions, NodeFullOutputs, SourceFailure, Wanted},
         lmdb::{ImportOptions, NodeDb, import},
     },
 };
 use tari_wallet_sync_sse::client::{Client, Protocol};
+use tari_wallet_sync_testkit::{
+    fake_node::FakeNode,
+    service::{
+        TestServer, test_config,
+        wallet_app::{download, last_event, submit},
+    },
+};
 use tokio_util::sync::CancellationToken;
 
 fn arg(name: &str, default: u64) -> u64 {

@@ -10,11 +10,9 @@ use bytes::Bytes;
 use curve25519_dalek::{ristretto::RistrettoPoint, scalar::Scalar};
 use http::{Method, StatusCode};
 use rand::RngCore;
-use tari_wallet_sync::{
-    demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain},
-    service::testing::{TestServer, TestSubmission, sealed_submission, test_config},
-};
+use tari_wallet_sync::demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain};
 use tari_wallet_sync_sse::client::{Client, Protocol};
+use tari_wallet_sync_testkit::service::{TestServer, TestSubmission, sealed_submission, test_config};
 
 const JOBS: usize = 200;
 const CLIENTS: usize = 50;

@@ -32,16 +32,9 @@ use std::{
 use tari_wallet_sync::{
     cache::Cache,
     demo::chain::DemoWallet,
-    service::{
-        CacheSource, RateLimit, WalletDbBuilder,
-        testing::{
-            TestServer, test_config,
-            wallet_app::{download, last_event, submit},
-        },
-    },
+    service::{CacheSource, RateLimit, WalletDbBuilder},
     source::{
         NodeClient,
-        fake_node::FakeNode,
         full_outputs::{FullOutputSources, NodeFetchOptions, NodeFullOutputs},
         lmdb::{ImportOptions, NodeDb, import},
     },
@@ -49,6 +42,13 @@ use tari_wallet_sync::{
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
+};
+use tari_wallet_sync_testkit::{
+    fake_node::FakeNode,
+    service::{
+        TestServer, test_config,
+        wallet_app::{download, last_event, submit},
+    },
 };
 use tokio::net::{TcpListener, TcpStream};
 

@@ -24,12 +24,13 @@
 //!               submission for admission, scheduler for passes, results for files at rest)
 //!   operations  webhook (outbox, sender, workers, breakers); janitor and source watcher in the root
 //!   edge        http (routes, handlers, refusals to statuses), server (listeners, TLS, drain)
-//!   testing     builders for integration tests (feature `test-util`)
 //! fuzzing     entry points for the fuzz targets in `fuzz/` (feature `fuzzing`)
 //! ```
 //! Code that hashes (block headers, outputs) needs the process network set first: every entry point
 //! calls `network::use_network` with the configured network, and hashing paths check `network::require`.
-//! `ARCHITECTURE.md` at the repository's root follows one job through the layers.
+//! `ARCHITECTURE.md` at the repository's root follows one job through the layers. Test builders and
+//! fakes (a fake node, a test server, synthetic wallets) live in the workspace's `testkit/` crate, a
+//! dev-dependency only: the library has no test feature, so the binary tests spawn is the shipped one.
 
 pub mod cache;
 pub mod demo;

@@ -22,24 +22,25 @@ use tari_transaction_components::transaction_components::TransactionOutput;
 use tari_wallet_sync::{
     cache::{Cache, CacheView},
     scan::{ScanRequest, scan_one},
-    service::{
-        CacheSource, WalletDbBuilder,
-        testing::{
-            TestServer, downloaded_wallet_balance, test_config,
-            wallet_app::{last_event, submit, sync_wallet},
-        },
-    },
+    service::{CacheSource, WalletDbBuilder},
     source::{
         Follower, FollowerConfig, NodeClient,
-        fake_node::{FakeNode, FullOutputFault},
         full_outputs::{FullOutputSources, LmdbFullOutputs, NodeFetchOptions, NodeFullOutputs},
         lmdb::{ImportOptions, NodeDb, import},
     },
-    walletdb::{AccountSpec, BuildOptions, build_from_chain, testing::check_outputs_against_chain},
+    walletdb::{AccountSpec, BuildOptions, build_from_chain},
 };
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
+};
+use tari_wallet_sync_testkit::{
+    fake_node::{FakeNode, FullOutputFault},
+    service::{
+        TestServer, downloaded_wallet_balance, test_config,
+        wallet_app::{last_event, submit, sync_wallet},
+    },
+    synthetic::check_outputs_against_chain,
 };
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;

@@ -15,11 +15,9 @@ use tari_wallet_sync::{
     demo::chain::{DEMO_NETWORK, DemoChainSpec, write_demo_chain},
     recognize::WalletKey,
     scan::{ScanOptions, ScanRequest, scan},
-    source::{
-        Follower, FollowerConfig, FollowerHandle, FollowerState, NodeClient, SourceError, blocks_from_view,
-        fake_node::{FakeNode, Fault, fast_follower_config, synthetic_blocks},
-    },
+    source::{Follower, FollowerConfig, FollowerHandle, FollowerState, NodeClient, SourceError, blocks_from_view},
 };
+use tari_wallet_sync_testkit::fake_node::{FakeNode, Fault, fast_follower_config, synthetic_blocks};
 use tokio_util::sync::CancellationToken;
 
 /// The fake node's fast timings: polls and retries in milliseconds.

@@ -7,8 +7,9 @@ use std::time::Duration;
 use tari_wallet_sync::{
     cache::{BlockData, Cache},
     demo::chain::DEMO_NETWORK,
-    source::{BlockFeed, FollowerState, SourceError, block_feed, blocks_from_view, fake_node::synthetic_blocks},
+    source::{BlockFeed, FollowerState, SourceError, block_feed, blocks_from_view},
 };
+use tari_wallet_sync_testkit::fake_node::synthetic_blocks;
 use tokio_util::sync::CancellationToken;
 
 async fn add_all(feed: &impl BlockFeed, blocks: &[BlockData]) {

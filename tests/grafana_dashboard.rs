@@ -11,18 +11,16 @@ use tari_wallet_sync::{
     cache::CacheView,
     recognize::WalletKey,
     scan::ScanResult,
-    service::{
-        Artifact, CacheSource, FailureCode, JobFailure, RateLimit, ResultBuilder,
-        testing::{
-            TestServer, demo_chain, test_config,
-            wallet_app::{last_event, submit},
-        },
-    },
+    service::{Artifact, CacheSource, FailureCode, JobFailure, RateLimit, ResultBuilder},
     walletdb::Interrupt,
 };
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
+};
+use tari_wallet_sync_testkit::service::{
+    TestServer, demo_chain, test_config,
+    wallet_app::{last_event, submit},
 };
 use zeroize::Zeroizing;
 

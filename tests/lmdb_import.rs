@@ -20,10 +20,10 @@ use tari_wallet_sync::{
     scan::{ScanRequest, scan_one},
     source::{
         blocks_from_view,
-        fake_node::synthetic_blocks,
         lmdb::{ImportOptions, LmdbError, NODE_LOCK_FILE, NodeDb, import},
     },
 };
+use tari_wallet_sync_testkit::fake_node::synthetic_blocks;
 
 fn never() -> AtomicBool {
     AtomicBool::new(false)

@@ -12,10 +12,10 @@ use tari_wallet_sync::{
     cache::{BlockData, Cache},
     source::{
         Follower, FollowerConfig, FollowerHandle, FollowerState, NodeClient, blocks_from_view,
-        fake_node::{FakeNode, Fault, fast_follower_config, synthetic_blocks},
         lmdb::{ImportOptions, NodeDb, import},
     },
 };
+use tari_wallet_sync_testkit::fake_node::{FakeNode, Fault, fast_follower_config, synthetic_blocks};
 use tokio_util::sync::CancellationToken;
 
 /// The fake node's fast timings, with full outputs so the followed cache equals the source.

@@ -8,13 +8,13 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{Method, StatusCode, Version};
 use sha2::{Digest, Sha256};
-use tari_wallet_sync::service::{
-    OPENAPI_JSON,
-    testing::{TestServer, TestSubmission, demo_chain, sealed_submission, test_config, wallet_app::submit_job},
-};
+use tari_wallet_sync::service::OPENAPI_JSON;
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol, ReconnectPolicy, Response},
+};
+use tari_wallet_sync_testkit::service::{
+    TestServer, TestSubmission, demo_chain, sealed_submission, test_config, wallet_app::submit_job,
 };
 
 async fn server_public(client: &Client) -> [u8; 32] {
@@ -75,7 +75,7 @@ async fn follow(client: &Client, events_url: &str, token: &str) -> Vec<JobEvent>
 }
 
 fn balance_of(download: &[u8]) -> u64 {
-    tari_wallet_sync::service::testing::downloaded_wallet_balance(download)
+    tari_wallet_sync_testkit::service::downloaded_wallet_balance(download)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,10 +383,10 @@ async fn keys_pasted_with_spaces_or_upper_case_hex_are_scanned_as_accepted() {
     let wallet = &demo_chain().wallets[0];
     let client = Client::new(&server.base_url, Protocol::Http2);
     let public = server_public(&client).await;
-    let mut secrets = tari_wallet_sync::service::testing::submission_secrets(wallet, None);
+    let mut secrets = tari_wallet_sync_testkit::service::submission_secrets(wallet, None);
     secrets.view_key = format!(" {}\n", secrets.view_key.to_uppercase());
     secrets.spend_public_key = format!("\t{} ", secrets.spend_public_key);
-    let submission = tari_wallet_sync::service::testing::seal_secrets(&public, secrets);
+    let submission = tari_wallet_sync_testkit::service::seal_secrets(&public, secrets);
     let submitted = submit(&client, &submission).await;
     assert_eq!(submitted.status, StatusCode::ACCEPTED, "{:?}", submitted.body);
     let job = submitted.json().unwrap();

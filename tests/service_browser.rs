@@ -3,11 +3,11 @@
 //! `EventSource`, which cannot send an `Authorization` header.
 
 use http::{Method, StatusCode};
-use tari_wallet_sync::service::testing::{TestServer, demo_chain, test_config, wallet_app};
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol, Response},
 };
+use tari_wallet_sync_testkit::service::{TestServer, demo_chain, test_config, wallet_app};
 
 const PAGE: &str = "http://127.0.0.1:5173";
 

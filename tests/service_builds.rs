@@ -13,18 +13,16 @@ use tari_wallet_sync::{
     cache::CacheView,
     recognize::WalletKey,
     scan::ScanResult,
-    service::{
-        Artifact, CacheSource, FailureCode, JobFailure, ResultBuilder, WalletDbBuilder,
-        testing::{
-            TestServer, demo_chain, test_config,
-            wallet_app::{last_event, submit},
-        },
-    },
+    service::{Artifact, CacheSource, FailureCode, JobFailure, ResultBuilder, WalletDbBuilder},
     walletdb::{Interrupt, Stopped},
 };
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
+};
+use tari_wallet_sync_testkit::service::{
+    TestServer, demo_chain, test_config,
+    wallet_app::{last_event, submit},
 };
 use tokio::sync::Notify;
 use zeroize::Zeroizing;

@@ -13,18 +13,16 @@ use http::{Method, StatusCode};
 use tari_wallet_sync::{
     cache::{Cache, CacheOptions, CacheView},
     demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain},
-    service::{
-        CacheSource, WalletDbBuilder,
-        testing::{
-            TestServer, test_config,
-            wallet_app::{last_event, submit},
-        },
-    },
+    service::{CacheSource, WalletDbBuilder},
     source::blocks_from_view,
 };
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
+};
+use tari_wallet_sync_testkit::service::{
+    TestServer, test_config,
+    wallet_app::{last_event, submit},
 };
 
 /// A demo chain (its wallet outputs rebuilt from the cache, so no node is needed) in small segments;

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use tari_wallet_sync::service::{
-    PlainKeyPolicy, RateLimit, ServiceConfig,
-    testing::{TestServer, demo_chain, seal_secrets, sealed_submission, submission_secrets, test_config},
-};
+use tari_wallet_sync::service::{PlainKeyPolicy, RateLimit, ServiceConfig};
 use tari_wallet_sync_sse::{
     client::{Client, Protocol, Response},
     envelope::{LABEL_SUBMISSION, SubmissionSecrets},
     seal::{LABEL_VIEW_KEY, seal},
+};
+use tari_wallet_sync_testkit::service::{
+    TestServer, demo_chain, seal_secrets, sealed_submission, submission_secrets, test_config,
 };
 
 /// A config whose jobs wait an hour for their pass.

@@ -12,15 +12,13 @@ use curve25519_dalek::{ristretto::RistrettoPoint, scalar::Scalar};
 use http::{Method, StatusCode};
 use tari_wallet_sync::{
     demo::chain::DemoWallet,
-    service::{
-        CacheSource, RateLimit, ServiceConfig,
-        testing::{
-            GatedBuilder, TestServer, TestSubmission, demo_chain, sealed_submission, test_config,
-            wallet_app::{self, server_key},
-        },
-    },
+    service::{CacheSource, RateLimit, ServiceConfig},
 };
 use tari_wallet_sync_sse::client::{Client, Protocol, Response};
+use tari_wallet_sync_testkit::service::{
+    GatedBuilder, TestServer, TestSubmission, demo_chain, sealed_submission, test_config, wallet_app,
+    wallet_app::server_key,
+};
 
 const SUBMIT: &str = "/api/v1/wallet/sync";
 
@@ -347,7 +345,7 @@ async fn finished_files_stay_within_their_byte_bounds() {
         };
         let file = wallet_app::download(&client, job, download_url).await;
         assert_eq!(
-            tari_wallet_sync::service::testing::downloaded_wallet_balance(&file),
+            tari_wallet_sync_testkit::service::downloaded_wallet_balance(&file),
             wallet.expected_balance
         );
     }

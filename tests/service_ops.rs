@@ -6,16 +6,14 @@
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use tari_wallet_sync::service::{
-    RateLimit, ServiceConfig,
-    testing::{
-        TestServer, demo_chain, test_config,
-        wallet_app::{last_event, submit},
-    },
-};
+use tari_wallet_sync::service::{RateLimit, ServiceConfig};
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol, Response},
+};
+use tari_wallet_sync_testkit::service::{
+    TestServer, demo_chain, test_config,
+    wallet_app::{last_event, submit},
 };
 
 fn with_operator_port(data: &std::path::Path) -> ServiceConfig {

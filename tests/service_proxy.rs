@@ -11,13 +11,11 @@ use std::{net::IpAddr, time::Duration};
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use tari_wallet_sync::service::{
-    ForwardedHeader, RateLimit,
-    testing::{
-        TestServer, demo_chain,
-        edge::{Answer, Http1, Nginx},
-        sealed_submission, test_config,
-    },
+use tari_wallet_sync::service::{ForwardedHeader, RateLimit};
+use tari_wallet_sync_testkit::service::{
+    TestServer, demo_chain,
+    edge::{Answer, Http1, Nginx},
+    sealed_submission, test_config,
 };
 
 const SUBMIT: &str = "/api/v1/wallet/sync";

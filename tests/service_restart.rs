@@ -15,15 +15,13 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tari_wallet_sync::{
     demo::chain::DemoWallet,
-    service::{
-        CacheSource, Service, ServiceConfig, ServiceError, WalletDbBuilder,
-        testing::{GatedBuilder, TestServer, demo_chain, keys_held, test_config, wallet_app},
-    },
+    service::{CacheSource, Service, ServiceConfig, ServiceError, WalletDbBuilder},
 };
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol, ReconnectPolicy, Response},
 };
+use tari_wallet_sync_testkit::service::{GatedBuilder, TestServer, demo_chain, keys_held, test_config, wallet_app};
 use tokio_util::sync::CancellationToken;
 
 type Jobs = Vec<(&'static DemoWallet, serde_json::Value)>;
@@ -100,7 +98,7 @@ async fn every_job_completes_after_a_restart(data: &Path, key: &serde_json::Valu
             .await
             .unwrap();
         assert_eq!(
-            tari_wallet_sync::service::testing::downloaded_wallet_balance(&file.body),
+            tari_wallet_sync_testkit::service::downloaded_wallet_balance(&file.body),
             wallet.expected_balance,
             "{}",
             wallet.name
@@ -296,7 +294,7 @@ async fn a_ready_job_stays_ready_across_a_restart_and_serves_the_same_file() {
         (first.file.clone(), Some(first.etag.as_str()))
     );
     assert_eq!(
-        tari_wallet_sync::service::testing::downloaded_wallet_balance(&whole.body),
+        tari_wallet_sync_testkit::service::downloaded_wallet_balance(&whole.body),
         wallet.expected_balance
     );
     let unchanged = get(&client, url, &first.token, &[("if-none-match", &first.etag)]).await;

@@ -14,16 +14,14 @@ use std::{
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use tari_wallet_sync::service::{
-    CacheSource, RateLimit,
-    testing::{
-        GatedBuilder, TestServer, demo_chain,
-        edge::{Http1, Http2},
-        keys_held, seal_secrets, sealed_submission, submission_secrets, test_config,
-        wallet_app::{self, server_key},
-    },
-};
+use tari_wallet_sync::service::{CacheSource, RateLimit};
 use tari_wallet_sync_sse::client::{Client, Protocol, Response};
+use tari_wallet_sync_testkit::service::{
+    GatedBuilder, StoreWriteLock, TestServer, demo_chain,
+    edge::{Http1, Http2},
+    keys_held, seal_secrets, sealed_submission, submission_secrets, test_config, wallet_app,
+    wallet_app::server_key,
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -217,13 +215,14 @@ async fn stale_envelopes_passwordless_files_and_plain_keys_are_refused_without_e
 }
 
 /// Each submission is reset (the request dropped: `RST_STREAM` on HTTP/2, a closed connection on
-/// HTTP/1.1) while the service writes its job; every queue slot comes back.
+/// HTTP/1.1) while the service writes its job (the job store's write lock is held from outside, so the
+/// first of a round waits in its write holding its queue slot, the second behind it); every queue slot
+/// comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_submissions_give_their_queue_slots_back() {
     let data = tempfile::tempdir().unwrap();
     let mut config = test_config(data.path());
     config.max_queued_jobs = 2;
-    config.test_accept_delay = Duration::from_millis(400);
     let server = TestServer::start(config).await;
     let mut resets = 0;
     // Each round fills the queue with submissions whose streams are reset before the answer; if a
@@ -231,6 +230,7 @@ async fn reset_submissions_give_their_queue_slots_back() {
     for protocol in [Protocol::Http2, Protocol::Http1] {
         let client = Client::new(&server.base_url, protocol);
         let public = server_key(&client).await;
+        let writes_wait = StoreWriteLock::hold(data.path());
         for wallet in &demo_chain().wallets[..2] {
             let body = Bytes::from(sealed_submission(&public, wallet, None).to_string());
             let request = client.request(Method::POST, SUBMIT, &[], Some(body));
@@ -240,6 +240,7 @@ async fn reset_submissions_give_their_queue_slots_back() {
             );
             resets += 1;
         }
+        drop(writes_wait);
         // Every reset submission was accepted all the same (its job runs, unseen), then scanned.
         let client = Client::new(&server.base_url, Protocol::Http1);
         let deadline = Instant::now() + Duration::from_secs(30);

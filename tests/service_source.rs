@@ -18,16 +18,9 @@ use tari_wallet_sync::{
     demo::chain::DemoWallet,
     recognize::WalletKey,
     scan::{ScanRequest, scan_one},
-    service::{
-        CacheSource, WalletDbBuilder,
-        testing::{
-            TestServer, downloaded_wallet_balance, test_config,
-            wallet_app::{SubmittedJob, last_event, submit},
-        },
-    },
+    service::{CacheSource, WalletDbBuilder},
     source::{
         Follower, NodeClient, block_feed, blocks_from_view,
-        fake_node::{FakeNode, Fault, fast_follower_config},
         full_outputs::{FullOutputSources, LmdbFullOutputs, NodeFetchOptions, NodeFullOutputs},
         lmdb::NodeDb,
     },
@@ -35,6 +28,13 @@ use tari_wallet_sync::{
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
+};
+use tari_wallet_sync_testkit::{
+    fake_node::{FakeNode, Fault, fast_follower_config},
+    service::{
+        TestServer, downloaded_wallet_balance, test_config,
+        wallet_app::{SubmittedJob, last_event, submit},
+    },
 };
 use tokio_util::sync::CancellationToken;
 

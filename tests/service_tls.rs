@@ -18,14 +18,12 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tari_wallet_sync::service::{
-    ServiceConfig, TlsPaths,
-    testing::{TestServer, demo_chain, sealed_submission, test_config, wallet_app},
-};
+use tari_wallet_sync::service::{ServiceConfig, TlsPaths};
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, ClientError, Protocol},
 };
+use tari_wallet_sync_testkit::service::{TestServer, demo_chain, sealed_submission, test_config, wallet_app};
 use tokio::net::TcpListener;
 use tokio_rustls::{
     TlsAcceptor, TlsConnector,
@@ -148,7 +146,7 @@ async fn https_with_alpn_h2_and_http1() {
         let (_, got_version, status, body) = request(&connector, server.addr, download).await;
         assert_eq!((got_version, status), (version, StatusCode::OK));
         assert_eq!(
-            tari_wallet_sync::service::testing::downloaded_wallet_balance(&body),
+            tari_wallet_sync_testkit::service::downloaded_wallet_balance(&body),
             wallet.expected_balance
         );
     }
@@ -322,7 +320,7 @@ async fn the_client_library_negotiates_by_alpn_and_refuses_an_untrusted_server()
     let (end, file) = wallet_app::sync_wallet(&client, &demo_chain().wallets[0]).await;
     assert!(matches!(end, JobEvent::Ready { .. }), "{end:?}");
     assert_eq!(
-        tari_wallet_sync::service::testing::downloaded_wallet_balance(&file),
+        tari_wallet_sync_testkit::service::downloaded_wallet_balance(&file),
         demo_chain().wallets[0].expected_balance
     );
 

@@ -24,14 +24,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
 use sha2::Sha256;
-use tari_wallet_sync::service::{
-    ServiceConfig,
-    testing::{TEST_PASSWORD, TestServer, demo_chain, test_config, wallet_app},
-};
+use tari_wallet_sync::service::ServiceConfig;
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
 };
+use tari_wallet_sync_testkit::service::{TEST_PASSWORD, TestServer, demo_chain, test_config, wallet_app};
 use tokio::net::TcpListener;
 
 const SECRET: &str = "3f1c0b9e2d4a6f8e1b3c5d7f9a0b2c4d6e8f0a1b3c5d7e9f";

@@ -3,10 +3,8 @@
 
 use std::time::Instant;
 
-use tari_wallet_sync::walletdb::{
-    AccountSpec, BuildOptions, build_wallet_file,
-    testing::{synthetic_block, synthetic_wallet},
-};
+use tari_wallet_sync::walletdb::{AccountSpec, BuildOptions, build_wallet_file};
+use tari_wallet_sync_testkit::synthetic::{synthetic_block, synthetic_wallet};
 use zeroize::Zeroizing;
 
 /// Peak and current resident memory of this process, in KiB (Linux).

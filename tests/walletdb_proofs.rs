@@ -28,7 +28,6 @@ use tari_wallet_sync::{
     scan::{ScanRequest, scan_one},
     source::{
         Follower, FollowerConfig, NodeClient,
-        fake_node::FakeNode,
         full_outputs::{
             FullOutputSources, FullOutputs, LmdbFullOutputs, NodeFetchOptions, NodeFullOutputs, SourceFailure, Wanted,
         },
@@ -36,10 +35,10 @@ use tari_wallet_sync::{
     },
     walletdb::{
         AccountSpec, BuildOptions, WalletFile, build_from_chain,
-        testing::open_download,
         verify::{OutputFailure, verify_file},
     },
 };
+use tari_wallet_sync_testkit::{fake_node::FakeNode, synthetic::open_download};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 

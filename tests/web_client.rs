@@ -20,7 +20,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
-use tari_wallet_sync::service::testing::{TEST_PASSWORD, TestServer, demo_chain, test_config};
+use tari_wallet_sync_testkit::service::{TEST_PASSWORD, TestServer, demo_chain, test_config};
 use tokio::{net::TcpListener, sync::mpsc};
 
 fn web_dir() -> PathBuf {

@@ -10,12 +10,10 @@ use std::{
 use http::{Method, StatusCode};
 use tari_wallet_sync::{
     demo::chain::DemoWallet,
-    service::{
-        RateLimit, ServiceConfig,
-        testing::{TestServer, TestSubmission, sealed_submission},
-    },
+    service::{RateLimit, ServiceConfig},
 };
 use tari_wallet_sync_sse::client::{Client, Protocol};
+use tari_wallet_sync_testkit::service::{TestServer, TestSubmission, sealed_submission};
 
 /// One job's outcome.
 #[derive(Debug, Clone, serde::Serialize)]

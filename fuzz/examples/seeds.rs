@@ -21,7 +21,7 @@ use tari_wallet_sync::{
     cache::{Cache, CacheOptions, CacheView},
     demo::chain::{DemoChainSpec, write_demo_chain},
     fuzzing::{self, Answer, FetchLimits, LABEL_SUBMISSION, LABEL_VIEW_KEY, MetadataKey, Request, Route},
-    source::{blocks_from_view, fake_node::FakeNode, lmdb::NodeDb},
+    source::{blocks_from_view, lmdb::NodeDb},
 };
 use tari_wallet_sync_fuzz::{
     FIX_BLOCKS, FIX_FILES, FIX_SLOTS, FULL_OUTPUTS, PREV, PagerInput, decode_cache, encode_cache, write_files,
@@ -30,6 +30,7 @@ use tari_wallet_sync_sse::{
     envelope::SubmissionSecrets,
     seal::{Sealed, seal_with_rng},
 };
+use tari_wallet_sync_testkit::fake_node::FakeNode;
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

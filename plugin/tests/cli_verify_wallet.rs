@@ -10,10 +10,8 @@ use std::{
     process::Command,
 };
 
-use tari_wallet_sync::source::{
-    fake_node::{FakeNode, synthetic_blocks},
-    lmdb::NodeDb,
-};
+use tari_wallet_sync::source::lmdb::NodeDb;
+use tari_wallet_sync_testkit::fake_node::{FakeNode, synthetic_blocks};
 
 fn tws(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tari-wallet-sync"));

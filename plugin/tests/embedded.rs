@@ -18,22 +18,22 @@ use http::{Method, StatusCode};
 use tari_wallet_sync::{
     cache::{BlockData, CacheView},
     network::Network,
-    service::{
-        Lifecycle,
-        testing::{downloaded_wallet_balance, test_config, wallet_app::sync_wallet},
-    },
+    service::Lifecycle,
     source::{
         blocks_from_view,
-        fake_node::synthetic_blocks,
         full_outputs::{FullOutputs, LmdbFullOutputs},
         lmdb::NodeDb,
     },
-    walletdb::testing::check_outputs_against_chain,
 };
 use tari_wallet_sync_plugin::{Config, FeedOptions, WalletSyncPlugin};
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
+};
+use tari_wallet_sync_testkit::{
+    fake_node::synthetic_blocks,
+    service::{downloaded_wallet_balance, test_config, wallet_app::sync_wallet},
+    synthetic::check_outputs_against_chain,
 };
 
 fn config(dir: &std::path::Path) -> Config {

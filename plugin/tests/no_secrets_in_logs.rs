@@ -10,11 +10,11 @@ use std::{
 };
 
 use http::{Method, StatusCode};
-use tari_wallet_sync::service::testing::{TEST_PASSWORD, TestServer, demo_chain, test_config, wallet_app};
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
 };
+use tari_wallet_sync_testkit::service::{TEST_PASSWORD, TestServer, demo_chain, test_config, wallet_app};
 
 /// Everything the subscriber writes, kept for the test to search.
 #[derive(Clone, Default)]

@@ -8,13 +8,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
-use tari_wallet_sync::{
-    cache::CacheView,
-    demo::chain::DEMO_NETWORK,
-    service::testing::demo_chain,
-    source::{blocks_from_view, fake_node::FakeNode},
-};
+use tari_wallet_sync::{cache::CacheView, demo::chain::DEMO_NETWORK, source::blocks_from_view};
 use tari_wallet_sync_sse::client::{Client, Protocol};
+use tari_wallet_sync_testkit::{fake_node::FakeNode, service::demo_chain};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_follows_a_node_and_drains_on_sigterm() {

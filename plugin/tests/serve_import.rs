@@ -19,17 +19,19 @@ use http::{Method, StatusCode};
 use tari_wallet_sync::{
     cache::CacheView,
     demo::chain::DemoWallet,
-    service::testing::{downloaded_wallet_balance, wallet_app::sync_wallet},
     source::{
         blocks_from_view,
-        fake_node::{FakeNode, synthetic_blocks},
         lmdb::{NODE_LOCK_FILE, NodeDb},
     },
-    walletdb::testing::check_outputs_against_chain,
 };
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol},
+};
+use tari_wallet_sync_testkit::{
+    fake_node::{FakeNode, synthetic_blocks},
+    service::{downloaded_wallet_balance, wallet_app::sync_wallet},
+    synthetic::check_outputs_against_chain,
 };
 
 async fn get(client: &Client, path: &str) -> (StatusCode, serde_json::Value) {

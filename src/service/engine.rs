@@ -525,7 +525,6 @@ impl Engine {
     }
 
     /// Calls on the job store so far (tests: a scrape must make none).
-    #[cfg(any(test, feature = "test-util"))]
     pub fn store_calls(&self) -> u64 {
         self.store.calls()
     }

@@ -233,7 +233,6 @@ pub struct Store {
     /// Envelopes remembered: counted at open, then kept by the writes that add or purge them.
     envelopes: Arc<AtomicU64>,
     /// Calls on the connection, for tests that must show a path makes none.
-    #[cfg(any(test, feature = "test-util"))]
     calls: Arc<AtomicU64>,
 }
 
@@ -321,13 +320,11 @@ impl Store {
             webhook_depth: Arc::new(AtomicU64::new(webhook_depth as u64)),
             keys_held: Arc::new(AtomicU64::new(keys_held)),
             envelopes: Arc::new(AtomicU64::new(envelopes as u64)),
-            #[cfg(any(test, feature = "test-util"))]
             calls: Arc::new(AtomicU64::new(0)),
         })
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        #[cfg(any(test, feature = "test-util"))]
         self.calls.fetch_add(1, Ordering::Relaxed);
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&conn)
@@ -355,7 +352,6 @@ impl Store {
     }
 
     /// Calls on the connection so far.
-    #[cfg(any(test, feature = "test-util"))]
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
@@ -702,7 +698,7 @@ impl Store {
     }
 
     /// `keys_held` counted by a query (tests check the running count against it).
-    #[cfg(any(test, feature = "test-util"))]
+    #[cfg(test)]
     pub fn count_keys_held(&self) -> Result<u64> {
         self.with(count_keys_held)
     }

@@ -15,8 +15,6 @@
 
 mod backoff;
 mod error;
-#[cfg(any(test, feature = "test-util"))]
-pub mod fake_node;
 mod feed;
 mod follower;
 pub mod full_outputs;

@@ -26,8 +26,6 @@ mod interrupt;
 mod ledger;
 pub mod proofs;
 pub mod schema;
-#[cfg(any(test, feature = "test-util"))]
-pub mod testing;
 mod tips;
 pub mod verify;
 mod wallet_output;

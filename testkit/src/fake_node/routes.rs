@@ -28,7 +28,7 @@ use tari_transaction_components::{
 };
 use tari_utilities::{ByteArray, epoch_time::EpochTime};
 
-use crate::cache::{BlockData, OutputData};
+use tari_wallet_sync::cache::{BlockData, OutputData};
 
 /// The node's window: a request never reads past the next multiple of this above its start.
 const WINDOW: u64 = 100;
@@ -364,7 +364,7 @@ fn sync(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::fake_node::synthetic_blocks;
+    use crate::fake_node::synthetic_blocks;
 
     /// Synthetic blocks are mined 120 s apart from 1_700_000_000; the answer is the block at or before
     /// the time, as the node's binary search gives it.

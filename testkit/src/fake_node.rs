@@ -1,8 +1,8 @@
 //! Fake node: an HTTP server on 127.0.0.1:0 that answers the node's wallet query routes from a chain
 //! of `BlockData` (a demo cache read back, or made-up blocks), so followers are tested through real
 //! HTTP. Tests can grow the chain, replace the blocks above a height with another branch (a reorg),
-//! slow the sync pages down, refuse connections, answer 503, or send broken JSON. Test support only
-//! (`test-util`): nothing here is a node.
+//! slow the sync pages down, refuse connections, answer 503, or send broken JSON. Test support only:
+//! nothing here is a node.
 
 mod routes;
 
@@ -28,11 +28,13 @@ pub use routes::{SyncRequest, full_output};
 use tokio::{net::TcpListener, sync::watch};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    FollowerConfig, RetryPolicy,
-    lmdb::{LmdbError, NodeDb},
+use tari_wallet_sync::{
+    cache::{BlockData, OutputData},
+    source::{
+        FollowerConfig, RetryPolicy,
+        lmdb::{LmdbError, NodeDb},
+    },
 };
-use crate::cache::{BlockData, OutputData};
 
 /// Follower timings for tests against a fake node: polls and retries in milliseconds (the circuit opens
 /// after 4 faults for 80 ms, up to 200 ms), so outages and recoveries take a test a fraction of a second.
@@ -404,7 +406,7 @@ pub fn synthetic_blocks(after: Option<(u64, [u8; 32])>, outputs: &[usize], seed:
     let mut blocks: Vec<BlockData> = Vec::with_capacity(outputs.len());
     for &count in outputs {
         let block_hash = match height {
-            0 => crate::network::genesis_hash(crate::network::Network::LocalNet),
+            0 => tari_wallet_sync::network::genesis_hash(tari_wallet_sync::network::Network::LocalNet),
             _ => hash(&[b"fake block", &seed.to_le_bytes(), &height.to_le_bytes(), &prev]),
         };
         let outputs = (0..count)

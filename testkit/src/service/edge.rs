@@ -17,7 +17,7 @@ use hyper::{body::Incoming, client::conn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{net::TcpStream, task::JoinHandle};
 
-use super::super::ForwardedHeader;
+use tari_wallet_sync::service::ForwardedHeader;
 
 /// A TCP connection to `server` from `local` (any 127.0.0.0/8 address on Linux).
 pub async fn connect_from(local: IpAddr, server: SocketAddr) -> std::io::Result<TcpStream> {

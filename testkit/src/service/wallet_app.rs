@@ -13,7 +13,7 @@ use tari_wallet_sync_sse::{
 };
 
 use super::{TestSubmission, sealed_submission};
-use crate::demo::chain::DemoWallet;
+use tari_wallet_sync::demo::chain::DemoWallet;
 
 /// A submitted job: the service's answer and the bearer header its token makes.
 pub struct SubmittedJob {

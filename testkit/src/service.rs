@@ -1,5 +1,4 @@
-//! Testing: shared builders for the service's integration tests (feature `test-util`): one small demo
-//! chain per test process, a server on 127.0.0.1:0 with test-friendly limits (over any cache source and
+//! Service builders: what the service's integration tests share: one small demo chain per test process, a server on 127.0.0.1:0 with test-friendly limits (over any cache source and
 //! file builder), sealed submissions, a builder that holds its pass until the test lets it go, and the
 //! steps of a wallet app over a real client (`wallet_app`), and the edge from outside: clients from
 //! chosen loopback addresses and a real nginx in front (`edge`).
@@ -19,16 +18,15 @@ use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
-use super::{
-    Artifact, CacheSource, RateLimit, ResultBuilder, Service, ServiceConfig, ServiceError, WalletDbBuilder,
-    error::{FailureCode, JobFailure},
-    store::Store,
-};
-use crate::{
+use tari_wallet_sync::{
     cache::CacheView,
     demo::chain::{DemoChainSpec, DemoWallet, write_demo_chain},
     recognize::WalletKey,
     scan::ScanResult,
+    service::{
+        Artifact, CacheSource, RateLimit, ResultBuilder, Service, ServiceConfig, ServiceError, WalletDbBuilder,
+        error::{FailureCode, JobFailure},
+    },
     walletdb::Interrupt,
 };
 
@@ -209,13 +207,45 @@ impl ResultBuilder for GatedBuilder {
     }
 }
 
-/// Jobs in the store at `data_dir` still holding a sealed key (open it only while no server runs there,
-/// or accept a snapshot).
+/// The job store's file under a service's `data_dir`, as docs/config.md names it.
+const JOB_STORE_FILE: &str = "jobs.sqlite";
+
+/// Jobs in the job store at `data_dir` still holding a sealed key, read from the file as anyone with
+/// the disk would (a snapshot if a server runs there).
 pub fn keys_held(data_dir: &Path) -> u64 {
-    Store::open(data_dir)
-        .expect("store")
-        .count_keys_held()
-        .expect("counting the keys held")
+    let path = data_dir.join(JOB_STORE_FILE);
+    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("the job store opens read-only");
+    let held: i64 = conn
+        .query_row("SELECT COUNT(*) FROM jobs WHERE sealed_envelope IS NOT NULL", [], |r| {
+            r.get(0)
+        })
+        .expect("counting the keys held");
+    held as u64
+}
+
+/// The job store's write lock, held from outside the service by a connection of its own until dropped,
+/// as a slow disk or a backup tool would: the service's writes wait for it (its busy timeout is 5 s, so
+/// hold it well under that), and a test can act while a request is in the middle of its write.
+pub struct StoreWriteLock {
+    conn: rusqlite::Connection,
+}
+
+impl StoreWriteLock {
+    /// Takes the write lock of the job store at `data_dir` (the service must have created it).
+    pub fn hold(data_dir: &Path) -> StoreWriteLock {
+        let conn = rusqlite::Connection::open(data_dir.join(JOB_STORE_FILE)).expect("the job store opens");
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .expect("the job store's write lock");
+        StoreWriteLock { conn }
+    }
+}
+
+impl Drop for StoreWriteLock {
+    fn drop(&mut self) {
+        // Nothing was written: ending the transaction only lets the service's writes through.
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
 }
 
 /// The password of test wallets whose password a test does not care about (every wallet file has one).
@@ -274,8 +304,8 @@ pub fn downloaded_wallet_balance(download: &[u8]) -> u64 {
         raw.starts_with(b"SQLite format 3\0"),
         "the download is a SQLite database"
     );
-    let dir = tempfile_dir();
-    let path = dir.join("wallet.sqlite");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("wallet.sqlite");
     std::fs::write(&path, &raw).expect("write the downloaded wallet");
     let conn = rusqlite::Connection::open(&path).expect("SQLite opens the download");
     let check: String = conn
@@ -289,20 +319,5 @@ pub fn downloaded_wallet_balance(download: &[u8]) -> u64 {
             |r| r.get(0),
         )
         .expect("balance query");
-    drop(conn);
-    let _ = std::fs::remove_dir_all(&dir);
     balance as u64
-}
-
-/// A fresh private directory under the system temp dir (the library has no tempfile dependency).
-fn tempfile_dir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tws-download-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }

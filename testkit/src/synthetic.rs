@@ -7,12 +7,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tari_transaction_components::transaction_components::{EncryptedData, MemoField, TransactionOutput};
 
-use super::chain::ChainBlock;
-use crate::{
+use tari_wallet_sync::{
     demo::outputs::{own_output, random_scalar},
     recognize::{Provenance, ScriptClass, WalletKey},
     scan::{OwnedOutput, ScanResult, ScannedTip, Spend},
     source::full_outputs::{ResolvedOutputs, reconstruct},
+    walletdb::ChainBlock,
 };
 
 /// Blocks per owned output in a synthetic chain: wallets own a few outputs spread over many blocks.
