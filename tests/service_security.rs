@@ -7,6 +7,9 @@
 //! for newcomers, event streams are bounded per client, events tickets per job and for live jobs only,
 //! a full limiter table lets newcomers in, and an IPv6 /48 has limits of its own.
 
+#[path = "support/watched_store.rs"]
+mod watched_store;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -223,13 +226,15 @@ async fn reset_submissions_give_their_queue_slots_back() {
     let data = tempfile::tempdir().unwrap();
     let mut config = test_config(data.path());
     config.max_queued_jobs = 2;
-    config.test_accept_delay = Duration::from_millis(400);
-    let server = TestServer::start(config).await;
+    // Each new job's write is held 400 ms (the service over the SQLite store wrapped to wait), so every
+    // reset lands while its job is being written.
+    let store = watched_store::WatchedStore::open(&config, Duration::from_millis(400));
+    let (base_url, service, shutdown) = watched_store::start(config, store).await;
     let mut resets = 0;
     // Each round fills the queue with submissions whose streams are reset before the answer; if a
     // reset leaked its slot, the next round (or the final check) would find the queue full.
     for protocol in [Protocol::Http2, Protocol::Http1] {
-        let client = Client::new(&server.base_url, protocol);
+        let client = Client::new(&base_url, protocol);
         let public = server_key(&client).await;
         for wallet in &demo_chain().wallets[..2] {
             let body = Bytes::from(sealed_submission(&public, wallet, None).to_string());
@@ -241,7 +246,7 @@ async fn reset_submissions_give_their_queue_slots_back() {
             resets += 1;
         }
         // Every reset submission was accepted all the same (its job runs, unseen), then scanned.
-        let client = Client::new(&server.base_url, Protocol::Http1);
+        let client = Client::new(&base_url, Protocol::Http1);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = client.request(Method::GET, "/metrics", &[], None).await.unwrap().body;
@@ -259,7 +264,7 @@ async fn reset_submissions_give_their_queue_slots_back() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let client = Client::new(&server.base_url, Protocol::Http1);
+    let client = Client::new(&base_url, Protocol::Http1);
     // The whole queue is free: of three submissions at once, exactly `max_queued_jobs` are accepted.
     let public = server_key(&client).await;
     let answers = futures_util::future::join_all(demo_chain().wallets.iter().map(|wallet| {
@@ -270,7 +275,8 @@ async fn reset_submissions_give_their_queue_slots_back() {
     let mut statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
     statuses.sort_unstable();
     assert_eq!(statuses, [202, 202, 503], "queue slots leaked");
-    server.stop().await.unwrap();
+    shutdown.cancel();
+    service.wait().await.unwrap();
 }
 
 /// Reads from `stream` until it closes (EOF or reset); `false` if it is still open after `within`.

@@ -224,11 +224,6 @@ pub struct ServiceConfig {
     pub webhook_attempt_timeout: Duration,
     /// CA certificates (PEM) trusted for `https://` endpoints beside Mozilla's roots.
     pub webhook_ca_file: Option<PathBuf>,
-    /// Tests only: how long accepting a submission waits between reserving its queue slot and writing
-    /// its row, so a test can reset the request in that window.
-    #[cfg(feature = "test-util")]
-    #[doc(hidden)]
-    pub test_accept_delay: Duration,
 }
 
 /// Most connections `max_connections` may allow: what a tokio `Semaphore` holds (`usize::MAX >> 3`).
@@ -320,8 +315,6 @@ impl ServiceConfig {
             webhook_connect_timeout: Duration::from_secs(5),
             webhook_attempt_timeout: Duration::from_secs(10),
             webhook_ca_file: None,
-            #[cfg(feature = "test-util")]
-            test_accept_delay: Duration::ZERO,
         }
     }
 

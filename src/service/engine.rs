@@ -34,6 +34,7 @@ use super::{
     fair_queue::{FairQueue, Lane, PassBounds, Queued},
     held_files::HeldFiles,
     job::{Job, JobStatus, plausible_job_id},
+    job_store::{JobStore, JobStoreError, StoredJob, StoredState},
     keyfile,
     lifecycle::{Lifecycle, SourceReport},
     limits::{ClientLimiter, Limiter},
@@ -41,7 +42,7 @@ use super::{
     pace::Pace,
     result_store::{RESULT_LOST_MESSAGE, ResultStore},
     slots::Streams,
-    store::{Store, StoredJob, StoredState},
+    store::SqliteJobStore,
     tickets::{self, Tickets},
     webhook::{WebhookSetup, endpoint::Endpoints},
 };
@@ -70,7 +71,7 @@ pub(super) struct Registry {
 
 pub struct Engine {
     config: ServiceConfig,
-    store: Store,
+    store: Arc<dyn JobStore>,
     results: ResultStore,
     server_key: ServerKey,
     fingerprint_key: Zeroizing<[u8; 32]>,
@@ -101,12 +102,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the data directory (key, store), checks a directory source's cache and reloads the jobs of
-    /// earlier runs. Blocking: call it on the blocking pool.
+    /// Opens the data directory (key, result files, and the SQLite job store unless `store` is given),
+    /// checks a directory source's cache and reloads the jobs of earlier runs. Blocking: call it on the
+    /// blocking pool.
     pub fn open(
         config: ServiceConfig,
         mut source: CacheSource,
         builder: Arc<dyn ResultBuilder>,
+        store: Option<Arc<dyn JobStore>>,
     ) -> Result<Engine, ServiceError> {
         config.validate().map_err(ServiceError::Config)?;
         source.set_unsynced_node(config.unsynced_node);
@@ -114,21 +117,24 @@ impl Engine {
         let key_file = config.server_key_path();
         let server_key = keyfile::load_or_create(&key_file)?;
         warn_if_key_beside_store(&config, &key_file);
-        let mut store = Store::open(&config.data_dir)?;
+        let store = match store {
+            Some(store) => store,
+            None => Arc::new(SqliteJobStore::open(&config.data_dir)?),
+        };
         let webhooks = WebhookSetup::load(&config)?;
         let endpoints = Endpoints::new(&config.webhook_urls, config.webhook_max_queued);
-        store
-            .set_webhook_endpoints(Arc::new(endpoints))
-            .map_err(|e| ServiceError::Store {
-                path: config.data_dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
         let data_dir = config.data_dir.display().to_string();
-        let store_error = |e: rusqlite::Error| ServiceError::Store {
+        let store_error = |e: JobStoreError| ServiceError::Store {
             path: data_dir.clone(),
-            reason: e.to_string(),
+            reason: e.reason,
         };
-        let expected = store.ready_files_expected().map_err(store_error)?;
+        store.attach_webhooks(Arc::new(endpoints)).map_err(store_error)?;
+        let stored = store.load().map_err(store_error)?;
+        // What `results/` holds: ready jobs whose file was written (a token holds its sealed key).
+        let expected = stored
+            .iter()
+            .filter(|job| job.state == StoredState::Ready && job.file_written)
+            .count() as u64;
         let results = ResultStore::open(&config.data_dir, expected)
             .map_err(|e| ServiceError::Config(format!("opening the result files: {e}")))?;
         let boot = store.next_boot().map_err(store_error)?;
@@ -171,7 +177,7 @@ impl Engine {
             phase: AtomicU8::new(Phase::Serving as u8),
             source,
         };
-        engine.recover().map_err(store_error)?;
+        engine.recover(stored).map_err(store_error)?;
         Ok(engine)
     }
 
@@ -181,13 +187,13 @@ impl Engine {
     /// if its sealed file is on disk (opened by its first download, `result_store`), or if that cannot
     /// be told now (its first download decides); it fails with `RESULT_LOST` only when the file is
     /// certainly not there. Files of no ready job are removed.
-    fn recover(&self) -> Result<(), rusqlite::Error> {
+    fn recover(&self, stored_jobs: Vec<StoredJob>) -> Result<(), JobStoreError> {
         let now = now_ms();
         let expires = now + self.config.result_ttl.as_millis() as u64;
         let pricing = self.source.pricing_view();
         let mut registry = self.registry();
         let mut with_files = std::collections::HashSet::new();
-        for stored in self.store.load()? {
+        for stored in stored_jobs {
             let status = match stored.state {
                 StoredState::Queued | StoredState::Scanning if stored.attempts >= self.config.max_attempts => {
                     self.store.finish_failed(
@@ -205,7 +211,7 @@ impl Engine {
                     }
                 }
                 StoredState::Queued | StoredState::Scanning => {
-                    self.store.requeue(&stored.id)?;
+                    self.store.requeue(&stored.id, false)?;
                     JobStatus::Queued { position: 0 }
                 }
                 StoredState::Ready => match stored.result.clone().filter(|_| self.file_kept(&stored)) {
@@ -326,7 +332,7 @@ impl Engine {
 
     /// The job store as the webhook sender's outbox: events are queued with each job's change, the
     /// sender reads what is due and records outcomes.
-    pub(super) fn outbox(&self) -> &Store {
+    pub(super) fn outbox(&self) -> &Arc<dyn JobStore> {
         &self.store
     }
 
@@ -524,12 +530,6 @@ impl Engine {
         }
     }
 
-    /// Calls on the job store so far (tests: a scrape must make none).
-    #[cfg(any(test, feature = "test-util"))]
-    pub fn store_calls(&self) -> u64 {
-        self.store.calls()
-    }
-
     /// What the next pass may take: `max_batch_keys` jobs, and `max_pass_output_keys` output-keys or, if
     /// that is 0, what `pass_target` lasts at the measured pace.
     pub(super) fn pass_bounds(&self) -> PassBounds {
@@ -574,7 +574,7 @@ pub(super) fn scan_threads(configured: usize) -> usize {
 
 /// Runs a store call on the blocking pool; a failure is logged and answered as `INTERNAL`.
 pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, rusqlite::Error> + Send + 'static,
+    f: impl FnOnce() -> Result<T, JobStoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(value)) => Ok(value),

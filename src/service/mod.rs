@@ -21,6 +21,7 @@
 //!   pace       output-keys per second, measured: Retry-After and pass sizes
 //!   held_files which finished files stay in memory, within `max_held_bytes`
 //!   job        one job's state and event channel        store     SQLite job store (WAL), sealed keys
+//!   job_store  the JobStore seam the engine keeps its durable state behind; MemoryJobStore
 //!   keyfile    the persistent sealing key (0600)        limits    GCRA per client/wallet, LRU-bounded
 //!   tickets    single-use events tickets for browsers (memory, hashed, a few per live job)
 //!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
@@ -47,6 +48,7 @@ pub(crate) use http::fuzzing as http_fuzzing;
 mod held_files;
 mod idle;
 mod job;
+pub mod job_store;
 mod keyfile;
 mod lifecycle;
 mod limits;
@@ -76,11 +78,13 @@ pub use engine::create_private_dir;
 use engine::{Engine, Phase};
 pub use error::{ApiError, FailureCode, JobFailure, ServiceError};
 pub use http::API_PREFIX;
+pub use job_store::{JobStore, MemoryJobStore};
 pub use lifecycle::{
     CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
     source_fault_codes,
 };
 pub use server::tls_acceptor;
+pub use store::SqliteJobStore;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 pub use wallet_builder::WalletDbBuilder;
@@ -134,11 +138,37 @@ pub struct Service {
 impl Service {
     /// Opens the data directory, resumes stored jobs and starts serving on `listener` (HTTP is up while
     /// the source still imports or catches up, so `/ready` can say so) until `shutdown` is cancelled;
-    /// binds `config.metrics_listen` for the operator first if it is set.
+    /// binds `config.metrics_listen` for the operator first if it is set. Jobs are kept in the SQLite
+    /// store in `config.data_dir` (`SqliteJobStore`).
     pub async fn start(
         config: ServiceConfig,
         source: CacheSource,
         builder: Arc<dyn ResultBuilder>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<Service, ServiceError> {
+        Service::start_inner(config, source, builder, None, listener, shutdown).await
+    }
+
+    /// `start` with the job store the caller chose: one it opened itself (`SqliteJobStore::open`), a
+    /// `MemoryJobStore`, or either wrapped (a test counting the calls a route makes). The data directory
+    /// still holds the server key and the result files.
+    pub async fn start_with_store(
+        config: ServiceConfig,
+        source: CacheSource,
+        builder: Arc<dyn ResultBuilder>,
+        store: Arc<dyn JobStore>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<Service, ServiceError> {
+        Service::start_inner(config, source, builder, Some(store), listener, shutdown).await
+    }
+
+    async fn start_inner(
+        config: ServiceConfig,
+        source: CacheSource,
+        builder: Arc<dyn ResultBuilder>,
+        store: Option<Arc<dyn JobStore>>,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<Service, ServiceError> {
@@ -152,7 +182,7 @@ impl Service {
             None => None,
         };
         let metrics_addr = operator.as_ref().and_then(|l| l.local_addr().ok());
-        let engine = tokio::task::spawn_blocking(move || Engine::open(config, source, builder))
+        let engine = tokio::task::spawn_blocking(move || Engine::open(config, source, builder, store))
             .await
             .map_err(|e| ServiceError::Config(format!("starting: {e}")))??;
         let engine = Arc::new(engine);
@@ -168,12 +198,6 @@ impl Service {
     /// The address of the operator's listener (`metrics_listen`), if one is configured.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
-    }
-
-    /// Calls on the job store so far: a test shows a route makes none.
-    #[cfg(any(test, feature = "test-util"))]
-    pub fn store_calls(&self) -> u64 {
-        self.engine.store_calls()
     }
 
     pub fn lifecycle(&self) -> Lifecycle {

@@ -20,7 +20,7 @@ enum LoadError {
     /// This token has no sealed file key that opens (a write that failed, a token from before schema 2).
     Token,
     File(FileError),
-    Store(rusqlite::Error),
+    Store(crate::service::job_store::JobStoreError),
 }
 
 impl Engine {

@@ -33,7 +33,7 @@ use crate::{
         clock::now_ms,
         error::{FailureCode, JobFailure, TOO_MANY_ATTEMPTS_MESSAGE},
         job::{Job, JobStatus},
-        store::{SUBMISSION_FORMAT, StoredResult},
+        job_store::{JobStoreError, SUBMISSION_FORMAT, StoredResult},
     },
     walletdb::Interrupt,
 };
@@ -458,7 +458,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 engine.metrics.jobs_retried.fetch_add(1, Ordering::Relaxed);
                 // Unwritten, the store still says scanning: the next pass and a restart take that as
                 // queued, the attempt counted either way.
-                let _ = blocking(move || store.requeue(&id)).await;
+                let _ = blocking(move || store.requeue(&id, false)).await;
                 requeue.push(job);
             }
             Outcome::Failed(failure) => {
@@ -482,7 +482,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 tracing::warn!(job = %job.id, code = %failure.code, "job failed");
             }
             Outcome::Interrupted => {
-                let _ = blocking(move || store.requeue_interrupted(&id)).await;
+                let _ = blocking(move || store.requeue(&id, true)).await;
             }
             Outcome::Dropped => {}
         }
@@ -514,7 +514,7 @@ struct Recorder {
 impl Recorder {
     /// Runs `write` on the blocking pool, retried after each of `FINISH_RETRY_DELAYS` unless the store is
     /// down; whether it was made.
-    async fn write(&mut self, write: impl Fn() -> Result<(), rusqlite::Error> + Clone + Send + 'static) -> bool {
+    async fn write(&mut self, write: impl Fn() -> Result<(), JobStoreError> + Clone + Send + 'static) -> bool {
         let retries = if self.store_down {
             &[][..]
         } else {
@@ -543,7 +543,7 @@ async fn unrecorded(engine: &Arc<Engine>, recorder: &mut Recorder, job: Arc<Job>
     if job.attempts.load(Ordering::Relaxed) < engine.config.max_attempts {
         tracing::error!(job = %job.id, "the job's outcome could not be stored; it will be scanned again");
         let (store, id) = (engine.store.clone(), job.id.clone());
-        let _ = blocking(move || store.requeue(&id)).await;
+        let _ = blocking(move || store.requeue(&id, false)).await;
         requeue.push(job);
         return;
     }

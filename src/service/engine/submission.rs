@@ -30,8 +30,8 @@ use crate::{
         error::ApiError,
         fair_queue::Lane,
         job::{Job, JobStatus, new_job_id},
+        job_store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
         limits::Refused,
-        store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
     },
 };
 
@@ -265,8 +265,6 @@ impl Engine {
             }
             Reservation::take(self, &mut registry, client.bucket)
         };
-        #[cfg(feature = "test-util")]
-        tokio::time::sleep(self.config.test_accept_delay).await;
         let id = new_job_id(self.config.replica_id.as_deref());
         let created_ms = now_ms();
         let (store, job_id) = (self.store.clone(), id.clone());

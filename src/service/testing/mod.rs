@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use super::{
     Artifact, CacheSource, RateLimit, ResultBuilder, Service, ServiceConfig, ServiceError, WalletDbBuilder,
     error::{FailureCode, JobFailure},
-    store::Store,
+    store::SqliteJobStore as Store,
 };
 use crate::{
     cache::CacheView,
@@ -110,11 +110,6 @@ impl TestServer {
             shutdown,
             service,
         }
-    }
-
-    /// Calls the service made on its job store so far.
-    pub fn store_calls(&self) -> u64 {
-        self.service.store_calls()
     }
 
     /// Starts the shutdown without waiting for it (`stop` then waits).

@@ -23,7 +23,7 @@ use super::{
 use crate::service::{
     clock::now_ms,
     engine::{Engine, blocking},
-    store::DueDelivery,
+    job_store::DueDelivery,
 };
 
 /// Deliveries read from the store per round.
