@@ -21,8 +21,8 @@
 //!   counters    metrics, limits (GCRA per client and wallet), slots (connection caps)
 //!   jobs        job, fair_queue, held_files, artifact, wallet_builder, tickets, job_store (the JobStore
 //!               seam; its memory implementation), store (SQLite, WAL), result_store (files at rest),
-//!               engine (the facade, its fields private; its children: submission for admission,
-//!               scheduler for passes, results for files at rest)
+//!               jobs (`Jobs`, the facade, its fields private; its children: submission for
+//!               admission, scheduler for passes, results for files at rest)
 //!   operations  webhook (outbox, sender, workers, breakers); janitor and source watcher in the root
 //!   edge        http (routes, handlers, refusals to statuses), server (listeners, TLS, drain)
 //!   testing     builders for integration tests (feature `test-util`)

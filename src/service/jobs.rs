@@ -1,4 +1,4 @@
-//! Engine: the job domain's one facade, which the HTTP edge and the background operations talk to. Owns
+//! Jobs: the job domain's one facade, which the HTTP edge and the background operations talk to. Owns
 //! the job registry (memory) over the job store and the result files (disk), the sealing key, rate
 //! limiters, metrics, the service's phase and its cache source (their lifecycle); its fields are private,
 //! read by its children (`submission`: admission; `scheduler`: passes; `results`: files at rest) and
@@ -15,6 +15,7 @@ use std::{
     time::SystemTime,
 };
 
+pub(super) mod envelope;
 mod results;
 pub(super) mod scheduler;
 pub(super) mod submission;
@@ -56,20 +57,22 @@ pub(super) enum Phase {
     Stopped = 2,
 }
 
+/// The jobs held in memory and the queue, under one lock (`Jobs::registry`); read and written by this
+/// module and its children only.
 #[derive(Default)]
-pub(super) struct Registry {
-    pub jobs: HashMap<String, Arc<Job>>,
-    pub queue: FairQueue,
+struct Registry {
+    jobs: HashMap<String, Arc<Job>>,
+    queue: FairQueue,
     /// Queue slots promised to submissions still being written to the store (`submission::Reservation`),
     /// in all and per client.
-    pub reserved: usize,
-    pub reserved_by: HashMap<IpAddr, usize>,
+    reserved: usize,
+    reserved_by: HashMap<IpAddr, usize>,
     /// The jobs of the running pass as they were queued, to put back in their places if the pass gives
     /// them back (a retry, an interrupted or failed pass).
-    pub in_pass: HashMap<String, Queued>,
+    in_pass: HashMap<String, Queued>,
 }
 
-pub struct Engine {
+pub struct Jobs {
     config: ServiceConfig,
     store: Arc<dyn JobStore>,
     results: ResultStore,
@@ -101,7 +104,7 @@ pub struct Engine {
     source: CacheSource,
 }
 
-impl Engine {
+impl Jobs {
     /// Opens the data directory (key, result files, and the SQLite job store unless `store` is given),
     /// checks a directory source's cache and reloads the jobs of earlier runs. Blocking: call it on the
     /// blocking pool.
@@ -110,7 +113,7 @@ impl Engine {
         mut source: CacheSource,
         builder: Arc<dyn ResultBuilder>,
         store: Option<Arc<dyn JobStore>>,
-    ) -> Result<Engine, ServiceError> {
+    ) -> Result<Jobs, ServiceError> {
         config.validate().map_err(ServiceError::Config)?;
         source.set_unsynced_node(config.unsynced_node);
         create_private_dir(&config.data_dir)?;
@@ -149,7 +152,7 @@ impl Engine {
             Zeroizing::new(<[u8; 32]>::from(hasher.finalize()))
         };
         let (max_keys, multiple) = (config.max_tracked_clients, config.ipv6_aggregate_multiple);
-        let engine = Engine {
+        let jobs = Jobs {
             ip_submissions: ClientLimiter::new(config.submit_rate_per_ip, multiple, max_keys),
             ip_requests: ClientLimiter::new(config.request_rate_per_ip, multiple, max_keys),
             ip_operations: ClientLimiter::new(config.ops_rate_per_ip, multiple, max_keys),
@@ -177,8 +180,8 @@ impl Engine {
             phase: AtomicU8::new(Phase::Serving as u8),
             source,
         };
-        engine.recover(stored).map_err(store_error)?;
-        Ok(engine)
+        jobs.recover(stored).map_err(store_error)?;
+        Ok(jobs)
     }
 
     /// Reloads stored jobs: queued and interrupted scans queue again (in submission order), unless they
@@ -308,7 +311,7 @@ impl Engine {
         })
     }
 
-    pub(super) fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -420,7 +423,7 @@ impl Engine {
         if matches!(status, JobStatus::Ready { .. }) && job.artifact().is_none() {
             return self.load_result(job, token).await;
         }
-        let held = Engine::held_artifact(job, status);
+        let held = Jobs::held_artifact(job, status);
         if held.is_ok() {
             self.held.touch(&job.id);
         }
@@ -428,7 +431,7 @@ impl Engine {
     }
 
     /// The file held in memory, or why there is none (a ready job without one has just expired).
-    pub(super) fn held_artifact(job: &Job, status: JobStatus) -> Result<Arc<Artifact>, ApiError> {
+    fn held_artifact(job: &Job, status: JobStatus) -> Result<Arc<Artifact>, ApiError> {
         match status {
             JobStatus::Ready { .. } => job.artifact().ok_or(ApiError::ResultExpired),
             JobStatus::Failed { code, message, .. } => Err(ApiError::JobFailed { code, message }),
