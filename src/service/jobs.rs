@@ -19,6 +19,8 @@ pub(super) mod envelope;
 mod results;
 pub(super) mod scheduler;
 pub(super) mod submission;
+#[cfg(test)]
+mod tests;
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use tari_wallet_sync_sse::seal::ServerKey;
@@ -70,6 +72,17 @@ struct Registry {
     /// The jobs of the running pass as they were queued, to put back in their places if the pass gives
     /// them back (a retry, an interrupted or failed pass).
     in_pass: HashMap<String, Queued>,
+}
+
+/// What the job domain is made of, besides what it makes itself.
+struct Parts {
+    config: ServiceConfig,
+    source: CacheSource,
+    builder: Arc<dyn ResultBuilder>,
+    store: Arc<dyn JobStore>,
+    results: ResultStore,
+    server_key: ServerKey,
+    webhooks: Option<WebhookSetup>,
 }
 
 pub struct Jobs {
@@ -140,11 +153,35 @@ impl Jobs {
             .count() as u64;
         let results = ResultStore::open(&config.data_dir, expected)
             .map_err(|e| ServiceError::Config(format!("opening the result files: {e}")))?;
-        let boot = store.next_boot().map_err(store_error)?;
         source.check().map_err(|(path, e)| ServiceError::Cache {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
+        let parts = Parts {
+            config,
+            source,
+            builder,
+            store,
+            results,
+            server_key,
+            webhooks,
+        };
+        Jobs::assemble(parts, stored).map_err(store_error)
+    }
+
+    /// The job domain over what `open` opened (or a test made), with the jobs `stored` reloaded
+    /// (`recover`). Reads no file and binds nothing.
+    fn assemble(parts: Parts, stored: Vec<StoredJob>) -> Result<Jobs, JobStoreError> {
+        let Parts {
+            config,
+            source,
+            builder,
+            store,
+            results,
+            server_key,
+            webhooks,
+        } = parts;
+        let boot = store.next_boot()?;
         let fingerprint_key = {
             let mut hasher = Blake2b::<U32>::new();
             hasher.update(b"tari-wallet-sync/fingerprint-key/v1");
@@ -180,7 +217,7 @@ impl Jobs {
             phase: AtomicU8::new(Phase::Serving as u8),
             source,
         };
-        jobs.recover(stored).map_err(store_error)?;
+        jobs.recover(stored)?;
         Ok(jobs)
     }
 

@@ -35,7 +35,7 @@ use crate::{
 };
 
 /// How one job of a pass ended.
-enum Outcome {
+pub(super) enum Outcome {
     Ready {
         artifact: Artifact,
         /// Scanned from a degraded source's last snapshot.
@@ -154,7 +154,7 @@ async fn wait_for_work(jobs: &Jobs) {
 
 /// Takes the next pass's jobs off the queue, fairly between clients and within the pass's bounds priced
 /// against its snapshot, and marks them scanning (a job deleted meanwhile is left out).
-fn take_batch(jobs: &Jobs, price: impl Fn(&Job) -> u64) -> Vec<Arc<Job>> {
+pub(super) fn take_batch(jobs: &Jobs, price: impl Fn(&Job) -> u64) -> Vec<Arc<Job>> {
     let bounds = jobs.pass_bounds();
     let mut registry = jobs.registry();
     let taken = registry.queue.take_pass(bounds, price);
@@ -385,7 +385,7 @@ fn build(
 /// Records each outcome in the store (wiping the keys of every job whose scan ended) and in memory.
 /// Memory follows the store: a job is `ready` or `failed` only once the store says so and its keys are
 /// gone, and a job whose outcome cannot be written stays as the store holds it (`unrecorded`).
-async fn finish(jobs: &Arc<Jobs>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcome>) {
+pub(super) async fn finish(jobs: &Arc<Jobs>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcome>) {
     let ttl = jobs.config.result_ttl.as_millis() as u64;
     let mut requeue = Vec::new();
     let mut recorder = Recorder::default();
