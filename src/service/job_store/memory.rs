@@ -432,3 +432,103 @@ impl JobStore for MemoryJobStore {
         self.state().deliveries.len() as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::job_store::SUBMISSION_FORMAT;
+
+    fn job<'a>(id: &'a str, envelope: Option<(&'a [u8; 32], u64)>) -> NewJob<'a> {
+        NewJob {
+            id,
+            birthday: 5,
+            sealed_request: &[9; 80],
+            format: SUBMISSION_FORMAT,
+            token_hash: &[4; 32],
+            result_key: &[6; 32],
+            created_ms: 10,
+            envelope,
+        }
+    }
+
+    const RESULT: StoredResult = StoredResult {
+        size: 100,
+        sha256: String::new(),
+        stale: false,
+        tip_height: Some(12),
+    };
+
+    fn with_endpoint(cap: u64) -> (MemoryJobStore, Arc<Endpoints>) {
+        let store = MemoryJobStore::new();
+        let endpoints = Arc::new(Endpoints::new(&["http://127.0.0.1:9/a".to_string()], cap));
+        store.attach_webhooks(endpoints.clone()).unwrap();
+        (store, endpoints)
+    }
+
+    fn ready(store: &MemoryJobStore, id: &str) {
+        store.insert(&job(id, None)).unwrap();
+        store.mark_scanning(&[id.to_string()]).unwrap();
+        store.finish_ready(id, &RESULT, 20, 30).unwrap();
+    }
+
+    #[test]
+    fn a_deleted_job_never_becomes_ready_and_queues_no_event() {
+        let (store, _) = with_endpoint(10);
+        store.insert(&job("a", None)).unwrap();
+        store.mark_scanning(&["a".into()]).unwrap();
+        store.tombstone("a", StoredState::Deleted, 99).unwrap();
+        store.finish_ready("a", &RESULT, 20, 30).unwrap();
+        let stored = store.load().unwrap().remove(0);
+        assert_eq!((stored.state, stored.result), (StoredState::Deleted, None));
+        assert_eq!((store.keys_held(), store.webhook_queue_depth()), (0, 0));
+    }
+
+    #[test]
+    fn each_endpoints_queue_keeps_its_newest_events_within_its_cap() {
+        let (store, endpoints) = with_endpoint(2);
+        for id in ["a", "b", "c"] {
+            ready(&store, id);
+        }
+        let due = store.due_webhooks("http://127.0.0.1:9/a", 20, 10).unwrap();
+        let jobs: Vec<String> = due
+            .iter()
+            .map(|d| serde_json::from_slice::<serde_json::Value>(&d.body).unwrap()["job_id"].to_string())
+            .collect();
+        assert_eq!(jobs, ["\"b\"", "\"c\""]);
+        assert_eq!(endpoints.list()[0].queued(), 2);
+        assert_eq!(endpoints.dropped(DropReason::QueueFull), 1);
+        assert!(store.webhook_done(due[0].id).unwrap());
+        assert!(!store.webhook_done(due[0].id).unwrap(), "gone already");
+        assert_eq!((store.webhook_queue_depth(), endpoints.list()[0].queued()), (1, 1));
+    }
+
+    #[test]
+    fn an_envelope_makes_one_job_and_is_forgotten_with_its_window() {
+        let store = MemoryJobStore::new();
+        let ephemeral = [7; 32];
+        assert_eq!(store.insert(&job("a", Some((&ephemeral, 50)))).unwrap(), Inserted::New);
+        assert_eq!(
+            store.insert(&job("b", Some((&ephemeral, 50)))).unwrap(),
+            Inserted::Repeat(Some("a".into()))
+        );
+        assert_eq!(store.load().unwrap().len(), 1);
+        assert_eq!(store.oldest_envelope_ms().unwrap(), Some(50));
+        store.purge(51).unwrap();
+        assert_eq!(
+            (store.envelopes_remembered(), store.envelope_job(&ephemeral).unwrap()),
+            (0, None)
+        );
+    }
+
+    #[test]
+    fn an_expired_result_queues_one_event_and_its_tombstone_is_purged_in_time() {
+        let (store, _) = with_endpoint(10);
+        ready(&store, "a");
+        store.tombstone("a", StoredState::Expired, 100).unwrap();
+        store.tombstone("a", StoredState::Expired, 100).unwrap();
+        assert_eq!(store.webhook_queue_depth(), 2, "ready, then one expired");
+        assert_eq!(store.purge(100).unwrap(), 0);
+        assert_eq!(store.purge(101).unwrap(), 1);
+        assert!(store.load().unwrap().is_empty());
+    }
+}
