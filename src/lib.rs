@@ -19,9 +19,10 @@
 //!               sealing key), pace, idle
 //!   chain       cache_source (the chain view a pass reads), lifecycle (Starting .. Stopped, faults)
 //!   counters    metrics, limits (GCRA per client and wallet), slots (connection caps)
-//!   jobs        job, fair_queue, held_files, artifact, wallet_builder, tickets, store (SQLite, WAL),
-//!               result_store (files at rest), engine (the facade, its fields private; its children:
-//!               submission for admission, scheduler for passes, results for files at rest)
+//!   jobs        job, fair_queue, held_files, artifact, wallet_builder, tickets, job_store (the JobStore
+//!               seam; its memory implementation), store (SQLite, WAL), result_store (files at rest),
+//!               jobs (`Jobs`, the facade, its fields private; its children: submission for
+//!               admission, scheduler for passes, results for files at rest)
 //!   operations  webhook (outbox, sender, workers, breakers); janitor and source watcher in the root
 //!   edge        http (routes, handlers, refusals to statuses), server (listeners, TLS, drain)
 //! fuzzing     entry points for the fuzz targets in `fuzz/` (feature `fuzzing`)

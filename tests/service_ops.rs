@@ -3,6 +3,9 @@
 //! port keeps answering), `metrics_listen` moves `/metrics` off the public port, and a scrape costs no
 //! job-store call: its gauges change when jobs change state, not when it is asked.
 
+#[path = "support/watched_store.rs"]
+mod watched_store;
+
 use std::time::Duration;
 
 use http::{Method, StatusCode};
@@ -169,18 +172,21 @@ async fn the_operator_port_serves_metrics_and_the_public_port_does_not() {
     server.stop().await.unwrap();
 }
 
-/// Scrapes read what jobs recorded as they moved: many scrapes make no job-store call, and give the
-/// same job gauges until a job changes state.
+/// Scrapes read what jobs recorded as they moved: many scrapes make no job-store call (the service runs
+/// over the SQLite store wrapped to count the calls that reach it), and give the same job gauges until a
+/// job changes state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_makes_no_store_call_and_its_gauges_move_only_with_the_jobs() {
     let data = tempfile::tempdir().unwrap();
     let mut config = test_config(data.path());
     config.batch_delay = Duration::from_secs(3600);
-    let server = TestServer::start(config).await;
-    let client = Client::new(&server.base_url, Protocol::Http2);
+    let store = watched_store::WatchedStore::open(&config, Duration::ZERO);
+    let (base_url, service, shutdown) = watched_store::start(config, store.clone()).await;
+    let client = Client::new(&base_url, Protocol::Http2);
     let wallets = &demo_chain().wallets;
 
-    let calls = server.store_calls();
+    let calls = store.calls();
+    assert!(calls > 0, "the count sees the calls of the start");
     let first = scrape(&client).await;
     for _ in 0..100 {
         assert_eq!(job_lines(&scrape(&client).await), job_lines(&first));
@@ -188,12 +194,14 @@ async fn a_scrape_makes_no_store_call_and_its_gauges_move_only_with_the_jobs() {
     for path in ["/health", "/ready", "/live"] {
         assert_eq!(get(&client, path).await.status, StatusCode::OK);
     }
-    assert_eq!(server.store_calls(), calls, "operations routes made job-store calls");
+    assert_eq!(store.calls(), calls, "operations routes made job-store calls");
     assert_eq!(sample(&first, "tws_jobs{state=\"queued\"}"), "0");
 
     // A job waits (the batch delay is an hour): one queued, its key held, with no scrape asking the store.
+    let before = store.calls();
     let job = submit(&client, &wallets[0], None).await;
-    let calls = server.store_calls();
+    let calls = store.calls();
+    assert!(calls > before, "the submission's write was counted");
     let queued = scrape(&client).await;
     assert_eq!(sample(&queued, "tws_jobs{state=\"queued\"}"), "1");
     assert_eq!(sample(&queued, "tws_queue_depth"), "1");
@@ -202,7 +210,7 @@ async fn a_scrape_makes_no_store_call_and_its_gauges_move_only_with_the_jobs() {
     for _ in 0..50 {
         assert_eq!(job_lines(&scrape(&client).await), job_lines(&queued));
     }
-    assert_eq!(server.store_calls(), calls);
+    assert_eq!(store.calls(), calls);
 
     // Deleted: the gauges move at once, the key is gone from the store's count.
     let deleted = client
@@ -220,7 +228,8 @@ async fn a_scrape_makes_no_store_call_and_its_gauges_move_only_with_the_jobs() {
     assert_eq!(sample(&after, "tws_jobs{state=\"deleted\"}"), "1");
     assert_eq!(sample(&after, "tws_queue_depth"), "0");
     assert_eq!(sample(&after, "tws_sealed_keys_held"), "0");
-    server.stop().await.unwrap();
+    shutdown.cancel();
+    service.wait().await.unwrap();
 
     // A job that runs: ready in the gauges, keys wiped.
     let data = tempfile::tempdir().unwrap();

@@ -7,6 +7,9 @@
 //! for newcomers, event streams are bounded per client, events tickets per job and for live jobs only,
 //! a full limiter table lets newcomers in, and an IPv6 /48 has limits of its own.
 
+#[path = "support/watched_store.rs"]
+mod watched_store;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -17,7 +20,7 @@ use http::{Method, StatusCode};
 use tari_wallet_sync::service::{CacheSource, RateLimit};
 use tari_wallet_sync_sse::client::{Client, Protocol, Response};
 use tari_wallet_sync_testkit::service::{
-    GatedBuilder, StoreWriteLock, TestServer, demo_chain,
+    GatedBuilder, TestServer, demo_chain,
     edge::{Http1, Http2},
     keys_held, seal_secrets, sealed_submission, submission_secrets, test_config, wallet_app,
     wallet_app::server_key,
@@ -215,22 +218,22 @@ async fn stale_envelopes_passwordless_files_and_plain_keys_are_refused_without_e
 }
 
 /// Each submission is reset (the request dropped: `RST_STREAM` on HTTP/2, a closed connection on
-/// HTTP/1.1) while the service writes its job (the job store's write lock is held from outside, so the
-/// first of a round waits in its write holding its queue slot, the second behind it); every queue slot
-/// comes back.
+/// HTTP/1.1) while the service writes its job; every queue slot comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_submissions_give_their_queue_slots_back() {
     let data = tempfile::tempdir().unwrap();
     let mut config = test_config(data.path());
     config.max_queued_jobs = 2;
-    let server = TestServer::start(config).await;
+    // Each new job's write is held 400 ms (the service over the SQLite store wrapped to wait), so every
+    // reset lands while its job is being written.
+    let store = watched_store::WatchedStore::open(&config, Duration::from_millis(400));
+    let (base_url, service, shutdown) = watched_store::start(config, store).await;
     let mut resets = 0;
     // Each round fills the queue with submissions whose streams are reset before the answer; if a
     // reset leaked its slot, the next round (or the final check) would find the queue full.
     for protocol in [Protocol::Http2, Protocol::Http1] {
-        let client = Client::new(&server.base_url, protocol);
+        let client = Client::new(&base_url, protocol);
         let public = server_key(&client).await;
-        let writes_wait = StoreWriteLock::hold(data.path());
         for wallet in &demo_chain().wallets[..2] {
             let body = Bytes::from(sealed_submission(&public, wallet, None).to_string());
             let request = client.request(Method::POST, SUBMIT, &[], Some(body));
@@ -240,9 +243,8 @@ async fn reset_submissions_give_their_queue_slots_back() {
             );
             resets += 1;
         }
-        drop(writes_wait);
         // Every reset submission was accepted all the same (its job runs, unseen), then scanned.
-        let client = Client::new(&server.base_url, Protocol::Http1);
+        let client = Client::new(&base_url, Protocol::Http1);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = client.request(Method::GET, "/metrics", &[], None).await.unwrap().body;
@@ -260,7 +262,7 @@ async fn reset_submissions_give_their_queue_slots_back() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let client = Client::new(&server.base_url, Protocol::Http1);
+    let client = Client::new(&base_url, Protocol::Http1);
     // The whole queue is free: of three submissions at once, exactly `max_queued_jobs` are accepted.
     let public = server_key(&client).await;
     let answers = futures_util::future::join_all(demo_chain().wallets.iter().map(|wallet| {
@@ -271,7 +273,8 @@ async fn reset_submissions_give_their_queue_slots_back() {
     let mut statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
     statuses.sort_unstable();
     assert_eq!(statuses, [202, 202, 503], "queue slots leaked");
-    server.stop().await.unwrap();
+    shutdown.cancel();
+    service.wait().await.unwrap();
 }
 
 /// Reads from `stream` until it closes (EOF or reset); `false` if it is still open after `within`.

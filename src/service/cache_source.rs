@@ -1,7 +1,7 @@
 //! Cache source: where the service's scans read the chain, and what it says about readiness. Either a
 //! directory another writer fills (a demo chain, an imported cache, a `follow` process), a follower in
 //! this process (its newest published view and its state), or a source the plugin moves through stages
-//! with a `SourceControl` (importing, then following). The engine asks it for one snapshot per scan pass
+//! with a `SourceControl` (importing, then following). The job domain asks it for one snapshot per scan pass
 //! and for a report; it never follows, imports or writes a cache itself. A cache a failed import left
 //! behind, and a node that says it is not synced, are never reported current: files from them are stale
 //! (or, for the node and by the operator's choice, jobs wait).
@@ -216,7 +216,7 @@ impl CacheSource {
         (control, source)
     }
 
-    /// What a node that says it is not synced means (the engine sets the operator's choice).
+    /// What a node that says it is not synced means (the job domain sets the operator's choice).
     pub(super) fn set_unsynced_node(&mut self, policy: UnsyncedNode) {
         self.unsynced = policy;
     }
@@ -269,7 +269,7 @@ impl CacheSource {
         }
     }
 
-    /// The source's own state (the engine puts draining and stopping on top): `Degraded` while its
+    /// The source's own state (the job domain puts draining and stopping on top): `Degraded` while its
     /// cache is damaged.
     pub(super) fn lifecycle(&self) -> Lifecycle {
         let lifecycle = self.chain_lifecycle();

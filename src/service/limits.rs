@@ -1,13 +1,13 @@
 //! Limits: rate limiters keyed by client (its address bucket, and an IPv6 client's aggregate) or wallet
 //! fingerprint. Each is `governor`'s GCRA over a state store of our own: one theoretical arrival time per
 //! key in a least-recently-used table of bounded size. Owns only the bookkeeping; which requests are
-//! limited, and who a client is (`client`), are the engine's and router's.
+//! limited, and who a client is (`client`), are the job domain's and router's.
 //!
 //! A full table forgets its least recently used key to make room, so a newcomer is always let in: the
 //! one who loses is whoever was quiet longest, and only the memory of its limit (it comes back to a full
 //! burst). A flooder keeps its own key recent by flooding, so it stays limited; to push one key out it
 //! must bring `max_keys` others, each of which had a full burst of its own anyway. Each check is O(1);
-//! forgetting idle keys is the engine's periodic sweep (`forget_idle`), never a request's.
+//! forgetting idle keys is the job domain's periodic sweep (`forget_idle`), never a request's.
 
 use std::{
     collections::hash_map::RandomState,
@@ -137,7 +137,7 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> Limiter<K, C> {
     }
 
     /// Forgets keys whose limit has fully replenished (they are indistinguishable from new ones): the
-    /// engine's sweep, once a period, so memory follows the clients that are active.
+    /// jobs's sweep, once a period, so memory follows the clients that are active.
     pub fn forget_idle(&self) {
         // A millisecond's margin over the few nanoseconds between our start and the limiter's.
         let now = self.clock.now().duration_since(self.start).as_u64();

@@ -1,5 +1,5 @@
 //! Metrics: the service's counters, gauges and histograms in one `prometheus-client` registry, encoded
-//! for `/metrics`. Owns the numbers only; the engine, the scheduler and the HTTP layer record into them
+//! for `/metrics`. Owns the numbers only; the job domain, the scheduler and the HTTP layer record into them
 //! as things happen (jobs move their own `tws_jobs{state}` count as they change state), so a scrape
 //! reads atomics: never the job store, never a walk over the jobs. The few values owned elsewhere (queue
 //! length, sealed keys held, the source's lifecycle and tips) are handed to `render` as a `Scrape`,

@@ -19,7 +19,7 @@
 //! checks its SHA-256 against the stored one and keeps it in memory again; a file that is missing or does
 //! not open fails its job with `RESULT_LOST`. The folder is the service's own: a symlink in its place is
 //! refused, and the start-up clean-up removes only regular files named like a job's. Owns the files,
-//! their format and that glue; which jobs are ready is the engine's and the store's.
+//! their format and that glue; which jobs are ready is the job domain's and the store's.
 
 use std::{
     fs::{self, File, OpenOptions},

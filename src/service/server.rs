@@ -32,10 +32,10 @@ use tokio_util::sync::CancellationToken;
 use super::{
     client::Port,
     config::TlsPaths,
-    engine::Engine,
     error::{ApiError, ServiceError},
     http::{self, Ctx},
     idle::{IdleLimits, Requests, Tracked},
+    jobs::Jobs,
     slots::{SlotLimits, Slots},
 };
 
@@ -76,8 +76,8 @@ pub fn tls_acceptor(paths: &TlsPaths) -> Result<TlsAcceptor, ServiceError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-fn builder(engine: &Engine) -> auto::Builder<TokioExecutor> {
-    let config = engine.config();
+fn builder(jobs: &Jobs) -> auto::Builder<TokioExecutor> {
+    let config = jobs.config();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -98,14 +98,14 @@ fn builder(engine: &Engine) -> auto::Builder<TokioExecutor> {
 /// Accepts and serves connections on `port`'s listener until `shutdown`, then drains them for up to
 /// `drain_timeout` and closes the rest.
 pub(super) async fn serve(
-    engine: Arc<Engine>,
+    jobs: Arc<Jobs>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     port: Port,
     shutdown: CancellationToken,
 ) -> Result<(), ServiceError> {
-    let builder = Arc::new(builder(&engine));
-    let config = engine.config();
+    let builder = Arc::new(builder(&jobs));
+    let config = jobs.config();
     let slots = Slots::new(
         SlotLimits {
             total: config.max_connections.max(1),
@@ -114,7 +114,7 @@ pub(super) async fn serve(
                 .max_connections_per_ip
                 .saturating_mul(config.ipv6_aggregate_multiple as usize),
         },
-        engine.metrics().connections.clone(),
+        jobs.metrics().connections.clone(),
     );
     // Cancelled when the drain deadline passes: connections still open are dropped.
     let hard_stop = CancellationToken::new();
@@ -144,7 +144,7 @@ pub(super) async fn serve(
         let slot = match slots.take(client) {
             Ok(slot) => slot,
             Err(refusal) => {
-                engine.metrics().connections_refused.fetch_add(1, Ordering::Relaxed);
+                jobs.metrics().connections_refused.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, ?refusal, "connection refused");
                 if tls.is_none()
                     && let Ok(permit) = refusals.clone().try_acquire_owned()
@@ -158,7 +158,7 @@ pub(super) async fn serve(
             }
         };
         let ctx = Arc::new(Ctx {
-            engine: engine.clone(),
+            jobs: jobs.clone(),
             peer,
             port,
             shutdown: shutdown.clone(),
@@ -202,7 +202,7 @@ struct Connection {
 
 impl Connection {
     async fn serve(self, tls: Option<TlsAcceptor>, stream: TcpStream) {
-        let config = self.ctx.engine.config();
+        let config = self.ctx.jobs.config();
         let peer = self.ctx.peer;
         let io: Box<dyn Io> = match tls {
             None => Box::new(stream),

@@ -7,7 +7,7 @@
 //! Blocking calls: the service runs them on the blocking pool.
 //!
 //! Identified by `application_id` 0x54575331 ("TWS1") and versioned by `user_version`: an older store is
-//! migrated step by step (`MIGRATIONS`), a newer one refused. `secure_delete` overwrites wiped key bytes,
+//! migrated step by step (`schema::MIGRATIONS`), a newer one refused. `secure_delete` overwrites wiped key bytes,
 //! and a checkpoint after each pass truncates the WAL so no copy of a sealed key outlives its scan in the
 //! log either. It keeps a running count of the jobs holding sealed keys as it writes, so `/metrics`
 //! reads that number without a query.
@@ -20,7 +20,7 @@
 use std::{
     path::Path,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -29,211 +29,30 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     error::ServiceError,
+    job_store::{
+        DueDelivery, Inserted, JobStore, NewJob, SealedParts, StoreResult, StoredJob, StoredResult, StoredState,
+    },
     webhook::{WebhookEvent, endpoint::Endpoints},
 };
 
-const APPLICATION_ID: i64 = 0x5457_5331;
-const SCHEMA_VERSION: i64 = 7;
-/// The `format` of a job stored today: its `sealed_envelope` column holds the one sealed envelope of a
-/// version-2 submission. Format-1 jobs (a view-key box, a password box and the spend key in the clear) are
-/// failed by migration 7 with `FORMAT_RETIRED`: their spend key was the one thing kept in the clear.
-pub const SUBMISSION_FORMAT: u32 = 2;
-/// Envelopes remembered at most. Each accepted submission adds one (for the envelope's window);
-/// submissions are rate-limited per client, so this is reached only under a flood from very many
-/// addresses, and then new submissions are refused until the oldest window closes (`Retry-After`)
-/// rather than an envelope forgotten while it could still be replayed.
-pub const MAX_SEEN_ENVELOPES: u64 = 1_000_000;
-pub const FILE_NAME: &str = "jobs.sqlite";
+mod schema;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL CHECK (state IN ('queued', 'scanning', 'ready', 'failed', 'deleted', 'expired')),
-    birthday INTEGER NOT NULL,
-    sealed_envelope BLOB,          -- the sealed submission (`Sealed::to_bytes`); NULL once the scan ended
-    attempts INTEGER NOT NULL DEFAULT 0,  -- scans started (a crash mid-scan counts; a drain gives it back)
-    created_ms INTEGER NOT NULL,
-    finished_ms INTEGER,
-    expires_ms INTEGER,            -- result wiped (or tombstone dropped) after this
-    error_code TEXT,
-    error_message TEXT,
-    result_size INTEGER,
-    result_sha256 TEXT,
-    result_stale INTEGER,          -- 1: scanned from a degraded source's last snapshot
-    result_tip_height INTEGER,     -- the cache tip the scan reached (NULL: an empty cache)
-    format INTEGER NOT NULL DEFAULT 1  -- 2: a version-2 envelope (`SUBMISSION_FORMAT`)
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, created_ms);
-CREATE TABLE IF NOT EXISTS tokens (
-    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    hash BLOB NOT NULL,
-    result_key BLOB,               -- the token's public result key T (NULL: a token from schema 1)
-    sealed_file_key BLOB,          -- the job's file key sealed to T, while the file is on disk
-    PRIMARY KEY (job_id, hash)
-);
-CREATE TABLE IF NOT EXISTS seen_envelopes (
-    ephemeral BLOB PRIMARY KEY,    -- an accepted envelope's ephemeral public key
-    expires_ms INTEGER NOT NULL,   -- its window's end: a replay after that is refused by its timestamp
-    job_id TEXT                    -- the job it was accepted as (NULL: recorded by schema 3 or 4)
-);
-CREATE INDEX IF NOT EXISTS seen_envelopes_expiry ON seen_envelopes (expires_ms);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    url TEXT NOT NULL,             -- one of the operator's webhook_urls
-    event_id TEXT NOT NULL,        -- the same for every endpoint and attempt of one event
-    body BLOB NOT NULL,            -- the event's JSON (no secret in it), signed anew at each attempt
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_ms INTEGER NOT NULL,      -- due from then
-    created_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_by_endpoint ON webhook_deliveries (url, next_ms);
-";
+pub use schema::FILE_NAME;
+use schema::{APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION};
 
-/// `MIGRATIONS[v - 1]` takes a store from version `v` to `v + 1` (a fresh store gets `SCHEMA` at once).
-const MIGRATIONS: [&str; 6] = [
-    // 2: finished files survive restarts (`result_store`): what a ready job reports, and per token its
-    // result key and the sealed file key.
-    "ALTER TABLE jobs ADD COLUMN result_stale INTEGER;
-     ALTER TABLE jobs ADD COLUMN result_tip_height INTEGER;
-     ALTER TABLE tokens ADD COLUMN result_key BLOB;
-     ALTER TABLE tokens ADD COLUMN sealed_file_key BLOB;",
-    // 3: one sealed envelope per submission (its format), and the envelopes opened lately (replays).
-    "ALTER TABLE jobs ADD COLUMN format INTEGER NOT NULL DEFAULT 1;",
-    // 4: the webhook queue (`webhook_deliveries`), created by `SCHEMA` as a fresh store gets it.
-    "",
-    // 5: each endpoint's worker reads its own due deliveries: `SCHEMA` indexes them by (url, next_ms).
-    "DROP INDEX IF EXISTS webhook_deliveries_due;",
-    // 6: an envelope is remembered with the job it was accepted as, so a resend answers with that job;
-    // the index keeps the purge and the oldest window cheap. (A store older than 3 gets the table here.)
-    "CREATE TABLE IF NOT EXISTS seen_envelopes (ephemeral BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL);
-     ALTER TABLE seen_envelopes ADD COLUMN job_id TEXT;",
-    // 7: nothing that ties a job to a wallet without the server key. The keyed wallet fingerprint
-    // (`dedupe`, unused) and the spend key in the clear go; so do format 1's password box and the format-1
-    // jobs still waiting (their spend key was only in the clear), failed with `FORMAT_RETIRED`. The
-    // envelope's column is named for what it holds. DROP COLUMN rewrites every row, and `secure_delete`
-    // zeroes the space the old ones held.
-    "UPDATE jobs SET state = 'failed', sealed_view_key = NULL, sealed_password = NULL, spend_public_key = NULL,
-            finished_ms = unixepoch() * 1000, expires_ms = unixepoch() * 1000 + 3600000,
-            error_code = 'FORMAT_RETIRED',
-            error_message = 'accepted by an older server in a retired format; submit again'
-      WHERE format = 1 AND state IN ('queued', 'scanning');
-     ALTER TABLE jobs DROP COLUMN dedupe;
-     ALTER TABLE jobs DROP COLUMN spend_public_key;
-     ALTER TABLE jobs DROP COLUMN sealed_password;
-     ALTER TABLE jobs RENAME COLUMN sealed_view_key TO sealed_envelope;",
-];
-
-/// A job's state as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoredState {
-    Queued,
-    Scanning,
-    Ready,
-    Failed,
-    Deleted,
-    Expired,
-}
-
-impl StoredState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoredState::Queued => "queued",
-            StoredState::Scanning => "scanning",
-            StoredState::Ready => "ready",
-            StoredState::Failed => "failed",
-            StoredState::Deleted => "deleted",
-            StoredState::Expired => "expired",
-        }
-    }
-
-    fn parse(text: &str) -> StoredState {
-        match text {
-            "queued" => StoredState::Queued,
-            "scanning" => StoredState::Scanning,
-            "ready" => StoredState::Ready,
-            "failed" => StoredState::Failed,
-            "deleted" => StoredState::Deleted,
-            _ => StoredState::Expired,
-        }
-    }
-}
-
-/// A job as submitted.
-pub struct NewJob<'a> {
-    pub id: &'a str,
-    pub birthday: u64,
-    /// The sealed envelope (`Sealed::to_bytes`).
-    pub sealed_request: &'a [u8],
-    pub format: u32,
-    pub token_hash: &'a [u8; 32],
-    /// The token's public result key (`result_store::result_public_key`).
-    pub result_key: &'a [u8; 32],
-    pub created_ms: u64,
-    /// A sealed submission's envelope (its ephemeral key) and until when (ms) it must be remembered.
-    pub envelope: Option<(&'a [u8; 32], u64)>,
-}
-
-/// What `insert` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Inserted {
-    New,
-    /// The envelope was accepted before, as this job (`None`: recorded before jobs were noted with it):
-    /// nothing was written.
-    Repeat(Option<String>),
-}
-
-/// What a ready job reports about its file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResult {
-    pub size: u64,
-    pub sha256: String,
-    pub stale: bool,
-    pub tip_height: Option<u64>,
-}
-
-/// A job as loaded at start.
-#[derive(Debug, Clone)]
-pub struct StoredJob {
-    pub id: String,
-    pub state: StoredState,
-    pub birthday: u64,
-    pub attempts: u32,
-    pub created_ms: u64,
-    pub expires_ms: Option<u64>,
-    pub error: Option<(String, String)>,
-    /// A ready job's file as reported (`None` before schema 2).
-    pub result: Option<StoredResult>,
-    /// Some token of the job holds a sealed file key: its file was written to disk.
-    pub file_written: bool,
-    pub tokens: Vec<[u8; 32]>,
-}
-
-/// What a scan needs to open a job's keys.
-pub struct SealedParts {
-    pub format: u32,
-    /// The whole sealed envelope.
-    pub sealed_envelope: Vec<u8>,
-}
-
-/// The job store. Cheap to clone; calls serialise on one connection (writes are tiny and rare).
+/// The SQLite job store. Cheap to clone; calls serialise on one connection (writes are tiny and rare).
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteJobStore {
     conn: Arc<Mutex<Connection>>,
     /// Where job events go (`webhook_urls`), with each one's queue count and wake-up; none: nothing is
-    /// queued.
-    webhooks: Arc<Endpoints>,
+    /// queued. Set once at start (`attach_webhooks`).
+    webhooks: Arc<RwLock<Arc<Endpoints>>>,
     /// Deliveries queued: counted at open, then kept by the writes, for `/metrics`.
     webhook_depth: Arc<AtomicU64>,
     /// Jobs holding sealed keys: counted at open, then kept by the writes that store or wipe keys.
     keys_held: Arc<AtomicU64>,
     /// Envelopes remembered: counted at open, then kept by the writes that add or purge them.
     envelopes: Arc<AtomicU64>,
-    /// Calls on the connection, for tests that must show a path makes none.
-    calls: Arc<AtomicU64>,
 }
 
 /// Whether a row still holds its sealed envelope.
@@ -248,8 +67,8 @@ struct Queued {
     trimmed: Vec<u64>,
 }
 
-impl Store {
-    pub fn open(data_dir: &Path) -> std::result::Result<Store, ServiceError> {
+impl SqliteJobStore {
+    pub fn open(data_dir: &Path) -> std::result::Result<SqliteJobStore, ServiceError> {
         let path = data_dir.join(FILE_NAME);
         let fail = |reason: String| ServiceError::Store {
             path: path.display().to_string(),
@@ -314,25 +133,23 @@ impl Store {
         if version != 0 && version < SCHEMA_VERSION {
             tracing::info!(from = version, to = SCHEMA_VERSION, "job store migrated");
         }
-        Ok(Store {
+        Ok(SqliteJobStore {
             conn: Arc::new(Mutex::new(conn)),
-            webhooks: Arc::new(Endpoints::none()),
+            webhooks: Arc::new(RwLock::new(Arc::new(Endpoints::none()))),
             webhook_depth: Arc::new(AtomicU64::new(webhook_depth as u64)),
             keys_held: Arc::new(AtomicU64::new(keys_held)),
             envelopes: Arc::new(AtomicU64::new(envelopes as u64)),
-            calls: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> StoreResult<T> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        Ok(f(&conn)?)
     }
 
     /// Runs `write`, which wipes job `id`'s keys if it changes its row, and counts the keys gone. The
     /// check and the write share the one connection's lock, so no other write comes between them.
-    fn wiping_keys(&self, id: &str, write: impl FnOnce(&Connection) -> Result<usize>) -> Result<()> {
+    fn wiping_keys(&self, id: &str, write: impl FnOnce(&Connection) -> Result<usize>) -> StoreResult<()> {
         self.with(|c| {
             let held: bool = c.query_row(
                 &format!("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND {HOLDS_KEYS})"),
@@ -346,18 +163,21 @@ impl Store {
         })
     }
 
+    /// `keys_held` counted by a query (tests check the running count against it).
+    #[cfg(test)]
+    pub fn count_keys_held(&self) -> StoreResult<u64> {
+        self.with(count_keys_held)
+    }
+}
+
+impl JobStore for SqliteJobStore {
     /// Jobs still holding a sealed key: it must fall to zero when scans end. Read without a query.
-    pub fn keys_held(&self) -> u64 {
+    fn keys_held(&self) -> u64 {
         self.keys_held.load(Ordering::Relaxed)
     }
 
-    /// Calls on the connection so far.
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
     /// Counts this start; event ids carry it so they grow across restarts.
-    pub fn next_boot(&self) -> Result<u64> {
+    fn next_boot(&self) -> StoreResult<u64> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO meta (key, value) VALUES ('boot', 1)
@@ -371,7 +191,7 @@ impl Store {
 
     /// Stores a new queued job, and its envelope in the same transaction, unless the envelope was
     /// accepted before (then nothing is written: a resend, or two at once).
-    pub fn insert(&self, job: &NewJob<'_>) -> Result<Inserted> {
+    fn insert(&self, job: &NewJob<'_>) -> StoreResult<Inserted> {
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
             if let Some((ephemeral, expires_ms)) = job.envelope {
@@ -411,17 +231,17 @@ impl Store {
 
     /// The job an envelope was accepted as: `None` if it was not, `Some(None)` if it was before jobs were
     /// noted with their envelopes.
-    pub fn envelope_job(&self, ephemeral: &[u8; 32]) -> Result<Option<Option<String>>> {
+    fn envelope_job(&self, ephemeral: &[u8; 32]) -> StoreResult<Option<Option<String>>> {
         self.with(|c| envelope_job(c, ephemeral))
     }
 
     /// Envelopes remembered now, read without a query.
-    pub fn envelopes_remembered(&self) -> u64 {
+    fn envelopes_remembered(&self) -> u64 {
         self.envelopes.load(Ordering::Relaxed)
     }
 
     /// When the oldest remembered envelope's window ends (ms), if any is remembered.
-    pub fn oldest_envelope_ms(&self) -> Result<Option<u64>> {
+    fn oldest_envelope_ms(&self) -> StoreResult<Option<u64>> {
         self.with(|c| {
             c.query_row("SELECT MIN(expires_ms) FROM seen_envelopes", [], |r| {
                 r.get::<_, Option<i64>>(0)
@@ -431,7 +251,7 @@ impl Store {
     }
 
     /// The job's tokens (hash, result key) to seal its file key to: all, or those without one yet.
-    pub fn result_keys(&self, id: &str, unsealed_only: bool) -> Result<Vec<([u8; 32], [u8; 32])>> {
+    fn result_keys(&self, id: &str, unsealed_only: bool) -> StoreResult<Vec<([u8; 32], [u8; 32])>> {
         self.with(|c| {
             c.prepare(
                 "SELECT hash, result_key FROM tokens
@@ -444,7 +264,7 @@ impl Store {
         })
     }
 
-    pub fn set_sealed_file_key(&self, id: &str, hash: &[u8; 32], sealed: &[u8]) -> Result<()> {
+    fn set_sealed_file_key(&self, id: &str, hash: &[u8; 32], sealed: &[u8]) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE tokens SET sealed_file_key = ?3 WHERE job_id = ?1 AND hash = ?2",
@@ -455,7 +275,7 @@ impl Store {
     }
 
     /// The job's file key sealed to the token with this hash, if any.
-    pub fn sealed_file_key(&self, id: &str, hash: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+    fn sealed_file_key(&self, id: &str, hash: &[u8; 32]) -> StoreResult<Option<Vec<u8>>> {
         self.with(|c| {
             c.query_row(
                 "SELECT sealed_file_key FROM tokens WHERE job_id = ?1 AND hash = ?2",
@@ -468,7 +288,7 @@ impl Store {
     }
 
     /// Every job, oldest first, with its token hashes.
-    pub fn load(&self) -> Result<Vec<StoredJob>> {
+    fn load(&self) -> StoreResult<Vec<StoredJob>> {
         self.with(|c| {
             let mut jobs = c
                 .prepare(
@@ -516,23 +336,10 @@ impl Store {
         })
     }
 
-    /// Ready jobs whose file was written to disk (a token holds its sealed key): what `results/` holds.
-    pub fn ready_files_expected(&self) -> Result<u64> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM jobs WHERE state = 'ready' AND EXISTS
-                    (SELECT 1 FROM tokens WHERE tokens.job_id = jobs.id AND sealed_file_key IS NOT NULL)",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-        })
-    }
-
     /// Marks jobs as being scanned and counts the attempt, before the scan starts: a scan that never
     /// ends (the process dies in it) has counted too. A job the store still says is scanning (its last
     /// outcome could not be written) is counted again.
-    pub fn mark_scanning(&self, ids: &[String]) -> Result<()> {
+    fn mark_scanning(&self, ids: &[String]) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
             for id in ids {
@@ -546,32 +353,19 @@ impl Store {
         })
     }
 
-    /// Puts a job back in the queue for another attempt (the one it made stays counted).
-    pub fn requeue(&self, id: &str) -> Result<()> {
+    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
-                "UPDATE jobs SET state = 'queued' WHERE id = ?1 AND state = 'scanning'",
-                [id],
-            )
-            .map(drop)
-        })
-    }
-
-    /// Puts a job whose scan the service's own shutdown interrupted back in the queue, and gives the
-    /// attempt back: a drain is not the job's fault.
-    pub fn requeue_interrupted(&self, id: &str) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0)
+                "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - ?2, 0)
                  WHERE id = ?1 AND state = 'scanning'",
-                [id],
+                params![id, i64::from(give_back)],
             )
             .map(drop)
         })
     }
 
     /// The sealed envelope of a job still holding it.
-    pub fn sealed(&self, id: &str) -> Result<Option<SealedParts>> {
+    fn sealed(&self, id: &str) -> StoreResult<Option<SealedParts>> {
         self.with(|c| {
             c.query_row(
                 "SELECT sealed_envelope, format FROM jobs WHERE id = ?1 AND sealed_envelope IS NOT NULL",
@@ -588,7 +382,7 @@ impl Store {
     }
 
     /// The scan ended with a file: keys wiped in the same statement.
-    pub fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> Result<()> {
+    fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
         let mut queued = Queued::default();
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
@@ -624,7 +418,7 @@ impl Store {
     }
 
     /// The job ended without a file (or lost it): keys and sealed file keys wiped in the same transaction.
-    pub fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> Result<()> {
+    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
         let mut queued = Queued::default();
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
@@ -652,7 +446,7 @@ impl Store {
 
     /// Deleted or expired: everything but the id, the token hashes and the tombstone's end is wiped.
     /// An `expired` event is queued for a job that was ready or failed (not for a tombstone again).
-    pub fn tombstone(&self, id: &str, state: StoredState, until_ms: u64) -> Result<()> {
+    fn tombstone(&self, id: &str, state: StoredState, until_ms: u64) -> StoreResult<()> {
         let mut queued = Queued::default();
         self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
@@ -686,7 +480,7 @@ impl Store {
 
     /// Drops tombstones (their keys went when they became tombstones), and envelopes remembered, whose
     /// time is up.
-    pub fn purge(&self, now_ms: u64) -> Result<usize> {
+    fn purge(&self, now_ms: u64) -> StoreResult<usize> {
         self.with(|c| {
             let forgotten = c.execute("DELETE FROM seen_envelopes WHERE expires_ms < ?1", [now_ms as i64])?;
             self.envelopes.fetch_sub(forgotten as u64, Ordering::Relaxed);
@@ -697,15 +491,37 @@ impl Store {
         })
     }
 
-    /// `keys_held` counted by a query (tests check the running count against it).
-    #[cfg(test)]
-    pub fn count_keys_held(&self) -> Result<u64> {
-        self.with(count_keys_held)
+    /// Moves the WAL into the database and truncates it, so wiped rows leave no copy in the log.
+    fn checkpoint(&self) -> StoreResult<()> {
+        self.with(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
     }
 
-    /// Moves the WAL into the database and truncates it, so wiped rows leave no copy in the log.
-    pub fn checkpoint(&self) -> Result<()> {
-        self.with(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
+    fn attach_webhooks(&self, endpoints: Arc<Endpoints>) -> StoreResult<()> {
+        self.set_webhook_endpoints(endpoints)
+    }
+
+    fn webhook_endpoints(&self) -> Arc<Endpoints> {
+        self.endpoints()
+    }
+
+    fn due_webhooks(&self, url: &str, now_ms: u64, limit: usize) -> StoreResult<Vec<DueDelivery>> {
+        Self::read_due(self, url, now_ms, limit)
+    }
+
+    fn next_webhook_ms(&self, url: &str) -> StoreResult<Option<u64>> {
+        Self::read_next_due(self, url)
+    }
+
+    fn webhook_done(&self, id: i64) -> StoreResult<bool> {
+        Self::remove_delivery(self, id)
+    }
+
+    fn webhook_retry(&self, id: i64, attempts: u32, next_ms: u64) -> StoreResult<()> {
+        Self::reschedule_delivery(self, id, attempts, next_ms)
+    }
+
+    fn webhook_queue_depth(&self) -> u64 {
+        Self::queue_depth(self)
     }
 }
 
@@ -758,5 +574,3 @@ fn wall_ms() -> u64 {
 #[cfg(test)]
 mod tests;
 mod webhooks;
-
-pub use webhooks::DueDelivery;

@@ -148,7 +148,7 @@ impl Tickets {
         self.jobs().remove(job_id);
     }
 
-    /// Forgets jobs whose tickets are all past recognition (the engine's sweep). The table is in order of
+    /// Forgets jobs whose tickets are all past recognition (the job domain's sweep). The table is in order of
     /// last touch, so this stops at the first job still remembered.
     pub(super) fn forget_old(&self) {
         let now = Instant::now();

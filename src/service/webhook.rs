@@ -18,7 +18,7 @@
 mod backoff;
 mod breaker;
 mod client;
-pub(crate) mod endpoint;
+pub mod endpoint;
 pub(super) mod sender;
 mod worker;
 

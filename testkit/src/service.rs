@@ -110,11 +110,6 @@ impl TestServer {
         }
     }
 
-    /// Calls the service made on its job store so far.
-    pub fn store_calls(&self) -> u64 {
-        self.service.store_calls()
-    }
-
     /// Starts the shutdown without waiting for it (`stop` then waits).
     pub fn begin_stop(&self) {
         self.shutdown.cancel();
@@ -222,30 +217,6 @@ pub fn keys_held(data_dir: &Path) -> u64 {
         })
         .expect("counting the keys held");
     held as u64
-}
-
-/// The job store's write lock, held from outside the service by a connection of its own until dropped,
-/// as a slow disk or a backup tool would: the service's writes wait for it (its busy timeout is 5 s, so
-/// hold it well under that), and a test can act while a request is in the middle of its write.
-pub struct StoreWriteLock {
-    conn: rusqlite::Connection,
-}
-
-impl StoreWriteLock {
-    /// Takes the write lock of the job store at `data_dir` (the service must have created it).
-    pub fn hold(data_dir: &Path) -> StoreWriteLock {
-        let conn = rusqlite::Connection::open(data_dir.join(JOB_STORE_FILE)).expect("the job store opens");
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .expect("the job store's write lock");
-        StoreWriteLock { conn }
-    }
-}
-
-impl Drop for StoreWriteLock {
-    fn drop(&mut self) {
-        // Nothing was written: ending the transaction only lets the service's writes through.
-        let _ = self.conn.execute_batch("ROLLBACK");
-    }
 }
 
 /// The password of test wallets whose password a test does not care about (every wallet file has one).

@@ -13,9 +13,9 @@ use hyper::body::Frame;
 use super::response::{Body, empty};
 use crate::service::{
     artifact::Artifact,
-    engine::Engine,
     error::ApiError,
     job::{Job, JobStatus},
+    jobs::Jobs,
 };
 
 /// `true` when the file was scanned from the last cached chain while the node was unreachable.
@@ -70,13 +70,13 @@ pub(super) fn parse_range(value: &str, len: u64) -> Wanted {
 }
 
 pub(super) async fn download(
-    engine: &Engine,
+    jobs: &Jobs,
     job: &Arc<Job>,
     token: &str,
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let artifact = engine.artifact(job, token).await?;
+    let artifact = jobs.artifact(job, token).await?;
     let etag = artifact.etag();
     let len = artifact.zstd_len;
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());

@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use super::{context::Ctx, response::Body, routes::download_url};
 use crate::service::{
     client::Client,
-    engine::Engine,
     error::ApiError,
     job::{Job, Snapshot, SubscriberGuard},
+    jobs::Jobs,
     slots::StreamSlot,
 };
 
@@ -45,7 +45,7 @@ struct Stream {
 }
 
 /// Counts open streams in the metrics while alive.
-struct GaugeGuard(Arc<Engine>);
+struct GaugeGuard(Arc<Jobs>);
 
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
@@ -60,15 +60,15 @@ pub(super) fn events(
     headers: &HeaderMap,
 ) -> Result<Response<Body>, ApiError> {
     // An open stream keeps its connection open: the client's streams are bounded before the job's.
-    let streams = &ctx.engine.streams();
+    let streams = &ctx.jobs.streams();
     let client_slot = streams
         .take(client)
         .ok_or(ApiError::TooManyStreams(streams.per_client()))?;
-    let max = ctx.engine.config().max_sse_per_job;
+    let max = ctx.jobs.config().max_sse_per_job;
     let subscriber = job.try_subscribe(max).ok_or(ApiError::TooManySubscribers(max))?;
-    ctx.engine.metrics().sse_subscribers.fetch_add(1, Ordering::Relaxed);
+    ctx.jobs.metrics().sse_subscribers.fetch_add(1, Ordering::Relaxed);
     let last_event_id = last_event_id(headers);
-    let period = ctx.engine.config().sse_keep_alive;
+    let period = ctx.jobs.config().sse_keep_alive;
     let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = Stream {
@@ -81,7 +81,7 @@ pub(super) fn events(
         done: false,
         _subscriber: subscriber,
         _client_slot: client_slot,
-        _gauge: GaugeGuard(ctx.engine.clone()),
+        _gauge: GaugeGuard(ctx.jobs.clone()),
     };
     let stream = futures_util::stream::unfold(state, next).map(|bytes| Ok::<_, Infallible>(Frame::data(bytes)));
     let mut response = Response::new(StreamBody::new(stream).boxed_unsync());

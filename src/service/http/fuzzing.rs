@@ -13,7 +13,10 @@ use tari_wallet_sync_sse::seal::ServerKey;
 
 use super::{download, events, router::bearer_token, submit};
 use crate::service::{
-    CacheSource, JsonSummaryBuilder, PlainKeyPolicy, ServiceConfig, SourceControl, engine::Engine, error::ApiError,
+    CacheSource, JsonSummaryBuilder, PlainKeyPolicy, ServiceConfig, SourceControl,
+    error::ApiError,
+    job_store::{JobStore, MemoryJobStore},
+    jobs::Jobs,
     keyfile,
 };
 
@@ -59,11 +62,11 @@ pub fn bearer(value: &[u8]) -> Option<String> {
     bearer_token(&headers(header::AUTHORIZATION, value)?)
 }
 
-/// The secret of the server key the submission target's engine opens boxes with: seeds seal to its
+/// The secret of the server key the submission target's jobs opens boxes with: seeds seal to its
 /// public key (`fuzz_server_key`). A fixed, published test key; never a real server's.
 pub const FUZZ_SERVER_SECRET: [u8; 32] = [7; 32];
 
-/// The server key of the submission target's engine.
+/// The server key of the submission target's jobs.
 pub fn fuzz_server_key() -> ServerKey {
     ServerKey::from_bytes(&FUZZ_SERVER_SECRET).expect("a canonical non-zero scalar")
 }
@@ -79,19 +82,19 @@ pub struct Accepted {
     pub remembered: bool,
 }
 
-struct FuzzEngine {
-    engine: Engine,
+struct FuzzJobs {
+    jobs: Jobs,
     _source: SourceControl,
     _dir: PathBuf,
 }
 
-/// One engine per process over a data directory in the system's temporary directory, holding
+/// One jobs per process over a data directory in the system's temporary directory, holding
 /// `fuzz_server_key`: a submission's validation reads only its key and config.
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<FuzzEngine> = OnceLock::new();
-    &ENGINE
+fn jobs() -> &'static Jobs {
+    static JOBS: OnceLock<FuzzJobs> = OnceLock::new();
+    &JOBS
         .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("tws-fuzz-engine-{}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("tws-fuzz-jobs-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).expect("a temporary data directory");
             let key = keyfile::encode(&fuzz_server_key());
@@ -101,15 +104,17 @@ fn engine() -> &'static Engine {
             // Seeds carry a fixed timestamp: a century's window keeps them inside it.
             config.submission_window = std::time::Duration::from_secs(100 * 365 * 86_400);
             let (control, source) = CacheSource::controlled();
-            let engine =
-                Engine::open(config, source, Arc::new(JsonSummaryBuilder::default())).expect("the fuzzing engine");
-            FuzzEngine {
-                engine,
+            // Jobs in memory: a fuzz run writes no job store.
+            let store: Arc<dyn JobStore> = Arc::new(MemoryJobStore::new());
+            let jobs = Jobs::open(config, source, Arc::new(JsonSummaryBuilder::default()), Some(store))
+                .expect("the fuzzing jobs");
+            FuzzJobs {
+                jobs,
                 _source: control,
                 _dir: dir,
             }
         })
-        .engine
+        .jobs
 }
 
 /// Validates a `POST /api/v1/wallet/sync` body sent as JSON, as the handler does, from a loopback peer
@@ -122,7 +127,7 @@ pub fn submission(body: &[u8], loopback: bool) -> Result<Accepted, ApiError> {
 /// handler checks it.
 pub fn submission_with_type(content_type: Option<&[u8]>, body: &[u8], loopback: bool) -> Result<Accepted, ApiError> {
     submit::check_content_type(content_type)?;
-    let parsed = submit::parse(engine(), body, loopback)?;
+    let parsed = submit::parse(jobs(), body, loopback)?;
     Ok(Accepted {
         birthday: parsed.birthday,
         spend_public_key: parsed.key.spend_public_key().to_bytes(),

@@ -1,6 +1,6 @@
-//! HTTP: the edge over the engine. The router matches routes and applies the per-IP guards and the
+//! HTTP: the edge over the job domain. The router matches routes and applies the per-IP guards and the
 //! request timeout, the handlers answer them, and `refusal` turns every `ApiError` into its status and
-//! JSON body. Knows the engine only, never the store, the cache or the scan.
+//! JSON body. Knows the job domain only, never the store, the cache or the scan.
 
 mod context;
 mod cors;

@@ -14,14 +14,14 @@ use super::{
     refusal::error_response_with,
     response::{Body, json, text},
 };
-use crate::service::{engine::Engine, error::ApiError, lifecycle::Lifecycle, metrics::Format};
+use crate::service::{error::ApiError, jobs::Jobs, lifecycle::Lifecycle, metrics::Format};
 
 /// The OpenAPI 3.1 document of the v1 API (kept beside the code it describes; a test checks they agree).
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// `GET /api/v1/server-key`.
-pub(super) fn server_key(engine: &Engine) -> Response<Body> {
-    let key = engine.server_key();
+pub(super) fn server_key(jobs: &Jobs) -> Response<Body> {
+    let key = jobs.server_key();
     json(
         StatusCode::OK,
         &serde_json::json!({
@@ -32,14 +32,14 @@ pub(super) fn server_key(engine: &Engine) -> Response<Body> {
             "submission_version": SUBMISSION_VERSION,
             "labels": { "submission": String::from_utf8_lossy(LABEL_SUBMISSION) },
             "token_domain": String::from_utf8_lossy(TOKEN_DOMAIN),
-            "submission_window_seconds": engine.config().submission_window.as_secs(),
+            "submission_window_seconds": jobs.config().submission_window.as_secs(),
         }),
     )
 }
 
 /// `GET /health`: a summary for people and dashboards; 200 whatever the lifecycle (the process serves).
-pub(super) fn health(engine: &Engine) -> Response<Body> {
-    let report = engine.report();
+pub(super) fn health(jobs: &Jobs) -> Response<Body> {
+    let report = jobs.report();
     let lifecycle = report.lifecycle;
     json(
         StatusCode::OK,
@@ -47,7 +47,7 @@ pub(super) fn health(engine: &Engine) -> Response<Body> {
             "status": if lifecycle == Lifecycle::Ready { "ok" } else { lifecycle.name() },
             "lifecycle": lifecycle.name(),
             "version": env!("CARGO_PKG_VERSION"),
-            "queue_depth": engine.queue_depth(),
+            "queue_depth": jobs.queue_depth(),
             "cache": { "tip_height": report.cache_tip_height, "outputs": report.cache_outputs },
             "node": { "tip_height": report.node_tip_height },
         }),
@@ -57,8 +57,8 @@ pub(super) fn health(engine: &Engine) -> Response<Body> {
 /// `GET /ready`: 200 only when `ready` (at the node's tip, scanning current files); otherwise 503
 /// `UNAVAILABLE`. Both carry the state, the cache's and the node's tips, how far and how long the cache
 /// is behind, an import's progress and, while degraded, the node's latest error.
-pub(super) fn ready(engine: &Engine) -> Response<Body> {
-    let report = engine.report();
+pub(super) fn ready(jobs: &Jobs) -> Response<Body> {
+    let report = jobs.report();
     let body = report.to_json(SystemTime::now());
     match report.lifecycle {
         Lifecycle::Ready => json(StatusCode::OK, &body),
@@ -67,14 +67,14 @@ pub(super) fn ready(engine: &Engine) -> Response<Body> {
 }
 
 /// `GET /metrics`: the Prometheus text format 0.0.4, or OpenMetrics 1.0.0 for a scraper that asks for
-/// it (`Accept`). Reads counters and O(1) gauges only (`Engine::scrape`): no store query, no job walk.
-pub(super) fn metrics(engine: &Engine, headers: &http::HeaderMap) -> Response<Body> {
+/// it (`Accept`). Reads counters and O(1) gauges only (`Jobs::scrape`): no store query, no job walk.
+pub(super) fn metrics(jobs: &Jobs, headers: &http::HeaderMap) -> Response<Body> {
     let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
     let mut response = text(
         StatusCode::OK,
         format.content_type(),
-        engine.metrics().render(&engine.scrape(), format),
+        jobs.metrics().render(&jobs.scrape(), format),
     );
     response
         .headers_mut()

@@ -127,7 +127,7 @@ impl Route {
 
 /// Serves one request.
 pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Response<Body> {
-    let config = ctx.engine.config();
+    let config = ctx.jobs.config();
     let path = request.uri().path();
     let route = Route::of(request.method(), path).on(path, ctx.port, config.metrics_listen.is_some());
     let name = route.name();
@@ -146,7 +146,7 @@ pub(crate) async fn handle(ctx: Arc<Ctx>, request: Request<Incoming>) -> Respons
     if api {
         cors::decorate(&mut response, !config.cors_origins.is_empty(), origin);
     }
-    ctx.engine.metrics().http_response(name, response.status().as_u16());
+    ctx.jobs.metrics().http_response(name, response.status().as_u16());
     response
 }
 
@@ -158,35 +158,35 @@ async fn dispatch(
     origin: &Option<HeaderValue>,
 ) -> Result<Response<Body>, ApiError> {
     if route.is_api() {
-        ctx.engine.check_request_rate(client)?;
+        ctx.jobs.check_request_rate(client)?;
     } else {
-        ctx.engine.check_operations_rate(ctx.port, client)?;
+        ctx.jobs.check_operations_rate(ctx.port, client)?;
     }
     let head = request.method() == Method::HEAD;
     let token = bearer_token(request.headers());
     match route {
-        Route::ServerKey => Ok(ops::server_key(&ctx.engine)),
+        Route::ServerKey => Ok(ops::server_key(&ctx.jobs)),
         Route::Submit => submit::submit(ctx, client, request).await,
-        Route::Status(id) => routes::status(&*ctx.engine.authorize(&id, token.as_deref())?),
+        Route::Status(id) => routes::status(&*ctx.jobs.authorize(&id, token.as_deref())?),
         Route::Events(id) => {
             let ticket = events::ticket(request.uri());
-            let job = ctx.engine.authorize_events(&id, token.as_deref(), ticket)?;
+            let job = ctx.jobs.authorize_events(&id, token.as_deref(), ticket)?;
             events::events(ctx, client, job, request.headers())
         }
-        Route::EventsTicket(id) => routes::events_ticket(&ctx.engine, &*ctx.engine.authorize(&id, token.as_deref())?),
+        Route::EventsTicket(id) => routes::events_ticket(&ctx.jobs, &*ctx.jobs.authorize(&id, token.as_deref())?),
         Route::Download(id) => {
-            let job = ctx.engine.authorize(&id, token.as_deref())?;
+            let job = ctx.jobs.authorize(&id, token.as_deref())?;
             let token = token.as_deref().unwrap_or_default();
-            download::download(&ctx.engine, &job, token, request.headers(), head).await
+            download::download(&ctx.jobs, &job, token, request.headers(), head).await
         }
         Route::Delete(id) => {
-            let job = ctx.engine.authorize(&id, token.as_deref())?;
-            routes::delete(&ctx.engine, &job).await
+            let job = ctx.jobs.authorize(&id, token.as_deref())?;
+            routes::delete(&ctx.jobs, &job).await
         }
-        Route::Health => Ok(ops::health(&ctx.engine)),
+        Route::Health => Ok(ops::health(&ctx.jobs)),
         Route::Live => Ok(text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())),
-        Route::Ready => Ok(ops::ready(&ctx.engine)),
-        Route::Metrics => Ok(ops::metrics(&ctx.engine, request.headers())),
+        Route::Ready => Ok(ops::ready(&ctx.jobs)),
+        Route::Metrics => Ok(ops::metrics(&ctx.jobs, request.headers())),
         Route::OpenApi => Ok(ops::openapi()),
         Route::Preflight => Ok(cors::preflight(origin.clone())),
         Route::NotFound => Err(ApiError::RouteNotFound),

@@ -4,9 +4,9 @@ use http::{Response, StatusCode};
 
 use super::response::{Body, json};
 use crate::service::{
-    engine::Engine,
     error::ApiError,
     job::{Job, JobStatus},
+    jobs::Jobs,
 };
 
 /// Where the v1 API lives.
@@ -28,8 +28,8 @@ pub(super) fn download_url(job_id: &str) -> String {
 
 /// `POST .../events-ticket`: a single-use ticket for the job's event stream, for a browser's
 /// `EventSource` (which cannot send the bearer token), and the stream's URL with it.
-pub(super) fn events_ticket(engine: &Engine, job: &Job) -> Result<Response<Body>, ApiError> {
-    let (ticket, ttl) = engine.issue_ticket(job)?;
+pub(super) fn events_ticket(jobs: &Jobs, job: &Job) -> Result<Response<Body>, ApiError> {
+    let (ticket, ttl) = jobs.issue_ticket(job)?;
     let events_url = format!("{API_PREFIX}/wallet/sync/{}/events?ticket={ticket}", job.id);
     let value = serde_json::json!({
         "ticket": ticket,
@@ -88,8 +88,8 @@ pub(super) fn status(job: &Job) -> Result<Response<Body>, ApiError> {
 }
 
 /// `DELETE .../{job_id}`: cancels or wipes the job.
-pub(super) async fn delete(engine: &Engine, job: &std::sync::Arc<Job>) -> Result<Response<Body>, ApiError> {
-    engine.delete(job).await?;
+pub(super) async fn delete(jobs: &Jobs, job: &std::sync::Arc<Job>) -> Result<Response<Body>, ApiError> {
+    jobs.delete(job).await?;
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "job_id": job.id, "state": "deleted" }),

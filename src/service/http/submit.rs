@@ -1,9 +1,9 @@
 //! Submission: `POST /api/v1/wallet/sync`. Refuses a body that is not JSON by its `Content-Type` (415:
 //! another site's page could post a form or plain text without the browser asking the server first),
-//! reads the bounded body, opens the one sealed envelope (version 2, `tari_wallet_sync_sse::envelope`)
+//! reads the bounded body, has the job domain open the one sealed envelope (version 2, `tari_wallet_sync_sse::envelope`)
 //! that carries every secret and every field that must not be swapped, checks its window, the size of
 //! every field (the password against what a wallet file accepts, so a job never fails for it after its
-//! scan) and its job secret, and hands the engine a `Submission`; answers 202 with the job's id and URLs
+//! scan) and its job secret, and hands the job domain a `Submission`; answers 202 with the job's id and URLs
 //! (never a token: the client derives it from its job secret). A version-1 body is refused with
 //! `UNSUPPORTED_VERSION`. Every refusal has its own code; none echoes what the body held.
 
@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::{Deserialize, de::IgnoredAny};
 use tari_wallet_sync_sse::{
-    envelope::{LABEL_SUBMISSION, SUBMISSION_VERSION, SubmissionSecrets, unix_now},
+    envelope::{SUBMISSION_VERSION, SubmissionSecrets, unix_now},
     seal::{MAX_PLAINTEXT_LEN, SealError, Sealed, SealedBox},
 };
 use zeroize::Zeroizing;
@@ -23,10 +23,9 @@ use super::{
     routes::urls,
 };
 use crate::{
-    recognize::WalletKey,
     service::{
-        client::Client, config::PlainKeyPolicy, engine::Engine, engine::submission::Submission, error::ApiError,
-        job::hash_token, result_store::result_public_key,
+        client::Client, config::PlainKeyPolicy, error::ApiError, job::hash_token, jobs::Jobs,
+        jobs::submission::Submission, result_store::result_public_key,
     },
     walletdb::account::MAX_PASSWORD_LEN,
 };
@@ -65,12 +64,12 @@ pub const MAX_KEY_FIELD_LEN: usize = 128;
 const JOB_SECRET_LEN: usize = 64;
 
 pub(super) async fn submit(ctx: &Ctx, client: &Client, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let engine = &ctx.engine;
+    let jobs = &ctx.jobs;
     // Before the rate check: a request no browser could have been made to send does not use up the
     // client's submissions.
     check_content_type(request.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes))?;
-    engine.check_submit_rate(client)?;
-    let limit = engine.config().max_body_bytes;
+    jobs.check_submit_rate(client)?;
+    let limit = jobs.config().max_body_bytes;
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -92,8 +91,8 @@ pub(super) async fn submit(ctx: &Ctx, client: &Client, request: Request<Incoming
         .to_bytes();
     let body = Zeroizing::new(body.to_vec());
     let loopback = ctx.peer.ip().to_canonical().is_loopback();
-    let submission = parse(engine, &body, loopback)?;
-    let submitted = engine.submit(submission, *client).await?;
+    let submission = parse(jobs, &body, loopback)?;
+    let submitted = jobs.submit(submission, *client).await?;
     let links = urls(&submitted.job_id);
     let mut value = serde_json::json!({
         "job_id": submitted.job_id,
@@ -163,7 +162,7 @@ pub(super) fn json_error(e: &serde_json::Error) -> ApiError {
 }
 
 /// Validates a body into a submission.
-pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Submission, ApiError> {
+pub(super) fn parse(jobs: &Jobs, body: &[u8], loopback: bool) -> Result<Submission, ApiError> {
     let wire: Wire = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
     match wire.version {
         Some(SUBMISSION_VERSION) => {}
@@ -177,7 +176,7 @@ pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Subm
         ));
     }
     if let Some(key_id) = &wire.key_id
-        && *key_id != engine.server_key().key_id()
+        && *key_id != jobs.server_key().key_id()
     {
         return Err(ApiError::UnknownServerKey(
             key_id.chars().filter(char::is_ascii_hexdigit).take(16).collect(),
@@ -186,12 +185,10 @@ pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Subm
     let (secrets, sealed) = match (wire.envelope, wire.plain) {
         (Some(envelope), None) => {
             let sealed = Sealed::from_wire(&envelope)?;
-            let opened = engine.server_key().open(LABEL_SUBMISSION, &sealed)?;
-            let secrets = SubmissionSecrets::from_plaintext(&opened).map_err(|_| ApiError::BadEnvelope)?;
-            (secrets, Some(sealed))
+            (jobs.open_envelope(&sealed)?, Some(sealed))
         }
         (None, Some(plain)) => {
-            let allowed = match engine.config().plain_view_key {
+            let allowed = match jobs.config().plain_view_key {
                 PlainKeyPolicy::Always => true,
                 PlainKeyPolicy::Loopback => loopback,
                 PlainKeyPolicy::Never => false,
@@ -204,7 +201,7 @@ pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Subm
         (Some(_), Some(_)) => return Err(ApiError::InvalidField("send either envelope or plain, not both".into())),
         (None, None) => return Err(ApiError::InvalidField("`envelope` is required".into())),
     };
-    let window = engine.config().submission_window;
+    let window = jobs.config().submission_window;
     let now = unix_now();
     if secrets.timestamp.abs_diff(now) > window.as_secs() {
         return Err(ApiError::EnvelopeExpired {
@@ -218,8 +215,8 @@ pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Subm
     let token = secrets
         .token()
         .ok_or_else(|| ApiError::InvalidField("job_secret must be 32 bytes of hex".into()))?;
-    // The scan reopens the envelope and reads the key with this same parser (`scheduler::open_keys`).
-    let key = WalletKey::from_hex(&secrets.view_key, &secrets.spend_public_key)?;
+    // The scan reopens the envelope and reads the key with this same parser (`jobs::envelope`).
+    let key = jobs.wallet_key(&secrets)?;
     // A plain submission is sealed to the server's own key at once: the store only ever holds boxes.
     let (sealed, replay_key) = match sealed {
         Some(sealed) => {
@@ -227,7 +224,7 @@ pub(super) fn parse(engine: &Engine, body: &[u8], loopback: bool) -> Result<Subm
             (sealed, Some(replay_key))
         }
         // Within the field sizes only a password with many escaped characters outgrows a box.
-        None => match engine.seal_to_self(LABEL_SUBMISSION, &secrets.to_plaintext()) {
+        None => match jobs.seal_to_self(&secrets) {
             Ok(sealed) => (sealed, None),
             Err(SealError::TooLong) => return Err(password_too_long()),
             Err(error) => {

@@ -1,7 +1,8 @@
 //! The job store's tests: reopening, wiping, sealed file keys, attempts, envelopes, migrations from
 //! schemas 1 and 4 (the webhook queue's are in `webhooks/tests.rs`).
 
-use super::*;
+use super::{SqliteJobStore as Store, *};
+use crate::service::job_store::SUBMISSION_FORMAT;
 
 fn job<'a>(id: &'a str, sealed: &'a [u8]) -> NewJob<'a> {
     NewJob {
@@ -126,10 +127,10 @@ fn attempts_are_counted_as_scans_start_and_a_drain_gives_one_back() {
     store.insert(&job("a", &[9; 80])).unwrap();
     let attempts = |store: &Store| store.load().unwrap()[0].attempts;
     store.mark_scanning(&["a".into()]).unwrap();
-    store.requeue("a").unwrap();
+    store.requeue("a", false).unwrap();
     assert_eq!(attempts(&store), 1, "a failed attempt stays counted");
     store.mark_scanning(&["a".into()]).unwrap();
-    store.requeue_interrupted("a").unwrap();
+    store.requeue("a", true).unwrap();
     assert_eq!(attempts(&store), 1, "an attempt the shutdown interrupted is given back");
     assert_eq!(store.load().unwrap()[0].state, StoredState::Queued);
     // An outcome that could not be written leaves the job scanning: its next scan counts all the same.

@@ -7,28 +7,21 @@ use std::sync::{Arc, atomic::Ordering};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Queued, Result, Store};
-use crate::service::webhook::{
-    self, WebhookEvent,
-    endpoint::{DropReason, Endpoints},
+use super::{Queued, Result, SqliteJobStore};
+use crate::service::{
+    job_store::{DueDelivery, StoreResult},
+    webhook::{
+        self, WebhookEvent,
+        endpoint::{DropReason, Endpoints},
+    },
 };
 
-/// A queued webhook delivery that is due.
-#[derive(Debug, Clone)]
-pub struct DueDelivery {
-    pub id: i64,
-    pub url: String,
-    pub event_id: String,
-    pub body: Vec<u8>,
-    pub attempts: u32,
-}
-
-impl Store {
-    /// Queue job events for `endpoints` from now on: set once at start, before the store is shared. Rows
+impl SqliteJobStore {
+    /// Queue job events for `endpoints` from now on: set once at start, before any job changes. Rows
     /// for a URL no longer configured are dropped (the operator removed it: its host may be someone
     /// else's now), each endpoint's queue is cut to its cap (oldest first: the cap may have been lowered),
     /// and the counts are taken.
-    pub fn set_webhook_endpoints(&mut self, endpoints: Arc<Endpoints>) -> Result<()> {
+    pub(super) fn set_webhook_endpoints(&self, endpoints: Arc<Endpoints>) -> StoreResult<()> {
         let (removed, trimmed, counts) = self.with(|c| {
             let tx = c.unchecked_transaction()?;
             let mut removed = 0;
@@ -67,13 +60,14 @@ impl Store {
             endpoint.set_queued(count);
         }
         self.webhook_depth
-            .fetch_sub((removed + trimmed).min(self.webhook_queue_depth()), Ordering::Relaxed);
-        self.webhooks = endpoints;
+            .fetch_sub((removed + trimmed).min(self.queue_depth()), Ordering::Relaxed);
+        *self.webhooks.write().unwrap_or_else(|p| p.into_inner()) = endpoints;
         Ok(())
     }
 
-    pub fn webhook_endpoints(&self) -> Arc<Endpoints> {
-        self.webhooks.clone()
+    /// Where events go now.
+    pub(super) fn endpoints(&self) -> Arc<Endpoints> {
+        self.webhooks.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Queues `event` of job `id` for every endpoint, on `c` (inside the caller's transaction), removing
@@ -85,7 +79,7 @@ impl Store {
         event: &WebhookEvent<'_>,
         now_ms: u64,
     ) -> Result<Queued> {
-        let endpoints = &self.webhooks;
+        let endpoints = self.endpoints();
         if endpoints.is_empty() {
             return Ok(Queued::default());
         }
@@ -113,8 +107,9 @@ impl Store {
         if queued.trimmed.is_empty() {
             return;
         }
+        let endpoints = self.endpoints();
         let mut dropped = 0;
-        for (endpoint, trimmed) in self.webhooks.list().iter().zip(&queued.trimmed) {
+        for (endpoint, trimmed) in endpoints.list().iter().zip(&queued.trimmed) {
             endpoint.add_queued(1, *trimmed);
             dropped += trimmed;
             endpoint.wake();
@@ -126,12 +121,12 @@ impl Store {
                 Some((n + added).saturating_sub(dropped))
             });
         if dropped > 0 {
-            self.webhooks.count_dropped(DropReason::QueueFull, dropped);
+            endpoints.count_dropped(DropReason::QueueFull, dropped);
         }
     }
 
     /// `url`'s deliveries due at `now_ms`, oldest due first.
-    pub fn due_webhooks(&self, url: &str, now_ms: u64, limit: usize) -> Result<Vec<DueDelivery>> {
+    pub(super) fn read_due(&self, url: &str, now_ms: u64, limit: usize) -> StoreResult<Vec<DueDelivery>> {
         self.with(|c| {
             let mut statement = c.prepare_cached(
                 "SELECT id, url, event_id, body, attempts FROM webhook_deliveries
@@ -152,7 +147,7 @@ impl Store {
     }
 
     /// When `url`'s next delivery is due, if one is queued.
-    pub fn next_webhook_ms(&self, url: &str) -> Result<Option<u64>> {
+    pub(super) fn read_next_due(&self, url: &str) -> StoreResult<Option<u64>> {
         self.with(|c| {
             c.query_row(
                 "SELECT MIN(next_ms) FROM webhook_deliveries WHERE url = ?1",
@@ -165,7 +160,7 @@ impl Store {
 
     /// A delivery that succeeded, or ran out of attempts: gone from the queue. `false`: it was gone
     /// already (cut to make room, or removed before).
-    pub fn webhook_done(&self, id: i64) -> Result<bool> {
+    pub(super) fn remove_delivery(&self, id: i64) -> StoreResult<bool> {
         self.with(|c| {
             let url: Option<String> = c
                 .query_row(
@@ -177,7 +172,7 @@ impl Store {
             let Some(url) = url else {
                 return Ok(false);
             };
-            if let Some(endpoint) = self.webhooks.find(&url) {
+            if let Some(endpoint) = self.endpoints().find(&url) {
                 endpoint.add_queued(0, 1);
             }
             let _ = self
@@ -188,7 +183,7 @@ impl Store {
     }
 
     /// A failed attempt: the next one is due at `next_ms`.
-    pub fn webhook_retry(&self, id: i64, attempts: u32, next_ms: u64) -> Result<()> {
+    pub(super) fn reschedule_delivery(&self, id: i64, attempts: u32, next_ms: u64) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
                 "UPDATE webhook_deliveries SET attempts = ?2, next_ms = ?3 WHERE id = ?1",
@@ -199,7 +194,7 @@ impl Store {
     }
 
     /// Deliveries queued in all, read without a query.
-    pub fn webhook_queue_depth(&self) -> u64 {
+    pub(super) fn queue_depth(&self) -> u64 {
         self.webhook_depth.load(Ordering::Relaxed)
     }
 }

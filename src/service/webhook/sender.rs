@@ -9,21 +9,21 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{WebhookSetup, client::Poster, worker::Worker};
-use crate::service::engine::Engine;
+use crate::service::jobs::Jobs;
 
-pub(crate) async fn run(engine: Arc<Engine>, setup: WebhookSetup, stop: CancellationToken) {
-    let config = engine.config();
+pub(crate) async fn run(jobs: Arc<Jobs>, setup: WebhookSetup, stop: CancellationToken) {
+    let config = jobs.config();
     let poster = Arc::new(Poster::new(
         setup,
         config.webhook_connect_timeout,
         config.webhook_attempt_timeout,
     ));
-    let endpoints = engine.outbox().webhook_endpoints();
+    let endpoints = jobs.outbox().webhook_endpoints();
     tracing::info!(endpoints = endpoints.list().len(), "webhook sender started");
     let mut workers = JoinSet::new();
     for index in 0..endpoints.list().len() {
         let span = tracing::info_span!("webhook", endpoint = endpoints.list()[index].label());
-        let worker = Worker::new(engine.clone(), endpoints.clone(), index, poster.clone());
+        let worker = Worker::new(jobs.clone(), endpoints.clone(), index, poster.clone());
         workers.spawn(worker.run(stop.clone()).instrument(span));
     }
     while let Some(ended) = workers.join_next().await {

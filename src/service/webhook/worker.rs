@@ -22,8 +22,8 @@ use super::{
 };
 use crate::service::{
     clock::now_ms,
-    engine::{Engine, blocking},
-    store::DueDelivery,
+    job_store::DueDelivery,
+    jobs::{Jobs, blocking},
 };
 
 /// Deliveries read from the store per round.
@@ -52,7 +52,7 @@ enum Outcome {
 }
 
 pub(super) struct Worker {
-    engine: Arc<Engine>,
+    jobs: Arc<Jobs>,
     endpoints: Arc<Endpoints>,
     index: usize,
     poster: Arc<Poster>,
@@ -63,15 +63,15 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub(super) fn new(engine: Arc<Engine>, endpoints: Arc<Endpoints>, index: usize, poster: Arc<Poster>) -> Worker {
-        let config = engine.config();
+    pub(super) fn new(jobs: Arc<Jobs>, endpoints: Arc<Endpoints>, index: usize, poster: Arc<Poster>) -> Worker {
+        let config = jobs.config();
         let breaker = Breaker::new(
             config.webhook_breaker_failures,
             config.webhook_breaker_cooldown,
             config.webhook_retry_max,
         );
         Worker {
-            engine,
+            jobs,
             endpoints,
             index,
             poster,
@@ -135,7 +135,7 @@ impl Worker {
     /// `None` when the store fails.
     async fn due(&self) -> Option<Vec<DueDelivery>> {
         let now = now_ms();
-        let store = self.engine.outbox().clone();
+        let store = self.jobs.outbox().clone();
         let url = self.endpoint().url().to_string();
         let mut due = blocking(move || store.due_webhooks(&url, now, BATCH)).await.ok()?;
         due.retain_mut(|delivery| match self.unwritten.get(&delivery.id) {
@@ -152,7 +152,7 @@ impl Worker {
     /// How long to sleep with nothing due (an event queued meanwhile wakes the worker).
     async fn idle_wait(&self) -> Duration {
         let now = now_ms();
-        let store = self.engine.outbox().clone();
+        let store = self.jobs.outbox().clone();
         let url = self.endpoint().url().to_string();
         let next = blocking(move || store.next_webhook_ms(&url)).await;
         let mut wait = match next {
@@ -169,8 +169,8 @@ impl Worker {
 
     /// Counts an attempt's outcome, moves the breaker, and has the store take the outcome.
     async fn record(&mut self, delivery: DueDelivery, outcome: Result<(), String>, probe: bool) {
-        let config = self.engine.config();
-        let metrics = &self.engine.metrics();
+        let config = self.jobs.config();
+        let metrics = &self.jobs.metrics();
         let attempts = delivery.attempts + 1;
         let event = delivery.event_id.as_str();
         let write = match outcome {
@@ -224,7 +224,7 @@ impl Worker {
     async fn write(&self, id: i64, outcome: Outcome) -> bool {
         for pause in std::iter::once(Duration::ZERO).chain(STORE_RETRIES) {
             tokio::time::sleep(pause).await;
-            let store = self.engine.outbox().clone();
+            let store = self.jobs.outbox().clone();
             let written = blocking(move || match outcome {
                 Outcome::Done => store.webhook_done(id).map(drop),
                 Outcome::Retry { attempts, next_ms } => store.webhook_retry(id, attempts, next_ms),
@@ -241,7 +241,7 @@ impl Worker {
     async fn write_unwritten(&mut self) {
         let pending: Vec<(i64, Outcome)> = self.unwritten.iter().map(|(id, o)| (*id, *o)).collect();
         for (id, outcome) in pending {
-            let store = self.engine.outbox().clone();
+            let store = self.jobs.outbox().clone();
             let written = blocking(move || match outcome {
                 Outcome::Done => store.webhook_done(id).map(drop),
                 Outcome::Retry { attempts, next_ms } => store.webhook_retry(id, attempts, next_ms),

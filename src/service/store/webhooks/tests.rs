@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::super::{NewJob, SUBMISSION_FORMAT, Store, StoredResult, StoredState};
+use super::super::SqliteJobStore as Store;
+use crate::service::job_store::{JobStore, NewJob, SUBMISSION_FORMAT, StoredResult, StoredState};
 use crate::service::webhook::endpoint::{DropReason, Endpoints};
 
 fn job(id: &str) -> NewJob<'_> {
@@ -30,7 +31,7 @@ const RESULT: StoredResult = StoredResult {
 fn open(dir: &std::path::Path, urls: &[&str], cap: u64) -> (Store, Arc<Endpoints>) {
     let urls: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
     let endpoints = Arc::new(Endpoints::new(&urls, cap));
-    let mut store = Store::open(dir).unwrap();
+    let store = Store::open(dir).unwrap();
     store.set_webhook_endpoints(endpoints.clone()).unwrap();
     (store, endpoints)
 }

@@ -15,14 +15,10 @@ use std::{
 };
 
 use rayon::prelude::*;
-use tari_wallet_sync_sse::{
-    envelope::{LABEL_SUBMISSION, SubmissionSecrets},
-    seal::{SealError, Sealed},
-};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
-use super::{Engine, blocking, output_keys, renumber_queue};
+use super::{Jobs, blocking, envelope, output_keys, renumber_queue};
 use crate::{
     cache::{CacheError, CacheView},
     recognize::WalletKey,
@@ -33,13 +29,13 @@ use crate::{
         clock::now_ms,
         error::{FailureCode, JobFailure, TOO_MANY_ATTEMPTS_MESSAGE},
         job::{Job, JobStatus},
-        store::{SUBMISSION_FORMAT, StoredResult},
+        job_store::{JobStoreError, StoredResult},
     },
     walletdb::Interrupt,
 };
 
 /// How one job of a pass ended.
-enum Outcome {
+pub(super) enum Outcome {
     Ready {
         artifact: Artifact,
         /// Scanned from a degraded source's last snapshot.
@@ -61,8 +57,8 @@ struct Member {
 }
 
 /// Runs passes until `shutdown`.
-pub(in crate::service) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
-    let threads = engine.config.scan_threads;
+pub(in crate::service) async fn run(jobs: Arc<Jobs>, shutdown: CancellationToken) {
+    let threads = jobs.config.scan_threads;
     let pool = match rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("tws-scan-{i}"))
@@ -77,17 +73,17 @@ pub(in crate::service) async fn run(engine: Arc<Engine>, shutdown: CancellationT
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = wait_for_work(&engine) => {}
+            _ = wait_for_work(&jobs) => {}
         }
         // Let jobs submitted together share the pass.
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(engine.config.batch_delay) => {}
+            _ = tokio::time::sleep(jobs.config.batch_delay) => {}
         }
         // The snapshot first: a source that stopped scanning meanwhile leaves the jobs queued.
         let snapshot = {
-            let engine = engine.clone();
-            match tokio::task::spawn_blocking(move || engine.source.pass_view()).await {
+            let jobs = jobs.clone();
+            match tokio::task::spawn_blocking(move || jobs.source.pass_view()).await {
                 Ok(Some(snapshot)) => snapshot,
                 Ok(None) => continue,
                 Err(error) => Err(CacheError::Io {
@@ -103,19 +99,19 @@ pub(in crate::service) async fn run(engine: Arc<Engine>, shutdown: CancellationT
                 .as_ref()
                 .map_or(1, |pass| output_keys(&pass.view, job.birthday))
         };
-        let batch = take_batch(&engine, price);
+        let batch = take_batch(&jobs, price);
         if batch.is_empty() {
             continue;
         }
         let pass_keys: u64 = batch.iter().map(|job| price(job)).sum();
         let ids: Vec<String> = batch.iter().map(|j| j.id.clone()).collect();
-        let store = engine.store.clone();
+        let store = jobs.store.clone();
         if blocking(move || store.mark_scanning(&ids)).await.is_err() {
-            requeue_in_memory(&engine, &batch);
+            requeue_in_memory(&jobs, &batch);
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        engine.pace.started(Instant::now(), pass_keys);
+        jobs.pace.started(Instant::now(), pass_keys);
         let cancel = Arc::new(AtomicBool::new(false));
         let stop_on_shutdown = {
             let (cancel, shutdown) = (cancel.clone(), shutdown.clone());
@@ -125,9 +121,9 @@ pub(in crate::service) async fn run(engine: Arc<Engine>, shutdown: CancellationT
             })
         };
         let pass = {
-            let (engine, pool, batch, cancel) = (engine.clone(), pool.clone(), batch.clone(), cancel.clone());
+            let (jobs, pool, batch, cancel) = (jobs.clone(), pool.clone(), batch.clone(), cancel.clone());
             let shutdown = shutdown.clone();
-            tokio::task::spawn_blocking(move || run_pass(&engine, &pool, snapshot, &batch, &cancel, &shutdown))
+            tokio::task::spawn_blocking(move || run_pass(&jobs, &pool, snapshot, &batch, &cancel, &shutdown))
         };
         let outcomes = match pass.await {
             Ok(outcomes) => outcomes,
@@ -138,18 +134,18 @@ pub(in crate::service) async fn run(engine: Arc<Engine>, shutdown: CancellationT
             }
         };
         stop_on_shutdown.abort();
-        engine.pace.finished(Instant::now(), pass_keys);
-        finish(&engine, batch, outcomes).await;
-        engine.registry().in_pass.clear();
+        jobs.pace.finished(Instant::now(), pass_keys);
+        finish(&jobs, batch, outcomes).await;
+        jobs.registry().in_pass.clear();
     }
     tracing::debug!("scheduler stopped");
 }
 
 /// Waits until jobs are queued and the source scans (the source's changes notify too).
-async fn wait_for_work(engine: &Engine) {
+async fn wait_for_work(jobs: &Jobs) {
     loop {
-        let notified = engine.queue_notify.notified();
-        if !engine.registry().queue.is_empty() && engine.lifecycle().scans() {
+        let notified = jobs.queue_notify.notified();
+        if !jobs.registry().queue.is_empty() && jobs.lifecycle().scans() {
             return;
         }
         notified.await;
@@ -158,9 +154,9 @@ async fn wait_for_work(engine: &Engine) {
 
 /// Takes the next pass's jobs off the queue, fairly between clients and within the pass's bounds priced
 /// against its snapshot, and marks them scanning (a job deleted meanwhile is left out).
-fn take_batch(engine: &Engine, price: impl Fn(&Job) -> u64) -> Vec<Arc<Job>> {
-    let bounds = engine.pass_bounds();
-    let mut registry = engine.registry();
+pub(super) fn take_batch(jobs: &Jobs, price: impl Fn(&Job) -> u64) -> Vec<Arc<Job>> {
+    let bounds = jobs.pass_bounds();
+    let mut registry = jobs.registry();
     let taken = registry.queue.take_pass(bounds, price);
     let mut batch = Vec::with_capacity(taken.len());
     for queued in taken {
@@ -175,8 +171,8 @@ fn take_batch(engine: &Engine, price: impl Fn(&Job) -> u64) -> Vec<Arc<Job>> {
 }
 
 /// Puts jobs back in their places in the queue, except those deleted meanwhile: a DELETE is final.
-fn requeue_in_memory(engine: &Engine, batch: &[Arc<Job>]) {
-    let mut registry = engine.registry();
+fn requeue_in_memory(jobs: &Jobs, batch: &[Arc<Job>]) {
+    let mut registry = jobs.registry();
     let mut back = Vec::new();
     for job in batch {
         let place = registry.in_pass.remove(&job.id);
@@ -192,7 +188,7 @@ fn requeue_in_memory(engine: &Engine, batch: &[Arc<Job>]) {
 
 /// One pass, on a blocking thread: open the keys, scan, build the files. Outcomes in batch order.
 fn run_pass(
-    engine: &Engine,
+    jobs: &Jobs,
     pool: &rayon::ThreadPool,
     snapshot: Result<PassView, CacheError>,
     batch: &[Arc<Job>],
@@ -215,7 +211,7 @@ fn run_pass(
             outcomes[index] = Some(Outcome::Dropped);
             continue;
         }
-        match open_keys(engine, job) {
+        match open_keys(jobs, job) {
             Ok(member) => members.push((index, member)),
             Err(failure) => outcomes[index] = Some(Outcome::Failed(failure)),
         }
@@ -253,7 +249,7 @@ fn run_pass(
         let elapsed = started.elapsed();
         let first = members.iter().map(|(_, m)| view.first_output_at(m.job.birthday)).min();
         let outputs = view.output_count().saturating_sub(first.unwrap_or(0));
-        let metrics = &engine.metrics;
+        let metrics = &jobs.metrics;
         metrics.passes.fetch_add(1, Ordering::Relaxed);
         metrics.pass_duration.observe(elapsed);
         metrics.outputs_scanned.fetch_add(outputs, Ordering::Relaxed);
@@ -276,7 +272,7 @@ fn run_pass(
                     members
                         .par_drain(..)
                         .zip(request_of.into_par_iter())
-                        .map(|((_, member), r)| build(engine, member, &results[r], &view, stale, shutdown))
+                        .map(|((_, member), r)| build(jobs, member, &results[r], &view, stale, shutdown))
                         .collect()
                 });
                 for (index, outcome) in indices.into_iter().zip(built) {
@@ -304,30 +300,22 @@ fn run_pass(
     outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Dropped)).collect()
 }
 
-/// Opens a job's sealed envelope from the store (the only place keys are ever opened). The spend key is
-/// the envelope's own: the store keeps none in the clear.
-fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
-    let parts = engine
+/// Opens a job's sealed envelope from the store (`envelope`, the one place envelopes are opened).
+fn open_keys(jobs: &Jobs, job: &Arc<Job>) -> Result<Member, JobFailure> {
+    let parts = jobs
         .store
         .sealed(&job.id)
         .map_err(|_| JobFailure::new(FailureCode::Internal, "the job store could not be read", true))?
         .ok_or_else(|| JobFailure::new(FailureCode::KeyMissing, "the job's key is no longer stored", false))?;
-    let unopenable = |_| {
+    let secrets = envelope::open_stored(&jobs.server_key, &parts).map_err(|_| {
         JobFailure::new(
             FailureCode::BadSeal,
             "the stored key no longer opens with the server key",
             false,
         )
-    };
-    if parts.format != SUBMISSION_FORMAT {
-        // Migration 5 failed every format-1 job still holding keys; a row of another format is not ours.
-        return Err(unopenable(SealError::Open));
-    }
-    let sealed = Sealed::from_bytes(&parts.sealed_envelope).map_err(unopenable)?;
-    let opened = engine.server_key.open(LABEL_SUBMISSION, &sealed).map_err(unopenable)?;
-    let secrets = SubmissionSecrets::from_plaintext(&opened).map_err(|_| unopenable(SealError::Open))?;
-    // The parser the submission was accepted with (`http::submit`): what passed there opens here.
-    let key = WalletKey::from_hex(&secrets.view_key, &secrets.spend_public_key)
+    })?;
+    // The parser the submission was accepted with: what passed there opens here.
+    let key = envelope::wallet_key(&secrets)
         .map_err(|e| JobFailure::new(FailureCode::Other(e.code()), e.to_string(), false))?;
     Ok(Member {
         job: job.clone(),
@@ -339,7 +327,7 @@ fn open_keys(engine: &Engine, job: &Arc<Job>) -> Result<Member, JobFailure> {
 /// Builds one job's file. The builder polls the job's deadline (`build_timeout`) and its cancellation (a
 /// `DELETE`, or shutdown), so neither a crafted wallet nor a slow build holds a scan thread for long.
 fn build(
-    engine: &Engine,
+    jobs: &Jobs,
     member: Member,
     result: &crate::scan::ScanResult,
     view: &CacheView,
@@ -365,9 +353,9 @@ fn build(
         ));
     }
     let cancelled = || member.job.is_cancelled() || shutdown.is_cancelled();
-    let interrupt = Interrupt::new(engine.config.build_timeout, &cancelled);
+    let interrupt = Interrupt::new(jobs.config.build_timeout, &cancelled);
     let started = Instant::now();
-    let built = engine.builder.build(
+    let built = jobs.builder.build(
         &member.key,
         member.password,
         member.job.birthday,
@@ -375,7 +363,7 @@ fn build(
         view,
         &interrupt,
     );
-    engine.metrics.build_duration.observe(started.elapsed());
+    jobs.metrics.build_duration.observe(started.elapsed());
     match built {
         // Deleted while it was built: a DELETE is final, whatever the build made of it.
         _ if member.job.is_cancelled() => Outcome::Dropped,
@@ -397,13 +385,13 @@ fn build(
 /// Records each outcome in the store (wiping the keys of every job whose scan ended) and in memory.
 /// Memory follows the store: a job is `ready` or `failed` only once the store says so and its keys are
 /// gone, and a job whose outcome cannot be written stays as the store holds it (`unrecorded`).
-async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcome>) {
-    let ttl = engine.config.result_ttl.as_millis() as u64;
+pub(super) async fn finish(jobs: &Arc<Jobs>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcome>) {
+    let ttl = jobs.config.result_ttl.as_millis() as u64;
     let mut requeue = Vec::new();
     let mut recorder = Recorder::default();
     for (job, outcome) in batch.into_iter().zip(outcomes) {
         let now = now_ms();
-        let store = engine.store.clone();
+        let store = jobs.store.clone();
         let id = job.id.clone();
         match outcome {
             Outcome::Ready {
@@ -420,19 +408,19 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 };
                 // On disk (sealed) before the store says ready, so a ready job has its file there unless
                 // the write failed; a crash in between leaves the job scanning, to be scanned again.
-                let on_disk = engine.persist_result(&job.id, &artifact).await;
+                let on_disk = jobs.persist_result(&job.id, &artifact).await;
                 let stored = result.clone();
                 if !recorder
                     .write(move || store.finish_ready(&id, &stored, now, now + ttl))
                     .await
                 {
                     // Still scanning in the store: its file is not a ready job's.
-                    engine.discard_result(&job.id).await;
-                    unrecorded(engine, &mut recorder, job, &mut requeue).await;
+                    jobs.discard_result(&job.id).await;
+                    unrecorded(jobs, &mut recorder, job, &mut requeue).await;
                     continue;
                 }
                 let size = result.size;
-                engine.held.hold(&job, artifact, on_disk);
+                jobs.held.hold(&job, artifact, on_disk);
                 let ready = JobStatus::Ready {
                     size,
                     sha256: result.sha256,
@@ -442,23 +430,23 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 };
                 if !job.advance(ready) {
                     // Deleted while its file was built or written: the DELETE stands, the file goes.
-                    engine.held.release(&job);
-                    engine.discard_result(&job.id).await;
+                    jobs.held.release(&job);
+                    jobs.discard_result(&job.id).await;
                     continue;
                 }
-                engine.metrics.jobs_ready.fetch_add(1, Ordering::Relaxed);
+                jobs.metrics.jobs_ready.fetch_add(1, Ordering::Relaxed);
                 let took = Duration::from_millis(now.saturating_sub(job.created_ms));
-                engine.metrics.job_duration.observe(took);
+                jobs.metrics.job_duration.observe(took);
                 tracing::info!(job = %job.id, size, stale, ms = took.as_millis() as u64, "job ready");
             }
             Outcome::Failed(failure)
-                if failure.retryable && job.attempts.load(Ordering::Relaxed) < engine.config.max_attempts =>
+                if failure.retryable && job.attempts.load(Ordering::Relaxed) < jobs.config.max_attempts =>
             {
                 tracing::warn!(job = %job.id, code = %failure.code, "job attempt failed; retrying");
-                engine.metrics.jobs_retried.fetch_add(1, Ordering::Relaxed);
+                jobs.metrics.jobs_retried.fetch_add(1, Ordering::Relaxed);
                 // Unwritten, the store still says scanning: the next pass and a restart take that as
                 // queued, the attempt counted either way.
-                let _ = blocking(move || store.requeue(&id)).await;
+                let _ = blocking(move || store.requeue(&id, false)).await;
                 requeue.push(job);
             }
             Outcome::Failed(failure) => {
@@ -467,7 +455,7 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                     .write(move || store.finish_failed(&id, code, &message, now, now + ttl))
                     .await
                 {
-                    unrecorded(engine, &mut recorder, job, &mut requeue).await;
+                    unrecorded(jobs, &mut recorder, job, &mut requeue).await;
                     continue;
                 }
                 let failed = JobStatus::Failed {
@@ -478,20 +466,20 @@ async fn finish(engine: &Arc<Engine>, batch: Vec<Arc<Job>>, outcomes: Vec<Outcom
                 if !job.advance(failed) {
                     continue;
                 }
-                engine.metrics.job_failed(failure.code.as_str());
+                jobs.metrics.job_failed(failure.code.as_str());
                 tracing::warn!(job = %job.id, code = %failure.code, "job failed");
             }
             Outcome::Interrupted => {
-                let _ = blocking(move || store.requeue_interrupted(&id)).await;
+                let _ = blocking(move || store.requeue(&id, true)).await;
             }
             Outcome::Dropped => {}
         }
     }
     if !requeue.is_empty() {
-        requeue_in_memory(engine, &requeue);
-        engine.queue_notify.notify_one();
+        requeue_in_memory(jobs, &requeue);
+        jobs.queue_notify.notify_one();
     }
-    let store = engine.store.clone();
+    let store = jobs.store.clone();
     let _ = blocking(move || store.checkpoint()).await;
 }
 
@@ -514,7 +502,7 @@ struct Recorder {
 impl Recorder {
     /// Runs `write` on the blocking pool, retried after each of `FINISH_RETRY_DELAYS` unless the store is
     /// down; whether it was made.
-    async fn write(&mut self, write: impl Fn() -> Result<(), rusqlite::Error> + Clone + Send + 'static) -> bool {
+    async fn write(&mut self, write: impl Fn() -> Result<(), JobStoreError> + Clone + Send + 'static) -> bool {
         let retries = if self.store_down {
             &[][..]
         } else {
@@ -538,18 +526,18 @@ impl Recorder {
 /// attempts left it is scanned again (the next pass counts the attempt in the store, and a restart
 /// would queue it as well). After its last one it fails with `TOO_MANY_ATTEMPTS` if the store takes
 /// that; if not, it stays scanning and out of the queue, never scanned again, until a restart fails it
-/// with that code (`Engine::recover`).
-async fn unrecorded(engine: &Arc<Engine>, recorder: &mut Recorder, job: Arc<Job>, requeue: &mut Vec<Arc<Job>>) {
-    if job.attempts.load(Ordering::Relaxed) < engine.config.max_attempts {
+/// with that code (`Jobs::recover`).
+async fn unrecorded(jobs: &Arc<Jobs>, recorder: &mut Recorder, job: Arc<Job>, requeue: &mut Vec<Arc<Job>>) {
+    if job.attempts.load(Ordering::Relaxed) < jobs.config.max_attempts {
         tracing::error!(job = %job.id, "the job's outcome could not be stored; it will be scanned again");
-        let (store, id) = (engine.store.clone(), job.id.clone());
-        let _ = blocking(move || store.requeue(&id)).await;
+        let (store, id) = (jobs.store.clone(), job.id.clone());
+        let _ = blocking(move || store.requeue(&id, false)).await;
         requeue.push(job);
         return;
     }
     let now = now_ms();
-    let expires_ms = now + engine.config.result_ttl.as_millis() as u64;
-    let (store, id) = (engine.store.clone(), job.id.clone());
+    let expires_ms = now + jobs.config.result_ttl.as_millis() as u64;
+    let (store, id) = (jobs.store.clone(), job.id.clone());
     let recorded = recorder
         .write(move || {
             store.finish_failed(
@@ -575,7 +563,7 @@ async fn unrecorded(engine: &Arc<Engine>, recorder: &mut Recorder, job: Arc<Job>
         expires_ms,
     };
     if job.advance(failed) {
-        engine.metrics.job_failed(FailureCode::TooManyAttempts.as_str());
+        jobs.metrics.job_failed(FailureCode::TooManyAttempts.as_str());
         tracing::warn!(job = %job.id, code = %FailureCode::TooManyAttempts, "job failed");
     }
 }

@@ -19,19 +19,26 @@ use std::{
 };
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
-use tari_wallet_sync_sse::seal::{SealError, Sealed, seal};
+use tari_wallet_sync_sse::{
+    envelope::SubmissionSecrets,
+    seal::{SealError, Sealed},
+};
 
-use super::{Engine, Registry, blocking, output_keys, renumber_queue};
+use super::{
+    Jobs, Registry, blocking,
+    envelope::{self, OpenError},
+    output_keys, renumber_queue,
+};
 use crate::{
-    recognize::WalletKey,
+    recognize::{KeyError, WalletKey},
     service::{
         client::{Client, Port},
         clock::now_ms,
         error::ApiError,
         fair_queue::Lane,
         job::{Job, JobStatus, new_job_id},
+        job_store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
         limits::Refused,
-        store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
     },
 };
 
@@ -72,16 +79,16 @@ fn admits(used: usize, capacity: usize, holds: usize) -> bool {
 /// Queue slots promised to a submission still being written to the store; given back when dropped,
 /// whatever ends the submission.
 struct Reservation {
-    engine: Arc<Engine>,
+    jobs: Arc<Jobs>,
     bucket: IpAddr,
 }
 
 impl Reservation {
-    fn take(engine: &Arc<Engine>, registry: &mut Registry, bucket: IpAddr) -> Reservation {
+    fn take(jobs: &Arc<Jobs>, registry: &mut Registry, bucket: IpAddr) -> Reservation {
         registry.reserved += 1;
         *registry.reserved_by.entry(bucket).or_insert(0) += 1;
         Reservation {
-            engine: engine.clone(),
+            jobs: jobs.clone(),
             bucket,
         }
     }
@@ -89,7 +96,7 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let mut registry = self.engine.registry();
+        let mut registry = self.jobs.registry();
         registry.reserved -= 1;
         if let Some(count) = registry.reserved_by.get_mut(&self.bucket) {
             *count -= 1;
@@ -155,7 +162,7 @@ impl Holdings {
     }
 }
 
-impl Engine {
+impl Jobs {
     /// Any API request from `client`.
     pub fn check_request_rate(&self, client: &Client) -> Result<(), ApiError> {
         self.ip_requests
@@ -187,10 +194,24 @@ impl Engine {
         }
     }
 
+    /// Opens a submission's envelope (`envelope`, the one place envelopes are opened): `BAD_SEAL` for
+    /// one not sealed to this server or tampered with, `BAD_ENVELOPE` for one that holds no submission.
+    pub fn open_envelope(&self, sealed: &Sealed) -> Result<SubmissionSecrets, ApiError> {
+        envelope::open(&self.server_key, sealed).map_err(|error| match error {
+            OpenError::Seal(error) => ApiError::from(error),
+            OpenError::Contents => ApiError::BadEnvelope,
+        })
+    }
+
+    /// The wallet key `secrets` carry, read with the parser the scan reads it with.
+    pub fn wallet_key(&self, secrets: &SubmissionSecrets) -> Result<WalletKey, KeyError> {
+        envelope::wallet_key(secrets)
+    }
+
     /// Seals a plain submission to the server's own key, so the store never holds it in the clear.
     /// `SealError::TooLong` for a plaintext no box holds (the caller checks the fields' sizes first).
-    pub fn seal_to_self(&self, label: &[u8], plaintext: &[u8]) -> Result<Sealed, SealError> {
-        seal(&self.server_key.public_key(), label, plaintext)
+    pub fn seal_to_self(&self, secrets: &SubmissionSecrets) -> Result<Sealed, SealError> {
+        envelope::seal_to_self(&self.server_key, secrets)
     }
 
     /// The keyed fingerprint of a wallet: its public view key, what the per-wallet limit keys on. (Not
@@ -209,8 +230,8 @@ impl Engine {
     /// envelope was accepted as before. Runs on a task of its own, so a request that goes away meanwhile
     /// leaves nothing half done.
     pub async fn submit(self: &Arc<Self>, submission: Submission, client: Client) -> Result<Submitted, ApiError> {
-        let engine = self.clone();
-        tokio::spawn(async move { engine.accept(submission, client).await })
+        let jobs = self.clone();
+        tokio::spawn(async move { jobs.accept(submission, client).await })
             .await
             .map_err(|error| {
                 tracing::error!(%error, "the submission task failed");
@@ -237,8 +258,8 @@ impl Engine {
         }
         let wallet = self.wallet_fingerprint(&submission.key);
         let cost = {
-            let (engine, birthday) = (self.clone(), submission.birthday);
-            tokio::task::spawn_blocking(move || engine.source.pricing_view().map(|view| output_keys(&view, birthday)))
+            let (jobs, birthday) = (self.clone(), submission.birthday);
+            tokio::task::spawn_blocking(move || jobs.source.pricing_view().map(|view| output_keys(&view, birthday)))
                 .await
                 .unwrap_or(None)
         };

@@ -1,4 +1,4 @@
-//! Engine: the job domain's one facade, which the HTTP edge and the background operations talk to. Owns
+//! Jobs: the job domain's one facade, which the HTTP edge and the background operations talk to. Owns
 //! the job registry (memory) over the job store and the result files (disk), the sealing key, rate
 //! limiters, metrics, the service's phase and its cache source (their lifecycle); its fields are private,
 //! read by its children (`submission`: admission; `scheduler`: passes; `results`: files at rest) and
@@ -15,9 +15,16 @@ use std::{
     time::SystemTime,
 };
 
+mod data_dir;
+pub(super) mod envelope;
 mod results;
 pub(super) mod scheduler;
 pub(super) mod submission;
+#[cfg(test)]
+mod tests;
+
+pub use data_dir::create_private_dir;
+use data_dir::warn_if_key_beside_store;
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
 use tari_wallet_sync_sse::seal::ServerKey;
@@ -34,6 +41,7 @@ use super::{
     fair_queue::{FairQueue, Lane, PassBounds, Queued},
     held_files::HeldFiles,
     job::{Job, JobStatus, plausible_job_id},
+    job_store::{JobStore, JobStoreError, StoredJob, StoredState},
     keyfile,
     lifecycle::{Lifecycle, SourceReport},
     limits::{ClientLimiter, Limiter},
@@ -41,7 +49,7 @@ use super::{
     pace::Pace,
     result_store::{RESULT_LOST_MESSAGE, ResultStore},
     slots::Streams,
-    store::{Store, StoredJob, StoredState},
+    store::SqliteJobStore,
     tickets::{self, Tickets},
     webhook::{WebhookSetup, endpoint::Endpoints},
 };
@@ -55,22 +63,35 @@ pub(super) enum Phase {
     Stopped = 2,
 }
 
+/// The jobs held in memory and the queue, under one lock (`Jobs::registry`); read and written by this
+/// module and its children only.
 #[derive(Default)]
-pub(super) struct Registry {
-    pub jobs: HashMap<String, Arc<Job>>,
-    pub queue: FairQueue,
+struct Registry {
+    jobs: HashMap<String, Arc<Job>>,
+    queue: FairQueue,
     /// Queue slots promised to submissions still being written to the store (`submission::Reservation`),
     /// in all and per client.
-    pub reserved: usize,
-    pub reserved_by: HashMap<IpAddr, usize>,
+    reserved: usize,
+    reserved_by: HashMap<IpAddr, usize>,
     /// The jobs of the running pass as they were queued, to put back in their places if the pass gives
     /// them back (a retry, an interrupted or failed pass).
-    pub in_pass: HashMap<String, Queued>,
+    in_pass: HashMap<String, Queued>,
 }
 
-pub struct Engine {
+/// What the job domain is made of, besides what it makes itself.
+struct Parts {
     config: ServiceConfig,
-    store: Store,
+    source: CacheSource,
+    builder: Arc<dyn ResultBuilder>,
+    store: Arc<dyn JobStore>,
+    results: ResultStore,
+    server_key: ServerKey,
+    webhooks: Option<WebhookSetup>,
+}
+
+pub struct Jobs {
+    config: ServiceConfig,
+    store: Arc<dyn JobStore>,
     results: ResultStore,
     server_key: ServerKey,
     fingerprint_key: Zeroizing<[u8; 32]>,
@@ -100,42 +121,71 @@ pub struct Engine {
     source: CacheSource,
 }
 
-impl Engine {
-    /// Opens the data directory (key, store), checks a directory source's cache and reloads the jobs of
-    /// earlier runs. Blocking: call it on the blocking pool.
+impl Jobs {
+    /// Opens the data directory (key, result files, and the SQLite job store unless `store` is given),
+    /// checks a directory source's cache and reloads the jobs of earlier runs. Blocking: call it on the
+    /// blocking pool.
     pub fn open(
         config: ServiceConfig,
         mut source: CacheSource,
         builder: Arc<dyn ResultBuilder>,
-    ) -> Result<Engine, ServiceError> {
+        store: Option<Arc<dyn JobStore>>,
+    ) -> Result<Jobs, ServiceError> {
         config.validate().map_err(ServiceError::Config)?;
         source.set_unsynced_node(config.unsynced_node);
         create_private_dir(&config.data_dir)?;
         let key_file = config.server_key_path();
         let server_key = keyfile::load_or_create(&key_file)?;
         warn_if_key_beside_store(&config, &key_file);
-        let mut store = Store::open(&config.data_dir)?;
+        let store = match store {
+            Some(store) => store,
+            None => Arc::new(SqliteJobStore::open(&config.data_dir)?),
+        };
         let webhooks = WebhookSetup::load(&config)?;
         let endpoints = Endpoints::new(&config.webhook_urls, config.webhook_max_queued);
-        store
-            .set_webhook_endpoints(Arc::new(endpoints))
-            .map_err(|e| ServiceError::Store {
-                path: config.data_dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
         let data_dir = config.data_dir.display().to_string();
-        let store_error = |e: rusqlite::Error| ServiceError::Store {
+        let store_error = |e: JobStoreError| ServiceError::Store {
             path: data_dir.clone(),
-            reason: e.to_string(),
+            reason: e.reason,
         };
-        let expected = store.ready_files_expected().map_err(store_error)?;
+        store.attach_webhooks(Arc::new(endpoints)).map_err(store_error)?;
+        let stored = store.load().map_err(store_error)?;
+        // What `results/` holds: ready jobs whose file was written (a token holds its sealed key).
+        let expected = stored
+            .iter()
+            .filter(|job| job.state == StoredState::Ready && job.file_written)
+            .count() as u64;
         let results = ResultStore::open(&config.data_dir, expected)
             .map_err(|e| ServiceError::Config(format!("opening the result files: {e}")))?;
-        let boot = store.next_boot().map_err(store_error)?;
         source.check().map_err(|(path, e)| ServiceError::Cache {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
+        let parts = Parts {
+            config,
+            source,
+            builder,
+            store,
+            results,
+            server_key,
+            webhooks,
+        };
+        Jobs::assemble(parts, stored).map_err(store_error)
+    }
+
+    /// The job domain over what `open` opened (or a test made), with the jobs `stored` reloaded
+    /// (`recover`). Reads no file and binds nothing.
+    fn assemble(parts: Parts, stored: Vec<StoredJob>) -> Result<Jobs, JobStoreError> {
+        let Parts {
+            config,
+            source,
+            builder,
+            store,
+            results,
+            server_key,
+            webhooks,
+        } = parts;
+        let boot = store.next_boot()?;
         let fingerprint_key = {
             let mut hasher = Blake2b::<U32>::new();
             hasher.update(b"tari-wallet-sync/fingerprint-key/v1");
@@ -143,7 +193,7 @@ impl Engine {
             Zeroizing::new(<[u8; 32]>::from(hasher.finalize()))
         };
         let (max_keys, multiple) = (config.max_tracked_clients, config.ipv6_aggregate_multiple);
-        let engine = Engine {
+        let jobs = Jobs {
             ip_submissions: ClientLimiter::new(config.submit_rate_per_ip, multiple, max_keys),
             ip_requests: ClientLimiter::new(config.request_rate_per_ip, multiple, max_keys),
             ip_operations: ClientLimiter::new(config.ops_rate_per_ip, multiple, max_keys),
@@ -171,8 +221,8 @@ impl Engine {
             phase: AtomicU8::new(Phase::Serving as u8),
             source,
         };
-        engine.recover().map_err(store_error)?;
-        Ok(engine)
+        jobs.recover(stored)?;
+        Ok(jobs)
     }
 
     /// Reloads stored jobs: queued and interrupted scans queue again (in submission order), unless they
@@ -181,13 +231,13 @@ impl Engine {
     /// if its sealed file is on disk (opened by its first download, `result_store`), or if that cannot
     /// be told now (its first download decides); it fails with `RESULT_LOST` only when the file is
     /// certainly not there. Files of no ready job are removed.
-    fn recover(&self) -> Result<(), rusqlite::Error> {
+    fn recover(&self, stored_jobs: Vec<StoredJob>) -> Result<(), JobStoreError> {
         let now = now_ms();
         let expires = now + self.config.result_ttl.as_millis() as u64;
         let pricing = self.source.pricing_view();
         let mut registry = self.registry();
         let mut with_files = std::collections::HashSet::new();
-        for stored in self.store.load()? {
+        for stored in stored_jobs {
             let status = match stored.state {
                 StoredState::Queued | StoredState::Scanning if stored.attempts >= self.config.max_attempts => {
                     self.store.finish_failed(
@@ -205,7 +255,7 @@ impl Engine {
                     }
                 }
                 StoredState::Queued | StoredState::Scanning => {
-                    self.store.requeue(&stored.id)?;
+                    self.store.requeue(&stored.id, false)?;
                     JobStatus::Queued { position: 0 }
                 }
                 StoredState::Ready => match stored.result.clone().filter(|_| self.file_kept(&stored)) {
@@ -302,7 +352,7 @@ impl Engine {
         })
     }
 
-    pub(super) fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -326,7 +376,7 @@ impl Engine {
 
     /// The job store as the webhook sender's outbox: events are queued with each job's change, the
     /// sender reads what is due and records outcomes.
-    pub(super) fn outbox(&self) -> &Store {
+    pub(super) fn outbox(&self) -> &Arc<dyn JobStore> {
         &self.store
     }
 
@@ -414,7 +464,7 @@ impl Engine {
         if matches!(status, JobStatus::Ready { .. }) && job.artifact().is_none() {
             return self.load_result(job, token).await;
         }
-        let held = Engine::held_artifact(job, status);
+        let held = Jobs::held_artifact(job, status);
         if held.is_ok() {
             self.held.touch(&job.id);
         }
@@ -422,7 +472,7 @@ impl Engine {
     }
 
     /// The file held in memory, or why there is none (a ready job without one has just expired).
-    pub(super) fn held_artifact(job: &Job, status: JobStatus) -> Result<Arc<Artifact>, ApiError> {
+    fn held_artifact(job: &Job, status: JobStatus) -> Result<Arc<Artifact>, ApiError> {
         match status {
             JobStatus::Ready { .. } => job.artifact().ok_or(ApiError::ResultExpired),
             JobStatus::Failed { code, message, .. } => Err(ApiError::JobFailed { code, message }),
@@ -524,11 +574,6 @@ impl Engine {
         }
     }
 
-    /// Calls on the job store so far (tests: a scrape must make none).
-    pub fn store_calls(&self) -> u64 {
-        self.store.calls()
-    }
-
     /// What the next pass may take: `max_batch_keys` jobs, and `max_pass_output_keys` output-keys or, if
     /// that is 0, what `pass_target` lasts at the measured pace.
     pub(super) fn pass_bounds(&self) -> PassBounds {
@@ -573,7 +618,7 @@ pub(super) fn scan_threads(configured: usize) -> usize {
 
 /// Runs a store call on the blocking pool; a failure is logged and answered as `INTERNAL`.
 pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, rusqlite::Error> + Send + 'static,
+    f: impl FnOnce() -> Result<T, JobStoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(value)) => Ok(value),
@@ -585,61 +630,5 @@ pub(super) async fn blocking<T: Send + 'static>(
             tracing::error!(%error, "job store task");
             Err(ApiError::Internal)
         }
-    }
-}
-
-/// Creates the data directory owner-only (0700, and so any parent it creates), or narrows an existing one
-/// that others may enter, with a warning: it holds the job store and, by default, the server key. Every
-/// creator of the directory calls this first (the plugin too), so it is 0700 whoever comes first.
-pub fn create_private_dir(dir: &std::path::Path) -> Result<(), ServiceError> {
-    let fail = |e: std::io::Error| ServiceError::Config(format!("creating {}: {e}", dir.display()));
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        match std::fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => {
-                let mode = meta.permissions().mode();
-                if mode & 0o077 != 0 {
-                    tracing::warn!(path = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory was open to other users; setting 0700");
-                    if let Err(error) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
-                        tracing::warn!(path = %dir.display(), %error, "cannot narrow the data directory");
-                    }
-                }
-                Ok(())
-            }
-            Ok(_) => Err(fail(std::io::Error::other("not a directory"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(fail),
-            Err(e) => Err(fail(e)),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::create_dir_all(dir).map_err(fail)
-    }
-}
-
-/// The server key opens every queued job's envelope: kept in the job store's directory, a copy of that
-/// directory (a backup) opens them too. Says so, and about a key file left there after the key moved.
-fn warn_if_key_beside_store(config: &ServiceConfig, key_file: &std::path::Path) {
-    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).ok();
-    let data_dir = canonical(&config.data_dir);
-    let key_dir = key_file.parent().and_then(canonical);
-    if data_dir.is_some() && data_dir == key_dir {
-        tracing::warn!(
-            key = %key_file.display(),
-            "the server key shares the job store's directory: a copy of it opens every queued job; set \
-             server_key_file (or a systemd credential named server-key) to keep it apart"
-        );
-    } else if config.data_dir.join(keyfile::FILE_NAME).exists() {
-        tracing::warn!(
-            left = %config.data_dir.join(keyfile::FILE_NAME).display(),
-            key = %key_file.display(),
-            "a server key file is still in the data directory; remove it once the key in use is the one \
-             elsewhere"
-        );
     }
 }

@@ -1,12 +1,12 @@
-//! The engine's result files: a finished file written to disk sealed under a key only the job's tokens
+//! The job domain's result files: a finished file written to disk sealed under a key only the job's tokens
 //! open, reopened by a download after a restart, and a job failed `RESULT_LOST` when its file is gone.
-//! The file format and the folder are `result_store`'s; this is when the engine uses them.
+//! The file format and the folder are `result_store`'s; this is when the job domain uses them.
 
 use std::sync::{Arc, atomic::Ordering};
 
 use zeroize::Zeroizing;
 
-use super::Engine;
+use super::Jobs;
 use crate::service::{
     artifact::Artifact,
     clock::now_ms,
@@ -20,14 +20,14 @@ enum LoadError {
     /// This token has no sealed file key that opens (a write that failed, a token from before schema 2).
     Token,
     File(FileError),
-    Store(rusqlite::Error),
+    Store(crate::service::job_store::JobStoreError),
 }
 
-impl Engine {
+impl Jobs {
     /// Writes a finished file to disk, encrypted under a new key sealed to every token of the job. Returns
     /// the key (for tokens added later), or `None` if the file could not be written: the job is still
     /// ready, its file just does not survive a restart.
-    pub(in crate::service) async fn persist_result(&self, job_id: &str, artifact: &Arc<Artifact>) -> bool {
+    pub(super) async fn persist_result(&self, job_id: &str, artifact: &Arc<Artifact>) -> bool {
         let (store, results, id) = (self.store.clone(), self.results.clone(), job_id.to_string());
         let artifact = artifact.clone();
         let sealing_key = FileKey::new(rand::random());
@@ -67,7 +67,7 @@ impl Engine {
     }
 
     /// Removes a job's file (deleted while it was written).
-    pub(in crate::service) async fn discard_result(&self, id: &str) {
+    pub(super) async fn discard_result(&self, id: &str) {
         let (results, id) = (self.results.clone(), id.to_string());
         let _ = tokio::task::spawn_blocking(move || results.remove(&id)).await;
     }
@@ -75,11 +75,11 @@ impl Engine {
     /// A ready job's file from disk, opened with `token` (already checked against the job's hashes), then
     /// held in memory again. A file that is missing or does not open fails the job with `RESULT_LOST`; a
     /// token without a sealed file key of its own is refused with that code, the job left as it is.
-    pub(in crate::service) async fn load_result(&self, job: &Arc<Job>, token: &str) -> Result<Arc<Artifact>, ApiError> {
+    pub(super) async fn load_result(&self, job: &Arc<Job>, token: &str) -> Result<Arc<Artifact>, ApiError> {
         let _one_at_a_time = job.loading.lock().await;
         let status = job.status();
         let (JobStatus::Ready { sha256, .. }, None) = (&status, job.artifact()) else {
-            return Engine::held_artifact(job, status);
+            return Jobs::held_artifact(job, status);
         };
         let sha256: [u8; 32] = hex::decode(sha256)
             .ok()
