@@ -128,9 +128,17 @@ const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 
 /// Resolves the configuration from `flags`, the process environment and the file.
 pub fn load(flags: &Flags) -> Result<Config> {
-    let env: BTreeMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with(env::PREFIX) || k == CREDENTIALS_DIRECTORY)
-        .collect();
+    // `vars_os`: `vars` panics on another program's variable that is not UTF-8.
+    let mut env = BTreeMap::new();
+    for (name, value) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with(env::PREFIX) || name == CREDENTIALS_DIRECTORY {
+            let value = value
+                .into_string()
+                .map_err(|_| ConfigError::invalid(&name, ValueSource::Env { variable: name.clone() }, "not UTF-8"))?;
+            env.insert(name, value);
+        }
+    }
     resolve(flags, &env)
 }
 
@@ -169,7 +177,7 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
         layers.push(Layer::file(path)?);
     }
     layers.push(env_layer);
-    layers.push(Layer::flags(flags));
+    layers.push(Layer::flags(flags)?);
     let layers = Layers(layers);
 
     let figment = layers

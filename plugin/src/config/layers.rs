@@ -115,11 +115,12 @@ impl Layer {
         Ok(layer)
     }
 
-    /// The flags given.
-    pub fn flags(flags: &Flags) -> Layer {
+    /// The flags given. A path that is not UTF-8 is refused rather than dropped.
+    pub fn flags(flags: &Flags) -> anyhow::Result<Layer> {
         let given = match Value::serialize(flags) {
             Ok(Value::Dict(_, dict)) => dict,
-            _ => Dict::new(),
+            Ok(_) => Dict::new(),
+            Err(error) => anyhow::bail!("a flag's value cannot be read ({error}): paths must be UTF-8"),
         };
         let values = given
             .into_iter()
@@ -128,7 +129,7 @@ impl Layer {
                 (key, (value, ValueSource::Flag { flag }))
             })
             .collect();
-        Layer { name: "flags", values }
+        Ok(Layer { name: "flags", values })
     }
 
     /// Where this layer's value of `key` came from, if it has one.
