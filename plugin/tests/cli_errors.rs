@@ -145,10 +145,69 @@ fn serve_refuses_an_unknown_variable_naming_the_nearest() {
     );
     assert!(!ok);
     assert!(
-        stderr.starts_with("error: unknown environment variable TWS_NODEURL; did you mean TWS_NODE_URL?\n"),
+        stderr.starts_with(
+            "error: unknown environment variable TWS_NODEURL; did you mean TWS_NODE_URL? [UNKNOWN_VARIABLE]\n"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("\ncode: UNKNOWN_VARIABLE\n"), "{stderr}");
     assert!(!data.exists(), "nothing created");
     assert_no_backtrace(&stderr);
+}
+
+/// A bad value stops `serve` in one line naming the key, where the value came from (the file and its key,
+/// the variable, the flag) and why, with its code; an unknown file key names the nearest known one.
+#[test]
+fn serve_refuses_bad_values_naming_the_key_and_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("tws.toml");
+    let serve = |env: &[(&str, &str)], flags: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"serve", &"--config", &config, &"--data-dir", &data];
+        args.extend_from_slice(flags);
+        let (ok, _, stderr) = run_with_env(env, &args);
+        assert!(!ok, "refused: {stderr}");
+        assert_no_backtrace(&stderr);
+        eprintln!("{stderr}");
+        stderr
+    };
+    let file = config.display().to_string();
+    std::fs::write(
+        &config,
+        "[wallet_sync]\nnode_url = \"http://127.0.0.1:9\"\nresult_ttl = \"10y\"\n",
+    )
+    .unwrap();
+    let stderr = serve(&[], &[]);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: result_ttl (from {file}, key result_ttl): `10y`: use s, m, h, d or ms [INVALID_VALUE]\n"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\ncode: INVALID_VALUE\n"), "{stderr}");
+
+    std::fs::write(&config, "[wallet_sync]\nnode_url = \"http://127.0.0.1:9\"\n").unwrap();
+    let stderr = serve(&[("TWS_MAX_QUEUED_JOBS", "0")], &[]);
+    assert!(
+        stderr.starts_with(
+            "error: max_queued_jobs (from environment variable TWS_MAX_QUEUED_JOBS): must be at least 1 [INVALID_VALUE]\n"
+        ),
+        "{stderr}"
+    );
+    let stderr = serve(&[], &[&"--listen", &"nowhere"]);
+    assert!(
+        stderr.starts_with("error: listen (from flag --listen): ") && stderr.contains("[INVALID_VALUE]\n"),
+        "{stderr}"
+    );
+
+    std::fs::write(&config, "[wallet_sync]\nresult_tll = \"1h\"\n").unwrap();
+    let stderr = serve(&[], &[]);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: unknown key `result_tll` ({file}, key result_tll); did you mean result_ttl? [UNKNOWN_KEY]\n"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\ncode: UNKNOWN_KEY\n"), "{stderr}");
+    assert!(!data.exists(), "nothing created");
 }

@@ -15,7 +15,8 @@ use std::{
 };
 
 use http::{HeaderMap, HeaderName, header::FORWARDED};
-use ipnet::IpNet;
+
+pub use super::config::{ClientRules, ForwardedHeader};
 
 /// Which listener a request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,25 +37,7 @@ pub struct Client {
     pub aggregate: Option<IpAddr>,
 }
 
-/// The header a trusted proxy appends the address of its own peer to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ForwardedHeader {
-    /// `X-Forwarded-For: client, proxy1, ...` (nginx `$proxy_add_x_forwarded_for`, HAProxy
-    /// `option forwardedfor`, AWS ALB, Traefik).
-    #[default]
-    XForwardedFor,
-    /// `Forwarded: for=client, for=proxy1` (RFC 7239), for proxies configured to append it.
-    Forwarded,
-}
-
 impl ForwardedHeader {
-    pub fn name(self) -> &'static str {
-        match self {
-            ForwardedHeader::XForwardedFor => "x-forwarded-for",
-            ForwardedHeader::Forwarded => "forwarded",
-        }
-    }
-
     fn header(self) -> HeaderName {
         match self {
             ForwardedHeader::XForwardedFor => HeaderName::from_static("x-forwarded-for"),
@@ -66,41 +49,6 @@ impl ForwardedHeader {
         match self {
             ForwardedHeader::XForwardedFor => ForwardedHeader::Forwarded,
             ForwardedHeader::Forwarded => ForwardedHeader::XForwardedFor,
-        }
-    }
-}
-
-impl std::str::FromStr for ForwardedHeader {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "x-forwarded-for" => Ok(ForwardedHeader::XForwardedFor),
-            "forwarded" => Ok(ForwardedHeader::Forwarded),
-            other => Err(format!("`{other}` is not one of x-forwarded-for, forwarded")),
-        }
-    }
-}
-
-/// How the service tells clients apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRules {
-    /// Peers whose forwarding header is believed (a reverse proxy, a load balancer).
-    pub trusted_proxies: Vec<IpNet>,
-    /// The one header those proxies append to.
-    pub forwarded_header: ForwardedHeader,
-    /// IPv6 addresses sharing this many leading bits are one client for limits (64: a subnet).
-    pub ipv6_prefix_len: u8,
-    /// IPv6 clients sharing this many leading bits are one aggregate with limits of its own (48: a site).
-    pub ipv6_aggregate_prefix_len: u8,
-}
-
-impl Default for ClientRules {
-    fn default() -> Self {
-        ClientRules {
-            trusted_proxies: Vec::new(),
-            forwarded_header: ForwardedHeader::XForwardedFor,
-            ipv6_prefix_len: 64,
-            ipv6_aggregate_prefix_len: 48,
         }
     }
 }

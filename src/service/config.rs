@@ -1,14 +1,19 @@
-//! Service config: every knob of the HTTP service with its default and the reason for its bound. The
-//! binary fills it from flags, `TWS_` environment variables and the TOML file (`docs/config.md`); the
-//! library never reads the environment itself.
+//! Service config: every knob of the HTTP service with its default and the reason for its bound. It is
+//! the configuration schema's service section: `ServiceConfig` is deserialized as it is (serde, unknown
+//! keys refused, missing keys from `Default`), each value by its own form (`values`), then checked
+//! (`validate`). The binary layers the TOML file, `TWS_` environment variables and flags over it
+//! (`docs/config.md`); the library never reads the environment itself. A leaf: it imports nothing of the
+//! service.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-mod values;
+mod clients;
+mod validate;
+pub mod values;
 
-pub use values::{SERVER_KEY_FILE_NAME, validate_origin, validate_webhook_url};
-
-pub use super::client::{ClientRules, ForwardedHeader};
+pub use clients::{ClientRules, ForwardedHeader};
+pub use validate::InvalidSetting;
+pub use values::{RateLimit, SERVER_KEY_FILE_NAME, parse_duration, parse_rate, validate_origin, validate_webhook_url};
 
 /// Who may send a plain (unsealed) `view_key`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -21,6 +26,16 @@ pub enum PlainKeyPolicy {
     Always,
     /// Nobody: every view key must be sealed.
     Never,
+}
+
+impl std::fmt::Display for PlainKeyPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PlainKeyPolicy::Loopback => "loopback",
+            PlainKeyPolicy::Always => "always",
+            PlainKeyPolicy::Never => "never",
+        })
+    }
 }
 
 impl std::str::FromStr for PlainKeyPolicy {
@@ -46,6 +61,15 @@ pub enum UnsyncedNode {
     Wait,
 }
 
+impl std::fmt::Display for UnsyncedNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UnsyncedNode::Stale => "stale",
+            UnsyncedNode::Wait => "wait",
+        })
+    }
+}
+
 impl std::str::FromStr for UnsyncedNode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -64,23 +88,10 @@ pub struct TlsPaths {
     pub key: PathBuf,
 }
 
-/// A token bucket: `per_window` requests per `window` on average, bursts of up to `per_window`.
-/// `per_window == 0` turns the limit off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub per_window: u32,
-    pub window: Duration,
-}
-
-impl RateLimit {
-    pub const OFF: RateLimit = RateLimit {
-        per_window: 0,
-        window: Duration::from_secs(1),
-    };
-}
-
-/// The HTTP service's configuration.
-#[derive(Debug, Clone)]
+/// The HTTP service's configuration: the schema's service section (every field but the few marked
+/// `skip` is a key of the same name).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Holds the job store (`jobs.sqlite`), the sealed result files (`results/`) and, unless
     /// `server_key_file` puts it elsewhere, the sealing key (`server-key`).
@@ -89,13 +100,17 @@ pub struct ServiceConfig {
     /// then opens no envelope. `None`: `DATA_DIR/server-key`. Created (0600) if missing.
     pub server_key_file: Option<PathBuf>,
     /// The output cache the scans read.
+    #[serde(skip)]
     pub cache_dir: PathBuf,
     /// Serve HTTPS (ALPN h2 and http/1.1) instead of cleartext HTTP/1.1 + h2c.
+    #[serde(skip)]
     pub tls: Option<TlsPaths>,
     /// How long a finished job's file (or failure) stays available: `TWS_RESULT_TTL`.
+    #[serde(with = "values::duration")]
     pub result_ttl: Duration,
     /// An envelope sealed more than this before or after the server's clock is refused; the server
     /// remembers every envelope it opened for this long after its timestamp, so none can be replayed.
+    #[serde(with = "values::duration")]
     pub submission_window: Duration,
     /// Jobs waiting for a scan. Beyond it submissions get 503 + Retry-After: a queue longer than a few
     /// passes only makes every wallet wait longer.
@@ -107,6 +122,7 @@ pub struct ServiceConfig {
     /// of 64 keys takes ~64x one key: the bound keeps the first job of a pass from waiting too long.
     pub max_batch_keys: usize,
     /// A pass waits this long after the first queued job for others to join it.
+    #[serde(with = "values::duration")]
     pub batch_delay: Duration,
     /// Scan threads (0: one per core).
     pub scan_threads: usize,
@@ -116,10 +132,12 @@ pub struct ServiceConfig {
     /// `BUILD_TIMEOUT` and its scan thread is free again. A 100,000-output wallet builds in under 20 s on
     /// two cores, so the default leaves a whale's wallet room while no crafted wallet holds a thread for
     /// long.
+    #[serde(with = "values::duration")]
     pub build_timeout: Duration,
     /// Period of the background check of the served cache (every byte against its checksum, one segment
     /// at a time at a fifth of a core), which reports damage on `/ready` (`CACHE_DAMAGED`); zero turns it
     /// off. Each segment is checked once when first mapped anyway; this finds what rots later.
+    #[serde(with = "values::duration")]
     pub cache_verify_interval: Duration,
     /// Open connections. Beyond it a connection gets one 503 and is closed: each connection costs memory
     /// and a task, and a few hundred wallets at once are far beyond one node's scan capacity.
@@ -130,9 +148,11 @@ pub struct ServiceConfig {
     pub max_connections_per_ip: usize,
     /// A connection with no request open for this long is closed (HTTP/1.1 keep-alive and HTTP/2 alike;
     /// HTTP/2 control frames are not requests; an open event stream or download is).
+    #[serde(with = "values::duration")]
     pub idle_timeout: Duration,
     /// A connection's time with no request open, summed over its life: beyond it the connection is
     /// closed the next time it is idle, so one cheap request every `idle_timeout` cannot hold a slot.
+    #[serde(with = "values::duration")]
     pub connection_idle_budget: Duration,
     /// Jobs one client may have waiting in the queue or scanning: the work one address can line up.
     pub max_queued_per_client: usize,
@@ -142,11 +162,13 @@ pub struct ServiceConfig {
     /// Output-keys (each output from a job's birthday to the tip, tested against its key) one client may
     /// have scanned per window: a genesis wallet costs the whole chain, a young one a little, so the
     /// budget prices what a client asks of the scanner, not how many times it asks.
+    #[serde(with = "values::text")]
     pub client_scan_budget: RateLimit,
     /// Output-keys one pass takes at most (its first job whatever it costs), so young wallets are not held
     /// behind a pass of old ones; 0: as many as `pass_target` lasts at the measured pace.
     pub max_pass_output_keys: u64,
     /// How long a pass should last when `max_pass_output_keys` is 0.
+    #[serde(with = "values::duration")]
     pub pass_target: Duration,
     /// Bytes of finished files held in memory; beyond it the least recently downloaded are read from
     /// their sealed copies on disk when next asked for.
@@ -156,12 +178,16 @@ pub struct ServiceConfig {
     /// Largest request body. A submission is under 2 KiB; anything bigger is not one.
     pub max_body_bytes: usize,
     /// Time to receive a request's headers (slowloris).
+    #[serde(with = "values::duration")]
     pub header_timeout: Duration,
     /// Time to receive a body and answer (not the SSE stream or the download, which are long by nature).
+    #[serde(with = "values::duration")]
     pub request_timeout: Duration,
     /// Time given to open connections to finish after shutdown starts.
+    #[serde(with = "values::duration")]
     pub drain_timeout: Duration,
     /// Interval of SSE keep-alive comments: below the idle timeouts of common proxies (60 s).
+    #[serde(with = "values::duration")]
     pub sse_keep_alive: Duration,
     /// Event streams open at once per job: a wallet needs one; a few allow reconnect overlap.
     pub max_sse_per_job: usize,
@@ -170,19 +196,25 @@ pub struct ServiceConfig {
     pub max_sse_per_client: usize,
     /// How long an events ticket (`POST .../events-ticket`, for a browser's `EventSource`) may wait for
     /// its one use: long enough for a page to open its stream, short enough that a leaked URL is useless.
+    #[serde(with = "values::duration")]
     pub events_ticket_ttl: Duration,
     /// Submissions per client IP.
+    #[serde(with = "values::text")]
     pub submit_rate_per_ip: RateLimit,
     /// Syncs of one wallet (its public keys), the product's "how often a wallet may be synced".
+    #[serde(with = "values::text")]
     pub sync_rate_per_wallet: RateLimit,
     /// All API requests per client IP (status polling included).
+    #[serde(with = "values::text")]
     pub request_rate_per_ip: RateLimit,
     /// Requests per client IP to the unauthenticated operations routes (`/health`, `/live`, `/ready`,
     /// `/metrics`, unknown paths), per port. Probes and scrapers ask every few seconds, so the API's
     /// default (600/m) leaves them room to spare while a flood gets 429 at 10/s.
+    #[serde(with = "values::text")]
     pub ops_rate_per_ip: RateLimit,
     /// The operator's own listener (cleartext HTTP/1.1 + h2c, operations routes only). Set: `/metrics`
     /// is served there and nowhere else, so the public port never shows the service's numbers.
+    #[serde(with = "values::optional_text")]
     pub metrics_listen: Option<SocketAddr>,
     /// Distinct clients (and IPv6 aggregates) and wallets each rate limiter remembers; beyond it the
     /// least recently seen is forgotten, so a newcomer is never refused for room.
@@ -190,26 +222,34 @@ pub struct ServiceConfig {
     /// An IPv6 aggregate (`ClientRules::ipv6_aggregate_prefix_len`) may have this many times each
     /// per-client limit (submissions, API and operations requests, connections, event streams).
     pub ipv6_aggregate_multiple: u32,
+    #[serde(with = "values::text")]
     pub plain_view_key: PlainKeyPolicy,
     /// Who a request is from: trusted proxies, the IPv6 prefix one client holds.
+    #[serde(skip)]
     pub clients: ClientRules,
     /// Jobs while the node says it is not synced.
+    #[serde(with = "values::text")]
     pub unsynced_node: UnsyncedNode,
     /// Prefix of job ids naming this replica behind a load balancer.
+    #[serde(with = "values::optional_text")]
     pub replica_id: Option<String>,
     /// Browser origins (`https://wallet.example`) whose pages may call the API (CORS); none by default,
     /// so no other site's page can read an answer.
+    #[serde(with = "values::list")]
     pub cors_origins: Vec<String>,
     /// The operator's endpoints for job events (`ready`, `failed`, `expired`): never a URL a request
     /// names, so the service cannot be made to call a stranger's address.
+    #[serde(with = "values::list")]
     pub webhook_urls: Vec<String>,
     /// The file holding the webhooks' shared signing secret, read once at start.
     pub webhook_secret_file: Option<PathBuf>,
     /// Attempts of one delivery before it is dropped (and counted).
     pub webhook_max_attempts: u32,
     /// The wait after a delivery's first failed attempt; it doubles after each further one ...
+    #[serde(with = "values::duration")]
     pub webhook_retry_base: Duration,
     /// ... up to this.
+    #[serde(with = "values::duration")]
     pub webhook_retry_max: Duration,
     /// Deliveries queued per endpoint at most; beyond it the oldest is dropped (and counted) for the new.
     pub webhook_max_queued: u64,
@@ -217,10 +257,13 @@ pub struct ServiceConfig {
     pub webhook_breaker_failures: u32,
     /// How long an open breaker waits before one probe; doubling while probes fail, up to
     /// `webhook_retry_max`.
+    #[serde(with = "values::duration")]
     pub webhook_breaker_cooldown: Duration,
     /// A TCP connection to an endpoint not made within this fails the attempt.
+    #[serde(with = "values::duration")]
     pub webhook_connect_timeout: Duration,
     /// An attempt with no answer (status line) within this fails.
+    #[serde(with = "values::duration")]
     pub webhook_attempt_timeout: Duration,
     /// CA certificates (PEM) trusted for `https://` endpoints beside Mozilla's roots.
     pub webhook_ca_file: Option<PathBuf>,
@@ -244,8 +287,23 @@ impl ServiceConfig {
     pub fn new(data_dir: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> ServiceConfig {
         ServiceConfig {
             data_dir: data_dir.into(),
-            server_key_file: None,
             cache_dir: cache_dir.into(),
+            ..ServiceConfig::default()
+        }
+    }
+}
+
+/// Where the data directory is when none is configured: relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "tws-data";
+
+impl Default for ServiceConfig {
+    /// Every key's default (the data directory `DEFAULT_DATA_DIR`, its demo chain's cache).
+    fn default() -> ServiceConfig {
+        let data_dir = PathBuf::from(DEFAULT_DATA_DIR);
+        ServiceConfig {
+            cache_dir: data_dir.join("demo/cache"),
+            data_dir,
+            server_key_file: None,
             tls: None,
             result_ttl: Duration::from_secs(3600),
             submission_window: Duration::from_secs(600),
@@ -317,331 +375,7 @@ impl ServiceConfig {
             webhook_ca_file: None,
         }
     }
-
-    /// Refuses values the service cannot run with, each with a message naming the key: a zero interval
-    /// (a timer that never ticks), a span so long that adding it to a clock overflows, a bound of zero.
-    pub fn validate(&self) -> Result<(), String> {
-        /// A century: anything longer is a mistake, and far below what overflows a clock.
-        const LONGEST: Duration = Duration::from_secs(100 * 365 * 86_400);
-        let spans = [
-            ("result_ttl", self.result_ttl),
-            ("submission_window", self.submission_window),
-            ("batch_delay", self.batch_delay),
-            ("header_timeout", self.header_timeout),
-            ("request_timeout", self.request_timeout),
-            ("drain_timeout", self.drain_timeout),
-            ("sse_keep_alive", self.sse_keep_alive),
-            ("idle_timeout", self.idle_timeout),
-            ("connection_idle_budget", self.connection_idle_budget),
-            ("events_ticket_ttl", self.events_ticket_ttl),
-            ("webhook_retry_base", self.webhook_retry_base),
-            ("webhook_retry_max", self.webhook_retry_max),
-            ("webhook_breaker_cooldown", self.webhook_breaker_cooldown),
-            ("webhook_connect_timeout", self.webhook_connect_timeout),
-            ("webhook_attempt_timeout", self.webhook_attempt_timeout),
-            ("build_timeout", self.build_timeout),
-            ("cache_verify_interval", self.cache_verify_interval),
-            ("submit_rate_per_ip", self.submit_rate_per_ip.window),
-            ("sync_rate_per_wallet", self.sync_rate_per_wallet.window),
-            ("request_rate_per_ip", self.request_rate_per_ip.window),
-            ("client_scan_budget", self.client_scan_budget.window),
-            ("pass_target", self.pass_target),
-            ("ops_rate_per_ip", self.ops_rate_per_ip.window),
-        ];
-        for (key, span) in spans {
-            if span > LONGEST {
-                return Err(format!("{key}: {span:?} is longer than a century"));
-            }
-        }
-        let nonzero = [
-            ("result_ttl", self.result_ttl),
-            ("submission_window", self.submission_window),
-            ("header_timeout", self.header_timeout),
-            ("request_timeout", self.request_timeout),
-            ("sse_keep_alive", self.sse_keep_alive),
-            ("idle_timeout", self.idle_timeout),
-            ("events_ticket_ttl", self.events_ticket_ttl),
-            ("webhook_retry_base", self.webhook_retry_base),
-            ("webhook_breaker_cooldown", self.webhook_breaker_cooldown),
-            ("webhook_connect_timeout", self.webhook_connect_timeout),
-            ("webhook_attempt_timeout", self.webhook_attempt_timeout),
-            ("pass_target", self.pass_target),
-            ("build_timeout", self.build_timeout),
-        ];
-        for (key, span) in nonzero {
-            if span.is_zero() {
-                return Err(format!("{key} must not be zero"));
-            }
-        }
-        let counts = [
-            ("max_queued_jobs", self.max_queued_jobs),
-            ("max_jobs_held", self.max_jobs_held),
-            ("max_batch_keys", self.max_batch_keys),
-            ("max_connections", self.max_connections),
-            ("max_connections_per_ip", self.max_connections_per_ip),
-            ("max_queued_per_client", self.max_queued_per_client),
-            ("max_jobs_per_client", self.max_jobs_per_client),
-            ("max_body_bytes", self.max_body_bytes),
-            ("max_sse_per_job", self.max_sse_per_job),
-            ("max_sse_per_client", self.max_sse_per_client),
-            ("max_tracked_clients", self.max_tracked_clients),
-            ("ipv6_aggregate_multiple", self.ipv6_aggregate_multiple as usize),
-        ];
-        for (key, count) in counts {
-            if count == 0 {
-                return Err(format!("{key} must be at least 1"));
-            }
-        }
-        if self.sse_keep_alive >= self.idle_timeout {
-            return Err(format!(
-                "sse_keep_alive: {:?} is not below idle_timeout ({:?}): idle event streams would be closed",
-                self.sse_keep_alive, self.idle_timeout
-            ));
-        }
-        for origin in &self.cors_origins {
-            validate_origin(origin).map_err(|e| format!("cors_origins: {e}"))?;
-        }
-        for (position, url) in self.webhook_urls.iter().enumerate() {
-            validate_webhook_url(url).map_err(|e| format!("webhook_urls: {e}"))?;
-            if self.webhook_urls[..position].contains(url) {
-                return Err(format!("webhook_urls: `{url}` is listed twice"));
-            }
-        }
-        if !self.webhook_urls.is_empty() && self.webhook_secret_file.is_none() {
-            return Err("webhook_urls: deliveries are signed; set webhook_secret_file too".into());
-        }
-        if self.webhook_max_attempts == 0 {
-            return Err("webhook_max_attempts must be at least 1".into());
-        }
-        if self.webhook_max_queued == 0 {
-            return Err("webhook_max_queued must be at least 1".into());
-        }
-        if self.webhook_breaker_failures == 0 {
-            return Err("webhook_breaker_failures must be at least 1".into());
-        }
-        if self.webhook_retry_max < self.webhook_retry_base {
-            return Err(format!(
-                "webhook_retry_max: {:?} is below webhook_retry_base ({:?})",
-                self.webhook_retry_max, self.webhook_retry_base
-            ));
-        }
-        if self.max_held_bytes_per_client == 0 {
-            return Err("max_held_bytes_per_client must be at least 1".into());
-        }
-        if self.max_attempts == 0 {
-            return Err("max_attempts must be at least 1".into());
-        }
-        if self.max_connections > MAX_CONNECTIONS_LIMIT {
-            return Err(format!(
-                "max_connections: {} is more than the {MAX_CONNECTIONS_LIMIT} this server can count",
-                self.max_connections
-            ));
-        }
-        if self.scan_threads > MAX_SCAN_THREADS {
-            return Err(format!(
-                "scan_threads: {} is more than {MAX_SCAN_THREADS}; 0 takes one per core",
-                self.scan_threads
-            ));
-        }
-        if self
-            .server_key_file
-            .as_ref()
-            .is_some_and(|p| p.as_os_str().is_empty() || p.ends_with(".."))
-        {
-            return Err("server_key_file: name a file, such as /etc/tari-wallet-sync/server-key".into());
-        }
-        if self.clients.ipv6_prefix_len > 128 {
-            return Err(format!(
-                "ipv6_prefix_len: {} is longer than an address (128)",
-                self.clients.ipv6_prefix_len
-            ));
-        }
-        // An aggregate no wider than a client's prefix is no aggregate (`ClientRules::of`): allowed.
-        if self.clients.ipv6_aggregate_prefix_len > 128 {
-            return Err(format!(
-                "ipv6_aggregate_prefix_len: {} is longer than an address (128)",
-                self.clients.ipv6_aggregate_prefix_len
-            ));
-        }
-        if self.connection_idle_budget < self.idle_timeout {
-            return Err(format!(
-                "connection_idle_budget: {:?} is below idle_timeout ({:?})",
-                self.connection_idle_budget, self.idle_timeout
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Parses a duration such as `3600`, `90s`, `10m`, `1h`, `2d` or `250ms`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration"))?;
-    let seconds = match unit.trim() {
-        "ms" => return Ok(Duration::from_millis(number)),
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(format!("`{text}`: use s, m, h, d or ms")),
-    };
-    number
-        .checked_mul(seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("`{text}` is too long"))
-}
-
-/// Parses a rate such as `6/h`, `30/m`, `10/s` or `0` (off).
-pub fn parse_rate(text: &str) -> Result<RateLimit, String> {
-    let text = text.trim();
-    if text == "0" || text == "off" {
-        return Ok(RateLimit::OFF);
-    }
-    let (count, per) = text
-        .split_once('/')
-        .ok_or_else(|| format!("`{text}` is not a rate such as 6/h"))?;
-    let per_window: u32 = count.trim().parse().map_err(|_| format!("`{text}` is not a rate"))?;
-    let window = match per.trim() {
-        "s" => Duration::from_secs(1),
-        "m" => Duration::from_secs(60),
-        "h" => Duration::from_secs(3600),
-        "d" => Duration::from_secs(86400),
-        other => parse_duration(other)?,
-    };
-    if window.is_zero() {
-        return Err(format!("`{text}`: the window must not be zero"));
-    }
-    Ok(RateLimit { per_window, window })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_durations_and_rates() {
-        assert_eq!(parse_duration("3600").unwrap(), Duration::from_secs(3600));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("1y").is_err());
-        assert!(parse_duration("h").is_err());
-        assert_eq!(
-            parse_rate("6/h").unwrap(),
-            RateLimit {
-                per_window: 6,
-                window: Duration::from_secs(3600)
-            }
-        );
-        assert_eq!(parse_rate("0").unwrap(), RateLimit::OFF);
-        assert_eq!(parse_rate("5/10m").unwrap().window, Duration::from_secs(600));
-        assert!(parse_rate("5").is_err());
-    }
-
-    #[test]
-    fn values_the_service_cannot_run_with_are_refused_by_name() {
-        let good = ServiceConfig::new("d", "c");
-        good.validate().unwrap();
-        let mut zero_keep_alive = good.clone();
-        zero_keep_alive.sse_keep_alive = Duration::ZERO;
-        assert!(zero_keep_alive.validate().unwrap_err().contains("sse_keep_alive"));
-        let mut huge_ttl = good.clone();
-        huge_ttl.result_ttl = Duration::from_secs(u64::MAX);
-        assert!(huge_ttl.validate().unwrap_err().contains("result_ttl"));
-        let mut huge_window = good.clone();
-        huge_window.submit_rate_per_ip.window = Duration::from_secs(u64::MAX / 2);
-        assert!(huge_window.validate().unwrap_err().contains("submit_rate_per_ip"));
-        let mut no_build_time = good.clone();
-        no_build_time.build_timeout = Duration::ZERO;
-        assert!(no_build_time.validate().unwrap_err().contains("build_timeout"));
-        let mut no_verify = good.clone();
-        no_verify.cache_verify_interval = Duration::ZERO;
-        no_verify
-            .validate()
-            .expect("a zero verify interval turns the check off");
-        // 585 years: past what governor's nanosecond clock holds (it panicked at start).
-        let mut huge_ops_window = good.clone();
-        huge_ops_window.ops_rate_per_ip = parse_rate("1/213525d").unwrap();
-        assert!(huge_ops_window.validate().unwrap_err().contains("ops_rate_per_ip"));
-        let mut too_many_connections = good.clone();
-        too_many_connections.max_connections = usize::MAX;
-        assert!(too_many_connections.validate().unwrap_err().contains("max_connections"));
-        too_many_connections.max_connections = MAX_CONNECTIONS_LIMIT;
-        too_many_connections.validate().unwrap();
-        let mut threads = good.clone();
-        threads.scan_threads = usize::MAX;
-        assert!(threads.validate().unwrap_err().contains("scan_threads"));
-        let mut key_file = good.clone();
-        key_file.server_key_file = Some(PathBuf::new());
-        assert!(key_file.validate().unwrap_err().contains("server_key_file"));
-        let mut no_queue = good.clone();
-        no_queue.max_queued_jobs = 0;
-        assert!(no_queue.validate().unwrap_err().contains("max_queued_jobs"));
-        let mut keep_alive_too_slow = good.clone();
-        keep_alive_too_slow.sse_keep_alive = keep_alive_too_slow.idle_timeout;
-        assert!(keep_alive_too_slow.validate().unwrap_err().contains("idle_timeout"));
-        let mut origins = good.clone();
-        origins.cors_origins = vec!["https://wallet.example/".into()];
-        assert!(origins.validate().unwrap_err().contains("cors_origins"));
-        let mut hooks = good.clone();
-        hooks.webhook_urls = vec!["http://127.0.0.1:9/hooks".into()];
-        assert!(hooks.validate().unwrap_err().contains("webhook_secret_file"));
-        hooks.webhook_secret_file = Some("secret".into());
-        hooks.validate().unwrap();
-        hooks.webhook_urls = vec!["https://hooks.example/".into()];
-        hooks.validate().unwrap();
-        hooks.webhook_urls = vec!["ftp://hooks.example/".into()];
-        assert!(hooks.validate().unwrap_err().contains("webhook_urls"));
-        hooks.webhook_urls = vec!["https://hooks.example/a".into(), "https://hooks.example/a".into()];
-        assert!(hooks.validate().unwrap_err().contains("listed twice"));
-        hooks.webhook_urls = vec!["https://hooks.example/a".into()];
-        for (key, broken) in [
-            ("webhook_max_queued", {
-                let mut c = hooks.clone();
-                c.webhook_max_queued = 0;
-                c
-            }),
-            ("webhook_breaker_failures", {
-                let mut c = hooks.clone();
-                c.webhook_breaker_failures = 0;
-                c
-            }),
-            ("webhook_connect_timeout", {
-                let mut c = hooks.clone();
-                c.webhook_connect_timeout = Duration::ZERO;
-                c
-            }),
-            ("webhook_attempt_timeout", {
-                let mut c = hooks.clone();
-                c.webhook_attempt_timeout = Duration::ZERO;
-                c
-            }),
-            ("webhook_breaker_cooldown", {
-                let mut c = hooks.clone();
-                c.webhook_breaker_cooldown = Duration::from_secs(u64::MAX / 2);
-                c
-            }),
-        ] {
-            assert!(broken.validate().unwrap_err().contains(key), "{key}");
-        }
-        let mut prefix = good.clone();
-        prefix.clients.ipv6_prefix_len = 129;
-        assert!(prefix.validate().unwrap_err().contains("ipv6_prefix_len"));
-        let mut aggregate = good.clone();
-        aggregate.clients.ipv6_aggregate_prefix_len = 129;
-        assert!(aggregate.validate().unwrap_err().contains("ipv6_aggregate_prefix_len"));
-        let mut budget = good.clone();
-        budget.connection_idle_budget = Duration::from_secs(30);
-        assert!(budget.validate().unwrap_err().contains("connection_idle_budget"));
-        let mut streams = good;
-        streams.max_sse_per_client = 0;
-        assert!(streams.validate().unwrap_err().contains("max_sse_per_client"));
-    }
-
-    #[test]
-    fn plain_key_policy_parses() {
-        assert_eq!("never".parse::<PlainKeyPolicy>().unwrap(), PlainKeyPolicy::Never);
-        assert!("sometimes".parse::<PlainKeyPolicy>().is_err());
-    }
-}
+mod tests;

@@ -131,7 +131,7 @@ impl Jobs {
         builder: Arc<dyn ResultBuilder>,
         store: Option<Arc<dyn JobStore>>,
     ) -> Result<Jobs, ServiceError> {
-        config.validate().map_err(ServiceError::Config)?;
+        config.validate().map_err(|e| ServiceError::Config(e.to_string()))?;
         source.set_unsynced_node(config.unsynced_node);
         create_private_dir(&config.data_dir)?;
         let key_file = config.server_key_path();

@@ -4,6 +4,8 @@
 //! carry no key or password.
 
 use crate::config::ConfigError;
+#[cfg(test)]
+use crate::config::{Reason, ValueSource};
 use tari_wallet_sync::{
     cache::CacheError,
     network::NetworkError,
@@ -62,6 +64,10 @@ fn hint(code: Option<&str>, error: &anyhow::Error) -> &'static str {
         Some("NO_SOURCE") => {
             "set node_url (a running node's HTTP wallet query service), lmdb_dir (a stopped node's database) or \
              cache_dir (a filled cache); the demo chain runs only when nothing at all is configured"
+        }
+        Some("UNKNOWN_KEY") => "the keys of [wallet_sync] are listed in docs/config.md: correct or remove it",
+        Some("INVALID_VALUE") => {
+            "docs/config.md gives each key's form (durations 90s, 10m, 1h; rates 30/h) and its bounds"
         }
         Some("UNKNOWN_VARIABLE") => {
             "TWS_* variables are the configuration keys in upper case (docs/config.md), TWS_CONFIG and TWS_LOG: \
@@ -158,19 +164,42 @@ mod tests {
 
     #[test]
     fn configuration_refusals_have_codes_and_hints() {
-        let text = render(&anyhow!(ConfigError::NoSource {
-            configured_by: "tws.toml".into()
+        let text = render(&anyhow!(ConfigError {
+            key: "node_url".into(),
+            source_of_value: ValueSource::Configuration {
+                configured_by: "tws.toml".into()
+            },
+            reason: Reason::NoSource,
         }));
         assert!(text.contains("code: NO_SOURCE"), "{text}");
         for key in ["node_url", "lmdb_dir", "cache_dir"] {
             assert!(text.contains(key), "{key}: {text}");
         }
-        let text = render(&anyhow!(ConfigError::UnknownVariable {
-            name: "TWS_NODEURL".into(),
-            nearest: Some("TWS_NODE_URL".into()),
+        let text = render(&anyhow!(ConfigError {
+            key: "nodeurl".into(),
+            source_of_value: ValueSource::Env {
+                variable: "TWS_NODEURL".into()
+            },
+            reason: Reason::Unknown {
+                nearest: Some("TWS_NODE_URL".into())
+            },
         }));
         assert!(
             text.contains("TWS_NODEURL; did you mean TWS_NODE_URL?") && text.contains("code: UNKNOWN_VARIABLE"),
+            "{text}"
+        );
+        let text = render(&anyhow!(ConfigError::invalid(
+            "result_ttl",
+            ValueSource::File {
+                path: "tws.toml".into(),
+                key: "result_ttl".into()
+            },
+            "must not be zero"
+        )));
+        assert!(
+            text.starts_with("error: result_ttl (from tws.toml, key result_ttl): must not be zero [INVALID_VALUE]")
+                && text.contains("code: INVALID_VALUE")
+                && text.contains("docs/config.md"),
             "{text}"
         );
     }

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{ALIASES, ConfigError, KEYS};
+use super::{
+    error::{ConfigError, Reason, ValueSource},
+    schema::{self, ALIASES},
+};
 
 /// The prefix of the plugin's variables.
 pub const PREFIX: &str = "TWS_";
@@ -21,11 +24,17 @@ pub fn variable(key: &str) -> String {
 
 /// Every variable the binary reads.
 fn known() -> impl Iterator<Item = String> {
-    KEYS.iter()
-        .copied()
+    schema::keys()
         .chain(ALIASES.iter().map(|(alias, _)| *alias))
         .map(variable)
         .chain(OTHER_VARIABLES.iter().map(|v| v.to_string()))
+}
+
+/// The key (or alias) a variable sets: `TWS_RESULT_TTL` sets `result_ttl`; `None` for a variable that
+/// is not configuration (`TWS_CONFIG`, `TWS_LOG`, other programs').
+pub fn key(name: &str) -> Option<String> {
+    let key = name.strip_prefix(PREFIX)?;
+    (!OTHER_VARIABLES.contains(&name) && key.bytes().all(|b| !b.is_ascii_lowercase())).then(|| key.to_lowercase())
 }
 
 /// Refuses the first `TWS_*` variable in `env` the binary does not read (other names are not ours).
@@ -37,16 +46,19 @@ pub fn check(env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
         .find(|name| !known.contains(name))
     {
         None => Ok(()),
-        Some(name) => Err(ConfigError::UnknownVariable {
-            name: name.clone(),
-            nearest: nearest(name, &known),
+        Some(name) => Err(ConfigError {
+            key: name[PREFIX.len()..].to_lowercase(),
+            source_of_value: ValueSource::Env { variable: name.clone() },
+            reason: Reason::Unknown {
+                nearest: nearest(name, &known),
+            },
         }),
     }
 }
 
 /// The known variable closest to `name` in edits, if close enough to be what was meant: at most a
 /// third of its length apart (a dropped underscore or a swapped letter, not another word).
-fn nearest(name: &str, known: &[String]) -> Option<String> {
+pub fn nearest(name: &str, known: &[String]) -> Option<String> {
     let (distance, best) = known
         .iter()
         .map(|candidate| (edit_distance(name, candidate), candidate))
@@ -88,24 +100,24 @@ mod tests {
             "TWSX",
         ]))
         .unwrap();
-        for key in KEYS {
+        for key in schema::keys() {
             check(&env(&[&variable(key)])).unwrap();
         }
-        let Err(ConfigError::UnknownVariable { name, nearest }) = check(&env(&["TWS_NODEURL"])) else {
-            panic!("TWS_NODEURL was accepted")
+        let nearest_of = |name: &str| match check(&env(&[name])) {
+            Err(ConfigError {
+                reason: Reason::Unknown { nearest },
+                source_of_value: ValueSource::Env { variable },
+                ..
+            }) if variable == name => nearest,
+            other => panic!("{name}: {other:?}"),
         };
+        assert_eq!(nearest_of("TWS_NODEURL").as_deref(), Some("TWS_NODE_URL"));
+        assert_eq!(nearest_of("TWS_RESULTS_TTL").as_deref(), Some("TWS_RESULT_TTL"));
         assert_eq!(
-            (name.as_str(), nearest.as_deref()),
-            ("TWS_NODEURL", Some("TWS_NODE_URL"))
+            nearest_of("TWS_SOMETHING_ELSE_ENTIRELY"),
+            None,
+            "no suggestion far from every name"
         );
-        let Err(ConfigError::UnknownVariable { nearest, .. }) = check(&env(&["TWS_RESULTS_TTL"])) else {
-            panic!("accepted")
-        };
-        assert_eq!(nearest.as_deref(), Some("TWS_RESULT_TTL"));
-        let Err(ConfigError::UnknownVariable { nearest, .. }) = check(&env(&["TWS_SOMETHING_ELSE_ENTIRELY"])) else {
-            panic!("accepted")
-        };
-        assert_eq!(nearest, None, "no suggestion far from every name");
         // Case matters: the variables are upper case.
         assert!(check(&env(&["TWS_node_url"])).is_err());
     }

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
-use super::*;
+use super::{layers::Layer, *};
+use tari_wallet_sync::service::PlainKeyPolicy;
 
 #[test]
 fn flags_beat_the_environment_which_beats_the_file() {
@@ -30,8 +31,8 @@ fn flags_beat_the_environment_which_beats_the_file() {
         config.service.metrics_listen, None,
         "the public port serves /metrics by default"
     );
-    assert_eq!(config.sources["listen"], "--listen");
-    assert_eq!(config.sources["result_ttl"], "TWS_RESULT_TTL");
+    assert_eq!(config.sources["listen"], "flag --listen");
+    assert_eq!(config.sources["result_ttl"], "environment variable TWS_RESULT_TTL");
     assert!(config.cache_dir.is_none() && config.node_url.is_none());
     assert_eq!(config.service.cache_dir, PathBuf::from("tws-data/demo/cache"));
 }
@@ -56,7 +57,7 @@ fn a_node_url_follows_into_the_data_dirs_cache_and_the_old_cache_key_still_works
     let env: BTreeMap<String, String> = [("TWS_CACHE".to_string(), "/srv/cache".to_string())].into();
     let config = resolve(&Flags::default(), &env).unwrap();
     assert_eq!(config.cache_dir, Some(PathBuf::from("/srv/cache")));
-    assert_eq!(config.sources["cache_dir"], "TWS_CACHE");
+    assert_eq!(config.sources["cache_dir"], "environment variable TWS_CACHE");
     let flags = Flags {
         cache_dir: Some("/flag/cache".into()),
         ..Flags::default()
@@ -77,9 +78,9 @@ fn a_node_url_follows_into_the_data_dirs_cache_and_the_old_cache_key_still_works
     }
 }
 
-/// The sample section in docs/config.md parses, and the documented table lists exactly `KEYS`.
+/// The sample section in docs/config.md parses, and sets what it shows.
 #[test]
-fn the_documented_sample_parses_and_every_key_is_documented() {
+fn the_documented_sample_parses() {
     let doc = include_str!("../../../docs/config.md");
     let sample = doc
         .split("```toml\n")
@@ -90,35 +91,88 @@ fn the_documented_sample_parses_and_every_key_is_documented() {
     let file = dir.path().join("config.toml");
     std::fs::write(&file, sample).unwrap();
     let flags = Flags {
-        config: Some(file),
+        config: Some(file.clone()),
         ..Flags::default()
     };
     let config = resolve(&flags, &BTreeMap::new()).unwrap();
     assert!(config.node_url.is_some(), "the sample follows a node");
-    assert_eq!(config.sources.len(), file_values(sample).unwrap().len());
+    let written = sample.lines().filter(|line| line.contains(" = ")).count();
+    assert_eq!(config.sources.len(), written, "every line of the sample is a key");
+    assert_eq!(Layer::file(&file).unwrap().keys().count(), written);
+}
+
+/// `docs/config.md`'s key table against the schema, both ways: every key the schema has is documented
+/// with the default the code has (rendered as an operator writes it), and every documented key is one
+/// the schema has. A key without a default (`None`, an empty list) is documented with words.
+#[test]
+fn the_documented_table_is_the_schema() {
+    let doc = include_str!("../../../docs/config.md");
     let table = doc
         .split("\n## Keys\n")
         .nth(1)
         .and_then(|rest| rest.split("\n## ").next())
         .expect("a Keys section in docs/config.md");
-    let documented: Vec<&str> = table
-        .lines()
-        .filter_map(|line| line.strip_prefix("| `"))
-        .flat_map(|line| {
-            let cell = line.split(" |").next().unwrap_or("");
-            cell.split(", ").map(|k| k.trim_matches('`')).collect::<Vec<_>>()
-        })
-        .filter(|key| {
-            key.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
-        .collect();
-    let mut documented_sorted = documented.clone();
-    documented_sorted.sort_unstable();
-    documented_sorted.dedup();
-    let mut keys = KEYS.to_vec();
-    keys.sort_unstable();
-    assert_eq!(documented_sorted, keys, "docs/config.md's table and KEYS differ");
+    // Each row: its keys (`a`, `b`) and its defaults in the same order.
+    let mut documented: BTreeMap<String, String> = BTreeMap::new();
+    for row in table.lines().filter(|line| line.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let keys: Vec<&str> = cells[0].trim_start_matches("| ").split(", ").collect();
+        let defaults: Vec<&str> = cells[1].split(", ").collect();
+        for (position, key) in keys.iter().enumerate() {
+            let default = if keys.len() == defaults.len() {
+                defaults[position]
+            } else {
+                cells[1]
+            };
+            let previous = documented.insert(key.trim_matches('`').to_string(), default.to_string());
+            assert!(previous.is_none(), "{key} documented twice");
+        }
+    }
+    let defaults = serde_json::to_value(Schema::default()).unwrap();
+    let mut missing = Vec::new();
+    for section in schema::sections() {
+        for key in section.keys {
+            let Some(cell) = documented.remove(*key) else {
+                missing.push(*key);
+                continue;
+            };
+            let code_default = &defaults[section.name][key];
+            let has_default = match code_default {
+                serde_json::Value::Null => false,
+                serde_json::Value::Array(items) => !items.is_empty(),
+                _ => true,
+            };
+            if !has_default {
+                assert!(
+                    !cell.starts_with('`') || cell.contains("DATA_DIR"),
+                    "docs/config.md gives {key} a default ({cell}); the code has none"
+                );
+                continue;
+            }
+            // The documented literal, read as the key's value the way a file's would be.
+            let literal = cell
+                .strip_prefix('`')
+                .and_then(|rest| rest.split('`').next())
+                .unwrap_or_else(|| panic!("docs/config.md gives {key} no default; the code's is {code_default}"));
+            let written = serde_json::from_str(literal).unwrap_or(serde_json::Value::String(literal.into()));
+            let read: Schema = serde_json::from_value(serde_json::json!({ section.name: { *key: written } }))
+                .unwrap_or_else(|e| panic!("docs/config.md's default of {key}, {literal}: {e}"));
+            assert_eq!(
+                &serde_json::to_value(read).unwrap()[section.name][key],
+                code_default,
+                "docs/config.md documents {key}'s default as {literal}; the code's is {code_default}"
+            );
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "keys missing from docs/config.md's table: {missing:?}"
+    );
+    assert!(
+        documented.is_empty(),
+        "docs/config.md documents keys the schema does not have: {:?}",
+        documented.keys().collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -271,7 +325,7 @@ fn the_operator_port_and_its_limit_come_from_any_source() {
     };
     let config = resolve(&flags, &env).unwrap();
     assert_eq!(config.service.metrics_listen, Some("127.0.0.1:9103".parse().unwrap()));
-    assert_eq!(config.sources["metrics_listen"], "--metrics-listen");
+    assert_eq!(config.sources["metrics_listen"], "flag --metrics-listen");
 }
 
 /// Values that used to crash the service later (a zero keep-alive interval, a window that overflows
@@ -279,29 +333,41 @@ fn the_operator_port_and_its_limit_come_from_any_source() {
 #[test]
 fn values_the_service_cannot_run_with_are_refused_with_their_source() {
     let cases = [
-        ("TWS_SSE_KEEP_ALIVE", "0", "sse_keep_alive must not be zero"),
+        (
+            "TWS_SSE_KEEP_ALIVE",
+            "0",
+            "sse_keep_alive (from environment variable TWS_SSE_KEEP_ALIVE): must not be zero",
+        ),
         ("TWS_RESULT_TTL", "99999999d", "result_ttl"),
         ("TWS_SUBMIT_RATE_PER_IP", "1/99999999d", "submit_rate_per_ip"),
-        ("TWS_IDLE_TIMEOUT", "0", "idle_timeout must not be zero"),
+        (
+            "TWS_IDLE_TIMEOUT",
+            "0",
+            "idle_timeout (from environment variable TWS_IDLE_TIMEOUT): must not be zero",
+        ),
         (
             "TWS_MAX_CONNECTIONS_PER_IP",
             "0",
-            "max_connections_per_ip must be at least 1",
+            "max_connections_per_ip (from environment variable TWS_MAX_CONNECTIONS_PER_IP): must be at least 1",
         ),
         (
             "TWS_MAX_QUEUED_PER_CLIENT",
             "0",
-            "max_queued_per_client must be at least 1",
+            "max_queued_per_client (from environment variable TWS_MAX_QUEUED_PER_CLIENT): must be at least 1",
         ),
         ("TWS_IPV6_PREFIX_LEN", "200", "ipv6_prefix_len"),
         ("TWS_IPV6_AGGREGATE_PREFIX_LEN", "129", "ipv6_aggregate_prefix_len"),
         (
             "TWS_IPV6_AGGREGATE_MULTIPLE",
             "0",
-            "ipv6_aggregate_multiple must be at least 1",
+            "ipv6_aggregate_multiple (from environment variable TWS_IPV6_AGGREGATE_MULTIPLE): must be at least 1",
         ),
         ("TWS_FORWARDED_HEADER", "x-real-ip", "forwarded_header"),
-        ("TWS_MAX_SSE_PER_CLIENT", "0", "max_sse_per_client must be at least 1"),
+        (
+            "TWS_MAX_SSE_PER_CLIENT",
+            "0",
+            "max_sse_per_client (from environment variable TWS_MAX_SSE_PER_CLIENT): must be at least 1",
+        ),
         ("TWS_CONNECTION_IDLE_BUDGET", "10s", "connection_idle_budget"),
         ("TWS_TRUSTED_PROXIES", "10.0.0.0/33", "trusted_proxies"),
         ("TWS_UNSYNCED_NODE", "sometimes", "unsynced_node"),
@@ -314,14 +380,22 @@ fn values_the_service_cannot_run_with_are_refused_with_their_source() {
         (
             "TWS_WEBHOOK_MAX_ATTEMPTS",
             "0",
-            "webhook_max_attempts must be at least 1",
+            "webhook_max_attempts (from environment variable TWS_WEBHOOK_MAX_ATTEMPTS): must be at least 1",
         ),
-        ("TWS_WEBHOOK_RETRY_BASE", "0", "webhook_retry_base must not be zero"),
-        ("TWS_WEBHOOK_MAX_QUEUED", "0", "webhook_max_queued must be at least 1"),
+        (
+            "TWS_WEBHOOK_RETRY_BASE",
+            "0",
+            "webhook_retry_base (from environment variable TWS_WEBHOOK_RETRY_BASE): must not be zero",
+        ),
+        (
+            "TWS_WEBHOOK_MAX_QUEUED",
+            "0",
+            "webhook_max_queued (from environment variable TWS_WEBHOOK_MAX_QUEUED): must be at least 1",
+        ),
         (
             "TWS_WEBHOOK_CONNECT_TIMEOUT",
             "0",
-            "webhook_connect_timeout must not be zero",
+            "webhook_connect_timeout (from environment variable TWS_WEBHOOK_CONNECT_TIMEOUT): must not be zero",
         ),
     ];
     for (var, value, expected) in cases {
@@ -385,7 +459,7 @@ fn an_unknown_variable_is_refused_with_the_nearest_name() {
     assert_eq!(typed.code(), "UNKNOWN_VARIABLE");
     assert_eq!(
         error.to_string(),
-        "unknown environment variable TWS_NODEURL; did you mean TWS_NODE_URL?"
+        "unknown environment variable TWS_NODEURL; did you mean TWS_NODE_URL? [UNKNOWN_VARIABLE]"
     );
     // An alias's variable and the log filter are known (every key's: `config::env`'s tests).
     let known: BTreeMap<String, String> = [
