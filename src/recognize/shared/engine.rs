@@ -98,7 +98,8 @@ pub enum Multiplication {
 /// 3.5 of our per-key windowed multiplications and the shared additions about a third of one, so
 /// tables pay from ~5-6 keys. On serial lanes the tables at 64 keys only match dalek's own IFMA
 /// multiplication, so they are chosen only where dalek's is slower too (its AVX2 and serial backends run
-/// 1.3-2× behind its IFMA one) and from many keys.
+/// 1.3-2× behind its IFMA one) and from many keys. With AVX2 lanes (no IFMA) the tables break even with
+/// dalek's AVX2 backend at ~16 keys and win from there; below, dalek's per-key path is the cheapest.
 const SHARED_FROM_KEYS_IFMA: usize = 6;
 const SHARED_FROM_KEYS_AVX2: usize = 16;
 const SHARED_FROM_KEYS_SERIAL: usize = 32;
