@@ -17,11 +17,17 @@ use std::{
 
 mod data_dir;
 pub(super) mod envelope;
-mod results;
+pub(super) mod fair_queue;
+pub(super) mod job;
+pub(super) mod keyfile;
+pub(super) mod pace;
+pub(super) mod results;
 pub(super) mod scheduler;
+pub mod store;
 pub(super) mod submission;
 #[cfg(test)]
 mod tests;
+pub(super) mod tickets;
 
 pub use data_dir::create_private_dir;
 use data_dir::warn_if_key_beside_store;
@@ -31,26 +37,31 @@ use tari_wallet_sync_sse::seal::ServerKey;
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
-use super::{
+use fair_queue::{FairQueue, Lane, PassBounds, Queued};
+use job::{Job, JobStatus, plausible_job_id};
+use pace::Pace;
+use results::{
     artifact::{Artifact, ResultBuilder},
-    cache_source::CacheSource,
-    client::Port,
+    held_files::HeldFiles,
+    sealed_files::{RESULT_LOST_MESSAGE, ResultStore},
+};
+use store::{JobStore, JobStoreError, StoredJob, StoredState, sqlite::SqliteJobStore};
+use tickets::Tickets;
+
+use super::{
+    chain::{
+        cache_source::CacheSource,
+        lifecycle::{Lifecycle, SourceReport},
+    },
     clock::now_ms,
     config::ServiceConfig,
     error::{ApiError, FailureCode, ServiceError, TOO_MANY_ATTEMPTS_MESSAGE},
-    fair_queue::{FairQueue, Lane, PassBounds, Queued},
-    held_files::HeldFiles,
-    job::{Job, JobStatus, plausible_job_id},
-    job_store::{JobStore, JobStoreError, StoredJob, StoredState},
-    keyfile,
-    lifecycle::{Lifecycle, SourceReport},
-    limits::{ClientLimiter, Limiter},
+    limits::{
+        rate::{ClientLimiter, Limiter},
+        slots::Streams,
+    },
     metrics::{Metrics, Scrape},
-    pace::Pace,
-    result_store::{RESULT_LOST_MESSAGE, ResultStore},
-    slots::Streams,
-    store::SqliteJobStore,
-    tickets::{self, Tickets},
+    requester::Port,
     webhook::{WebhookSetup, endpoint::Endpoints},
 };
 

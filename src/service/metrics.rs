@@ -20,8 +20,8 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use super::{
-    lifecycle::{Lifecycle, SourceReport},
+use crate::service::{
+    chain::lifecycle::{Lifecycle, SourceReport},
     webhook::{BreakerState, DropReason, endpoint::Endpoints},
 };
 

@@ -29,7 +29,7 @@ use sha2::Sha256;
 use tari_wallet_sync_sse::tls::{self, ClientConfig};
 use zeroize::Zeroizing;
 
-use super::{config::ServiceConfig, error::ServiceError};
+use crate::service::{config::ServiceConfig, error::ServiceError};
 
 pub use breaker::BreakerState;
 pub use endpoint::DropReason;

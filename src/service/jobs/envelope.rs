@@ -11,7 +11,7 @@ use tari_wallet_sync_sse::{
 
 use crate::{
     recognize::{KeyError, WalletKey},
-    service::job_store::{SUBMISSION_FORMAT, SealedParts},
+    service::jobs::store::{SUBMISSION_FORMAT, SealedParts},
 };
 
 /// Why an envelope did not open.

@@ -24,12 +24,12 @@ use crate::{
     recognize::WalletKey,
     scan::{Progress, ScanError, ScanOptions, ScanRequest, scan},
     service::{
-        artifact::Artifact,
-        cache_source::PassView,
+        chain::cache_source::PassView,
         clock::now_ms,
         error::{FailureCode, JobFailure, TOO_MANY_ATTEMPTS_MESSAGE},
-        job::{Job, JobStatus},
-        job_store::{JobStoreError, StoredResult},
+        jobs::job::{Job, JobStatus},
+        jobs::results::artifact::Artifact,
+        jobs::store::{JobStoreError, StoredResult},
     },
     walletdb::Interrupt,
 };

@@ -32,13 +32,13 @@ use super::{
 use crate::{
     recognize::{KeyError, WalletKey},
     service::{
-        client::{Client, Port},
         clock::now_ms,
         error::ApiError,
-        fair_queue::Lane,
-        job::{Job, JobStatus, new_job_id},
-        job_store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
-        limits::Refused,
+        jobs::fair_queue::Lane,
+        jobs::job::{Job, JobStatus, new_job_id},
+        jobs::store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
+        limits::rate::Refused,
+        requester::{Client, Port},
     },
 };
 

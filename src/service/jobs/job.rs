@@ -16,8 +16,8 @@ use subtle::ConstantTimeEq;
 use tari_wallet_sync_sse::{JobEvent, percent};
 use tokio::sync::watch;
 
-use super::{artifact::Artifact, metrics::JobGauges};
 use crate::scan::Progress;
+use crate::service::{jobs::results::artifact::Artifact, metrics::JobGauges};
 
 /// Longest job id accepted in a path (replica prefix + 32 hex characters).
 pub const MAX_JOB_ID_LEN: usize = 96;

@@ -12,7 +12,7 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use tari_wallet_sync_sse::tls::{self, Alpn, HttpConnector, HttpsConnector, TlsFailure};
 
 use super::{EVENT_ID_HEADER, SIGNATURE_HEADER, WebhookSetup};
-use crate::service::{clock::now_ms, job_store::DueDelivery};
+use crate::service::{clock::now_ms, jobs::store::DueDelivery};
 
 pub(super) struct Poster {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,

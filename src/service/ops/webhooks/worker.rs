@@ -22,7 +22,7 @@ use super::{
 };
 use crate::service::{
     clock::now_ms,
-    job_store::DueDelivery,
+    jobs::store::DueDelivery,
     jobs::{Jobs, blocking},
 };
 

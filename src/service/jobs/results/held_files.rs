@@ -9,7 +9,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use super::{artifact::Artifact, job::Job};
+use crate::service::{jobs::job::Job, jobs::results::artifact::Artifact};
 
 struct Held {
     job: Arc<Job>,
@@ -118,7 +118,7 @@ impl HeldFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::{job::JobStatus, metrics::JobGauges};
+    use crate::service::{jobs::job::JobStatus, metrics::JobGauges};
 
     fn job(id: &str) -> Arc<Job> {
         Arc::new(Job::new(

@@ -27,9 +27,9 @@ use std::{
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{
+use crate::service::{
     error::ServiceError,
-    job_store::{
+    jobs::store::{
         DueDelivery, Inserted, JobStore, NewJob, SealedParts, StoreResult, StoredJob, StoredResult, StoredState,
     },
     webhook::{WebhookEvent, endpoint::Endpoints},

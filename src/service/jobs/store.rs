@@ -24,12 +24,13 @@
 //! new calls then, not a new shape.
 
 mod memory;
+pub(in crate::service) mod sqlite;
 
 use std::sync::Arc;
 
 pub use memory::MemoryJobStore;
 
-use super::webhook::endpoint::Endpoints;
+use crate::service::webhook::endpoint::Endpoints;
 
 /// The `format` of a job stored today: its sealed envelope is the one sealed envelope of a version-2
 /// submission. Format-1 jobs were failed by the SQLite store's migration 7 (`FORMAT_RETIRED`).
