@@ -1,7 +1,7 @@
 //! Limits: rate limiters keyed by client (its address bucket, and an IPv6 client's aggregate) or wallet
 //! fingerprint. Each is `governor`'s GCRA over a state store of our own: one theoretical arrival time per
 //! key in a least-recently-used table of bounded size. Owns only the bookkeeping; which requests are
-//! limited, and who a client is (`client`), are the job domain's and router's.
+//! limited, and who a client is (`requester`), are the job domain's and router's.
 //!
 //! A full table forgets its least recently used key to make room, so a newcomer is always let in: the
 //! one who loses is whoever was quiet longest, and only the memory of its limit (it comes back to a full

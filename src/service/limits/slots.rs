@@ -1,5 +1,5 @@
 //! Slots: who may hold the service's connections and event streams. Counts open connections in all,
-//! per client bucket and per IPv6 aggregate (`client`), and admits a new one only within every cap:
+//! per client bucket and per IPv6 aggregate (`requester`), and admits a new one only within every cap:
 //!
 //! - `max_connections` in all;
 //! - `max_connections_per_ip` per client bucket, and that times `ipv6_aggregate_multiple` per aggregate;
