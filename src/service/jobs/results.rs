@@ -1,6 +1,7 @@
 //! The job domain's result files: a finished file written to disk sealed under a key only the job's tokens
 //! open, reopened by a download after a restart, and a job failed `RESULT_LOST` when its file is gone.
-//! The file format and the folder are `sealed_files`' (a child of this module); this is when the job domain uses them.
+//! The file format and the folder are `sealed_files`' (a child of this module, with the other result
+//! nouns: `artifact`, `held_files`, `wallet_builder`); this is when the job domain uses them.
 
 pub mod artifact;
 pub(in crate::service) mod held_files;
