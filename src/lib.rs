@@ -13,18 +13,20 @@
 //! proof       an owned output's path to its block's block_output_mr, rebuilt from the cache or the block
 //! walletdb    the minotari-cli wallet SQLite file: schema (v30), rows we write for the client; the
 //!             proofs it carries (tws_ tables) and their check (verify)
-//! service     the HTTP face: sealed view keys in, wallet files out; its modules, by layer:
+//! service     the HTTP face: sealed view keys in, wallet files out; its modules, by layer (checked):
 //!   leaves      error (ServiceError, ApiError, JobFailure and its FailureCode), config (ServiceConfig and
-//!               its parsed values), client (who a request is from, on which port), clock, keyfile (the
-//!               sealing key), pace, idle
+//!               its parsed values), requester (who a request is from, on which port), clock
 //!   chain       cache_source (the chain view a pass reads), lifecycle (Starting .. Stopped, faults)
-//!   counters    metrics, limits (GCRA per client and wallet), slots (connection caps)
-//!   jobs        job, fair_queue, held_files, artifact, wallet_builder, tickets, job_store (the JobStore
-//!               seam; its memory implementation), store (SQLite, WAL), result_store (files at rest),
-//!               jobs (`Jobs`, the facade, its fields private; its children: submission for
-//!               admission, scheduler for passes, results for files at rest)
-//!   operations  webhook (outbox, sender, workers, breakers); janitor and source watcher in the root
-//!   edge        http (routes, handlers, refusals to statuses), server (listeners, TLS, drain)
+//!   webhook     the outbox's model: events, signed payloads, the secret, endpoints and their breakers
+//!   metrics     counters, histograms, jobs by state
+//!   limits      rate (GCRA per client and wallet), slots (connection caps)
+//!   jobs        `Jobs`, the facade, its fields private; job, fair_queue, pace, tickets, keyfile (the
+//!               sealing key); store (the JobStore seam, its memory and sqlite implementations);
+//!               results (artifact, sealed_files at rest, held_files in memory, wallet_builder);
+//!               submission for admission, scheduler for passes, recovery after a restart,
+//!               envelope, data_dir
+//!   ops         janitor (expiry), source_watcher, webhooks (the sender: workers, a shared poster)
+//!   edge        http (router, handlers, refusals to statuses; server: listeners, TLS, drain; idle)
 //! fuzzing     entry points for the fuzz targets in `fuzz/` (feature `fuzzing`)
 //! ```
 //! Code that hashes (block headers, outputs) needs the process network set first: every entry point

@@ -8,6 +8,9 @@
 //! what its children define is their facade and no edge; a parent that defines what its children import
 //! while it calls into them is a cycle.
 //!
+//! Layer order inside the service: its folders and leaf files are ranked bottom up (`SERVICE_LAYERS`), and
+//! a module importing one of a higher layer fails the test, printed edge by edge with the line.
+//!
 //! A small parser of our own, not `syn`: comments, strings and `#[cfg(test)]` items are blanked, the rest
 //! is split into identifiers and punctuation, which is all a path needs. Test-only code may look
 //! anywhere; product code may only look down.
@@ -796,4 +799,118 @@ fn the_crate_docs_point_only_inside_the_repository() {
             "src/lib.rs names `{outside}`, which is not in the repository"
         );
     }
+}
+
+/// The service's children bottom up, one slice per layer: a module may import its own layer and those
+/// before it, never one after it. The service's root (`service/mod.rs`, the runtime that starts and
+/// drains the layers) stands above them all. A new child of `service` must be given a layer here.
+const SERVICE_LAYERS: &[(&str, &[&str])] = &[
+    ("leaves", &["error", "clock", "config", "requester"]),
+    ("chain view", &["chain"]),
+    ("webhook outbox model", &["webhook"]),
+    ("metrics", &["metrics"]),
+    ("limits", &["limits"]),
+    ("job domain", &["jobs"]),
+    ("operations", &["ops"]),
+    ("edge", &["http"]),
+];
+
+/// Imports from a child of `parent` to a child of a higher layer, and the children no layer names.
+fn against_layer_order(krate: &Crate, parent: &str, layers: &[(&str, &[&str])]) -> (Vec<String>, Vec<String>) {
+    let child_of = |module: &str| -> Option<String> {
+        let rest = module.strip_prefix(parent)?.strip_prefix("::")?;
+        Some(rest.split("::").next()?.to_string())
+    };
+    let rank = |child: &str| layers.iter().position(|(_, members)| members.contains(&child));
+    let mut upward = Vec::new();
+    let mut unranked = BTreeSet::new();
+    for (from, targets) in krate.edges() {
+        let Some(from_child) = child_of(&from) else { continue };
+        for (to, line) in targets {
+            let Some(to_child) = child_of(&to) else { continue };
+            match (rank(&from_child), rank(&to_child)) {
+                (Some(a), Some(b)) if b > a => upward.push(format!(
+                    "{from} ({}) -> {to} ({})   ({}:{line})",
+                    layers[a].0,
+                    layers[b].0,
+                    krate.modules[&from].0.display()
+                )),
+                (None, _) => {
+                    unranked.insert(from_child.clone());
+                }
+                (_, None) => {
+                    unranked.insert(to_child);
+                }
+                _ => {}
+            }
+        }
+    }
+    (upward, unranked.into_iter().collect())
+}
+
+#[test]
+fn the_service_layers_import_only_downward() {
+    let krate = Crate::load(&src_dir());
+    let (upward, unranked) = against_layer_order(&krate, "crate::service", SERVICE_LAYERS);
+    assert!(
+        unranked.is_empty(),
+        "service modules in no layer of SERVICE_LAYERS (tests/layers.rs): {unranked:?}"
+    );
+    assert!(
+        upward.is_empty(),
+        "imports against the service's layer order:\n{}",
+        upward.join("\n")
+    );
+    for module in declared_modules(&src_dir().join("service").join("mod.rs")) {
+        assert!(
+            SERVICE_LAYERS
+                .iter()
+                .any(|(_, members)| members.contains(&module.as_str())),
+            "service's `{module}` is in no layer of SERVICE_LAYERS (tests/layers.rs)"
+        );
+    }
+}
+
+/// The layer check itself: an import from a lower layer to a higher one is found, with its line, through
+/// a child folder and a re-export; downward imports and test-only code pass.
+#[test]
+fn the_layer_check_finds_upward_imports() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let src = dir.path();
+    let write = |path: &str, text: &str| {
+        let path = src.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    };
+    write("lib.rs", "pub mod s;\n");
+    write("s/mod.rs", "mod low;\nmod high;\n");
+    write(
+        "s/low.rs",
+        "mod part;\npub use part::Thing;\n#[cfg(test)]\nmod tests { use crate::s::high::Top; }\n",
+    );
+    write("s/low/part.rs", "pub struct Thing;\n");
+    write("s/high.rs", "use crate::s::low::Thing;\npub struct Top;\n");
+    let layers: &[(&str, &[&str])] = &[("bottom", &["low"]), ("top", &["high"])];
+    let krate = Crate::load(src);
+    let (upward, unranked) = against_layer_order(&krate, "crate::s", layers);
+    assert!(upward.is_empty() && unranked.is_empty(), "{upward:?} {unranked:?}");
+
+    write(
+        "s/low/part.rs",
+        "pub struct Thing;\n\nfn f() { let _ = crate::s::high::Top; }\n",
+    );
+    let krate = Crate::load(src);
+    let (upward, _) = against_layer_order(&krate, "crate::s", layers);
+    assert_eq!(upward.len(), 1, "{upward:?}");
+    assert!(
+        upward[0].starts_with("crate::s::low::part (bottom) -> crate::s::high (top)") && upward[0].ends_with(":3)"),
+        "{upward:?}"
+    );
+
+    // A module no layer names is reported, not passed.
+    write("s/mod.rs", "mod low;\nmod high;\nmod loose;\n");
+    write("s/loose.rs", "use crate::s::low::Thing;\n");
+    let krate = Crate::load(src);
+    let (_, unranked) = against_layer_order(&krate, "crate::s", layers);
+    assert_eq!(unranked, vec!["loose".to_string()]);
 }

@@ -1,7 +1,8 @@
 //! Jobs: the job domain's one facade, which the HTTP edge and the background operations talk to. Owns
 //! the job registry (memory) over the job store and the result files (disk), the sealing key, rate
 //! limiters, metrics, the service's phase and its cache source (their lifecycle); its fields are private,
-//! read by its children (`submission`: admission; `scheduler`: passes; `results`: files at rest) and
+//! read by its children (`submission`: admission; `scheduler`: passes; `results`: files at rest;
+//! `recovery`: stored jobs back after a restart) and
 //! through the methods below by everyone else. Authorisation, status, deletion and expiry happen here.
 //! HTTP is `http`; it is not known here.
 
@@ -17,11 +18,18 @@ use std::{
 
 mod data_dir;
 pub(super) mod envelope;
-mod results;
+pub(super) mod fair_queue;
+pub(super) mod job;
+pub(super) mod keyfile;
+pub(super) mod pace;
+mod recovery;
+pub(super) mod results;
 pub(super) mod scheduler;
+pub mod store;
 pub(super) mod submission;
 #[cfg(test)]
 mod tests;
+pub(super) mod tickets;
 
 pub use data_dir::create_private_dir;
 use data_dir::warn_if_key_beside_store;
@@ -31,26 +39,31 @@ use tari_wallet_sync_sse::seal::ServerKey;
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
-use super::{
+use fair_queue::{FairQueue, PassBounds, Queued};
+use job::{Job, JobStatus, plausible_job_id};
+use pace::Pace;
+use results::{
     artifact::{Artifact, ResultBuilder},
-    cache_source::CacheSource,
-    client::Port,
+    held_files::HeldFiles,
+    sealed_files::ResultStore,
+};
+use store::{JobStore, JobStoreError, StoredJob, StoredState, sqlite::SqliteJobStore};
+use tickets::Tickets;
+
+use super::{
+    chain::{
+        cache_source::CacheSource,
+        lifecycle::{Lifecycle, SourceReport},
+    },
     clock::now_ms,
     config::ServiceConfig,
-    error::{ApiError, FailureCode, ServiceError, TOO_MANY_ATTEMPTS_MESSAGE},
-    fair_queue::{FairQueue, Lane, PassBounds, Queued},
-    held_files::HeldFiles,
-    job::{Job, JobStatus, plausible_job_id},
-    job_store::{JobStore, JobStoreError, StoredJob, StoredState},
-    keyfile,
-    lifecycle::{Lifecycle, SourceReport},
-    limits::{ClientLimiter, Limiter},
+    error::{ApiError, ServiceError},
+    limits::{
+        rate::{ClientLimiter, Limiter},
+        slots::Streams,
+    },
     metrics::{Metrics, Scrape},
-    pace::Pace,
-    result_store::{RESULT_LOST_MESSAGE, ResultStore},
-    slots::Streams,
-    store::SqliteJobStore,
-    tickets::{self, Tickets},
+    requester::Port,
     webhook::{WebhookSetup, endpoint::Endpoints},
 };
 
@@ -223,133 +236,6 @@ impl Jobs {
         };
         jobs.recover(stored)?;
         Ok(jobs)
-    }
-
-    /// Reloads stored jobs: queued and interrupted scans queue again (in submission order), unless they
-    /// have used up `max_attempts` (a scan the process died in counts): those fail with
-    /// `TOO_MANY_ATTEMPTS`, so no job is scanned again and again across restarts. A ready job stays ready
-    /// if its sealed file is on disk (opened by its first download, `result_store`), or if that cannot
-    /// be told now (its first download decides); it fails with `RESULT_LOST` only when the file is
-    /// certainly not there. Files of no ready job are removed.
-    fn recover(&self, stored_jobs: Vec<StoredJob>) -> Result<(), JobStoreError> {
-        let now = now_ms();
-        let expires = now + self.config.result_ttl.as_millis() as u64;
-        let pricing = self.source.pricing_view();
-        let mut registry = self.registry();
-        let mut with_files = std::collections::HashSet::new();
-        for stored in stored_jobs {
-            let status = match stored.state {
-                StoredState::Queued | StoredState::Scanning if stored.attempts >= self.config.max_attempts => {
-                    self.store.finish_failed(
-                        &stored.id,
-                        FailureCode::TooManyAttempts.as_str(),
-                        TOO_MANY_ATTEMPTS_MESSAGE,
-                        now,
-                        expires,
-                    )?;
-                    tracing::warn!(job = %stored.id, attempts = stored.attempts, code = %FailureCode::TooManyAttempts, "job failed");
-                    JobStatus::Failed {
-                        code: FailureCode::TooManyAttempts.to_string(),
-                        message: TOO_MANY_ATTEMPTS_MESSAGE.into(),
-                        expires_ms: expires,
-                    }
-                }
-                StoredState::Queued | StoredState::Scanning => {
-                    self.store.requeue(&stored.id, false)?;
-                    JobStatus::Queued { position: 0 }
-                }
-                StoredState::Ready => match stored.result.clone().filter(|_| self.file_kept(&stored)) {
-                    Some(result) => {
-                        with_files.insert(stored.id.clone());
-                        JobStatus::Ready {
-                            size: result.size,
-                            sha256: result.sha256,
-                            expires_ms: stored.expires_ms.unwrap_or(now),
-                            stale: result.stale,
-                            tip_height: result.tip_height,
-                        }
-                    }
-                    None => {
-                        self.store.finish_failed(
-                            &stored.id,
-                            FailureCode::ResultLost.as_str(),
-                            RESULT_LOST_MESSAGE,
-                            now,
-                            expires,
-                        )?;
-                        JobStatus::Failed {
-                            code: FailureCode::ResultLost.to_string(),
-                            message: RESULT_LOST_MESSAGE.into(),
-                            expires_ms: expires,
-                        }
-                    }
-                },
-                StoredState::Failed => {
-                    let (code, message) = stored.error.clone().unwrap_or_default();
-                    JobStatus::Failed {
-                        code,
-                        message,
-                        expires_ms: stored.expires_ms.unwrap_or(now),
-                    }
-                }
-                StoredState::Deleted => JobStatus::Deleted,
-                StoredState::Expired => JobStatus::Expired,
-            };
-            let queued = matches!(status, JobStatus::Queued { .. });
-            let job = Arc::new(Job::new(
-                stored.id.clone(),
-                stored.birthday,
-                stored.created_ms,
-                self.boot,
-                stored.tokens,
-                status,
-                self.metrics.jobs.clone(),
-            ));
-            job.attempts.store(stored.attempts, Ordering::Relaxed);
-            if queued {
-                let cost = pricing.as_ref().map_or(1, |view| output_keys(view, job.birthday));
-                registry.queue.push(job.clone(), Lane::Recovered, cost);
-            }
-            registry.jobs.insert(stored.id, job);
-        }
-        renumber_queue(&registry.queue);
-        match self.results.remove_others(|id| with_files.contains(id)) {
-            Ok((removed, foreign)) => {
-                if removed > 0 {
-                    tracing::info!(removed, "result files of no ready job removed");
-                }
-                if foreign > 0 {
-                    tracing::warn!(
-                        entries = foreign,
-                        "the results folder holds entries that are not job files; left alone"
-                    );
-                }
-            }
-            Err(error) => tracing::warn!(%error, "cannot tidy the result files"),
-        }
-        if !with_files.is_empty() {
-            tracing::info!(
-                jobs = with_files.len(),
-                "ready jobs kept their sealed files across the restart"
-            );
-        }
-        if !registry.queue.is_empty() {
-            tracing::info!(jobs = registry.queue.len(), "resuming jobs accepted before the restart");
-            self.queue_notify.notify_one();
-        }
-        Ok(())
-    }
-
-    /// Whether a stored ready job's file is to be kept: it is on disk, or whether it is cannot be told
-    /// now. Only a file certainly gone (or never written) loses the job.
-    fn file_kept(&self, stored: &StoredJob) -> bool {
-        if !stored.file_written {
-            return false;
-        }
-        self.results.presence(&stored.id).unwrap_or_else(|error| {
-            tracing::warn!(job = %stored.id, %error, "cannot tell whether a result file is there; keeping the job ready");
-            true
-        })
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {

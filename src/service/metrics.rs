@@ -6,35 +6,27 @@
 //! each an O(1) reading of its owner.
 
 use std::{
-    ops::Deref,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicI64, AtomicU64},
-    },
-    time::{Duration, SystemTime},
+    sync::{Arc, Mutex},
+    time::SystemTime,
 };
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, prometheus_text, text},
-    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::{Registry, Unit},
 };
 
-use super::{
-    lifecycle::{Lifecycle, SourceReport},
+mod format;
+mod instruments;
+
+pub use format::Format;
+use instruments::StateLabel;
+pub use instruments::{Count, JobGauges, Level, Timing};
+
+use crate::service::{
+    chain::lifecycle::{Lifecycle, SourceReport},
     webhook::{BreakerState, DropReason, endpoint::Endpoints},
 };
-
-/// Bucket bounds in seconds: a job is expected in well under 30 s, a pass of many keys may take minutes.
-const BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
-
-/// Every state a job can be in (`JobStatus::name`), as `tws_jobs{state}` labels them.
-pub const JOB_STATES: [&str; 6] = ["queued", "scanning", "ready", "failed", "deleted", "expired"];
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StateLabel {
-    state: &'static str,
-}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabel {
@@ -78,86 +70,6 @@ struct ResponseLabels {
     status: u16,
 }
 
-/// A registered counter. It derefs to its atomic, so recorders count with `fetch_add` as anywhere else.
-#[derive(Clone, Default)]
-pub struct Count(Counter);
-
-impl Deref for Count {
-    type Target = AtomicU64;
-    fn deref(&self) -> &AtomicU64 {
-        self.0.inner()
-    }
-}
-
-/// A registered gauge that goes up and down with what it counts (connections, streams); derefs to its
-/// atomic like `Count`.
-#[derive(Clone, Default)]
-pub struct Level(Gauge);
-
-impl Deref for Level {
-    type Target = AtomicI64;
-    fn deref(&self) -> &AtomicI64 {
-        self.0.inner()
-    }
-}
-
-/// A registered histogram of durations.
-pub struct Timing {
-    histogram: Histogram,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            histogram: Histogram::new(BUCKETS),
-        }
-    }
-}
-
-impl Timing {
-    pub fn observe(&self, duration: Duration) {
-        self.histogram.observe(duration.as_secs_f64());
-    }
-}
-
-/// `tws_jobs{state}`: the jobs in memory by state. Every `Job` holds one (cheap to clone) and moves its
-/// own count as it changes state and takes it away when dropped, so the gauges are always current and a
-/// scrape never walks the jobs.
-#[derive(Clone, Default)]
-pub struct JobGauges(Arc<[Gauge; JOB_STATES.len()]>);
-
-impl JobGauges {
-    fn of(family: &Family<StateLabel, Gauge>) -> JobGauges {
-        JobGauges(Arc::new(
-            JOB_STATES.map(|state| family.get_or_create_owned(&StateLabel { state })),
-        ))
-    }
-
-    fn gauge(&self, state: &str) -> Option<&Gauge> {
-        JOB_STATES.iter().position(|s| *s == state).map(|i| &self.0[i])
-    }
-
-    /// A job now in `state` (created, or reloaded after a restart).
-    pub fn entered(&self, state: &str) {
-        if let Some(gauge) = self.gauge(state) {
-            gauge.inc();
-        }
-    }
-
-    /// A job that was in `state` is gone.
-    pub fn left(&self, state: &str) {
-        if let Some(gauge) = self.gauge(state) {
-            gauge.dec();
-        }
-    }
-
-    /// The jobs in `state` now.
-    #[cfg(test)]
-    pub fn count(&self, state: &str) -> i64 {
-        self.gauge(state).map_or(0, Gauge::get)
-    }
-}
-
 /// The values a scrape reads from their owners, each in O(1).
 pub struct Scrape {
     /// Length of the queue.
@@ -175,53 +87,6 @@ pub struct Scrape {
     /// The source's latest published state with the service's phase on top.
     pub source: SourceReport,
     pub now: SystemTime,
-}
-
-/// The two text formats `/metrics` speaks. Both show scrapers the same sample names (counters end in
-/// `_total`, histograms in `_bucket`, `_sum` and `_count`); they differ in metadata lines only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// The Prometheus text format 0.0.4: the default, what `curl` and older scrapers get.
-    Prometheus,
-    /// OpenMetrics 1.0.0 (with units and `# EOF`), for scrapers that ask for it, as Prometheus does.
-    OpenMetrics,
-}
-
-impl Format {
-    /// The format an `Accept` header prefers: OpenMetrics if it ranks `application/openmetrics-text`
-    /// (version 1.0.0 or none) at least as high as every plain-text range, else the Prometheus text format.
-    pub fn negotiate(accept: Option<&str>) -> Format {
-        let (mut open, mut plain) = (0.0_f64, 0.0_f64);
-        for range in accept.unwrap_or_default().split(',') {
-            let mut parts = range.split(';').map(str::trim);
-            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
-            let (mut q, mut version) = (1.0_f64, None);
-            for param in parts {
-                match param.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
-                    Some(("q", value)) => q = value.parse().unwrap_or(0.0),
-                    Some(("version", value)) => version = Some(value),
-                    _ => {}
-                }
-            }
-            match media.as_str() {
-                "application/openmetrics-text" if matches!(version, None | Some("1.0.0")) => open = open.max(q),
-                "text/plain" | "text/*" | "*/*" => plain = plain.max(q),
-                _ => {}
-            }
-        }
-        if open > 0.0 && open >= plain {
-            Format::OpenMetrics
-        } else {
-            Format::Prometheus
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Prometheus => prometheus_text::CONTENT_TYPE,
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        }
-    }
 }
 
 /// Every number the service reports, registered under the prefix `tws`.
@@ -548,169 +413,4 @@ impl Metrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::Ordering;
-
-    use super::*;
-
-    fn scrape(lifecycle: Lifecycle) -> Scrape {
-        Scrape {
-            queue_depth: 2,
-            keys_held: 2,
-            webhook_queue_depth: 0,
-            webhook_endpoints: Arc::new(Endpoints::none()),
-            held_file_bytes: 0,
-            scan_pace: 0,
-            source: SourceReport {
-                lifecycle,
-                cache_tip_height: Some(99),
-                cache_tip_time: Some(1_000),
-                cache_outputs: 2000,
-                node_tip_height: None,
-                import: None,
-                fault: None,
-                degraded_since: None,
-            },
-            now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_060),
-        }
-    }
-
-    #[test]
-    fn renders_counters_gauges_and_histograms_in_the_prometheus_text_format() {
-        let metrics = Metrics::default();
-        metrics.http_response("submit", 202);
-        metrics.http_response("submit", 202);
-        metrics.job_failed("SCAN_FAILED");
-        metrics.jobs.entered("queued");
-        metrics.jobs.entered("queued");
-        metrics.jobs.entered("ready");
-        metrics.jobs_submitted.fetch_add(3, Ordering::Relaxed);
-        metrics.job_duration.observe(Duration::from_millis(700));
-        let text = metrics.render(&scrape(Lifecycle::Degraded), Format::Prometheus);
-        for line in [
-            "# TYPE tws_jobs_submitted_total counter\n",
-            "tws_jobs_submitted_total 3\n",
-            "tws_http_responses_total{route=\"submit\",status=\"202\"} 2\n",
-            "tws_jobs{state=\"queued\"} 2\n",
-            "tws_jobs{state=\"ready\"} 1\n",
-            "tws_jobs{state=\"expired\"} 0\n",
-            "tws_jobs_failed_total{code=\"SCAN_FAILED\"} 1\n",
-            "# TYPE tws_job_duration_seconds histogram\n",
-            "tws_job_duration_seconds_bucket{le=\"0.5\"} 0\n",
-            "tws_job_duration_seconds_bucket{le=\"1\"} 1\n",
-            "tws_job_duration_seconds_bucket{le=\"+Inf\"} 1\n",
-            "tws_job_duration_seconds_count 1\n",
-            "tws_queue_depth 2\n",
-            "tws_sealed_keys_held 2\n",
-            "tws_cache_tip_height 99\n",
-            "tws_node_tip_height -1\n",
-            "tws_cache_tip_age_seconds 60\n",
-            "tws_lifecycle_state{state=\"degraded\"} 1\n",
-            "tws_lifecycle_state{state=\"ready\"} 0\n",
-        ] {
-            assert!(text.contains(line), "lacks {line:?}:\n{text}");
-        }
-        assert_eq!(text.matches("tws_lifecycle_state{").count(), Lifecycle::ALL.len());
-        assert!(!text.contains("# EOF"), "{text}");
-
-        let text = metrics.render(&scrape(Lifecycle::Ready), Format::Prometheus);
-        assert!(text.contains("tws_lifecycle_state{state=\"ready\"} 1\n"), "{text}");
-        assert!(text.contains("tws_lifecycle_state{state=\"degraded\"} 0\n"), "{text}");
-    }
-
-    #[test]
-    fn openmetrics_has_the_same_samples() {
-        let metrics = Metrics::default();
-        metrics.jobs_submitted.fetch_add(1, Ordering::Relaxed);
-        metrics.job_duration.observe(Duration::from_millis(700));
-        let text = metrics.render(&scrape(Lifecycle::Ready), Format::OpenMetrics);
-        for line in [
-            "# TYPE tws_jobs_submitted counter\n",
-            "tws_jobs_submitted_total 1\n",
-            "# UNIT tws_job_duration_seconds seconds\n",
-            "tws_job_duration_seconds_count 1\n",
-            "tws_cache_tip_height 99\n",
-            "tws_lifecycle_state{state=\"ready\"} 1\n",
-        ] {
-            assert!(text.contains(line), "lacks {line:?}:\n{text}");
-        }
-        assert!(text.ends_with("# EOF\n"), "{text}");
-    }
-
-    #[test]
-    fn the_accept_header_chooses_the_format() {
-        // What Prometheus 2.x and 3.x send by default, and what curl and browsers send.
-        let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;\
-                          version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
-        assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text")),
-            Format::OpenMetrics
-        );
-        assert_eq!(Format::negotiate(Some("*/*")), Format::Prometheus);
-        assert_eq!(Format::negotiate(None), Format::Prometheus);
-        assert_eq!(
-            Format::negotiate(Some("text/plain;version=0.0.4,application/openmetrics-text;q=0.5")),
-            Format::Prometheus
-        );
-        assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text;version=0.0.1")),
-            Format::Prometheus,
-            "only OpenMetrics 1.0.0 is spoken"
-        );
-        assert_eq!(
-            Format::negotiate(Some("application/openmetrics-text;q=0")),
-            Format::Prometheus
-        );
-    }
-
-    #[test]
-    fn webhook_endpoints_show_their_host_queue_and_breaker_and_drops_count_up() {
-        let metrics = Metrics::default();
-        let urls = ["https://hooks.example/secret-path", "http://127.0.0.1:9/h"].map(String::from);
-        let endpoints = Arc::new(Endpoints::new(&urls, 10));
-        endpoints.list()[0].add_queued(4, 0);
-        endpoints.list()[0].set_breaker(BreakerState::Open);
-        endpoints.count_dropped(DropReason::QueueFull, 2);
-        let mut reading = scrape(Lifecycle::Ready);
-        reading.webhook_endpoints = endpoints.clone();
-        let text = metrics.render(&reading, Format::Prometheus);
-        for line in [
-            "tws_webhook_endpoint_queue_depth{endpoint=\"hooks.example\"} 4\n",
-            "tws_webhook_endpoint_queue_depth{endpoint=\"127.0.0.1:9\"} 0\n",
-            "tws_webhook_breaker{endpoint=\"hooks.example\",state=\"open\"} 1\n",
-            "tws_webhook_breaker{endpoint=\"hooks.example\",state=\"closed\"} 0\n",
-            "tws_webhook_breaker{endpoint=\"127.0.0.1:9\",state=\"closed\"} 1\n",
-            "tws_webhook_dropped_total{reason=\"queue_full\"} 2\n",
-            "tws_webhook_dropped_total{reason=\"attempts\"} 0\n",
-            "tws_webhook_dropped_total{reason=\"endpoint_removed\"} 0\n",
-        ] {
-            assert!(text.contains(line), "lacks {line:?}:\n{text}");
-        }
-        assert!(!text.contains("secret-path"), "{text}");
-        endpoints.count_dropped(DropReason::QueueFull, 1);
-        let text = metrics.render(&reading, Format::Prometheus);
-        assert!(
-            text.contains("tws_webhook_dropped_total{reason=\"queue_full\"} 3\n"),
-            "{text}"
-        );
-        let text = metrics.render(&reading, Format::Prometheus);
-        assert!(
-            text.contains("tws_webhook_dropped_total{reason=\"queue_full\"} 3\n"),
-            "counted once: {text}"
-        );
-    }
-
-    #[test]
-    fn job_gauges_count_entries_and_exits() {
-        let metrics = Metrics::default();
-        let jobs = metrics.jobs.clone();
-        jobs.entered("queued");
-        jobs.entered("queued");
-        jobs.left("queued");
-        jobs.entered("scanning");
-        assert_eq!((jobs.count("queued"), jobs.count("scanning")), (1, 1));
-        let text = metrics.render(&scrape(Lifecycle::Ready), Format::Prometheus);
-        assert!(text.contains("tws_jobs{state=\"queued\"} 1\n"), "{text}");
-    }
-}
+mod tests;

@@ -5,87 +5,81 @@
 //! through a `CacheSource` (a cache directory, or a follower's published `CacheView`s and state) and
 //! `scan`, and builds files through `ResultBuilder`.
 //!
+//! Bottom up; each layer imports only those before it (`tests/layers.rs` checks the order):
 //! ```text
-//! server     TCP/TLS accept, hyper-util auto (HTTP/1.1 + h2c / ALPN h2), graceful drain; the public
-//!            port, and the operator's (`metrics_listen`: operations routes only) if configured
-//!   slots    connection caps: in all, per client and IPv6 aggregate, headroom for newcomers
-//!   idle     open requests per connection: only they keep it; idle, first-request and budget closes
-//!   client   who a request is from: the peer, or what a trusted proxy forwarded in its one header
-//!   http     router -> handlers -> ApiError (its status chosen in http/refusal.rs); SSE, download with
-//!            Range
-//! jobs       Jobs, the facade: registry of jobs, auth, delete, expiry, metrics, phase over the cache source
-//!   metrics    prometheus-client registry: counters and histograms as things happen, jobs by state
-//!              moved by each job, so a scrape reads atomics (no store query, no walk over the jobs)
-//!   jobs/submission  admission: rate limits, scan budgets, bounds with headroom, envelopes sent again
-//!   fair_queue jobs in the order passes take them: fair between clients by cost (output-keys)
-//!   pace       output-keys per second, measured: Retry-After and pass sizes
-//!   held_files which finished files stay in memory, within `max_held_bytes`
-//!   job        one job's state and event channel        store     SQLite job store (WAL), sealed keys
-//!   job_store  the JobStore seam the job domain keeps its durable state behind; MemoryJobStore
-//!   keyfile    the persistent sealing key (0600)        limits    GCRA per client/wallet, LRU-bounded
-//!   tickets    single-use events tickets for browsers (memory, hashed, a few per live job)
-//!   result_store  finished files at rest, sealed to keys only their tokens derive (survive restarts)
-//!   jobs/scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder
-//!              -> artifact -> sealed file (jobs/results)
-//! cache_source  directory | follower | staged (importing, then following) -> snapshot per pass, state;
-//!               a background re-check of the cache's checksums (damage: CACHE_DAMAGED)
-//! lifecycle  Starting -> Importing -> CatchingUp -> Ready <-> Degraded -> Draining -> Stopped
-//! webhook    job events to the operator's endpoints (https or http), signed (HMAC-SHA256), queued in the
-//!            store; a worker and a circuit breaker per endpoint, retried, each queue capped
+//! leaves     error (ServiceError, ApiError, JobFailure, FailureCode), config (ServiceConfig, its values),
+//!            requester (who a request is from: the peer, or what a trusted proxy forwarded), clock
+//! chain      the chain view: cache_source (directory | follower | staged -> snapshot per pass, state; a
+//!            background re-check of the cache's checksums), lifecycle (Starting -> Importing ->
+//!            CatchingUp -> Ready <-> Degraded -> Draining -> Stopped)
+//! webhook    the outbox's model: events, signed payloads (HMAC-SHA256), the secret and TLS trust,
+//!            endpoints with their breakers and backoff
+//! metrics    prometheus-client registry: counters and histograms as things happen, jobs by state moved
+//!            by each job, so a scrape reads atomics (no store query, no walk over the jobs); its
+//!            instruments (Count, Level, Timing, JobGauges) and the two text formats (format)
+//! limits     rate (GCRA per client and wallet, LRU-bounded), slots (connection caps: in all, per
+//!            client and IPv6 aggregate, headroom for newcomers)
+//! jobs       Jobs, the facade: registry of jobs, auth, delete, expiry, phase over the cache source
+//!   job        one job's state and event channel    fair_queue  pass order, fair between clients by cost
+//!   pace       output-keys per second, measured     tickets     single-use events tickets for browsers
+//!   keyfile    the persistent sealing key (0600)    envelope    the one place envelopes are opened
+//!   submission admission: rate limits, scan budgets, bounds with headroom, envelopes sent again
+//!   scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder
+//!   store      the JobStore seam; memory (MemoryJobStore), sqlite (SqliteJobStore: WAL, sealed keys,
+//!              the webhook outbox)
+//!   results    when the domain uses files: artifact (a built file), sealed_files (at rest, sealed to keys
+//!              only their tokens derive), held_files (in memory, within `max_held_bytes`),
+//!              wallet_builder (the minotari-cli wallet database)
+//!   recovery   stored jobs back after a restart     data_dir    the data directory, key placement
+//! ops        janitor (expiry), source_watcher (wakes the scheduler, logs lifecycle), webhooks (one
+//!            worker and breaker per endpoint, a shared poster, retried, each queue capped)
+//! http       router -> handlers -> ApiError (its status chosen in http/refusal.rs); SSE, download with
+//!            Range; server (TCP/TLS accept, HTTP/1.1 + h2c / ALPN h2, graceful drain; the public port
+//!            and the operator's), idle (open requests per connection keep it; idle and budget closes)
+//! mod.rs     the runtime: starts the layers' tasks and drains them on shutdown
 //! ```
 
-pub mod artifact;
-mod cache_source;
-mod client;
+mod chain;
 mod clock;
 pub mod config;
 pub mod error;
-mod fair_queue;
 mod http;
 mod jobs;
 #[cfg(feature = "fuzzing")]
 pub(crate) use http::fuzzing as http_fuzzing;
-mod held_files;
-mod idle;
-mod job;
-pub mod job_store;
-mod keyfile;
-mod lifecycle;
 mod limits;
 mod metrics;
-mod pace;
-mod result_store;
-mod server;
-mod slots;
-mod store;
-mod tickets;
-mod wallet_builder;
+mod ops;
+mod requester;
 pub mod webhook;
+// `config.rs` names `super::client` until the configuration schema's branch (which moves `ClientRules`
+// into config) is merged; then this alias goes.
+use requester as client;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
-pub use artifact::{Artifact, JsonSummaryBuilder, ResultBuilder};
-pub use cache_source::{CacheSource, SourceControl};
-pub use client::Client;
-use client::Port;
+pub use chain::cache_source::{CacheSource, SourceControl};
+pub use chain::lifecycle::{
+    CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
+    source_fault_codes,
+};
 pub use config::{
     ClientRules, ForwardedHeader, PlainKeyPolicy, RateLimit, ServiceConfig, TlsPaths, UnsyncedNode, parse_duration,
     parse_rate,
 };
 pub use error::{ApiError, FailureCode, JobFailure, ServiceError};
 pub use http::API_PREFIX;
-pub use job_store::{JobStore, MemoryJobStore};
+pub use http::server::tls_acceptor;
 pub use jobs::create_private_dir;
+pub use jobs::results::artifact::{self, Artifact, JsonSummaryBuilder, ResultBuilder};
+pub use jobs::results::wallet_builder::WalletDbBuilder;
+pub use jobs::store::sqlite::SqliteJobStore;
+pub use jobs::store::{self as job_store, JobStore, MemoryJobStore};
 use jobs::{Jobs, Phase};
-pub use lifecycle::{
-    CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SOURCE_FAULTS, SourceFault, SourceReport,
-    source_fault_codes,
-};
-pub use server::tls_acceptor;
-pub use store::SqliteJobStore;
+pub use requester::Client;
+use requester::Port;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
-pub use wallet_builder::WalletDbBuilder;
 
 /// The OpenAPI document of the v1 API.
 pub const OPENAPI_JSON: &str = http::OPENAPI;
@@ -227,9 +221,9 @@ async fn serve(
     // Our own child: a serve error stops the background tasks without cancelling the caller's token.
     let stop = shutdown.child_token();
     let scheduler = tokio::spawn(jobs::scheduler::run(jobs.clone(), stop.clone()));
-    let janitor = tokio::spawn(janitor(jobs.clone(), stop.clone()));
-    let watcher = tokio::spawn(watch_source(jobs.clone(), stop.clone()));
-    let verifier = tokio::spawn(cache_source::verify_in_background(
+    let janitor = tokio::spawn(ops::janitor::run(jobs.clone(), stop.clone()));
+    let watcher = tokio::spawn(ops::source_watcher::run(jobs.clone(), stop.clone()));
+    let verifier = tokio::spawn(chain::cache_source::verify_in_background(
         jobs.source().clone(),
         jobs.config().cache_verify_interval,
         stop.clone(),
@@ -237,10 +231,11 @@ async fn serve(
     let webhooks = jobs
         .webhook_setup()
         .cloned()
-        .map(|setup| tokio::spawn(webhook::sender::run(jobs.clone(), setup, stop.clone())));
+        .map(|setup| tokio::spawn(ops::webhooks::run(jobs.clone(), setup, stop.clone())));
     // The operator's port is cleartext: it carries no secret, and belongs on loopback or a private network.
-    let operator = operator.map(|l| tokio::spawn(server::serve(jobs.clone(), l, None, Port::Operator, stop.clone())));
-    let served = server::serve(jobs.clone(), listener, tls, Port::Public, stop.clone()).await;
+    let operator =
+        operator.map(|l| tokio::spawn(http::server::serve(jobs.clone(), l, None, Port::Operator, stop.clone())));
+    let served = http::server::serve(jobs.clone(), listener, tls, Port::Public, stop.clone()).await;
     jobs.set_phase(Phase::Draining);
     stop.cancel();
     if let Some(operator) = operator {
@@ -255,48 +250,4 @@ async fn serve(
     }
     jobs.set_phase(Phase::Stopped);
     served
-}
-
-/// Follows the source: marks draining as soon as shutdown begins (before connections finish), wakes the
-/// scheduler on every change (queued jobs may be scannable now) and logs lifecycle changes.
-async fn watch_source(jobs: Arc<Jobs>, stop: CancellationToken) {
-    let mut watch = jobs.source().watch();
-    let mut last = jobs.lifecycle();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            changed = watch.changed() => {
-                if !changed {
-                    stop.cancelled().await;
-                    break;
-                }
-                jobs.source_changed();
-                let now = jobs.lifecycle();
-                if now != last {
-                    let report = jobs.report();
-                    match &report.fault {
-                        Some(fault) => tracing::warn!(state = now.name(), code = fault.code, "lifecycle"),
-                        None => tracing::info!(state = now.name(), cache_tip = report.cache_tip_height, "lifecycle"),
-                    }
-                    last = now;
-                }
-            }
-        }
-    }
-    jobs.set_phase(Phase::Draining);
-}
-
-/// Wipes expired results on a period of a quarter of the TTL (between 1 s and 1 min).
-async fn janitor(jobs: Arc<Jobs>, shutdown: CancellationToken) {
-    let period = (jobs.config().result_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(period) => {
-                if jobs.sweep().await.is_err() {
-                    tracing::warn!("expiry sweep failed; retrying next period");
-                }
-            }
-        }
-    }
 }

@@ -8,19 +8,14 @@
 //! ```text
 //! X-TWS-Signature: t=<unix seconds>,v1=hex(HMAC-SHA256(secret, "<t>." || body))
 //!
-//! sender     starts one worker per endpoint, sharing one HTTP(S) client (`client`)
-//! worker     one endpoint's loop: its due deliveries one at a time, behind its breaker; outcomes written
-//!            to the store, retried when the store fails
+//! backoff    the delay before a delivery's next attempt (pure)
 //! breaker    the circuit breaker's policy (pure)
 //! endpoint   the endpoints with their live numbers (queue, breaker) and the drops by reason
 //! ```
 
-mod backoff;
-mod breaker;
-mod client;
+pub(super) mod backoff;
+pub(super) mod breaker;
 pub mod endpoint;
-pub(super) mod sender;
-mod worker;
 
 use std::path::Path;
 
@@ -29,7 +24,7 @@ use sha2::Sha256;
 use tari_wallet_sync_sse::tls::{self, ClientConfig};
 use zeroize::Zeroizing;
 
-use super::{config::ServiceConfig, error::ServiceError};
+use crate::service::{config::ServiceConfig, error::ServiceError};
 
 pub use breaker::BreakerState;
 pub use endpoint::DropReason;

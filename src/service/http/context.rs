@@ -4,7 +4,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{client::Port, jobs::Jobs};
+use crate::service::{jobs::Jobs, requester::Port};
 
 /// What every handler gets.
 pub(crate) struct Ctx {

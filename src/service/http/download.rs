@@ -12,10 +12,10 @@ use hyper::body::Frame;
 
 use super::response::{Body, empty};
 use crate::service::{
-    artifact::Artifact,
     error::ApiError,
-    job::{Job, JobStatus},
     jobs::Jobs,
+    jobs::job::{Job, JobStatus},
+    jobs::results::artifact::Artifact,
 };
 
 /// `true` when the file was scanned from the last cached chain while the node was unreachable.

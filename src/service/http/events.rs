@@ -18,13 +18,13 @@ use tari_wallet_sync_sse::{KEEP_ALIVE, encode_retry};
 use tokio::{sync::watch, time::Interval};
 use tokio_util::sync::CancellationToken;
 
-use super::{context::Ctx, response::Body, routes::download_url};
+use super::{context::Ctx, job_handlers::download_url, response::Body};
 use crate::service::{
-    client::Client,
     error::ApiError,
-    job::{Job, Snapshot, SubscriberGuard},
     jobs::Jobs,
-    slots::StreamSlot,
+    jobs::job::{Job, Snapshot, SubscriberGuard},
+    limits::slots::StreamSlot,
+    requester::Client,
 };
 
 /// Reconnection delay suggested to clients.

@@ -15,9 +15,9 @@ use super::{download, events, router::bearer_token, submit};
 use crate::service::{
     CacheSource, JsonSummaryBuilder, PlainKeyPolicy, ServiceConfig, SourceControl,
     error::ApiError,
-    job_store::{JobStore, MemoryJobStore},
     jobs::Jobs,
-    keyfile,
+    jobs::keyfile,
+    jobs::store::{JobStore, MemoryJobStore},
 };
 
 /// What a `Range` header asks of a file of known length (the download handler's reading of it).

@@ -8,17 +8,19 @@ mod download;
 mod events;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzzing;
+pub(super) mod idle;
+mod job_handlers;
 #[cfg(test)]
 mod openapi_check;
 mod ops;
 mod refusal;
 mod response;
 mod router;
-mod routes;
+pub(super) mod server;
 mod submit;
 
 pub(crate) use context::Ctx;
+pub use job_handlers::API_PREFIX;
 pub use ops::OPENAPI;
 pub(crate) use refusal::error_response;
 pub(crate) use router::handle;
-pub use routes::API_PREFIX;

@@ -14,7 +14,7 @@ use super::{
     refusal::error_response_with,
     response::{Body, json, text},
 };
-use crate::service::{error::ApiError, jobs::Jobs, lifecycle::Lifecycle, metrics::Format};
+use crate::service::{chain::lifecycle::Lifecycle, error::ApiError, jobs::Jobs, metrics::Format};
 
 /// The OpenAPI 3.1 document of the v1 API (kept beside the code it describes; a test checks they agree).
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -95,7 +95,7 @@ pub(super) fn openapi() -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::lifecycle::source_fault_codes;
+    use crate::service::chain::lifecycle::source_fault_codes;
 
     /// The document's operations routes: their rate limits, metrics' formats and source fault codes.
     #[test]

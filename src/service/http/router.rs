@@ -9,15 +9,16 @@ use hyper::body::Incoming;
 
 use super::{
     context::Ctx,
-    cors, download, events, ops,
+    cors, download, events,
+    job_handlers::{self, API_PREFIX},
+    ops,
     refusal::error_response,
     response::{Body, text},
-    routes::{self, API_PREFIX},
     submit,
 };
 use crate::service::{
-    client::{Client, Port},
     error::ApiError,
+    requester::{Client, Port},
 };
 
 /// A matched route. The name labels metrics.
@@ -167,13 +168,13 @@ async fn dispatch(
     match route {
         Route::ServerKey => Ok(ops::server_key(&ctx.jobs)),
         Route::Submit => submit::submit(ctx, client, request).await,
-        Route::Status(id) => routes::status(&*ctx.jobs.authorize(&id, token.as_deref())?),
+        Route::Status(id) => job_handlers::status(&*ctx.jobs.authorize(&id, token.as_deref())?),
         Route::Events(id) => {
             let ticket = events::ticket(request.uri());
             let job = ctx.jobs.authorize_events(&id, token.as_deref(), ticket)?;
             events::events(ctx, client, job, request.headers())
         }
-        Route::EventsTicket(id) => routes::events_ticket(&ctx.jobs, &*ctx.jobs.authorize(&id, token.as_deref())?),
+        Route::EventsTicket(id) => job_handlers::events_ticket(&ctx.jobs, &*ctx.jobs.authorize(&id, token.as_deref())?),
         Route::Download(id) => {
             let job = ctx.jobs.authorize(&id, token.as_deref())?;
             let token = token.as_deref().unwrap_or_default();
@@ -181,7 +182,7 @@ async fn dispatch(
         }
         Route::Delete(id) => {
             let job = ctx.jobs.authorize(&id, token.as_deref())?;
-            routes::delete(&ctx.jobs, &job).await
+            job_handlers::delete(&ctx.jobs, &job).await
         }
         Route::Health => Ok(ops::health(&ctx.jobs)),
         Route::Live => Ok(text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into())),

@@ -19,13 +19,13 @@ use zeroize::Zeroizing;
 
 use super::{
     context::Ctx,
+    job_handlers::urls,
     response::{Body, json},
-    routes::urls,
 };
 use crate::{
     service::{
-        client::Client, config::PlainKeyPolicy, error::ApiError, job::hash_token, jobs::Jobs,
-        jobs::submission::Submission, result_store::result_public_key,
+        config::PlainKeyPolicy, error::ApiError, jobs::Jobs, jobs::job::hash_token,
+        jobs::results::sealed_files::result_public_key, jobs::submission::Submission, requester::Client,
     },
     walletdb::account::MAX_PASSWORD_LEN,
 };
@@ -98,7 +98,7 @@ pub(super) async fn submit(ctx: &Ctx, client: &Client, request: Request<Incoming
         "job_id": submitted.job_id,
         "state": submitted.status.name(),
     });
-    if let crate::service::job::JobStatus::Queued { position } = submitted.status {
+    if let crate::service::jobs::job::JobStatus::Queued { position } = submitted.status {
         value["queue_position"] = position.into();
     }
     for (name, url) in &links {

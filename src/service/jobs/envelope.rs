@@ -2,7 +2,7 @@
 //! (to check what it carries) and when its scan starts (to use it), and the one parser its keys are read
 //! with, so what passed at admission opens at the scan. Also the one place a plain submission is sealed
 //! to the server's own key. The HTTP layer hands the envelope over as it came (`http::submit`); the store
-//! keeps its bytes sealed (`job_store`).
+//! keeps its bytes sealed (`store`).
 
 use tari_wallet_sync_sse::{
     envelope::{LABEL_SUBMISSION, SubmissionSecrets},
@@ -11,7 +11,7 @@ use tari_wallet_sync_sse::{
 
 use crate::{
     recognize::{KeyError, WalletKey},
-    service::job_store::{SUBMISSION_FORMAT, SealedParts},
+    service::jobs::store::{SUBMISSION_FORMAT, SealedParts},
 };
 
 /// Why an envelope did not open.

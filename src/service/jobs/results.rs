@@ -1,6 +1,12 @@
 //! The job domain's result files: a finished file written to disk sealed under a key only the job's tokens
 //! open, reopened by a download after a restart, and a job failed `RESULT_LOST` when its file is gone.
-//! The file format and the folder are `result_store`'s; this is when the job domain uses them.
+//! The file format and the folder are `sealed_files`' (a child of this module, with the other result
+//! nouns: `artifact`, `held_files`, `wallet_builder`); this is when the job domain uses them.
+
+pub mod artifact;
+pub(in crate::service) mod held_files;
+pub(in crate::service) mod sealed_files;
+pub(in crate::service) mod wallet_builder;
 
 use std::sync::{Arc, atomic::Ordering};
 
@@ -8,11 +14,11 @@ use zeroize::Zeroizing;
 
 use super::Jobs;
 use crate::service::{
-    artifact::Artifact,
     clock::now_ms,
     error::{ApiError, FailureCode},
-    job::{Job, JobStatus, hash_token},
-    result_store::{FileError, FileKey, RESULT_LOST_MESSAGE, open_file_key, seal_file_key},
+    jobs::job::{Job, JobStatus, hash_token},
+    jobs::results::artifact::Artifact,
+    jobs::results::sealed_files::{FileError, FileKey, RESULT_LOST_MESSAGE, open_file_key, seal_file_key},
 };
 
 /// Why a stored file could not be served to a token.
@@ -20,7 +26,7 @@ enum LoadError {
     /// This token has no sealed file key that opens (a write that failed, a token from before schema 2).
     Token,
     File(FileError),
-    Store(crate::service::job_store::JobStoreError),
+    Store(crate::service::jobs::store::JobStoreError),
 }
 
 impl Jobs {

@@ -1,7 +1,7 @@
 //! Scheduler: turns queued jobs into scan passes. Waits for work and for a source that scans (ready, or
 //! degraded: then the files are marked stale), lets a short delay gather more jobs, scans up to
 //! `max_batch_keys` wallets in one pass over one snapshot on its own rayon pool (off the async runtime),
-//! builds each job's file, stores it sealed (`result_store`), records the outcome and wipes the keys. One
+//! builds each job's file, stores it sealed (`sealed_files`), records the outcome and wipes the keys. One
 //! pass at a time: a pass already uses every scan thread. A pass that ends after shutdown began leaves its
 //! jobs queued for the next start (the drain does not wait for files to be written). Owns no HTTP and no
 //! state of its own beyond the pool.
@@ -24,12 +24,12 @@ use crate::{
     recognize::WalletKey,
     scan::{Progress, ScanError, ScanOptions, ScanRequest, scan},
     service::{
-        artifact::Artifact,
-        cache_source::PassView,
+        chain::cache_source::PassView,
         clock::now_ms,
         error::{FailureCode, JobFailure, TOO_MANY_ATTEMPTS_MESSAGE},
-        job::{Job, JobStatus},
-        job_store::{JobStoreError, StoredResult},
+        jobs::job::{Job, JobStatus},
+        jobs::results::artifact::Artifact,
+        jobs::store::{JobStoreError, StoredResult},
     },
     walletdb::Interrupt,
 };

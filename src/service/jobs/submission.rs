@@ -32,13 +32,13 @@ use super::{
 use crate::{
     recognize::{KeyError, WalletKey},
     service::{
-        client::{Client, Port},
         clock::now_ms,
         error::ApiError,
-        fair_queue::Lane,
-        job::{Job, JobStatus, new_job_id},
-        job_store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
-        limits::Refused,
+        jobs::fair_queue::Lane,
+        jobs::job::{Job, JobStatus, new_job_id},
+        jobs::store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
+        limits::rate::Refused,
+        requester::{Client, Port},
     },
 };
 
@@ -52,7 +52,7 @@ pub struct Submission {
     pub birthday: u64,
     /// SHA-256 of the bearer token the client derived from its job secret.
     pub token_hash: [u8; 32],
-    /// The token's public result key (`result_store::result_public_key`).
+    /// The token's public result key (`sealed_files::result_public_key`).
     pub result_key: [u8; 32],
     /// The envelope's ephemeral key and until when (ms) it must be remembered; `None` for a plain one.
     pub replay: Option<([u8; 32], u64)>,

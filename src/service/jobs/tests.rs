@@ -23,13 +23,13 @@ use super::{
 };
 use crate::service::{
     CacheSource, RateLimit, ServiceConfig,
-    artifact::{Artifact, JsonSummaryBuilder},
-    client::Client,
     clock::now_ms,
     error::{ApiError, FailureCode, JobFailure},
-    job::{Job, JobStatus, hash_token},
-    job_store::{JobStore, MemoryJobStore, NewJob, SUBMISSION_FORMAT, StoredState},
-    result_store::{ResultStore, result_public_key},
+    jobs::job::{Job, JobStatus, hash_token},
+    jobs::results::artifact::{Artifact, JsonSummaryBuilder},
+    jobs::results::sealed_files::{ResultStore, result_public_key},
+    jobs::store::{JobStore, MemoryJobStore, NewJob, SUBMISSION_FORMAT, StoredState},
+    requester::Client,
     webhook::endpoint::Endpoints,
 };
 

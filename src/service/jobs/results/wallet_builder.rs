@@ -5,9 +5,9 @@
 
 use zeroize::Zeroizing;
 
-use super::{
-    artifact::{Artifact, ResultBuilder},
+use crate::service::{
     error::{FailureCode, JobFailure},
+    jobs::results::artifact::{Artifact, ResultBuilder},
 };
 use crate::{
     cache::CacheView,

@@ -36,7 +36,7 @@ use sha2::Sha256;
 use tari_wallet_sync_sse::seal::{LABEL_RESULT_FILE_KEY, NONCE_LEN, SealError, Sealed, ServerKey, TAG_LEN, seal};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{artifact::Artifact, job::plausible_job_id};
+use crate::service::{jobs::job::plausible_job_id, jobs::results::artifact::Artifact};
 
 /// The directory under the data directory.
 pub const DIR_NAME: &str = "results";
@@ -320,7 +320,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let results = ResultStore::open(dir.path(), 0).unwrap();
         let artifact = artifact();
-        assert!(artifact.zstd_len > 2 * crate::service::artifact::CHUNK_LEN as u64);
+        assert!(artifact.zstd_len > 2 * crate::service::jobs::results::artifact::CHUNK_LEN as u64);
         let key = FileKey::new([7; 32]);
         results.write("job-1", &artifact, &key).unwrap();
         let plain = artifact.slices(0..artifact.zstd_len).concat();

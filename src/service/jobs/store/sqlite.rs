@@ -2,7 +2,7 @@
 //! Holds each job's state, birthday, times and attempts, its sealed envelope until the scan ends, token
 //! hashes (each with the token's public result key and, once the job's file is on disk, that file's key
 //! sealed to it) and outcome, and the ephemeral keys of the envelopes opened lately (so none is accepted
-//! twice); never a plain key, a token, a wallet file (those are `result_store`'s, sealed) nor anything
+//! twice); never a plain key, a token, a wallet file (those are `sealed_files`', sealed) nor anything
 //! that ties a job to a wallet's address without the server key (no spend key, no wallet fingerprint).
 //! Blocking calls: the service runs them on the blocking pool.
 //!
@@ -15,7 +15,7 @@
 //! Webhook deliveries (`webhook_deliveries`, in `webhooks`) are queued here, in the transaction that
 //! moves a job to `ready`, `failed` or `expired`, one row per configured endpoint (at most
 //! `webhook_max_queued` per endpoint), so an event is never lost between its job's change and a restart;
-//! each endpoint's worker (`webhook::worker`) delivers and removes them.
+//! each endpoint's worker (`ops::webhooks`) delivers and removes them.
 
 use std::{
     path::Path,
@@ -27,9 +27,9 @@ use std::{
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{
+use crate::service::{
     error::ServiceError,
-    job_store::{
+    jobs::store::{
         DueDelivery, Inserted, JobStore, NewJob, SealedParts, StoreResult, StoredJob, StoredResult, StoredState,
     },
     webhook::{WebhookEvent, endpoint::Endpoints},

@@ -2,7 +2,7 @@
 //! schemas 1 and 4 (the webhook queue's are in `webhooks/tests.rs`).
 
 use super::{SqliteJobStore as Store, *};
-use crate::service::job_store::SUBMISSION_FORMAT;
+use crate::service::jobs::store::SUBMISSION_FORMAT;
 
 fn job<'a>(id: &'a str, sealed: &'a [u8]) -> NewJob<'a> {
     NewJob {

@@ -9,7 +9,7 @@ use std::{
 };
 
 use crate::service::{
-    job_store::{
+    jobs::store::{
         DueDelivery, Inserted, JobStore, JobStoreError, NewJob, SealedParts, StoreResult, StoredJob, StoredResult,
         StoredState,
     },
@@ -436,7 +436,7 @@ impl JobStore for MemoryJobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::job_store::SUBMISSION_FORMAT;
+    use crate::service::jobs::store::SUBMISSION_FORMAT;
 
     fn job<'a>(id: &'a str, envelope: Option<(&'a [u8; 32], u64)>) -> NewJob<'a> {
         NewJob {

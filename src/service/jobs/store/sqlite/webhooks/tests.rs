@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::super::SqliteJobStore as Store;
-use crate::service::job_store::{JobStore, NewJob, SUBMISSION_FORMAT, StoredResult, StoredState};
+use crate::service::jobs::store::{JobStore, NewJob, SUBMISSION_FORMAT, StoredResult, StoredState};
 use crate::service::webhook::endpoint::{DropReason, Endpoints};
 
 fn job(id: &str) -> NewJob<'_> {

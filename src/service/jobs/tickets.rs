@@ -21,7 +21,7 @@ use std::{
 use hashlink::LinkedHashMap;
 use sha2::{Digest, Sha256};
 
-use super::{error::ApiError, job::JobStatus};
+use crate::service::{error::ApiError, jobs::job::JobStatus};
 
 /// Tickets of one job waiting for their use: a page needs one per (re)connect, and asks for it just
 /// before connecting; a few cover a reconnect racing the previous attempt.
@@ -68,7 +68,7 @@ impl JobTickets {
     }
 }
 
-pub(super) struct Tickets {
+pub(in crate::service) struct Tickets {
     ttl: Duration,
     /// Jobs with tickets, least recently touched first.
     jobs: Mutex<LinkedHashMap<String, JobTickets, RandomState>>,
@@ -78,7 +78,7 @@ pub(super) struct Tickets {
 impl Tickets {
     /// Tickets valid for `ttl`, for up to `max_jobs` jobs at once (the service's `max_jobs_held`: every
     /// job that can have tickets fits, so only gone jobs are ever forgotten to make room).
-    pub(super) fn new(ttl: Duration, max_jobs: usize) -> Tickets {
+    pub(in crate::service) fn new(ttl: Duration, max_jobs: usize) -> Tickets {
         Tickets {
             ttl,
             jobs: Mutex::new(LinkedHashMap::with_hasher(RandomState::new())),
@@ -86,7 +86,7 @@ impl Tickets {
         }
     }
 
-    pub(super) fn ttl(&self) -> Duration {
+    pub(in crate::service) fn ttl(&self) -> Duration {
         self.ttl
     }
 
@@ -95,7 +95,7 @@ impl Tickets {
     }
 
     /// A new ticket for the job `job_id` (the caller has checked the token and that the job is live).
-    pub(super) fn issue(&self, job_id: &str) -> String {
+    pub(in crate::service) fn issue(&self, job_id: &str) -> String {
         let now = Instant::now();
         let ticket = hex::encode(rand::random::<[u8; 32]>());
         let mut jobs = self.jobs();
@@ -121,7 +121,7 @@ impl Tickets {
 
     /// Uses `ticket` for the job `job_id`: once, before it expires, while it is among the job's newest.
     /// A ticket of another job, or one never issued (or forgotten), is `INVALID_TICKET`.
-    pub(super) fn redeem(&self, job_id: &str, ticket: &str) -> Result<(), ApiError> {
+    pub(in crate::service) fn redeem(&self, job_id: &str, ticket: &str) -> Result<(), ApiError> {
         let now = Instant::now();
         let wanted = digest(ticket);
         let mut jobs = self.jobs();
@@ -144,13 +144,13 @@ impl Tickets {
     }
 
     /// Forgets the tickets of a job that can no longer be followed.
-    pub(super) fn forget_job(&self, job_id: &str) {
+    pub(in crate::service) fn forget_job(&self, job_id: &str) {
         self.jobs().remove(job_id);
     }
 
     /// Forgets jobs whose tickets are all past recognition (the job domain's sweep). The table is in order of
     /// last touch, so this stops at the first job still remembered.
-    pub(super) fn forget_old(&self) {
+    pub(in crate::service) fn forget_old(&self) {
         let now = Instant::now();
         let mut jobs = self.jobs();
         while let Some((_, entry)) = jobs.front() {
@@ -172,7 +172,7 @@ impl Tickets {
 /// scans, and while its result (ready or failed) is kept, since a page that lost its stream must still
 /// learn how the job ended. A deleted or expired job (a result past its time, swept or not) has nothing
 /// left to follow.
-pub(super) fn check_live(status: &JobStatus, now_ms: u64) -> Result<(), ApiError> {
+pub(in crate::service) fn check_live(status: &JobStatus, now_ms: u64) -> Result<(), ApiError> {
     match status {
         JobStatus::Queued { .. } | JobStatus::Scanning { .. } => Ok(()),
         JobStatus::Ready { expires_ms, .. } | JobStatus::Failed { expires_ms, .. } if *expires_ms > now_ms => Ok(()),

@@ -29,14 +29,14 @@ use tokio_rustls::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    client::Port,
+use crate::service::{
     config::TlsPaths,
     error::{ApiError, ServiceError},
+    http::idle::{IdleLimits, Requests, Tracked},
     http::{self, Ctx},
-    idle::{IdleLimits, Requests, Tracked},
     jobs::Jobs,
-    slots::{SlotLimits, Slots},
+    limits::slots::{SlotLimits, Slots},
+    requester::Port,
 };
 
 /// Connections over the limit that still get a 503 (the rest are closed at once): answering costs a
@@ -97,7 +97,7 @@ fn builder(jobs: &Jobs) -> auto::Builder<TokioExecutor> {
 
 /// Accepts and serves connections on `port`'s listener until `shutdown`, then drains them for up to
 /// `drain_timeout` and closes the rest.
-pub(super) async fn serve(
+pub(in crate::service) async fn serve(
     jobs: Arc<Jobs>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,

@@ -5,8 +5,8 @@ use http::{Response, StatusCode};
 use super::response::{Body, json};
 use crate::service::{
     error::ApiError,
-    job::{Job, JobStatus},
     jobs::Jobs,
+    jobs::job::{Job, JobStatus},
 };
 
 /// Where the v1 API lives.

@@ -1,7 +1,7 @@
 //! Job store: the seam between the job domain and where its durable state lives. Owns the `JobStore`
 //! trait and the records that cross it (a job as submitted, as loaded at start, its sealed envelope, a
 //! ready job's file as reported, a due webhook delivery); not how any backend keeps them. The SQLite
-//! store (`store`, the embedded default) and the in-memory one (`memory`) implement it; a PostgreSQL one
+//! store (`sqlite`, the embedded default) and the in-memory one (`memory`) implement it; a PostgreSQL one
 //! shared by replicas is the next.
 //!
 //! What every implementation promises, whatever it keeps things in:
@@ -24,12 +24,13 @@
 //! new calls then, not a new shape.
 
 mod memory;
+pub(in crate::service) mod sqlite;
 
 use std::sync::Arc;
 
 pub use memory::MemoryJobStore;
 
-use super::webhook::endpoint::Endpoints;
+use crate::service::webhook::endpoint::Endpoints;
 
 /// The `format` of a job stored today: its sealed envelope is the one sealed envelope of a version-2
 /// submission. Format-1 jobs were failed by the SQLite store's migration 7 (`FORMAT_RETIRED`).
@@ -112,7 +113,7 @@ pub struct NewJob<'a> {
     pub sealed_request: &'a [u8],
     pub format: u32,
     pub token_hash: &'a [u8; 32],
-    /// The token's public result key (`result_store::result_public_key`).
+    /// The token's public result key (`sealed_files::result_public_key`).
     pub result_key: &'a [u8; 32],
     pub created_ms: u64,
     /// A sealed submission's envelope (its ephemeral key) and until when (ms) it must be remembered.
@@ -223,7 +224,7 @@ pub trait JobStore: Send + Sync + 'static {
     /// sealed file keys wiped and a `failed` event queued in the same write.
     fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<()>;
 
-    // Result files (their bytes are `result_store`'s; here, who can open them).
+    // Result files (their bytes are `sealed_files`'; here, who can open them).
 
     /// The job's tokens (hash, public result key) to seal its file key to: all, or those without one yet.
     fn result_keys(&self, id: &str, unsealed_only: bool) -> StoreResult<Vec<([u8; 32], [u8; 32])>>;

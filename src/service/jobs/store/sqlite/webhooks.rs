@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Queued, Result, SqliteJobStore};
 use crate::service::{
-    job_store::{DueDelivery, StoreResult},
+    jobs::store::{DueDelivery, StoreResult},
     webhook::{
         self, WebhookEvent,
         endpoint::{DropReason, Endpoints},

@@ -1,4 +1,5 @@
-//! Webhook sender: starts one worker (`worker`) per configured endpoint, all sharing one HTTP(S) client,
+//! Webhook sender: starts one worker (`worker`) per configured endpoint, all sharing one HTTP(S) client
+//! (`poster`),
 //! and waits for them to stop. Endpoints never wait for each other: one that black-holes its requests
 //! holds only its own worker, and its own breaker then stops it from trying for a while.
 
@@ -8,8 +9,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{WebhookSetup, client::Poster, worker::Worker};
-use crate::service::jobs::Jobs;
+mod poster;
+mod worker;
+
+use poster::Poster;
+use worker::Worker;
+
+use crate::service::{jobs::Jobs, webhook::WebhookSetup};
 
 pub(crate) async fn run(jobs: Arc<Jobs>, setup: WebhookSetup, stop: CancellationToken) {
     let config = jobs.config();

@@ -13,7 +13,7 @@ use std::{
     sync::Arc,
 };
 
-use super::job::Job;
+use crate::service::jobs::job::Job;
 
 /// Whose turn a job waits for: a client (its address bucket), or every job reloaded after a restart (their
 /// clients are not stored: the store keeps no address).
@@ -168,7 +168,7 @@ impl FairQueue {
 mod tests {
     use super::*;
     use crate::service::{
-        job::{Job, JobStatus},
+        jobs::job::{Job, JobStatus},
         metrics::JobGauges,
     };
 

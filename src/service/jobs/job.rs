@@ -1,7 +1,7 @@
 //! Job: one wallet's sync request in memory: its state and event stream (a `watch` channel holding the
 //! latest event, so a late or resuming subscriber starts from the current state), its token hashes, its
 //! file once built (with the key of its sealed copy on disk), and its subscriber count. Persistence is
-//! `store` and `result_store`; scheduling is `scheduler`.
+//! `store` and `results`; scheduling is `scheduler`.
 
 use std::{
     sync::{
@@ -16,8 +16,8 @@ use subtle::ConstantTimeEq;
 use tari_wallet_sync_sse::{JobEvent, percent};
 use tokio::sync::watch;
 
-use super::{artifact::Artifact, metrics::JobGauges};
 use crate::scan::Progress;
+use crate::service::{jobs::results::artifact::Artifact, metrics::JobGauges};
 
 /// Longest job id accepted in a path (replica prefix + 32 hex characters).
 pub const MAX_JOB_ID_LEN: usize = 96;

@@ -1,5 +1,5 @@
 //! Held files: which finished files stay in memory, within `max_held_bytes`. A file whose sealed copy is
-//! on disk (`result_store`) may be let go at any time, since the job's own token reopens it at its next
+//! on disk (`sealed_files`) may be let go at any time, since the job's own token reopens it at its next
 //! download; so when a new file would pass the bound, the least recently used ones go, and a file larger
 //! than the whole bound is never held. A file that could not be written to disk is kept whatever it costs
 //! (it exists nowhere else), and counted. Owns the accounting only; the file itself hangs on its `Job`.
@@ -9,7 +9,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use super::{artifact::Artifact, job::Job};
+use crate::service::{jobs::job::Job, jobs::results::artifact::Artifact};
 
 struct Held {
     job: Arc<Job>,
@@ -118,7 +118,7 @@ impl HeldFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::{job::JobStatus, metrics::JobGauges};
+    use crate::service::{jobs::job::JobStatus, metrics::JobGauges};
 
     fn job(id: &str) -> Arc<Job> {
         Arc::new(Job::new(

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::error::{FailureCode, JobFailure};
+use crate::service::error::{FailureCode, JobFailure};
 use crate::{
     cache::CacheView,
     recognize::WalletKey,

@@ -1,5 +1,5 @@
 //! Slots: who may hold the service's connections and event streams. Counts open connections in all,
-//! per client bucket and per IPv6 aggregate (`client`), and admits a new one only within every cap:
+//! per client bucket and per IPv6 aggregate (`requester`), and admits a new one only within every cap:
 //!
 //! - `max_connections` in all;
 //! - `max_connections_per_ip` per client bucket, and that times `ipv6_aggregate_multiple` per aggregate;
@@ -21,15 +21,15 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::{client::Client, metrics::Level};
+use crate::service::{metrics::Level, requester::Client};
 
 /// Connections a client may hold and still get one of the last quarter of the slots: a wallet needs one
 /// (HTTP/2) to three (HTTP/1.1: events, status, download).
-pub(super) const FEW: usize = 4;
+pub(in crate::service) const FEW: usize = 4;
 
 /// The caps on open connections.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct SlotLimits {
+pub(in crate::service) struct SlotLimits {
     pub total: usize,
     pub per_client: usize,
     pub per_aggregate: usize,
@@ -44,7 +44,7 @@ impl SlotLimits {
 
 /// Why a connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refusal {
+pub(in crate::service) enum Refusal {
     /// `max_connections` open.
     Full,
     /// The client's bucket or aggregate is at its cap.
@@ -92,7 +92,7 @@ impl Counts {
     }
 }
 
-pub(super) struct Slots {
+pub(in crate::service) struct Slots {
     limits: SlotLimits,
     counts: Mutex<Counts>,
     gauge: Level,
@@ -100,7 +100,7 @@ pub(super) struct Slots {
 }
 
 impl Slots {
-    pub(super) fn new(limits: SlotLimits, gauge: Level) -> Arc<Slots> {
+    pub(in crate::service) fn new(limits: SlotLimits, gauge: Level) -> Arc<Slots> {
         Arc::new(Slots {
             limits,
             counts: Mutex::new(Counts::default()),
@@ -114,7 +114,7 @@ impl Slots {
     }
 
     /// A slot for a connection from `client` (`None`: a trusted proxy), or why there is none.
-    pub(super) fn take(self: &Arc<Self>, client: Option<Client>) -> Result<Slot, Refusal> {
+    pub(in crate::service) fn take(self: &Arc<Self>, client: Option<Client>) -> Result<Slot, Refusal> {
         let limits = &self.limits;
         let mut counts = self.counts();
         if counts.total >= limits.total {
@@ -141,12 +141,12 @@ impl Slots {
     }
 
     /// Connections open now.
-    pub(super) fn open(&self) -> usize {
+    pub(in crate::service) fn open(&self) -> usize {
         self.counts().total
     }
 
     /// Resolves once no connection is open.
-    pub(super) async fn drained(&self) {
+    pub(in crate::service) async fn drained(&self) {
         loop {
             let notified = self.empty.notified();
             if self.open() == 0 {
@@ -158,7 +158,7 @@ impl Slots {
 }
 
 /// One open connection's place in the counts; dropping it gives the place back.
-pub(super) struct Slot {
+pub(in crate::service) struct Slot {
     slots: Arc<Slots>,
     client: Option<Client>,
 }
@@ -179,14 +179,14 @@ impl Drop for Slot {
 /// Event streams open per client bucket and IPv6 aggregate: an open stream keeps its connection open
 /// (`idle`), so without this bound one address could hold connections while sending nothing. Bounded
 /// like `Slots` by what is open.
-pub(super) struct Streams {
+pub(in crate::service) struct Streams {
     per_client: usize,
     per_aggregate: usize,
     counts: Mutex<Counts>,
 }
 
 impl Streams {
-    pub(super) fn new(per_client: usize, per_aggregate: usize) -> Arc<Streams> {
+    pub(in crate::service) fn new(per_client: usize, per_aggregate: usize) -> Arc<Streams> {
         Arc::new(Streams {
             per_client,
             per_aggregate,
@@ -199,7 +199,7 @@ impl Streams {
     }
 
     /// A place for one more stream of `client`, or `None` at its cap (the bucket's or the aggregate's).
-    pub(super) fn take(self: &Arc<Self>, client: &Client) -> Option<StreamSlot> {
+    pub(in crate::service) fn take(self: &Arc<Self>, client: &Client) -> Option<StreamSlot> {
         let mut counts = self.counts();
         let (held, held_by_aggregate) = counts.held(client);
         if held >= self.per_client || held_by_aggregate >= self.per_aggregate {
@@ -213,13 +213,13 @@ impl Streams {
     }
 
     /// The cap per client, for the refusal.
-    pub(super) fn per_client(&self) -> usize {
+    pub(in crate::service) fn per_client(&self) -> usize {
         self.per_client
     }
 }
 
 /// One open stream's place; dropping it (with the stream) gives it back.
-pub(super) struct StreamSlot {
+pub(in crate::service) struct StreamSlot {
     streams: Arc<Streams>,
     client: Client,
 }
@@ -242,7 +242,7 @@ fn release(table: &mut HashMap<IpAddr, usize>, key: IpAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::client::ClientRules;
+    use crate::service::requester::ClientRules;
 
     fn client(text: &str) -> Option<Client> {
         Some(ClientRules::default().of(text.parse().unwrap()))

@@ -16,13 +16,13 @@ use std::{
 use tari_wallet_sync_sse::seal::ServerKey;
 use zeroize::Zeroizing;
 
-use super::error::ServiceError;
+use crate::service::error::ServiceError;
 
 const MAGIC: &[u8; 7] = b"TWSSKEY";
 const VERSION: u8 = 1;
 const FILE_LEN: usize = 44;
 /// The key's file name in the data directory, unless the operator names another file.
-pub use super::config::SERVER_KEY_FILE_NAME as FILE_NAME;
+pub use crate::service::config::SERVER_KEY_FILE_NAME as FILE_NAME;
 
 /// Loads the key at `path`, creating it (in an existing directory) on first start.
 pub fn load_or_create(path: &Path) -> Result<ServerKey, ServiceError> {
@@ -46,7 +46,7 @@ pub fn load_or_create(path: &Path) -> Result<ServerKey, ServiceError> {
     }
 }
 
-pub(super) fn encode(key: &ServerKey) -> Zeroizing<Vec<u8>> {
+pub(in crate::service) fn encode(key: &ServerKey) -> Zeroizing<Vec<u8>> {
     let mut bytes = Zeroizing::new(Vec::with_capacity(FILE_LEN));
     bytes.extend_from_slice(MAGIC);
     bytes.push(VERSION);

@@ -1,5 +1,5 @@
-//! Client: one signed POST of a queued delivery, over `https://` (rustls, ALPN `h2` and `http/1.1`) or
-//! `http://`, within a connect timeout and an attempt timeout. One client (one connection pool) serves
+//! Poster: one signed POST of a queued delivery, over `https://` (rustls, ALPN `h2` and `http/1.1`) or
+//! `http://`, within a connect timeout and an attempt timeout. One poster (one connection pool) serves
 //! every endpoint's worker: the pool keeps connections per host, so a host that never answers holds
 //! only its own worker's attempt.
 
@@ -11,8 +11,11 @@ use http_body_util::Full;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use tari_wallet_sync_sse::tls::{self, Alpn, HttpConnector, HttpsConnector, TlsFailure};
 
-use super::{EVENT_ID_HEADER, SIGNATURE_HEADER, WebhookSetup};
-use crate::service::{clock::now_ms, job_store::DueDelivery};
+use crate::service::{
+    clock::now_ms,
+    jobs::store::DueDelivery,
+    webhook::{EVENT_ID_HEADER, SIGNATURE_HEADER, WebhookSetup},
+};
 
 pub(super) struct Poster {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,

@@ -21,9 +21,11 @@ use std::{
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{
+use crate::service::{
+    chain::lifecycle::{
+        CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SourceFault, SourceReport,
+    },
     config::UnsyncedNode,
-    lifecycle::{CACHE_DAMAGED, IMPORT_FAILED, ImportProgress, Lifecycle, NODE_NOT_SYNCED, SourceFault, SourceReport},
 };
 use crate::{
     cache::{CacheError, CacheView, Damage},
@@ -166,7 +168,7 @@ impl SourceControl {
 }
 
 /// A snapshot for one scan pass.
-pub(super) struct PassView {
+pub(in crate::service) struct PassView {
     pub view: CacheView,
     /// Scanned while degraded: the node may have blocks this snapshot lacks.
     pub stale: bool,
@@ -217,12 +219,12 @@ impl CacheSource {
     }
 
     /// What a node that says it is not synced means (the job domain sets the operator's choice).
-    pub(super) fn set_unsynced_node(&mut self, policy: UnsyncedNode) {
+    pub(in crate::service) fn set_unsynced_node(&mut self, policy: UnsyncedNode) {
         self.unsynced = policy;
     }
 
     /// The directory of a directory source, if it is one now.
-    pub(super) fn directory_path(&self) -> Option<PathBuf> {
+    pub(in crate::service) fn directory_path(&self) -> Option<PathBuf> {
         match &*self.stage.borrow() {
             Stage::Directory(dir) | Stage::Partial(dir) => Some(dir.clone()),
             _ => None,
@@ -231,7 +233,7 @@ impl CacheSource {
 
     /// Opens a directory source's cache now (at startup, to fail fast on a wrong path); other sources
     /// have nothing to check.
-    pub(super) fn check(&self) -> Result<(), (PathBuf, CacheError)> {
+    pub(in crate::service) fn check(&self) -> Result<(), (PathBuf, CacheError)> {
         if let Some(dir) = self.directory_path() {
             let view = self.integrity.open(&dir).map_err(|e| (dir.clone(), e))?;
             self.remember(&view);
@@ -247,7 +249,7 @@ impl CacheSource {
     /// A recent snapshot to price a submission against (what its scan would cost), or `None` while the
     /// source has none (starting, importing). Blocking for a directory source whose last snapshot is
     /// older than `PRICING_VIEW_AGE` (it opens the cache): call it off the async runtime.
-    pub(super) fn pricing_view(&self) -> Option<CacheView> {
+    pub(in crate::service) fn pricing_view(&self) -> Option<CacheView> {
         let stage = self.stage.borrow().clone();
         match stage {
             Stage::Following(handle) => Some(handle.view()),
@@ -271,7 +273,7 @@ impl CacheSource {
 
     /// The source's own state (the job domain puts draining and stopping on top): `Degraded` while its
     /// cache is damaged.
-    pub(super) fn lifecycle(&self) -> Lifecycle {
+    pub(in crate::service) fn lifecycle(&self) -> Lifecycle {
         let lifecycle = self.chain_lifecycle();
         if lifecycle.scans() && self.damage().is_some() {
             return Lifecycle::Degraded;
@@ -322,7 +324,7 @@ impl CacheSource {
     }
 
     /// Everything `/ready` reports about the source.
-    pub(super) fn report(&self) -> SourceReport {
+    pub(in crate::service) fn report(&self) -> SourceReport {
         let stage = self.stage.borrow().clone();
         let mut report = SourceReport {
             lifecycle: self.lifecycle(),
@@ -375,7 +377,7 @@ impl CacheSource {
     /// The snapshot a pass scans, or `None` when the source does not scan now (see
     /// `Lifecycle::scans`). Blocking for a directory source (it opens the cache): call it off the
     /// async runtime.
-    pub(super) fn pass_view(&self) -> Option<Result<PassView, CacheError>> {
+    pub(in crate::service) fn pass_view(&self) -> Option<Result<PassView, CacheError>> {
         let lifecycle = self.chain_lifecycle();
         if !lifecycle.scans() {
             return None;
@@ -397,7 +399,7 @@ impl CacheSource {
     }
 
     /// A watcher of everything that can change the lifecycle or the snapshot.
-    pub(super) fn watch(&self) -> SourceWatch {
+    pub(in crate::service) fn watch(&self) -> SourceWatch {
         let mut stage = self.stage.clone();
         stage.mark_unchanged();
         let mut damage = self.integrity.found.subscribe();
@@ -422,7 +424,7 @@ const VERIFY_PAUSE_FACTOR: u32 = 4;
 /// pool, pausing between them (`VERIFY_PAUSE_FACTOR`). What rots after a segment was first mapped is
 /// found here: logged with the file and how to rebuild, shown on `/ready`, and failing the jobs whose
 /// scan reads it.
-pub(super) async fn verify_in_background(source: CacheSource, interval: Duration, stop: CancellationToken) {
+pub(in crate::service) async fn verify_in_background(source: CacheSource, interval: Duration, stop: CancellationToken) {
     if interval.is_zero() {
         return;
     }
@@ -462,7 +464,7 @@ pub(super) async fn verify_in_background(source: CacheSource, interval: Duration
 }
 
 /// Wakes on any change of a source: its stage, its follower's state or published view, damage found.
-pub(super) struct SourceWatch {
+pub(in crate::service) struct SourceWatch {
     stage: watch::Receiver<Stage>,
     stage_open: bool,
     follower: Option<FollowerWatch>,

@@ -1,6 +1,6 @@
 //! The SQLite job store's schema: its identity (`application_id`), its version, the tables a fresh store
 //! gets, and the migrations that bring an older store to today's, one version at a time. What the columns
-//! hold and why is said beside each; the store's calls are `store`'s.
+//! hold and why is said beside each; the store's calls are `sqlite`'s.
 
 pub(super) const APPLICATION_ID: i64 = 0x5457_5331;
 pub(super) const SCHEMA_VERSION: i64 = 7;
@@ -56,7 +56,7 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_by_endpoint ON webhook_deliveries 
 
 /// `MIGRATIONS[v - 1]` takes a store from version `v` to `v + 1` (a fresh store gets `SCHEMA` at once).
 pub(super) const MIGRATIONS: [&str; 6] = [
-    // 2: finished files survive restarts (`result_store`): what a ready job reports, and per token its
+    // 2: finished files survive restarts (`sealed_files`): what a ready job reports, and per token its
     // result key and the sealed file key.
     "ALTER TABLE jobs ADD COLUMN result_stale INTEGER;
      ALTER TABLE jobs ADD COLUMN result_tip_height INTEGER;

@@ -14,16 +14,16 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    backoff::backoff,
-    breaker::{Breaker, BreakerState, Gate},
-    client::Poster,
-    endpoint::{DropReason, Endpoint, Endpoints},
-};
+use super::poster::Poster;
 use crate::service::{
     clock::now_ms,
-    job_store::DueDelivery,
+    jobs::store::DueDelivery,
     jobs::{Jobs, blocking},
+    webhook::{
+        backoff::backoff,
+        breaker::{Breaker, BreakerState, Gate},
+        endpoint::{DropReason, Endpoint, Endpoints},
+    },
 };
 
 /// Deliveries read from the store per round.
