@@ -52,9 +52,6 @@ mod metrics;
 mod ops;
 mod requester;
 pub mod webhook;
-// `config.rs` names `super::client` until the configuration schema's branch (which moves `ClientRules`
-// into config) is merged; then this alias goes.
-use requester as client;
 
 use std::{net::SocketAddr, sync::Arc};
 
