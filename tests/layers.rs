@@ -654,17 +654,20 @@ fn the_library_has_no_import_cycle() {
     );
 }
 
+/// Writes `text` to `path` below `src`, creating its folders: the self-tests' temporary crates.
+fn write_source(src: &Path, path: &str, text: &str) {
+    let path = src.join(path);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
 /// The checker itself: it sees a cycle through a parent's re-export, a `super::` path, a path in code
 /// and a child module's name, and it does not see one through test-only code or a comment.
 #[test]
 fn the_checker_finds_cycles_and_only_cycles() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let src = dir.path();
-    let write = |path: &str, text: &str| {
-        let path = src.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    };
+    let write = |path: &str, text: &str| write_source(src, path, text);
     write("lib.rs", "pub mod a;\npub mod b;\n");
     write("a/mod.rs", "mod inner;\npub use inner::Thing;\npub struct Root;\n");
     write("a/inner.rs", "pub struct Thing;\n// use crate::b::Other;\n");
@@ -877,11 +880,7 @@ fn the_service_layers_import_only_downward() {
 fn the_layer_check_finds_upward_imports() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let src = dir.path();
-    let write = |path: &str, text: &str| {
-        let path = src.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    };
+    let write = |path: &str, text: &str| write_source(src, path, text);
     write("lib.rs", "pub mod s;\n");
     write("s/mod.rs", "mod low;\nmod high;\n");
     write(
