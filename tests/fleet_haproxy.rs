@@ -4,7 +4,8 @@
 //! HAProxy's `X-Forwarded-For`. Clients connect from addresses of their own (Linux routes all of 127/8 to
 //! loopback). What a wallet and an operator rely on:
 //! - a wallet app's whole sync (key, sealed submission, events, download) works through HAProxy, over
-//!   HTTP/1.1 and HTTP/2, and every replica advertises the same key;
+//!   HTTP/1.1 and h2c, and over HTTPS with HTTP/2 where HAProxy terminates TLS; every replica advertises
+//!   the same key;
 //! - a flooding client is refused with `RATE_LIMITED` and stays refused on every further request, each
 //!   counted by the one replica its address hashes to (its limit holds for the fleet, not per replica),
 //!   while a client from another address is served;
@@ -168,6 +169,37 @@ async fn a_wallet_syncs_through_haproxy_over_http1_and_http2_with_one_key_on_eve
             "{protocol:?}"
         );
     }
+}
+
+/// HAProxy terminating TLS as the deployment ships it: HTTP/2 by ALPN to the wallet, HSTS on answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_syncs_over_https_with_http2_where_haproxy_terminates_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = cert.serialize_pem().unwrap();
+    let pem = dir.path().join("haproxy.pem");
+    std::fs::write(&pem, format!("{cert_pem}{}", cert.serialize_private_key_pem())).unwrap();
+    let settings = HaproxySettings {
+        cert: Some(pem),
+        ..HaproxySettings::default()
+    };
+    let fleet = Fleet::start(|_| {}, settings).await;
+    let url = format!("https://localhost:{}", fleet.haproxy.addr.port());
+    let client = Client::builder(&url)
+        .protocol(Protocol::Http2)
+        .ca_pem(cert_pem.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    let key = client
+        .request(Method::GET, "/api/v1/server-key", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(key.status, StatusCode::OK);
+    assert!(key.header("strict-transport-security").is_some(), "HSTS over TLS");
+    let wallet = &demo_chain().wallets[2];
+    let (_, file) = wallet_app::sync_wallet(&client, wallet).await;
+    assert_eq!(downloaded_wallet_balance(&file), wallet.expected_balance);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,9 +2,9 @@
 //! for the fleet tests. The configuration is `deploy/haproxy/haproxy.cfg` exactly as shipped: HAProxy
 //! expands its `${TWS_*}` variables from the environment it is started with, and this harness sets them
 //! (loopback ports for the frontend, the stats page and the replicas; the timeouts and check interval a
-//! test chooses; fewer connections than a server's) and leaves `TWS_HAPROXY_CERT` unset, so the frontend is cleartext HTTP/1.1 and h2c. It
-//! runs in the foreground (`-db`), its log in a temporary file, and is stopped when dropped. Reads each
-//! replica's state from the stats page (CSV).
+//! test chooses; fewer connections than a server's; a certificate or none, for TLS with HTTP/2 or a
+//! cleartext frontend speaking HTTP/1.1 and h2c). It runs in the foreground (`-db`), its log in a
+//! temporary file, and is stopped when dropped. Reads each replica's state from the stats page (CSV).
 
 use std::{
     net::SocketAddr,
@@ -47,6 +47,9 @@ pub struct HaproxySettings {
     pub timeout: Duration,
     /// `TWS_HAPROXY_CHECK_EVERY`: the health checks' interval.
     pub check_every: Duration,
+    /// `TWS_HAPROXY_CERT`: a PEM file with the certificate chain and its key; set, HAProxy terminates
+    /// TLS (HTTP/2 and HTTP/1.1 by ALPN), else the frontend is cleartext.
+    pub cert: Option<PathBuf>,
 }
 
 impl Default for HaproxySettings {
@@ -55,6 +58,7 @@ impl Default for HaproxySettings {
         HaproxySettings {
             timeout: Duration::from_secs(60),
             check_every: Duration::from_millis(300),
+            cert: None,
         }
     }
 }
@@ -102,13 +106,16 @@ impl Haproxy {
             .arg("-db")
             .arg("-f")
             .arg(config_path())
-            .env_remove("TWS_HAPROXY_CERT")
             .env("TWS_HAPROXY_BIND", addr.to_string())
             .env("TWS_HAPROXY_STATS", stats.to_string())
             .env("TWS_HAPROXY_TIMEOUT", millis(settings.timeout))
             .env("TWS_HAPROXY_CHECK_EVERY", millis(settings.check_every))
             // Within any test machine's file descriptor limit (each connection takes two).
             .env("TWS_HAPROXY_MAXCONN", "2000");
+        match &settings.cert {
+            Some(cert) => command.env("TWS_HAPROXY_CERT", cert),
+            None => command.env_remove("TWS_HAPROXY_CERT"),
+        };
         for (index, replica) in replicas.iter().enumerate() {
             command.env(format!("TWS_REPLICA_{}", index + 1), replica.to_string());
         }
@@ -143,7 +150,7 @@ impl Haproxy {
         }
     }
 
-    /// The frontend's URL.
+    /// The frontend's URL (cleartext).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
