@@ -20,8 +20,8 @@
 //!   webhook     the outbox's model: events, signed payloads, the secret, endpoints and their breakers
 //!   metrics     counters, histograms, jobs by state
 //!   limits      rate (GCRA per client and wallet), slots (connection caps)
-//!   jobs        `Jobs`, the facade, its fields private; job, fair_queue, pace, tickets, keyfile (the
-//!               sealing key); store (the JobStore seam, its memory and sqlite implementations);
+//!   jobs        `Jobs`, the facade, its fields private; job, fair_queue, pace, tickets, keyfile (a
+//!               sealing key on disk), keyring (the keys held while a fleet rotates); store (the JobStore seam, its memory and sqlite implementations);
 //!               results (artifact, sealed_files at rest, held_files in memory, wallet_builder);
 //!               submission for admission, scheduler for passes, recovery after a restart,
 //!               envelope, data_dir

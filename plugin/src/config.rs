@@ -4,8 +4,9 @@
 //! last) are merged over its defaults by figment and extracted into it. A value that does not parse, or
 //! that the service cannot run with, is refused as a `ConfigError` naming its key, where it came from and
 //! why. `docs/config.md`'s table is checked against the schema (`tests`). No secret is ever read from
-//! here: the server key's file is only named (`server_key_file`, or systemd's
-//! `$CREDENTIALS_DIRECTORY/server-key`).
+//! here: the server keys' files are only named (`server_key_file` and a rotation's
+//! `next_server_key_file`, `previous_server_key_file`, or systemd's `$CREDENTIALS_DIRECTORY/server-key`,
+//! `server-key-next`, `server-key-previous`).
 
 use std::{
     collections::BTreeMap,
@@ -37,6 +38,10 @@ pub const DEFAULT_NETWORK: Network = Network::MainNet;
 /// The server key's name among systemd's credentials (`LoadCredential=server-key:...`): used when
 /// `$CREDENTIALS_DIRECTORY` holds it and no `server_key_file` is configured.
 pub const CREDENTIAL_NAME: &str = "server-key";
+/// A key rotation's next key among systemd's credentials (`next_server_key_file`, `docs/fleet.md`).
+pub const NEXT_CREDENTIAL_NAME: &str = "server-key-next";
+/// A key rotation's previous key among systemd's credentials (`previous_server_key_file`).
+pub const PREVIOUS_CREDENTIAL_NAME: &str = "server-key-previous";
 
 /// The resolved configuration.
 #[derive(Debug, Clone)]
@@ -226,14 +231,28 @@ fn resolve(flags: &Flags, env: &BTreeMap<String, String>) -> Result<Config> {
         .flat_map(Layer::keys)
         .map(|key| (key.to_string(), layers.source(key).to_string()))
         .collect();
-    // A credential systemd hands the service (`LoadCredential=server-key:...`), unless a file is named.
-    if service.server_key_file.is_none()
-        && let Some(dir) = env.get(CREDENTIALS_DIRECTORY)
-    {
-        let credential = Path::new(dir).join(CREDENTIAL_NAME);
-        if credential.is_file() {
-            service.server_key_file = Some(credential);
-            sources.insert("server_key_file".into(), ValueSource::Credential.to_string());
+    // Credentials systemd hands the service (`LoadCredential=server-key:...`, and a rotation's
+    // `server-key-next`, `server-key-previous`), each unless its file is named.
+    if let Some(dir) = env.get(CREDENTIALS_DIRECTORY) {
+        let slots = [
+            ("server_key_file", CREDENTIAL_NAME, &mut service.server_key_file),
+            (
+                "next_server_key_file",
+                NEXT_CREDENTIAL_NAME,
+                &mut service.next_server_key_file,
+            ),
+            (
+                "previous_server_key_file",
+                PREVIOUS_CREDENTIAL_NAME,
+                &mut service.previous_server_key_file,
+            ),
+        ];
+        for (key, name, slot) in slots {
+            let credential = Path::new(dir).join(name);
+            if slot.is_none() && credential.is_file() {
+                *slot = Some(credential);
+                sources.insert(key.into(), ValueSource::Credential.to_string());
+            }
         }
     }
     // Values the service cannot run with (a zero interval, a century-long window) stop the start here,

@@ -99,6 +99,12 @@ pub struct ServiceConfig {
     /// The sealing key's file, kept apart from the job store: a copy of the data directory (a backup)
     /// then opens no envelope. `None`: `DATA_DIR/server-key`. Created (0600) if missing.
     pub server_key_file: Option<PathBuf>,
+    /// A rotation's next key: accepted, not yet advertised, so every replica opens envelopes sealed to it
+    /// before any replica hands it out (`docs/fleet.md`). Must exist; never created.
+    pub next_server_key_file: Option<PathBuf>,
+    /// A rotation's previous key: still accepted (envelopes sealed to it before the switch, jobs queued
+    /// with it) and named by `GET /api/v1/server-key`, until the operator drops it. Must exist.
+    pub previous_server_key_file: Option<PathBuf>,
     /// The output cache the scans read.
     #[serde(skip)]
     pub cache_dir: PathBuf,
@@ -304,6 +310,8 @@ impl Default for ServiceConfig {
             cache_dir: data_dir.join("demo/cache"),
             data_dir,
             server_key_file: None,
+            next_server_key_file: None,
+            previous_server_key_file: None,
             tls: None,
             result_ttl: Duration::from_secs(3600),
             submission_window: Duration::from_secs(600),

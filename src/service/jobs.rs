@@ -21,6 +21,7 @@ pub(super) mod envelope;
 pub(super) mod fair_queue;
 pub(super) mod job;
 pub(super) mod keyfile;
+pub(super) mod keyring;
 pub(super) mod pace;
 mod recovery;
 pub(super) mod results;
@@ -35,12 +36,12 @@ pub use data_dir::create_private_dir;
 use data_dir::warn_if_key_beside_store;
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
-use tari_wallet_sync_sse::seal::ServerKey;
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
 use fair_queue::{FairQueue, PassBounds, Queued};
 use job::{Job, JobStatus, plausible_job_id};
+use keyring::ServerKeys;
 use pace::Pace;
 use results::{
     artifact::{Artifact, ResultBuilder},
@@ -98,7 +99,7 @@ struct Parts {
     builder: Arc<dyn ResultBuilder>,
     store: Arc<dyn JobStore>,
     results: ResultStore,
-    server_key: ServerKey,
+    server_keys: ServerKeys,
     webhooks: Option<WebhookSetup>,
 }
 
@@ -106,7 +107,7 @@ pub struct Jobs {
     config: ServiceConfig,
     store: Arc<dyn JobStore>,
     results: ResultStore,
-    server_key: ServerKey,
+    server_keys: ServerKeys,
     fingerprint_key: Zeroizing<[u8; 32]>,
     registry: Mutex<Registry>,
     queue_notify: Notify,
@@ -147,9 +148,8 @@ impl Jobs {
         config.validate().map_err(|e| ServiceError::Config(e.to_string()))?;
         source.set_unsynced_node(config.unsynced_node);
         create_private_dir(&config.data_dir)?;
-        let key_file = config.server_key_path();
-        let server_key = keyfile::load_or_create(&key_file)?;
-        warn_if_key_beside_store(&config, &key_file);
+        let server_keys = ServerKeys::load(&config)?;
+        warn_if_key_beside_store(&config, &config.server_key_path());
         let store = match store {
             Some(store) => store,
             None => Arc::new(SqliteJobStore::open(&config.data_dir)?),
@@ -180,7 +180,7 @@ impl Jobs {
             builder,
             store,
             results,
-            server_key,
+            server_keys,
             webhooks,
         };
         Jobs::assemble(parts, stored).map_err(store_error)
@@ -195,14 +195,15 @@ impl Jobs {
             builder,
             store,
             results,
-            server_key,
+            server_keys,
             webhooks,
         } = parts;
         let boot = store.next_boot()?;
         let fingerprint_key = {
             let mut hasher = Blake2b::<U32>::new();
             hasher.update(b"tari-wallet-sync/fingerprint-key/v1");
-            hasher.update(server_key.to_bytes().as_ref());
+            // The current key's: a rotation starts the per-wallet counts afresh, as a restart does.
+            hasher.update(server_keys.current().to_bytes().as_ref());
             Zeroizing::new(<[u8; 32]>::from(hasher.finalize()))
         };
         let (max_keys, multiple) = (config.max_tracked_clients, config.ipv6_aggregate_multiple);
@@ -224,7 +225,7 @@ impl Jobs {
             config,
             store,
             results,
-            server_key,
+            server_keys,
             fingerprint_key,
             registry: Mutex::new(Registry::default()),
             queue_notify: Notify::new(),
@@ -246,8 +247,9 @@ impl Jobs {
         &self.config
     }
 
-    pub fn server_key(&self) -> &ServerKey {
-        &self.server_key
+    /// The sealing keys: the current one advertised, a rotation's next and previous accepted.
+    pub fn server_keys(&self) -> &ServerKeys {
+        &self.server_keys
     }
 
     /// The counters and histograms every layer adds to.

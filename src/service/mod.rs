@@ -22,7 +22,8 @@
 //! jobs       Jobs, the facade: registry of jobs, auth, delete, expiry, phase over the cache source
 //!   job        one job's state and event channel    fair_queue  pass order, fair between clients by cost
 //!   pace       output-keys per second, measured     tickets     single-use events tickets for browsers
-//!   keyfile    the persistent sealing key (0600)    envelope    the one place envelopes are opened
+//!   keyfile    a persistent sealing key (0600)      envelope    the one place envelopes are opened
+//!   keyring    the keys held while a fleet rotates: current (advertised), next, previous
 //!   submission admission: rate limits, scan budgets, bounds with headroom, envelopes sent again
 //!   scheduler  fair queue -> one pass within its bounds (rayon, blocking pool) -> ResultBuilder
 //!   store      the JobStore seam; memory (MemoryJobStore), sqlite (SqliteJobStore: WAL, sealed keys,
@@ -68,6 +69,8 @@ pub use error::{ApiError, FailureCode, JobFailure, ServiceError};
 pub use http::API_PREFIX;
 pub use http::server::tls_acceptor;
 pub use jobs::create_private_dir;
+pub use jobs::keyfile::{generate as generate_key_file, load as load_key_file};
+pub use jobs::keyring::ServerKeys;
 pub use jobs::results::artifact::{self, Artifact, JsonSummaryBuilder, ResultBuilder};
 pub use jobs::results::wallet_builder::WalletDbBuilder;
 pub use jobs::store::sqlite::SqliteJobStore;

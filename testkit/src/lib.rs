@@ -11,9 +11,15 @@
 //!             held until the test lets it go), sealed submissions, downloaded wallets opened
 //!   edge        clients from chosen loopback addresses, HTTP/1.1 and HTTP/2, a real nginx in front
 //!   wallet_app  a wallet app's steps over a real client: key, submit, follow events, download
+//! haproxy     the example deployment's HAProxy (deploy/haproxy/haproxy.cfg as shipped) on 127.0.0.1
+//!             in front of three replicas, its variables set by the test; the replicas' states
+//! replicas    N `tari-wallet-sync serve` processes with one sealing key (the caller's binary), each
+//!             killed (SIGKILL), stopped (SIGTERM) or started again on its port: failover tests
 //! synthetic   wallets with any number of owned outputs and no chain, for wallet-file tests and benches
 //! ```
 
 pub mod fake_node;
+pub mod haproxy;
+pub mod replicas;
 pub mod service;
 pub mod synthetic;

@@ -6,6 +6,7 @@ pub mod demo_chain;
 pub mod export;
 pub mod follow;
 pub mod import;
+pub mod keygen;
 pub mod recognize;
 pub mod report;
 pub mod scan;
@@ -44,6 +45,8 @@ pub enum Command {
     Follow(follow::Args),
     /// Run the HTTP service (a demo chain when no cache is given).
     Serve(serve::Args),
+    /// Write a new sealing key file (0600) for a key rotation; prints its key id, never the secret.
+    Keygen(keygen::Args),
     /// Check every file of a cache against its checksums; one line per damaged segment.
     Verify(verify::Args),
     /// Check every owned output of a wallet file against headers from a node you name; one line per
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => export::run(args),
         Command::Follow(args) => follow::run(args),
         Command::Import(args) => import::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Verify(args) => verify::run(args),
         Command::VerifyWallet(args) => verify_wallet::run(args),
     }

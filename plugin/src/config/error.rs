@@ -15,7 +15,7 @@ pub enum ValueSource {
     Env { variable: String },
     /// A command-line flag such as `--listen`.
     Flag { flag: String },
-    /// systemd's `$CREDENTIALS_DIRECTORY` (the server key's file only).
+    /// systemd's `$CREDENTIALS_DIRECTORY` (the server keys' files only).
     Credential,
     /// Nothing set it: the schema's default.
     Default,

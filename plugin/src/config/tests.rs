@@ -504,6 +504,50 @@ fn the_server_key_file_is_configured_or_a_systemd_credential() {
     );
 }
 
+/// A key rotation's next and previous keys come from their own credentials, each unless its file is
+/// configured, and the same file in two roles is refused by name.
+#[test]
+fn a_rotations_keys_are_credentials_or_configured_files() {
+    let credentials = tempfile::tempdir().unwrap();
+    for name in [CREDENTIAL_NAME, NEXT_CREDENTIAL_NAME, PREVIOUS_CREDENTIAL_NAME] {
+        std::fs::write(credentials.path().join(name), b"key").unwrap();
+    }
+    let mut env: BTreeMap<String, String> = [(
+        "CREDENTIALS_DIRECTORY".to_string(),
+        credentials.path().display().to_string(),
+    )]
+    .into();
+    let config = resolve(&Flags::default(), &env).unwrap();
+    assert_eq!(
+        config.service.next_server_key_file,
+        Some(credentials.path().join("server-key-next"))
+    );
+    assert_eq!(
+        config.service.previous_server_key_file,
+        Some(credentials.path().join("server-key-previous"))
+    );
+    assert_eq!(config.sources["previous_server_key_file"], "$CREDENTIALS_DIRECTORY");
+
+    env.insert("TWS_PREVIOUS_SERVER_KEY_FILE".into(), "/etc/tws/old-key".into());
+    let config = resolve(&Flags::default(), &env).unwrap();
+    assert_eq!(
+        config.service.previous_server_key_file,
+        Some(PathBuf::from("/etc/tws/old-key")),
+        "the configured file wins"
+    );
+
+    let same: BTreeMap<String, String> = [
+        ("TWS_SERVER_KEY_FILE".to_string(), "/etc/tws/key".to_string()),
+        ("TWS_NEXT_SERVER_KEY_FILE".to_string(), "/etc/tws/key".to_string()),
+    ]
+    .into();
+    let error = format!("{:#}", resolve(&Flags::default(), &same).unwrap_err());
+    assert!(
+        error.contains("next_server_key_file") && error.contains("TWS_NEXT_SERVER_KEY_FILE"),
+        "{error}"
+    );
+}
+
 /// Values that panicked at start (a rate window past what a nanosecond clock holds, more connections
 /// than a semaphore counts, threads by the billion) are refused by name.
 #[test]

@@ -10,7 +10,7 @@ use super::values;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ForwardedHeader {
     /// `X-Forwarded-For: client, proxy1, ...` (nginx `$proxy_add_x_forwarded_for`, HAProxy
-    /// `option forwardedfor`, AWS ALB, Traefik).
+    /// `option forwardfor`, AWS ALB, Traefik).
     #[default]
     XForwardedFor,
     /// `Forwarded: for=client, for=proxy1` (RFC 7239), for proxies configured to append it.

@@ -70,6 +70,22 @@ fn values_the_service_cannot_run_with_are_refused_by_name() {
     let mut key_file = good.clone();
     key_file.server_key_file = Some(PathBuf::new());
     assert!(key_file.validate().unwrap_err().to_string().contains("server_key_file"));
+    // A rotation's key in the current key's file (the data directory's default included), or both
+    // rotation roles in one file, is a step half done.
+    let mut same_file = good.clone();
+    same_file.previous_server_key_file = Some(same_file.server_key_path());
+    let error = same_file.validate().unwrap_err().to_string();
+    assert!(
+        error.contains("previous_server_key_file") && error.contains("server_key_file too"),
+        "{error}"
+    );
+    let mut both = good.clone();
+    both.next_server_key_file = Some(PathBuf::from("/etc/tws/rotating"));
+    both.previous_server_key_file = Some(PathBuf::from("/etc/tws/rotating"));
+    let error = both.validate().unwrap_err().to_string();
+    assert!(error.contains("next_server_key_file too"), "{error}");
+    both.previous_server_key_file = Some(PathBuf::from("/etc/tws/previous"));
+    both.validate().unwrap();
     let mut no_queue = good.clone();
     no_queue.max_queued_jobs = 0;
     assert!(no_queue.validate().unwrap_err().to_string().contains("max_queued_jobs"));

@@ -225,15 +225,40 @@ impl ServiceConfig {
     }
 
     fn check_files(&self) -> Result<(), InvalidSetting> {
-        if self
-            .server_key_file
-            .as_ref()
-            .is_some_and(|p| p.as_os_str().is_empty() || p.ends_with(".."))
-        {
-            return Err(InvalidSetting::new(
-                "server_key_file",
-                "name a file, such as /etc/tari-wallet-sync/server-key",
-            ));
+        let key_files = [
+            ("server_key_file", &self.server_key_file, "server-key"),
+            ("next_server_key_file", &self.next_server_key_file, "server-key-next"),
+            (
+                "previous_server_key_file",
+                &self.previous_server_key_file,
+                "server-key-previous",
+            ),
+        ];
+        for (key, path, example) in key_files {
+            if path
+                .as_ref()
+                .is_some_and(|p| p.as_os_str().is_empty() || p.ends_with(".."))
+            {
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("name a file, such as /etc/tari-wallet-sync/{example}"),
+                ));
+            }
+        }
+        // The same file in two roles is a rotation step half done; the keys themselves are compared when
+        // they are loaded (a copy of a file is the same key too).
+        let mut named: Vec<(&'static str, &std::path::Path)> = Vec::new();
+        let current = self.server_key_path();
+        named.push(("server_key_file", &current));
+        for &(key, path, _) in &key_files[1..] {
+            let Some(path) = path else { continue };
+            if let Some((other, _)) = named.iter().find(|(_, seen)| *seen == path.as_path()) {
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("{} is {other} too; each role needs its own key file", path.display()),
+                ));
+            }
+            named.push((key, path.as_path()));
         }
         Ok(())
     }

@@ -19,14 +19,17 @@ use crate::service::{chain::lifecycle::Lifecycle, error::ApiError, jobs::Jobs, m
 /// The OpenAPI 3.1 document of the v1 API (kept beside the code it describes; a test checks they agree).
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// `GET /api/v1/server-key`.
+/// `GET /api/v1/server-key`: the current key, and the previous key's id while a rotation still accepts
+/// it (a rotation's next key is never advertised: not every replica may hold it yet).
 pub(super) fn server_key(jobs: &Jobs) -> Response<Body> {
-    let key = jobs.server_key();
+    let keys = jobs.server_keys();
+    let key = keys.current();
     json(
         StatusCode::OK,
         &serde_json::json!({
             "public_key": hex::encode(key.public_key()),
             "key_id": key.key_id(),
+            "previous_key_id": keys.previous().map(|previous| previous.key_id()),
             "algorithm": "ristretto255-blake2b-xchacha20poly1305",
             "kdf_domain": String::from_utf8_lossy(KDF_DOMAIN),
             "submission_version": SUBMISSION_VERSION,

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     service::{
-        config::PlainKeyPolicy, error::ApiError, jobs::Jobs, jobs::job::hash_token,
+        config::PlainKeyPolicy, error::ApiError, jobs::Jobs, jobs::job::hash_token, jobs::keyring::shown_key_id,
         jobs::results::sealed_files::result_public_key, jobs::submission::Submission, requester::Client,
     },
     walletdb::account::MAX_PASSWORD_LEN,
@@ -36,7 +36,8 @@ use crate::{
 #[serde(deny_unknown_fields)]
 struct Wire {
     version: Option<u32>,
-    /// The `key_id` of the server key the envelope was sealed to, to tell a rotated key from a bad box.
+    /// The `key_id` of the server key the envelope was sealed to: the server opens it with that key (a
+    /// rotation's previous or next one included) and tells a key it no longer holds from a bad box.
     key_id: Option<String>,
     envelope: Option<SealedBox>,
     /// The envelope's plaintext unsealed: for local testing only, where `plain_view_key` allows it.
@@ -175,17 +176,18 @@ pub(super) fn parse(jobs: &Jobs, body: &[u8], loopback: bool) -> Result<Submissi
             "version 2 carries every field inside the envelope".into(),
         ));
     }
+    // A key this server no longer holds is named as such whatever else the body holds: the client's
+    // answer is to fetch the key again.
     if let Some(key_id) = &wire.key_id
-        && *key_id != jobs.server_key().key_id()
+        && jobs.server_keys().by_id(key_id).is_none()
     {
-        return Err(ApiError::UnknownServerKey(
-            key_id.chars().filter(char::is_ascii_hexdigit).take(16).collect(),
-        ));
+        return Err(ApiError::UnknownServerKey(shown_key_id(key_id)));
     }
     let (secrets, sealed) = match (wire.envelope, wire.plain) {
         (Some(envelope), None) => {
             let sealed = Sealed::from_wire(&envelope)?;
-            (jobs.open_envelope(&sealed)?, Some(sealed))
+            // The key the client names (current, or a rotation's next or previous), else each key held.
+            (jobs.open_envelope(wire.key_id.as_deref(), &sealed)?, Some(sealed))
         }
         (None, Some(plain)) => {
             let allowed = match jobs.config().plain_view_key {

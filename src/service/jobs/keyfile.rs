@@ -1,8 +1,10 @@
-//! Key file: the server's sealing key on disk, so boxes sealed before a restart still open after it.
-//! Where it lives is the config's (`server_key_file`, else `DATA_DIR/server-key`); it opens every queued
-//! job's envelope, so it is best kept apart from the job store. Owns the file format (magic, version,
-//! secret, checksum), its atomic creation and its 0600 permissions; the envelope itself is
-//! `tari_wallet_sync_sse::seal`.
+//! Key file: one sealing key on disk, so boxes sealed before a restart still open after it. Where the
+//! current key lives is the config's (`server_key_file`, else `DATA_DIR/server-key`; a rotation's next
+//! and previous keys have files of their own, `keyring`); it opens every queued job's envelope, so it is
+//! best kept apart from the job store. Owns the file format (magic, version, secret, checksum), its
+//! atomic creation (at first start, or by `generate` for a rotation) and its 0600 permissions; the
+//! envelope itself is `tari_wallet_sync_sse::seal`. One key per file in every role, so a rotation moves
+//! files and never rewrites one.
 //!
 //! Format (44 bytes): `"TWSSKEY"` · version `0x01` · 32 secret bytes (a canonical non-zero scalar) ·
 //! CRC-32 (little-endian) of the preceding 40 bytes.
@@ -24,26 +26,43 @@ const FILE_LEN: usize = 44;
 /// The key's file name in the data directory, unless the operator names another file.
 pub use crate::service::config::SERVER_KEY_FILE_NAME as FILE_NAME;
 
-/// Loads the key at `path`, creating it (in an existing directory) on first start.
-pub fn load_or_create(path: &Path) -> Result<ServerKey, ServiceError> {
-    let fail = |reason: String| ServiceError::ServerKey {
+fn failure(path: &Path) -> impl Fn(String) -> ServiceError + '_ {
+    move |reason| ServiceError::ServerKey {
         path: path.display().to_string(),
         reason,
-    };
-    match fs::read(path) {
-        Ok(bytes) => {
-            let bytes = Zeroizing::new(bytes);
-            tighten_permissions(path).map_err(|e| fail(e.to_string()))?;
-            decode(&bytes).map_err(fail)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = ServerKey::generate(&mut rand::rngs::OsRng);
-            write_new(path, &encode(&key)).map_err(|e| fail(e.to_string()))?;
+    }
+}
+
+/// Loads the key at `path`, creating it (in an existing directory) on first start.
+pub fn load_or_create(path: &Path) -> Result<ServerKey, ServiceError> {
+    match load(path) {
+        Err(_) if !path.exists() => {
+            let key = generate(path)?;
             tracing::info!(key_id = %key.key_id(), "created a new server sealing key");
             Ok(key)
         }
-        Err(e) => Err(fail(e.to_string())),
+        loaded => loaded,
     }
+}
+
+/// Loads the key at `path`, which must exist (a rotation's next or previous key).
+pub fn load(path: &Path) -> Result<ServerKey, ServiceError> {
+    let fail = failure(path);
+    let bytes = Zeroizing::new(fs::read(path).map_err(|e| fail(e.to_string()))?);
+    tighten_permissions(path).map_err(|e| fail(e.to_string()))?;
+    decode(&bytes).map_err(fail)
+}
+
+/// Writes a new random key to `path` (0600, atomically) and returns it; an existing file is never
+/// replaced (`keygen` for a rotation, and the first start).
+pub fn generate(path: &Path) -> Result<ServerKey, ServiceError> {
+    let fail = failure(path);
+    if path.exists() {
+        return Err(fail("a file is already there; a key file is never overwritten".into()));
+    }
+    let key = ServerKey::generate(&mut rand::rngs::OsRng);
+    write_new(path, &encode(&key)).map_err(|e| fail(e.to_string()))?;
+    Ok(key)
 }
 
 pub(in crate::service) fn encode(key: &ServerKey) -> Zeroizing<Vec<u8>> {
@@ -126,6 +145,19 @@ mod tests {
             let mode = fs::metadata(dir.path().join(FILE_NAME)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn generate_never_overwrites_and_load_never_creates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("next");
+        assert!(load(&path).is_err());
+        assert!(!path.exists(), "load creates nothing");
+        let key = generate(&path).unwrap();
+        let error = generate(&path).unwrap_err().to_string();
+        assert!(error.contains("never overwritten"), "{error}");
+        assert_eq!(load(&path).unwrap().public_key(), key.public_key());
+        assert_eq!(load_or_create(&path).unwrap().public_key(), key.public_key());
     }
 
     #[test]

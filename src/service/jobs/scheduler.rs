@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
-use super::{Jobs, blocking, envelope, output_keys, renumber_queue};
+use super::{Jobs, blocking, envelope, keyring::KeyRole, output_keys, renumber_queue};
 use crate::{
     cache::{CacheError, CacheView},
     recognize::WalletKey,
@@ -307,13 +307,18 @@ fn open_keys(jobs: &Jobs, job: &Arc<Job>) -> Result<Member, JobFailure> {
         .sealed(&job.id)
         .map_err(|_| JobFailure::new(FailureCode::Internal, "the job store could not be read", true))?
         .ok_or_else(|| JobFailure::new(FailureCode::KeyMissing, "the job's key is no longer stored", false))?;
-    let secrets = envelope::open_stored(&jobs.server_key, &parts).map_err(|_| {
+    let opened = envelope::open_stored(&jobs.server_keys, &parts).map_err(|_| {
         JobFailure::new(
             FailureCode::BadSeal,
-            "the stored key no longer opens with the server key",
+            "the stored key opens with none of the server's keys (sealed to a key since dropped?)",
             false,
         )
     })?;
+    if opened.key != KeyRole::Current {
+        // Tells the operator of a rotation that jobs sealed to another key are still being scanned.
+        tracing::info!(job = %job.id, key = opened.key.name(), "a queued job's envelope opened with a rotated key");
+    }
+    let secrets = opened.secrets;
     // The parser the submission was accepted with: what passed there opens here.
     let key = envelope::wallet_key(&secrets)
         .map_err(|e| JobFailure::new(FailureCode::Other(e.code()), e.to_string(), false))?;

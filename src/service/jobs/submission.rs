@@ -27,6 +27,7 @@ use tari_wallet_sync_sse::{
 use super::{
     Jobs, Registry, blocking,
     envelope::{self, OpenError},
+    keyring::shown_key_id,
     output_keys, renumber_queue,
 };
 use crate::{
@@ -194,13 +195,18 @@ impl Jobs {
         }
     }
 
-    /// Opens a submission's envelope (`envelope`, the one place envelopes are opened): `BAD_SEAL` for
-    /// one not sealed to this server or tampered with, `BAD_ENVELOPE` for one that holds no submission.
-    pub fn open_envelope(&self, sealed: &Sealed) -> Result<SubmissionSecrets, ApiError> {
-        envelope::open(&self.server_key, sealed).map_err(|error| match error {
-            OpenError::Seal(error) => ApiError::from(error),
-            OpenError::Contents => ApiError::BadEnvelope,
-        })
+    /// Opens a submission's envelope (`envelope`, the one place envelopes are opened) with the key
+    /// `key_id` names, else with each key held: `UNKNOWN_SERVER_KEY` for a key this server does not hold,
+    /// `BAD_SEAL` for one not sealed to this server or tampered with, `BAD_ENVELOPE` for one that holds
+    /// no submission.
+    pub fn open_envelope(&self, key_id: Option<&str>, sealed: &Sealed) -> Result<SubmissionSecrets, ApiError> {
+        envelope::open(&self.server_keys, key_id, sealed)
+            .map(|opened| opened.secrets)
+            .map_err(|error| match error {
+                OpenError::UnknownKey => ApiError::UnknownServerKey(shown_key_id(key_id.unwrap_or_default())),
+                OpenError::Seal(error) => ApiError::from(error),
+                OpenError::Contents => ApiError::BadEnvelope,
+            })
     }
 
     /// The wallet key `secrets` carry, read with the parser the scan reads it with.
@@ -211,7 +217,7 @@ impl Jobs {
     /// Seals a plain submission to the server's own key, so the store never holds it in the clear.
     /// `SealError::TooLong` for a plaintext no box holds (the caller checks the fields' sizes first).
     pub fn seal_to_self(&self, secrets: &SubmissionSecrets) -> Result<Sealed, SealError> {
-        envelope::seal_to_self(&self.server_key, secrets)
+        envelope::seal_to_self(&self.server_keys, secrets)
     }
 
     /// The keyed fingerprint of a wallet: its public view key, what the per-wallet limit keys on. (Not

@@ -65,7 +65,7 @@ impl Harness {
             builder: Arc::new(JsonSummaryBuilder::default()),
             store: Arc::new(store.clone()),
             results: ResultStore::open(dir.path(), 0).unwrap(),
-            server_key: ServerKey::generate(&mut rand::thread_rng()),
+            server_keys: super::keyring::ServerKeys::single(ServerKey::generate(&mut rand::thread_rng())),
             webhooks: None,
         };
         let jobs = Arc::new(Jobs::assemble(parts, stored).unwrap());
