@@ -11,9 +11,12 @@
 //!             held until the test lets it go), sealed submissions, downloaded wallets opened
 //!   edge        clients from chosen loopback addresses, HTTP/1.1 and HTTP/2, a real nginx in front
 //!   wallet_app  a wallet app's steps over a real client: key, submit, follow events, download
+//! postgres    a real PostgreSQL on 127.0.0.1 (Debian's package), a database per test made by
+//!             deploy/postgres/roles.sql
 //! synthetic   wallets with any number of owned outputs and no chain, for wallet-file tests and benches
 //! ```
 
 pub mod fake_node;
+pub mod postgres;
 pub mod service;
 pub mod synthetic;
