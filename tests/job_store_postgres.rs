@@ -336,3 +336,48 @@ fn counts_follow_other_replicas_at_each_checkpoint() {
     one.checkpoint().unwrap();
     assert_eq!(one.keys_held(), 1);
 }
+
+/// TLS against a real server speaking it: `verify-full` trusts the CA file it is given and refuses a
+/// certificate no trusted root signed; `require` encrypts without checking it.
+#[test]
+fn tls_is_verified_against_the_ca_file_or_only_required() {
+    let certificate = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (
+        certificate.serialize_pem().unwrap(),
+        certificate.serialize_private_key_pem(),
+    );
+    let server = TestPostgres::start_with_tls(Some((&cert, &key)));
+    let url = server.database();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &cert).unwrap();
+    let with = |tls: JobStoreTls, ca_file: Option<std::path::PathBuf>| {
+        PostgresJobStore::open(
+            &PostgresConnect {
+                tls,
+                ca_file,
+                ..connect(&url)
+            },
+            "r1",
+            LEASE,
+        )
+    };
+
+    let store = with(JobStoreTls::VerifyFull, Some(ca_file)).unwrap();
+    store.insert(&job("a")).unwrap();
+    let db = db_of(&url);
+    let encrypted = server.admin_sql(
+        db,
+        "SELECT bool_and(ssl) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE usename = 'tws'",
+    );
+    assert_eq!(encrypted, "t", "every connection of the service is encrypted");
+    drop(store);
+
+    let Err(error) = with(JobStoreTls::VerifyFull, None) else {
+        panic!("a certificate no trusted root signed was accepted")
+    };
+    assert!(error.to_string().contains("certificate"), "{error}");
+
+    let store = with(JobStoreTls::Require, None).unwrap();
+    assert_eq!(store.load().unwrap().len(), 1);
+}

@@ -47,6 +47,11 @@ impl TestPostgres {
 
     /// Starts a server of its own. Panics with what to do when PostgreSQL is not installed.
     pub fn start() -> TestPostgres {
+        TestPostgres::start_with_tls(None)
+    }
+
+    /// Starts a server of its own that also speaks TLS with `certificate` (PEM certificate and key).
+    pub fn start_with_tls(certificate: Option<(&str, &str)>) -> TestPostgres {
         let bin = binaries().unwrap_or_else(|| {
             panic!(
                 "PostgreSQL's server binaries (initdb, pg_ctl under /usr/lib/postgresql/*/bin) are not \
@@ -84,12 +89,33 @@ impl TestPostgres {
                 .arg("--no-sync"),
             "initdb",
         );
+        let mut tls = String::new();
+        if let Some((cert, key)) = certificate {
+            let (cert_file, key_file) = (dir.join("server.crt"), dir.join("server.key"));
+            std::fs::write(&cert_file, cert).expect("the certificate written");
+            std::fs::write(&key_file, key).expect("the key written");
+            run(Command::new("chmod").arg("600").arg(&key_file), "chmod");
+            if as_postgres {
+                run(
+                    Command::new("chown")
+                        .arg("postgres:postgres")
+                        .arg(&cert_file)
+                        .arg(&key_file),
+                    "chown",
+                );
+            }
+            tls = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert_file.display(),
+                key_file.display()
+            );
+        }
         // A port no other process holds now; another may take it before the server binds: then try again.
         for attempt in 0.. {
             let port = free_port();
             let options = format!(
                 "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=300{tls}",
                 dir.display()
             );
             let started = server
