@@ -8,10 +8,12 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 mod clients;
+pub mod job_store;
 mod validate;
 pub mod values;
 
 pub use clients::{ClientRules, ForwardedHeader};
+pub use job_store::{JobStoreLocation, JobStoreTls, PostgresUrl};
 pub use validate::InvalidSetting;
 pub use values::{RateLimit, SERVER_KEY_FILE_NAME, parse_duration, parse_rate, validate_origin, validate_webhook_url};
 
@@ -273,6 +275,19 @@ pub struct ServiceConfig {
     pub webhook_attempt_timeout: Duration,
     /// CA certificates (PEM) trusted for `https://` endpoints beside Mozilla's roots.
     pub webhook_ca_file: Option<PathBuf>,
+    /// Where jobs are kept: `sqlite` (`DATA_DIR/jobs.sqlite`, one replica) or a PostgreSQL URL that
+    /// every replica shares. Shown (logs, errors) with its password replaced.
+    #[serde(with = "values::text")]
+    pub job_store: JobStoreLocation,
+    /// How connections to a PostgreSQL job store are secured.
+    #[serde(with = "values::text")]
+    pub job_store_tls: JobStoreTls,
+    /// CA certificates (PEM) trusted for a `verify-full` job store beside Mozilla's roots.
+    pub job_store_ca_file: Option<PathBuf>,
+    /// Connections to a PostgreSQL job store at most: the service writes a few rows per job and holds a
+    /// connection only for a statement or a short transaction, so a few serve hundreds of jobs a second;
+    /// each is a server process on the database's side.
+    pub job_store_pool: usize,
 }
 
 /// Most connections `max_connections` may allow: what a tokio `Semaphore` holds (`usize::MAX >> 3`).
@@ -381,6 +396,10 @@ impl Default for ServiceConfig {
             webhook_connect_timeout: Duration::from_secs(5),
             webhook_attempt_timeout: Duration::from_secs(10),
             webhook_ca_file: None,
+            job_store: JobStoreLocation::Sqlite,
+            job_store_tls: JobStoreTls::Disable,
+            job_store_ca_file: None,
+            job_store_pool: 8,
         }
     }
 }

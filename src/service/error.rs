@@ -181,6 +181,10 @@ impl From<SealError> for ApiError {
 pub enum ServiceError {
     #[error("the job store at {path}: {reason}")]
     Store { path: String, reason: String },
+    /// A PostgreSQL job store that does not answer (down, unreachable, refusing connections); `url` is
+    /// shown with its password replaced.
+    #[error("STORE_UNREACHABLE: the job store at {url} does not answer: {reason}")]
+    StoreUnreachable { url: String, reason: String },
     #[error("the server key at {path}: {reason}")]
     ServerKey { path: String, reason: String },
     #[error("the cache at {path}: {reason}")]

@@ -48,7 +48,11 @@ use results::{
     held_files::HeldFiles,
     sealed_files::ResultStore,
 };
-use store::{JobStore, JobStoreError, StoredJob, StoredState, sqlite::SqliteJobStore};
+use store::{
+    JobStore, JobStoreError, StoredJob, StoredState,
+    postgres::{DEFAULT_LEASE, PostgresConnect, PostgresJobStore},
+    sqlite::SqliteJobStore,
+};
 use tickets::Tickets;
 
 use super::{
@@ -57,7 +61,7 @@ use super::{
         lifecycle::{Lifecycle, SourceReport},
     },
     clock::now_ms,
-    config::ServiceConfig,
+    config::{JobStoreLocation, ServiceConfig},
     error::{ApiError, ServiceError},
     limits::{
         rate::{ClientLimiter, Limiter},
@@ -152,7 +156,7 @@ impl Jobs {
         warn_if_key_beside_store(&config, &config.server_key_path());
         let store = match store {
             Some(store) => store,
-            None => Arc::new(SqliteJobStore::open(&config.data_dir)?),
+            None => open_store(&config)?,
         };
         let webhooks = WebhookSetup::load(&config)?;
         let endpoints = Endpoints::new(&config.webhook_urls, config.webhook_max_queued);
@@ -480,6 +484,29 @@ impl Jobs {
 }
 
 /// Gives each queued job its position (1 = next) and announces changes.
+/// The job store the configuration names: `DATA_DIR/jobs.sqlite`, or the PostgreSQL database every
+/// replica shares, its leases owned by `replica_id` (a random name per process when unset, so a
+/// restarted process never mistakes a dead one's leases for its own).
+fn open_store(config: &ServiceConfig) -> Result<Arc<dyn JobStore>, ServiceError> {
+    match &config.job_store {
+        JobStoreLocation::Sqlite => Ok(Arc::new(SqliteJobStore::open(&config.data_dir)?)),
+        JobStoreLocation::Postgres(url) => {
+            let connect = PostgresConnect {
+                url: url.clone(),
+                tls: config.job_store_tls,
+                ca_file: config.job_store_ca_file.clone(),
+                pool: config.job_store_pool,
+            };
+            let replica = config.replica_id.clone().unwrap_or_else(|| {
+                let mut bytes = [0u8; 8];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                format!("p{}", hex::encode(bytes))
+            });
+            Ok(Arc::new(PostgresJobStore::open(&connect, &replica, DEFAULT_LEASE)?))
+        }
+    }
+}
+
 pub(super) fn renumber_queue(queue: &FairQueue) {
     for (index, queued) in queue.in_order().into_iter().enumerate() {
         if let JobStatus::Queued { .. } = queued.job.status() {

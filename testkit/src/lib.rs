@@ -15,11 +15,14 @@
 //!             in front of three replicas, its variables set by the test; the replicas' states
 //! replicas    N `tari-wallet-sync serve` processes with one sealing key (the caller's binary), each
 //!             killed (SIGKILL), stopped (SIGTERM) or started again on its port: failover tests
+//! postgres    a real PostgreSQL on 127.0.0.1 (Debian's package), a database per test made by
+//!             deploy/postgres/roles.sql
 //! synthetic   wallets with any number of owned outputs and no chain, for wallet-file tests and benches
 //! ```
 
 pub mod fake_node;
 pub mod haproxy;
 pub mod replicas;
+pub mod postgres;
 pub mod service;
 pub mod synthetic;

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use super::{MAX_CONNECTIONS_LIMIT, MAX_SCAN_THREADS, ServiceConfig, validate_origin, validate_webhook_url};
+use super::{
+    JobStoreLocation, JobStoreTls, MAX_CONNECTIONS_LIMIT, MAX_SCAN_THREADS, ServiceConfig, validate_origin,
+    validate_webhook_url,
+};
 
 /// A value the service cannot run with: its key (as the configuration names it) and why. Where the value
 /// came from is the binary's to add (it knows the layers).
@@ -30,6 +33,10 @@ impl InvalidSetting {
 /// A century: anything longer is a mistake, and far below what overflows a clock.
 const LONGEST: Duration = Duration::from_secs(100 * 365 * 86_400);
 
+/// Most connections `job_store_pool` may open: each is a server process on the database's side, and a
+/// PostgreSQL server allows 100 by default for all its clients.
+const MAX_JOB_STORE_POOL: usize = 256;
+
 /// Most letters of `replica_id`: it prefixes every job id.
 const MAX_REPLICA_ID_LEN: usize = 32;
 
@@ -41,6 +48,7 @@ impl ServiceConfig {
         self.check_counts()?;
         self.check_edge()?;
         self.check_webhooks()?;
+        self.check_job_store()?;
         self.check_files()
     }
 
@@ -219,6 +227,29 @@ impl ServiceConfig {
                     "{:?} is below webhook_retry_base ({:?})",
                     self.webhook_retry_max, self.webhook_retry_base
                 ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_job_store(&self) -> Result<(), InvalidSetting> {
+        if self.job_store_pool == 0 || self.job_store_pool > MAX_JOB_STORE_POOL {
+            return Err(InvalidSetting::new(
+                "job_store_pool",
+                format!("must be 1 to {MAX_JOB_STORE_POOL} connections"),
+            ));
+        }
+        let postgres = matches!(self.job_store, JobStoreLocation::Postgres(_));
+        if !postgres && self.job_store_tls != JobStoreTls::Disable {
+            return Err(InvalidSetting::new(
+                "job_store_tls",
+                "applies to a PostgreSQL job_store only; the SQLite store makes no connection",
+            ));
+        }
+        if self.job_store_ca_file.is_some() && self.job_store_tls != JobStoreTls::VerifyFull {
+            return Err(InvalidSetting::new(
+                "job_store_ca_file",
+                "is read with job_store_tls = verify-full only (require does not check the certificate)",
             ));
         }
         Ok(())

@@ -24,6 +24,7 @@
 //! new calls then, not a new shape.
 
 mod memory;
+pub mod postgres;
 pub(in crate::service) mod sqlite;
 
 use std::sync::Arc;
