@@ -22,7 +22,7 @@
 
 pub mod fake_node;
 pub mod haproxy;
-pub mod replicas;
 pub mod postgres;
+pub mod replicas;
 pub mod service;
 pub mod synthetic;
