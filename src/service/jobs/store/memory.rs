@@ -49,7 +49,8 @@ pub struct MemoryJobStore {
     feed: broadcast::Sender<StoreChange>,
     /// Set once a second replica's handle exists: the store is shared from then on.
     shared: Arc<AtomicBool>,
-    /// Cleared by a test to make this handle's `ping` fail (a store this replica cannot reach).
+    /// Cleared by a unit test to make this handle's `ping` fail (a store this replica cannot reach); always
+    /// set outside them.
     reachable: Arc<AtomicBool>,
 }
 
@@ -166,7 +167,9 @@ impl MemoryJobStore {
         }
     }
 
-    /// Makes this handle's `ping` fail (`false`) or answer again: a store this replica cannot reach.
+    /// Makes this handle's `ping` fail (`false`) or answer again: a store this replica cannot reach. For
+    /// the domain's unit tests only: the shipped type has no way to fail.
+    #[cfg(test)]
     pub fn set_reachable(&self, reachable: bool) {
         self.reachable.store(reachable, Ordering::Relaxed);
     }
