@@ -63,6 +63,7 @@ fn job<'a>(id: &'a str, envelope: Option<(&'a [u8; 32], u64)>) -> NewJob<'a> {
         result_key: &[6; 32],
         created_ms: 10,
         envelope,
+        client: [0; 16],
     }
 }
 
@@ -88,8 +89,8 @@ fn endpoints(store: &dyn JobStore, urls: &[&str], cap: u64) -> Arc<Endpoints> {
 
 fn ready(store: &dyn JobStore, id: &str, now: u64) {
     store.insert(&job(id, None)).unwrap();
-    store.mark_scanning(&[id.to_string()]).unwrap();
-    store.finish_ready(id, &result(), now, now + 10).unwrap();
+    store.claim(&[id.to_string()], now).unwrap();
+    store.finish_ready(id, &result(), None, now, now + 10).unwrap();
 }
 
 fn job_of(body: &[u8]) -> String {
@@ -104,7 +105,7 @@ fn keys_are_held_until_scans_end_and_tombstones_keep_nothing(store: &dyn JobStor
     assert_eq!(store.next_boot().unwrap(), first + 1, "each start counted");
     store.insert(&job("a", None)).unwrap();
     store.insert(&job("b", None)).unwrap();
-    store.mark_scanning(&["a".into()]).unwrap();
+    store.claim(&["a".into()], 10).unwrap();
     let jobs = store.load().unwrap();
     assert_eq!(jobs.len(), 2);
     assert_eq!(
@@ -121,11 +122,11 @@ fn keys_are_held_until_scans_end_and_tombstones_keep_nothing(store: &dyn JobStor
     assert_eq!((parts.sealed_envelope, parts.format), (vec![9; 80], SUBMISSION_FORMAT));
     assert_eq!(store.keys_held(), 2);
 
-    store.finish_ready("a", &result(), 20, 30).unwrap();
+    store.finish_ready("a", &result(), None, 20, 30).unwrap();
     assert_eq!(store.keys_held(), 1);
     assert!(store.sealed("a").unwrap().is_none(), "the envelope went with the scan");
     // A write that finds no keys (again, or a job in another state) takes nothing off the count.
-    store.finish_ready("a", &result(), 20, 30).unwrap();
+    store.finish_ready("a", &result(), None, 20, 30).unwrap();
     store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
     store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
     assert_eq!(store.keys_held(), 0);
@@ -179,9 +180,9 @@ fn keys_are_held_until_scans_end_and_tombstones_keep_nothing(store: &dyn JobStor
 fn a_deleted_job_never_becomes_ready_and_queues_no_event(store: &dyn JobStore) {
     endpoints(store, &[A], 10);
     store.insert(&job("a", None)).unwrap();
-    store.mark_scanning(&["a".into()]).unwrap();
+    store.claim(&["a".into()], 10).unwrap();
     store.tombstone("a", StoredState::Deleted, 99).unwrap();
-    store.finish_ready("a", &result(), 20, 30).unwrap();
+    store.finish_ready("a", &result(), None, 20, 30).unwrap();
     store.finish_failed("a", "SCAN_FAILED", "x", 20, 30).unwrap();
     store.requeue("a", false).unwrap();
     let stored = store.load().unwrap().remove(0);
@@ -193,16 +194,16 @@ fn a_deleted_job_never_becomes_ready_and_queues_no_event(store: &dyn JobStore) {
 fn attempts_are_counted_as_scans_start_and_a_drain_gives_one_back(store: &dyn JobStore) {
     store.insert(&job("a", None)).unwrap();
     let attempts = |store: &dyn JobStore| store.load().unwrap()[0].attempts;
-    store.mark_scanning(&["a".into()]).unwrap();
+    store.claim(&["a".into()], 10).unwrap();
     store.requeue("a", false).unwrap();
     assert_eq!(attempts(store), 1, "a failed attempt stays counted");
-    store.mark_scanning(&["a".into()]).unwrap();
+    store.claim(&["a".into()], 10).unwrap();
     store.requeue("a", true).unwrap();
     assert_eq!(attempts(store), 1, "an attempt the shutdown interrupted is given back");
     assert_eq!(store.load().unwrap()[0].state, StoredState::Queued);
     // An outcome that could not be written leaves the job scanning: its next scan counts all the same.
-    store.mark_scanning(&["a".into()]).unwrap();
-    store.mark_scanning(&["a".into()]).unwrap();
+    store.claim(&["a".into()], 10).unwrap();
+    store.claim(&["a".into()], 10).unwrap();
     assert_eq!(
         (store.load().unwrap()[0].state, attempts(store)),
         (StoredState::Scanning, 3)
@@ -238,9 +239,9 @@ fn events_are_queued_once_per_endpoint_with_their_change(store: &dyn JobStore) {
     let endpoints = endpoints(store, &[A, B], 100);
     store.insert(&job("a", None)).unwrap();
     store.insert(&job("b", None)).unwrap();
-    store.mark_scanning(&["a".into()]).unwrap();
-    store.finish_ready("a", &result(), 20, 30).unwrap();
-    store.finish_ready("a", &result(), 20, 30).unwrap();
+    store.claim(&["a".into()], 10).unwrap();
+    store.finish_ready("a", &result(), None, 20, 30).unwrap();
+    store.finish_ready("a", &result(), None, 20, 30).unwrap();
     store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
     store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
     store.tombstone("b", StoredState::Expired, 50).unwrap();

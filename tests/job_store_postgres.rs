@@ -14,8 +14,8 @@ use tari_wallet_sync::service::{
     ServiceError,
     config::{JobStoreTls, PostgresUrl},
     job_store::{
-        JobStore, NewJob, SUBMISSION_FORMAT, StoredResult, StoredState,
-        postgres::{PostgresConnect, PostgresJobStore, SCHEMA_VERSION, StoreChange},
+        JobStore, NewJob, SUBMISSION_FORMAT, StoreChange, StoredResult, StoredState,
+        postgres::{PostgresConnect, PostgresJobStore, SCHEMA_VERSION},
     },
     webhook::endpoint::Endpoints,
 };
@@ -51,6 +51,7 @@ fn job(id: &str) -> NewJob<'_> {
         result_key: &[6; 32],
         created_ms: 10,
         envelope: None,
+        client: [3; 16],
     }
 }
 
@@ -190,23 +191,19 @@ fn an_ended_lease_is_taken_over_and_the_old_owner_writes_nothing() {
         ["a"],
         "the old owner learns it lost it"
     );
-    old.finish_ready("a", &result(), 92_000, 99_000).unwrap();
-    old.finish_failed("a", "SCAN_FAILED", "x", 92_000, 99_000).unwrap();
-    old.requeue("a", true).unwrap();
+    assert!(!old.finish_ready("a", &result(), None, 92_000, 99_000).unwrap());
+    assert!(!old.finish_failed("a", "SCAN_FAILED", "x", 92_000, 99_000).unwrap());
+    assert!(!old.requeue("a", true).unwrap());
     let row = new.job("a").unwrap().unwrap();
-    assert_eq!(
-        (row.job.state, row.revision, row.job.attempts),
-        (StoredState::Scanning, 4, 2)
-    );
+    assert_eq!((row.state, row.revision, row.attempts), (StoredState::Scanning, 4, 2));
     assert!(
         new.sealed("a").unwrap().is_some(),
         "the envelope is still there for the new owner"
     );
 
-    new.finish_ready_with_file("a", &result(), Some(b"box"), 93_000, 99_000)
-        .unwrap();
+    assert!(new.finish_ready("a", &result(), Some(b"box"), 93_000, 99_000).unwrap());
     let row = old.job("a").unwrap().unwrap();
-    assert_eq!((row.job.state, row.revision), (StoredState::Ready, 5));
+    assert_eq!((row.state, row.revision), (StoredState::Ready, 5));
     assert_eq!(
         old.result_file("a").unwrap().as_deref(),
         Some(&b"box"[..]),
@@ -272,7 +269,7 @@ fn a_webhook_delivery_is_handed_to_one_sender() {
     }
     one.insert(&job("a")).unwrap();
     one.claim(&["a".into()], 1_000).unwrap();
-    one.finish_ready("a", &result(), 1_000, 9_000).unwrap();
+    one.finish_ready("a", &result(), None, 1_000, 9_000).unwrap();
     let barrier = Arc::new(Barrier::new(2));
     let handed: Vec<usize> = [one.clone(), two.clone()]
         .into_iter()

@@ -241,6 +241,10 @@ pub struct ServiceConfig {
     /// Prefix of job ids naming this replica behind a load balancer.
     #[serde(with = "values::optional_text")]
     pub replica_id: Option<String>,
+    /// How long a replica of a fleet (a shared job store) holds a job it scans without renewing: it
+    /// renews every third of it, and another replica takes the job over once it ends.
+    #[serde(with = "values::duration")]
+    pub job_lease: Duration,
     /// Browser origins (`https://wallet.example`) whose pages may call the API (CORS); none by default,
     /// so no other site's page can read an answer.
     #[serde(with = "values::list")]
@@ -384,6 +388,7 @@ impl Default for ServiceConfig {
             clients: ClientRules::default(),
             unsynced_node: UnsyncedNode::Stale,
             replica_id: None,
+            job_lease: Duration::from_secs(30),
             cors_origins: Vec::new(),
             webhook_urls: Vec::new(),
             webhook_secret_file: None,

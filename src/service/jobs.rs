@@ -2,8 +2,8 @@
 //! the job registry (memory) over the job store and the result files (disk), the sealing key, rate
 //! limiters, metrics, the service's phase and its cache source (their lifecycle); its fields are private,
 //! read by its children (`submission`: admission; `scheduler`: passes; `results`: files at rest;
-//! `recovery`: stored jobs back after a restart) and
-//! through the methods below by everyone else. Authorisation, status, deletion and expiry happen here.
+//! `recovery`: stored jobs back after a restart; `fleet`: the registry as a mirror of a store many
+//! replicas share) and through the methods below by everyone else. Authorisation, status, deletion and expiry happen here.
 //! HTTP is `http`; it is not known here.
 
 use std::{
@@ -11,7 +11,7 @@ use std::{
     net::IpAddr,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU8, Ordering},
+        atomic::{AtomicBool, AtomicU8, Ordering},
     },
     time::SystemTime,
 };
@@ -19,6 +19,7 @@ use std::{
 mod data_dir;
 pub(super) mod envelope;
 pub(super) mod fair_queue;
+pub(super) mod fleet;
 pub(super) mod job;
 pub(super) mod keyfile;
 pub(super) mod keyring;
@@ -36,11 +37,11 @@ pub use data_dir::create_private_dir;
 use data_dir::warn_if_key_beside_store;
 
 use blake2::{Blake2b, Digest, digest::consts::U32};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast, mpsc};
 use zeroize::Zeroizing;
 
 use fair_queue::{FairQueue, PassBounds, Queued};
-use job::{Job, JobStatus, plausible_job_id};
+use job::{Job, JobStatus, PROGRESS_BACKLOG, ProgressReport, plausible_job_id};
 use keyring::ServerKeys;
 use pace::Pace;
 use results::{
@@ -49,8 +50,8 @@ use results::{
     sealed_files::ResultStore,
 };
 use store::{
-    JobStore, JobStoreError, StoredJob, StoredState,
-    postgres::{DEFAULT_LEASE, PostgresConnect, PostgresJobStore},
+    JobStore, JobStoreError, StoreChange, StoredJob, StoredState,
+    postgres::{PostgresConnect, PostgresJobStore},
     sqlite::SqliteJobStore,
 };
 use tickets::Tickets;
@@ -58,7 +59,7 @@ use tickets::Tickets;
 use super::{
     chain::{
         cache_source::CacheSource,
-        lifecycle::{Lifecycle, SourceReport},
+        lifecycle::{Lifecycle, STORE_UNREACHABLE, SourceFault, SourceReport},
     },
     clock::now_ms,
     config::{JobStoreLocation, ServiceConfig},
@@ -137,6 +138,18 @@ pub struct Jobs {
     boot: u64,
     phase: AtomicU8,
     source: CacheSource,
+    /// Other replicas write the store too (`JobStore::shared`): the registry mirrors it (`fleet`).
+    shared: bool,
+    /// The store's change feed, subscribed before the jobs were loaded (so no change falls between),
+    /// until the follower takes it (`fleet::run`).
+    changes: Mutex<Option<broadcast::Receiver<StoreChange>>>,
+    /// Scan progress to tell the other replicas (`fleet` sends it): scan threads never wait on the
+    /// store for it, and a report that finds the channel full is dropped (the next one says more).
+    progress_out: mpsc::Sender<ProgressReport>,
+    progress_in: Mutex<Option<mpsc::Receiver<ProgressReport>>>,
+    /// The store answered the last `ping` (a shared store): while it does not, nothing is claimed and the
+    /// lifecycle reads `degraded`.
+    store_reachable: AtomicBool,
 }
 
 impl Jobs {
@@ -203,6 +216,9 @@ impl Jobs {
             webhooks,
         } = parts;
         let boot = store.next_boot()?;
+        let shared = store.shared();
+        let changes = if shared { store.changes() } else { None };
+        let (progress_out, progress_in) = mpsc::channel(PROGRESS_BACKLOG);
         let fingerprint_key = {
             let mut hasher = Blake2b::<U32>::new();
             hasher.update(b"tari-wallet-sync/fingerprint-key/v1");
@@ -238,6 +254,11 @@ impl Jobs {
             boot,
             phase: AtomicU8::new(Phase::Serving as u8),
             source,
+            shared,
+            changes: Mutex::new(changes),
+            progress_out,
+            progress_in: Mutex::new(Some(progress_in)),
+            store_reachable: AtomicBool::new(true),
         };
         jobs.recover(stored)?;
         Ok(jobs)
@@ -282,9 +303,11 @@ impl Jobs {
         &self.streams
     }
 
-    /// The lifecycle: draining or stopped by the service itself, else what the cache source says.
+    /// The lifecycle: draining or stopped by the service itself, degraded while a shared store does not
+    /// answer, else what the cache source says.
     pub fn lifecycle(&self) -> Lifecycle {
         match self.phase.load(Ordering::Relaxed) {
+            0 if !self.store_reachable.load(Ordering::Relaxed) => Lifecycle::Degraded,
             0 => self.source.lifecycle(),
             1 => Lifecycle::Draining,
             _ => Lifecycle::Stopped,
@@ -298,10 +321,14 @@ impl Jobs {
         }
     }
 
-    /// The source's report with the service's own phase on top.
+    /// The source's report with the service's own phase on top (and the store's fault, while a shared
+    /// store does not answer).
     pub fn report(&self) -> SourceReport {
         let mut report = self.source.report();
         report.lifecycle = self.lifecycle();
+        if !self.store_reachable.load(Ordering::Relaxed) {
+            report.fault = Some(SourceFault::of(STORE_UNREACHABLE));
+        }
         report
     }
 
@@ -397,6 +424,10 @@ impl Jobs {
             store.checkpoint()
         })
         .await?;
+        if self.shared {
+            // Announced under the tombstone's revision, as every replica shows it.
+            self.refresh(&job.id).await;
+        }
         tracing::info!(job = %job.id, "job deleted");
         Ok(())
     }
@@ -435,15 +466,39 @@ impl Jobs {
             tracing::info!(jobs = expired.len(), "results expired and wiped");
         }
         let (store, results) = (self.store.clone(), self.results.clone());
+        let wiped = expired.clone();
         blocking(move || {
-            for id in &expired {
+            for id in &wiped {
                 results.remove(id);
                 store.tombstone(id, StoredState::Expired, tombstone_until)?;
             }
             store.purge(now)?;
             store.checkpoint()
         })
-        .await
+        .await?;
+        if self.shared {
+            for id in &expired {
+                self.refresh(id).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues again the jobs whose scan lease ended (their replica died or lost the store): run by every
+    /// replica's janitor in a fleet; a single replica's recovery does it at start instead.
+    pub async fn reclaim_expired(&self) -> Result<usize, ApiError> {
+        if !self.shared {
+            return Ok(0);
+        }
+        let (store, now) = (self.store.clone(), now_ms());
+        let reclaimed = blocking(move || store.reclaim_expired(now)).await?;
+        if !reclaimed.is_empty() {
+            tracing::warn!(jobs = reclaimed.len(), "scans whose lease ended are queued again");
+        }
+        for id in &reclaimed {
+            self.refresh(id).await;
+        }
+        Ok(reclaimed.len())
     }
 
     fn ttl_ms(&self) -> u64 {
@@ -483,7 +538,6 @@ impl Jobs {
     }
 }
 
-/// Gives each queued job its position (1 = next) and announces changes.
 /// The job store the configuration names: `DATA_DIR/jobs.sqlite`, or the PostgreSQL database every
 /// replica shares, its leases owned by `replica_id` (a random name per process when unset, so a
 /// restarted process never mistakes a dead one's leases for its own).
@@ -502,11 +556,12 @@ fn open_store(config: &ServiceConfig) -> Result<Arc<dyn JobStore>, ServiceError>
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
                 format!("p{}", hex::encode(bytes))
             });
-            Ok(Arc::new(PostgresJobStore::open(&connect, &replica, DEFAULT_LEASE)?))
+            Ok(Arc::new(PostgresJobStore::open(&connect, &replica, config.job_lease)?))
         }
     }
 }
 
+/// Gives each queued job its position (1 = next) and announces changes.
 pub(super) fn renumber_queue(queue: &FairQueue) {
     for (index, queued) in queue.in_order().into_iter().enumerate() {
         if let JobStatus::Queued { .. } = queued.job.status() {

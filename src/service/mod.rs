@@ -32,7 +32,8 @@
 //!              only their tokens derive), held_files (in memory, within `max_held_bytes`),
 //!              wallet_builder (the minotari-cli wallet database)
 //!   recovery   stored jobs back after a restart     data_dir    the data directory, key placement
-//! ops        janitor (expiry), source_watcher (wakes the scheduler, logs lifecycle), webhooks (one
+//!   fleet      on a store replicas share: the registry follows its changes, pings it, tells progress
+//! ops        janitor (expiry, leases that ended), source_watcher (wakes the scheduler, logs lifecycle), webhooks (one
 //!            worker and breaker per endpoint, a shared poster, retried, each queue capped)
 //! http       router -> handlers -> ApiError (its status chosen in http/refusal.rs); SSE, download with
 //!            Range; server (TCP/TLS accept, HTTP/1.1 + h2c / ALPN h2, graceful drain; the public port
@@ -222,6 +223,7 @@ async fn serve(
     let stop = shutdown.child_token();
     let scheduler = tokio::spawn(jobs::scheduler::run(jobs.clone(), stop.clone()));
     let janitor = tokio::spawn(ops::janitor::run(jobs.clone(), stop.clone()));
+    let fleet = tokio::spawn(jobs::fleet::run(jobs.clone(), stop.clone()));
     let watcher = tokio::spawn(ops::source_watcher::run(jobs.clone(), stop.clone()));
     let verifier = tokio::spawn(chain::cache_source::verify_in_background(
         jobs.source().clone(),
@@ -243,6 +245,7 @@ async fn serve(
     }
     let _ = scheduler.await;
     let _ = janitor.await;
+    let _ = fleet.await;
     let _ = watcher.await;
     let _ = verifier.await;
     if let Some(webhooks) = webhooks {

@@ -24,7 +24,8 @@ use tari_wallet_sync::{
     recognize::WalletKey,
     scan::ScanResult,
     service::{
-        Artifact, CacheSource, RateLimit, ResultBuilder, Service, ServiceConfig, ServiceError, WalletDbBuilder,
+        Artifact, CacheSource, JobStore, RateLimit, ResultBuilder, Service, ServiceConfig, ServiceError,
+        WalletDbBuilder,
         error::{FailureCode, JobFailure},
     },
     walletdb::Interrupt,
@@ -100,6 +101,34 @@ impl TestServer {
         let service = Service::start(config, source, builder, listener, shutdown.clone())
             .await
             .expect("the service starts");
+        TestServer {
+            addr,
+            base_url: format!("http://{addr}"),
+            metrics_url: service.metrics_addr().map(|a| format!("http://{a}")),
+            data_dir,
+            shutdown,
+            service,
+        }
+    }
+
+    /// The service over the cache in `config.cache_dir` with `store` as its job store (two of them on
+    /// handles of one shared store are two replicas of a fleet).
+    pub async fn start_with_store(config: ServiceConfig, store: Arc<dyn JobStore>) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("bound address");
+        let shutdown = CancellationToken::new();
+        let data_dir = config.data_dir.clone();
+        let source = CacheSource::directory(config.cache_dir.clone());
+        let service = Service::start_with_store(
+            config,
+            source,
+            Arc::new(WalletDbBuilder::default()),
+            store,
+            listener,
+            shutdown.clone(),
+        )
+        .await
+        .expect("the service starts");
         TestServer {
             addr,
             base_url: format!("http://{addr}"),

@@ -13,7 +13,8 @@ use std::{
 use tari_wallet_sync::service::{
     CacheSource, Service, ServiceConfig, SqliteJobStore, WalletDbBuilder,
     job_store::{
-        DueDelivery, Inserted, JobStore, NewJob, SealedParts, StoreResult, StoredJob, StoredResult, StoredState,
+        Claimed, DueDelivery, Inserted, JobStore, NewJob, SealedParts, StoreChange, StoreResult, StoredJob,
+        StoredResult, StoredState,
     },
     webhook::endpoint::Endpoints,
 };
@@ -91,19 +92,50 @@ impl JobStore for WatchedStore {
     fn envelopes_remembered(&self) -> u64 {
         self.inner.envelopes_remembered()
     }
-    fn mark_scanning(&self, ids: &[String]) -> StoreResult<()> {
-        self.call().mark_scanning(ids)
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+    fn job(&self, id: &str) -> StoreResult<Option<StoredJob>> {
+        self.call().job(id)
+    }
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
+        self.inner.changes()
+    }
+    fn publish_progress(&self, id: &str, event_id: u64, progress: &[u8]) -> StoreResult<()> {
+        self.call().publish_progress(id, event_id, progress)
+    }
+    fn ping(&self) -> StoreResult<()> {
+        self.call().ping()
+    }
+    fn claim(&self, ids: &[String], now_ms: u64) -> StoreResult<Vec<Claimed>> {
+        self.call().claim(ids, now_ms)
+    }
+    fn renew(&self, ids: &[String], now_ms: u64) -> StoreResult<Vec<String>> {
+        self.call().renew(ids, now_ms)
+    }
+    fn reclaim_expired(&self, now_ms: u64) -> StoreResult<Vec<String>> {
+        self.call().reclaim_expired(now_ms)
+    }
+    fn result_file(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.call().result_file(id)
     }
     fn sealed(&self, id: &str) -> StoreResult<Option<SealedParts>> {
         self.call().sealed(id)
     }
-    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<()> {
+    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<bool> {
         self.call().requeue(id, give_back)
     }
-    fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
-        self.call().finish_ready(id, result, now_ms, expires_ms)
+    fn finish_ready(
+        &self,
+        id: &str,
+        result: &StoredResult,
+        file: Option<&[u8]>,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> StoreResult<bool> {
+        self.call().finish_ready(id, result, file, now_ms, expires_ms)
     }
-    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
+    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<bool> {
         self.call().finish_failed(id, code, message, now_ms, expires_ms)
     }
     fn result_keys(&self, id: &str, unsealed_only: bool) -> StoreResult<Vec<([u8; 32], [u8; 32])>> {

@@ -115,6 +115,10 @@ pub const SOURCE_FAULTS: &[(&str, &str)] = &[
         CACHE_DAMAGED,
         "the chain cache is damaged; jobs that need the damaged blocks fail until it is rebuilt",
     ),
+    (
+        STORE_UNREACHABLE,
+        "the shared job store does not answer; this replica takes no new scans and other replicas finish its jobs",
+    ),
 ];
 
 /// A failed import: the cache holds part of the chain.
@@ -124,6 +128,10 @@ pub const NODE_NOT_SYNCED: &str = "NODE_NOT_SYNCED";
 /// Bytes of the served cache no longer match their checksums (found by the background check, or when
 /// a segment was first mapped): jobs whose scan reads the damaged blocks fail; others are served.
 pub const CACHE_DAMAGED: &str = "CACHE_DAMAGED";
+
+/// The job store many replicas share does not answer (`JobStore::ping`): this replica claims no scans,
+/// and the jobs it held are taken by others once their leases end.
+pub const STORE_UNREACHABLE: &str = "STORE_UNREACHABLE";
 
 /// Every code of `SOURCE_FAULTS`.
 pub fn source_fault_codes() -> impl Iterator<Item = &'static str> {

@@ -39,6 +39,11 @@ const MAX_JOB_STORE_POOL: usize = 256;
 
 /// Most letters of `replica_id`: it prefixes every job id.
 const MAX_REPLICA_ID_LEN: usize = 32;
+/// The shortest `job_lease`: renewed every third of it, a lease of less than 3 s would have a replica
+/// write to the store every second per pass and lose jobs to a store that pauses for a moment.
+const MIN_JOB_LEASE: Duration = Duration::from_secs(3);
+/// The longest `job_lease`: a dead replica's jobs wait that long for another to take them over.
+const MAX_JOB_LEASE: Duration = Duration::from_secs(3600);
 
 impl ServiceConfig {
     /// Refuses values the service cannot run with, naming the key: a zero interval (a timer that never
@@ -102,6 +107,16 @@ impl ServiceConfig {
             if span.is_zero() {
                 return Err(InvalidSetting::new(key, "must not be zero"));
             }
+        }
+        if self.job_lease < MIN_JOB_LEASE || self.job_lease > MAX_JOB_LEASE {
+            return Err(InvalidSetting::new(
+                "job_lease",
+                format!(
+                    "{:?} is not between {MIN_JOB_LEASE:?} and {MAX_JOB_LEASE:?}: it is renewed every third of it, \
+                     and a dead replica's jobs wait that long",
+                    self.job_lease
+                ),
+            ));
         }
         if self.sse_keep_alive >= self.idle_timeout {
             return Err(InvalidSetting::new(

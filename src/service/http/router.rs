@@ -43,6 +43,18 @@ pub(super) enum Route {
 }
 
 impl Route {
+    /// The job a job route names.
+    fn job_id(&self) -> Option<&str> {
+        match self {
+            Route::Status(id)
+            | Route::Events(id)
+            | Route::EventsTicket(id)
+            | Route::Download(id)
+            | Route::Delete(id) => Some(id),
+            _ => None,
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Route::ServerKey => "server_key",
@@ -165,6 +177,10 @@ async fn dispatch(
     }
     let head = request.method() == Method::HEAD;
     let token = bearer_token(request.headers());
+    if let Some(id) = route.job_id() {
+        // In a fleet, a job admitted at another replica a moment ago is read from the store.
+        ctx.jobs.look_up(id).await;
+    }
     match route {
         Route::ServerKey => Ok(ops::server_key(&ctx.jobs)),
         Route::Submit => submit::submit(ctx, client, request).await,

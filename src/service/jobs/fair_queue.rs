@@ -15,11 +15,13 @@ use std::{
 
 use crate::service::jobs::job::Job;
 
-/// Whose turn a job waits for: a client (its address bucket), or every job reloaded after a restart (their
-/// clients are not stored: the store keeps no address).
+/// Whose turn a job waits for: a client (its address bucket), a client as every replica of a fleet knows
+/// it (the keyed fingerprint of its bucket, stored with the job: the store keeps no address), or every job
+/// reloaded after a single replica's restart (their clients are not stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lane {
     Client(IpAddr),
+    Fingerprint([u8; 16]),
     Recovered,
 }
 
@@ -78,6 +80,11 @@ impl FairQueue {
         for queued in taken {
             self.entries.insert(queued.place, queued);
         }
+    }
+
+    /// Whether `job` waits in the queue.
+    pub fn contains(&self, job: &Arc<Job>) -> bool {
+        self.entries.values().any(|q| Arc::ptr_eq(&q.job, job))
     }
 
     /// Removes `job` (deleted while queued).

@@ -2,6 +2,11 @@
 //! latest event, so a late or resuming subscriber starts from the current state), its token hashes, its
 //! file once built (with the key of its sealed copy on disk), and its subscriber count. Persistence is
 //! `store` and `results`; scheduling is `scheduler`.
+//!
+//! Event ids: `boot << 32 | sequence` for a single replica, so they grow across restarts; on a store many
+//! replicas share, `revision << 32 | n` (`numbered_from_revision`): every state change comes from the store with its
+//! revision (`apply_stored`), progress is numbered within it, so every replica gives the same event the
+//! same id and a stream resumes (`Last-Event-ID`) at any of them.
 
 use std::{
     sync::{
@@ -23,7 +28,7 @@ use crate::service::{jobs::results::artifact::Artifact, metrics::JobGauges};
 pub const MAX_JOB_ID_LEN: usize = 96;
 
 /// Progress as a status report carries it.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProgressView {
     pub outputs_done: u64,
     pub outputs_total: u64,
@@ -33,6 +38,17 @@ pub struct ProgressView {
     pub percent: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eta_seconds: Option<u64>,
+}
+
+/// Progress reports waiting to be told to the other replicas of a fleet (`fleet`). Scan threads never
+/// wait for room: a report that finds the channel full is dropped, and the next one (which says more) goes.
+pub const PROGRESS_BACKLOG: usize = 64;
+
+/// A scan's progress as told to the other replicas of a fleet.
+pub struct ProgressReport {
+    pub id: String,
+    pub event_id: u64,
+    pub view: ProgressView,
 }
 
 /// Where a job is.
@@ -170,8 +186,11 @@ pub struct Job {
     pub client: Option<std::net::IpAddr>,
     pub birthday: u64,
     pub created_ms: u64,
-    /// Event ids are `boot << 32 | sequence`, so they grow across restarts.
+    /// Event ids are `boot << 32 | sequence`, so they grow across restarts (0 in a fleet).
     boot: u64,
+    /// Event ids come from the store's revisions (`numbered_from_revision`): a state change made here moves no id
+    /// until the store's revision of it is applied.
+    fleet: bool,
     tokens: Mutex<Vec<[u8; 32]>>,
     state: watch::Sender<Snapshot>,
     artifact: Mutex<Option<Arc<Artifact>>>,
@@ -208,6 +227,7 @@ impl Job {
             birthday,
             created_ms,
             boot,
+            fleet: false,
             tokens: Mutex::new(tokens),
             state,
             artifact: Mutex::new(None),
@@ -218,6 +238,63 @@ impl Job {
             scan_clock: Mutex::new(None),
             gauges,
         }
+    }
+
+    /// This job numbered by the store's revisions, at `revision` now (a store many replicas share).
+    pub fn numbered_from_revision(mut self, revision: u64) -> Job {
+        self.fleet = true;
+        self.boot = 0;
+        self.state.send_modify(|snapshot| snapshot.event_id = revision << 32);
+        self
+    }
+
+    /// The store revision the current state came with (a fleet's job).
+    pub fn revision(&self) -> u64 {
+        self.state.borrow().event_id >> 32
+    }
+
+    /// The state the store holds at `revision`, if newer than what this job shows: event id
+    /// `revision << 32`; a tombstone cancels a running scan too. Whether it was applied.
+    pub fn apply_stored(&self, status: JobStatus, revision: u64) -> bool {
+        let mut applied = false;
+        self.state.send_if_modified(|snapshot| {
+            // A job deleted here stays deleted whatever a claim racing the DELETE wrote: the store's
+            // tombstone follows.
+            if revision <= snapshot.event_id >> 32 || (self.is_cancelled() && !status.is_tombstone()) {
+                return false;
+            }
+            if status.is_tombstone() {
+                self.cancelled.store(true, Ordering::Release);
+            }
+            if snapshot.status.name() != status.name() {
+                self.gauges.left(snapshot.status.name());
+                self.gauges.entered(status.name());
+            }
+            if matches!(status, JobStatus::Scanning { .. }) && !matches!(snapshot.status, JobStatus::Scanning { .. }) {
+                *self.scan_clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            }
+            snapshot.status = status;
+            snapshot.event_id = revision << 32;
+            applied = true;
+            true
+        });
+        applied
+    }
+
+    /// Progress another replica published under `event_id`: shown if it belongs to the scan this job
+    /// shows (the same revision) and is newer than what it shows.
+    pub fn apply_progress(&self, view: ProgressView, event_id: u64) -> bool {
+        self.state.send_if_modified(|snapshot| {
+            let JobStatus::Scanning { progress } = &mut snapshot.status else {
+                return false;
+            };
+            if event_id >> 32 != snapshot.event_id >> 32 || event_id <= snapshot.event_id {
+                return false;
+            }
+            *progress = Some(view);
+            snapshot.event_id = event_id;
+            true
+        })
     }
 
     /// Whether `token` is one of this job's, compared in constant time against every stored hash.
@@ -259,7 +336,11 @@ impl Job {
     /// One transition, under the channel's lock: a new event id, and the state gauges move with the
     /// state, one transition at a time.
     fn move_to(&self, snapshot: &mut Snapshot, status: JobStatus, boot: u64) {
-        snapshot.event_id = next_id(snapshot.event_id, boot);
+        // In a fleet the store numbers state changes (`apply_stored`): one made here is shown at once
+        // but announced under the store's revision.
+        if !self.fleet {
+            snapshot.event_id = next_id(snapshot.event_id, boot);
+        }
         if snapshot.status.name() != status.name() {
             self.gauges.left(snapshot.status.name());
             self.gauges.entered(status.name());

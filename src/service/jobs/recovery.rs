@@ -1,6 +1,7 @@
 //! Recovery: the job domain after a restart. Stored jobs come back into the registry and the fair
 //! queue; a scan the process died in counts as an attempt; a ready job keeps its result only while its
-//! sealed file is (or may be) on disk.
+//! sealed file is (or may be) on disk. On a store many replicas share, a scanning job is left to whoever
+//! holds its lease (the janitors queue it again once the lease ends) and a ready job's file is in the store.
 
 use std::sync::{Arc, atomic::Ordering};
 
@@ -32,6 +33,9 @@ impl Jobs {
         let mut with_files = std::collections::HashSet::new();
         for stored in stored_jobs {
             let status = match stored.state {
+                // In a fleet a scanning job is another replica's (or this one's before a restart) under a
+                // lease: never taken from it here. Once the lease ends a janitor queues it again.
+                StoredState::Scanning if self.shared => JobStatus::Scanning { progress: None },
                 StoredState::Queued | StoredState::Scanning if stored.attempts >= self.config.max_attempts => {
                     self.store.finish_failed(
                         &stored.id,
@@ -51,7 +55,8 @@ impl Jobs {
                     self.store.requeue(&stored.id, false)?;
                     JobStatus::Queued { position: 0 }
                 }
-                StoredState::Ready => match stored.result.clone().filter(|_| self.file_kept(&stored)) {
+                // In a fleet the sealed file is in the store with the job.
+                StoredState::Ready => match stored.result.clone().filter(|_| self.shared || self.file_kept(&stored)) {
                     Some(result) => {
                         with_files.insert(stored.id.clone());
                         JobStatus::Ready {
@@ -89,7 +94,7 @@ impl Jobs {
                 StoredState::Expired => JobStatus::Expired,
             };
             let queued = matches!(status, JobStatus::Queued { .. });
-            let job = Arc::new(Job::new(
+            let mut job = Job::new(
                 stored.id.clone(),
                 stored.birthday,
                 stored.created_ms,
@@ -97,11 +102,20 @@ impl Jobs {
                 stored.tokens,
                 status,
                 self.metrics.jobs.clone(),
-            ));
+            );
+            if self.shared {
+                // A change made just now (a job failed above) comes back through the change feed.
+                job = job.numbered_from_revision(stored.revision);
+            }
+            let job = Arc::new(job);
             job.attempts.store(stored.attempts, Ordering::Relaxed);
             if queued {
                 let cost = pricing.as_ref().map_or(1, |view| output_keys(view, job.birthday));
-                registry.queue.push(job.clone(), Lane::Recovered, cost);
+                let lane = match self.shared {
+                    true => Lane::Fingerprint(stored.client),
+                    false => Lane::Recovered,
+                };
+                registry.queue.push(job.clone(), lane, cost);
             }
             registry.jobs.insert(stored.id, job);
         }

@@ -18,7 +18,10 @@ use crate::service::{
     error::{ApiError, FailureCode},
     jobs::job::{Job, JobStatus, hash_token},
     jobs::results::artifact::Artifact,
-    jobs::results::sealed_files::{FileError, FileKey, RESULT_LOST_MESSAGE, open_file_key, seal_file_key},
+    jobs::results::sealed_files::{
+        FileError, FileKey, RESULT_LOST_MESSAGE, open_file, open_file_key, seal_file, seal_file_key,
+    },
+    jobs::store::JobStore,
 };
 
 /// Why a stored file could not be served to a token.
@@ -40,17 +43,7 @@ impl Jobs {
         let written = tokio::task::spawn_blocking(move || {
             let written = (|| -> Result<(), String> {
                 results.write(&id, &artifact, &sealing_key).map_err(|e| e.to_string())?;
-                let recipients = store.result_keys(&id, false).map_err(|e| e.to_string())?;
-                if recipients.is_empty() {
-                    return Err("no token of the job has a result key".into());
-                }
-                for (hash, public) in recipients {
-                    let sealed = seal_file_key(&public, &id, &sealing_key).map_err(|e| e.to_string())?;
-                    store
-                        .set_sealed_file_key(&id, &hash, &sealed)
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok(())
+                seal_key_to_tokens(&*store, &id, &sealing_key)
             })();
             if written.is_err() {
                 results.remove(&id);
@@ -68,6 +61,29 @@ impl Jobs {
                 self.metrics.result_file_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(job = %job_id, %reason, "the file could not be stored; it will not survive a restart");
                 false
+            }
+        }
+    }
+
+    /// A finished file sealed for a store many replicas share: the bytes `persist_result` would write to
+    /// disk, its new key sealed to every token of the job. `None` if that failed (the job is ready here
+    /// only, as a file that cannot be written to disk is).
+    pub(super) async fn seal_for_store(&self, job_id: &str, artifact: &Arc<Artifact>) -> Option<Vec<u8>> {
+        let (store, id, artifact) = (self.store.clone(), job_id.to_string(), artifact.clone());
+        let sealing_key = FileKey::new(rand::random());
+        let sealed = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+            let bytes = seal_file(&id, &artifact, &sealing_key).map_err(|e| e.to_string())?;
+            seal_key_to_tokens(&*store, &id, &sealing_key)?;
+            Ok(bytes)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match sealed {
+            Ok(bytes) => Some(bytes),
+            Err(reason) => {
+                self.metrics.result_file_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(job = %job_id, %reason, "the file could not be sealed for the store; only this replica serves it");
+                None
             }
         }
     }
@@ -93,16 +109,31 @@ impl Jobs {
             .ok_or(ApiError::Internal)?;
         let (store, results, id) = (self.store.clone(), self.results.clone(), job.id.clone());
         let (token, hash) = (Zeroizing::new(token.to_string()), hash_token(token));
+        let shared = self.is_shared();
         let loaded = tokio::task::spawn_blocking(move || {
             let sealed = store.sealed_file_key(&id, &hash).map_err(LoadError::Store)?;
+            // A fleet keeps the sealed file in the store, a single replica in its folder.
+            let stored_file = match shared {
+                true => store.result_file(&id).map_err(LoadError::Store)?,
+                false => None,
+            };
             let Some(key) = sealed.and_then(|sealed| open_file_key(&token, &id, &sealed)) else {
-                return Err(if results.exists(&id) {
+                let there = if shared {
+                    stored_file.is_some()
+                } else {
+                    results.exists(&id)
+                };
+                return Err(if there {
                     LoadError::Token
                 } else {
                     LoadError::File(FileError::Missing)
                 });
             };
-            results.read(&id, &key, &sha256).map_err(LoadError::File)
+            match (shared, stored_file) {
+                (false, _) => results.read(&id, &key, &sha256).map_err(LoadError::File),
+                (true, Some(bytes)) => open_file(&id, bytes, &key, &sha256).map_err(LoadError::File),
+                (true, None) => Err(LoadError::File(FileError::Missing)),
+            }
         })
         .await
         .map_err(|_| ApiError::Internal)?;
@@ -156,7 +187,7 @@ impl Jobs {
             )
         })
         .await;
-        if !matches!(stored, Ok(Ok(()))) {
+        if !matches!(stored, Ok(Ok(_))) {
             tracing::error!(job = %job.id, "cannot record a lost result in the job store");
         }
         if matches!(job.status(), JobStatus::Ready { .. }) {
@@ -167,5 +198,23 @@ impl Jobs {
             });
             self.metrics.job_failed(FailureCode::ResultLost.as_str());
         }
+        if self.is_shared() {
+            self.refresh(&job.id).await;
+        }
     }
+}
+
+/// Seals a new file's key to every token of job `id` that has a result key.
+fn seal_key_to_tokens(store: &dyn JobStore, id: &str, key: &FileKey) -> Result<(), String> {
+    let recipients = store.result_keys(id, false).map_err(|e| e.to_string())?;
+    if recipients.is_empty() {
+        return Err("no token of the job has a result key".into());
+    }
+    for (hash, public) in recipients {
+        let sealed = seal_file_key(&public, id, key).map_err(|e| e.to_string())?;
+        store
+            .set_sealed_file_key(id, &hash, &sealed)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

@@ -5,10 +5,18 @@
 //! pass at a time: a pass already uses every scan thread. A pass that ends after shutdown began leaves its
 //! jobs queued for the next start (the drain does not wait for files to be written). Owns no HTTP and no
 //! state of its own beyond the pool.
+//!
+//! On a store many replicas share, a pass claims what its fair queue picked (`JobStore::claim`) and scans
+//! only what it got, renews its leases every third of `job_lease` while it runs and writes nothing for a
+//! job whose lease it lost (the store refuses it too); the sealed file goes into the store with the
+//! job's `ready` (one write), and every job of the pass is read back from the store afterwards, so this
+//! replica shows it under the store's revision like every other. Nothing is claimed while the store does
+//! not answer.
 
 use std::{
+    collections::HashSet,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -47,6 +55,8 @@ pub(super) enum Outcome {
     Interrupted,
     /// Deleted while it was scanned.
     Dropped,
+    /// Its lease was lost (another replica took the job over): nothing is written for it.
+    Lost,
 }
 
 /// A job of the pass with its opened keys.
@@ -103,14 +113,22 @@ pub(in crate::service) async fn run(jobs: Arc<Jobs>, shutdown: CancellationToken
         if batch.is_empty() {
             continue;
         }
-        let pass_keys: u64 = batch.iter().map(|job| price(job)).sum();
-        let ids: Vec<String> = batch.iter().map(|j| j.id.clone()).collect();
-        let store = jobs.store.clone();
-        if blocking(move || store.mark_scanning(&ids)).await.is_err() {
-            requeue_in_memory(&jobs, &batch);
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        let batch = match claim_batch(&jobs, batch).await {
+            Some(batch) => batch,
+            None => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
             continue;
         }
+        let pass_keys: u64 = batch.iter().map(|job| price(job)).sum();
+        let lost = Arc::new(Mutex::new(HashSet::new()));
+        let renewals = jobs.is_shared().then(|| {
+            let ids = batch.iter().map(|job| job.id.clone()).collect();
+            tokio::spawn(renew_leases(jobs.clone(), ids, lost.clone()))
+        });
         jobs.pace.started(Instant::now(), pass_keys);
         let cancel = Arc::new(AtomicBool::new(false));
         let stop_on_shutdown = {
@@ -134,18 +152,44 @@ pub(in crate::service) async fn run(jobs: Arc<Jobs>, shutdown: CancellationToken
             }
         };
         stop_on_shutdown.abort();
+        if let Some(renewals) = renewals {
+            renewals.abort();
+        }
         jobs.pace.finished(Instant::now(), pass_keys);
+        let outcomes = {
+            let lost = lost.lock().unwrap_or_else(|p| p.into_inner());
+            batch
+                .iter()
+                .zip(outcomes)
+                .map(|(job, outcome)| match lost.contains(&job.id) {
+                    true => Outcome::Lost,
+                    false => outcome,
+                })
+                .collect()
+        };
+        let ids: Vec<String> = batch.iter().map(|job| job.id.clone()).collect();
         finish(&jobs, batch, outcomes).await;
-        jobs.registry().in_pass.clear();
+        after_pass(&jobs, &ids).await;
     }
     tracing::debug!("scheduler stopped");
+}
+
+/// The pass over: its jobs leave it, and in a fleet each is read back as the store holds it now, under
+/// its revision (and put back in the queue if it is queued there).
+pub(super) async fn after_pass(jobs: &Jobs, ids: &[String]) {
+    jobs.registry().in_pass.clear();
+    if jobs.is_shared() {
+        for id in ids {
+            jobs.refresh(id).await;
+        }
+    }
 }
 
 /// Waits until jobs are queued and the source scans (the source's changes notify too).
 async fn wait_for_work(jobs: &Jobs) {
     loop {
         let notified = jobs.queue_notify.notified();
-        if !jobs.registry().queue.is_empty() && jobs.lifecycle().scans() {
+        if !jobs.registry().queue.is_empty() && jobs.lifecycle().scans() && jobs.store_reachable() {
             return;
         }
         notified.await;
@@ -160,14 +204,114 @@ pub(super) fn take_batch(jobs: &Jobs, price: impl Fn(&Job) -> u64) -> Vec<Arc<Jo
     let taken = registry.queue.take_pass(bounds, price);
     let mut batch = Vec::with_capacity(taken.len());
     for queued in taken {
-        if queued.job.start_scan() {
-            queued.job.attempts.fetch_add(1, Ordering::Relaxed);
+        // In a fleet the scan starts when the store grants the claim (`claim_batch`).
+        let starts = match jobs.is_shared() {
+            true => !queued.job.is_cancelled(),
+            false => queued.job.start_scan(),
+        };
+        if starts {
+            if !jobs.is_shared() {
+                queued.job.attempts.fetch_add(1, Ordering::Relaxed);
+            }
             batch.push(queued.job.clone());
             registry.in_pass.insert(queued.job.id.clone(), queued);
         }
     }
     renumber_queue(&registry.queue);
     batch
+}
+
+/// Claims the pass's jobs in the store before the scan starts; `None` if the store could not be written
+/// (the jobs go back to their places). A single replica's store grants every claim (a job deleted
+/// meanwhile is dropped by the pass). In a fleet the pass keeps only what it got, each job starting its
+/// scan under the claim's revision; one another replica holds, or deleted, is read back from the store;
+/// one claimed more often than `max_attempts` (replicas that died in its scans) fails with
+/// `TOO_MANY_ATTEMPTS` instead.
+pub(super) async fn claim_batch(jobs: &Jobs, batch: Vec<Arc<Job>>) -> Option<Vec<Arc<Job>>> {
+    if !jobs.store_reachable() {
+        // The store did not answer its last ping: whatever this replica claimed now it might not be able
+        // to finish; the other replicas take the work.
+        requeue_in_memory(jobs, &batch);
+        return None;
+    }
+    let ids: Vec<String> = batch.iter().map(|job| job.id.clone()).collect();
+    let (store, now) = (jobs.store.clone(), now_ms());
+    let Ok(claimed) = blocking(move || store.claim(&ids, now)).await else {
+        requeue_in_memory(jobs, &batch);
+        return None;
+    };
+    if !jobs.is_shared() {
+        return Some(batch);
+    }
+    let mut got = Vec::with_capacity(claimed.len());
+    let (mut missed, mut worn) = (Vec::new(), Vec::new());
+    for job in batch {
+        match claimed.iter().find(|c| c.id == job.id) {
+            Some(claim) if claim.attempts > jobs.config.max_attempts => worn.push(job),
+            Some(claim) => {
+                job.attempts.store(claim.attempts, Ordering::Relaxed);
+                // The follower may have shown the claim already (it hears this replica's changes too);
+                // a later revision is someone else's change (a DELETE) after the claim.
+                job.apply_stored(JobStatus::Scanning { progress: None }, claim.revision);
+                if job.revision() == claim.revision && !job.is_cancelled() {
+                    got.push(job);
+                } else {
+                    missed.push(job);
+                }
+            }
+            None => missed.push(job),
+        }
+    }
+    {
+        let mut registry = jobs.registry();
+        for job in missed.iter().chain(&worn) {
+            registry.in_pass.remove(&job.id);
+        }
+    }
+    for job in worn {
+        let (store, id, now) = (jobs.store.clone(), job.id.clone(), now_ms());
+        let expires = now + jobs.config.result_ttl.as_millis() as u64;
+        let failed = blocking(move || {
+            store.finish_failed(
+                &id,
+                FailureCode::TooManyAttempts.as_str(),
+                TOO_MANY_ATTEMPTS_MESSAGE,
+                now,
+                expires,
+            )
+        })
+        .await;
+        if matches!(failed, Ok(true)) {
+            jobs.metrics.job_failed(FailureCode::TooManyAttempts.as_str());
+            tracing::warn!(job = %job.id, code = %FailureCode::TooManyAttempts, "job failed");
+        }
+        missed.push(job);
+    }
+    for job in missed {
+        jobs.refresh(&job.id).await;
+    }
+    Some(got)
+}
+
+/// Renews the pass's leases every third of `job_lease` until aborted; the jobs the store says this
+/// replica no longer holds go into `lost`.
+async fn renew_leases(jobs: Arc<Jobs>, ids: Vec<String>, lost: Arc<Mutex<HashSet<String>>>) {
+    let period = jobs.config.job_lease / 3;
+    loop {
+        tokio::time::sleep(period).await;
+        let (store, ids, now) = (jobs.store.clone(), ids.clone(), now_ms());
+        match blocking(move || store.renew(&ids, now)).await {
+            Ok(gone) if !gone.is_empty() => {
+                tracing::warn!(
+                    jobs = gone.len(),
+                    "leases lost mid-pass; their outcomes will not be written"
+                );
+                lost.lock().unwrap_or_else(|p| p.into_inner()).extend(gone);
+            }
+            // Not renewed this time (the store did not answer): the lease lasts two more periods.
+            _ => {}
+        }
+    }
 }
 
 /// Puts jobs back in their places in the queue, except those deleted meanwhile: a DELETE is final.
@@ -240,6 +384,7 @@ fn run_pass(
         let on_progress = |p: Progress| {
             for (_, member) in &members {
                 member.job.publish_progress(p);
+                jobs.report_progress(&member.job);
             }
             if members.iter().all(|(_, m)| m.job.is_cancelled()) {
                 cancel.store(true, Ordering::Relaxed);
@@ -412,16 +557,29 @@ pub(super) async fn finish(jobs: &Arc<Jobs>, batch: Vec<Arc<Job>>, outcomes: Vec
                     tip_height,
                 };
                 // On disk (sealed) before the store says ready, so a ready job has its file there unless
-                // the write failed; a crash in between leaves the job scanning, to be scanned again.
-                let on_disk = jobs.persist_result(&job.id, &artifact).await;
+                // the write failed; a crash in between leaves the job scanning, to be scanned again. In a
+                // fleet the sealed file goes into the store with the `ready` itself.
+                let (on_disk, file) = match jobs.is_shared() {
+                    true => {
+                        let file = jobs.seal_for_store(&job.id, &artifact).await;
+                        (file.is_some(), file)
+                    }
+                    false => (jobs.persist_result(&job.id, &artifact).await, None),
+                };
                 let stored = result.clone();
-                if !recorder
-                    .write(move || store.finish_ready(&id, &stored, now, now + ttl))
-                    .await
-                {
+                let made = recorder
+                    .write(move || store.finish_ready(&id, &stored, file.as_deref(), now, now + ttl))
+                    .await;
+                let Some(changed) = made else {
                     // Still scanning in the store: its file is not a ready job's.
                     jobs.discard_result(&job.id).await;
                     unrecorded(jobs, &mut recorder, job, &mut requeue).await;
+                    continue;
+                };
+                if !changed && jobs.is_shared() {
+                    // Deleted meanwhile, or taken over by another replica after this one's lease ended:
+                    // the store keeps what happened there.
+                    tracing::warn!(job = %job.id, "the scan's result was not written: the job is no longer this replica's");
                     continue;
                 }
                 let size = result.size;
@@ -450,18 +608,25 @@ pub(super) async fn finish(jobs: &Arc<Jobs>, batch: Vec<Arc<Job>>, outcomes: Vec
                 tracing::warn!(job = %job.id, code = %failure.code, "job attempt failed; retrying");
                 jobs.metrics.jobs_retried.fetch_add(1, Ordering::Relaxed);
                 // Unwritten, the store still says scanning: the next pass and a restart take that as
-                // queued, the attempt counted either way.
-                let _ = blocking(move || store.requeue(&id, false)).await;
-                requeue.push(job);
+                // queued, the attempt counted either way. In a fleet a job no longer this replica's
+                // is not queued here (the store's state is read back after the pass).
+                let requeued = blocking(move || store.requeue(&id, false)).await;
+                if !(jobs.is_shared() && matches!(requeued, Ok(false))) {
+                    requeue.push(job);
+                }
             }
             Outcome::Failed(failure) => {
                 let (code, message) = (failure.code.as_str(), failure.message.clone());
-                if !recorder
+                let made = recorder
                     .write(move || store.finish_failed(&id, code, &message, now, now + ttl))
-                    .await
-                {
-                    unrecorded(jobs, &mut recorder, job, &mut requeue).await;
-                    continue;
+                    .await;
+                match made {
+                    None => {
+                        unrecorded(jobs, &mut recorder, job, &mut requeue).await;
+                        continue;
+                    }
+                    Some(false) if jobs.is_shared() => continue,
+                    Some(_) => {}
                 }
                 let failed = JobStatus::Failed {
                     code: failure.code.to_string(),
@@ -477,7 +642,7 @@ pub(super) async fn finish(jobs: &Arc<Jobs>, batch: Vec<Arc<Job>>, outcomes: Vec
             Outcome::Interrupted => {
                 let _ = blocking(move || store.requeue(&id, true)).await;
             }
-            Outcome::Dropped => {}
+            Outcome::Dropped | Outcome::Lost => {}
         }
     }
     if !requeue.is_empty() {
@@ -506,22 +671,25 @@ struct Recorder {
 
 impl Recorder {
     /// Runs `write` on the blocking pool, retried after each of `FINISH_RETRY_DELAYS` unless the store is
-    /// down; whether it was made.
-    async fn write(&mut self, write: impl Fn() -> Result<(), JobStoreError> + Clone + Send + 'static) -> bool {
+    /// down; whether the job changed (`write`'s answer), `None` if the write was not made.
+    async fn write(
+        &mut self,
+        write: impl Fn() -> Result<bool, JobStoreError> + Clone + Send + 'static,
+    ) -> Option<bool> {
         let retries = if self.store_down {
             &[][..]
         } else {
             &FINISH_RETRY_DELAYS[..]
         };
-        let mut made = blocking(write.clone()).await.is_ok();
+        let mut made = blocking(write.clone()).await.ok();
         for delay in retries {
-            if made {
+            if made.is_some() {
                 break;
             }
             tokio::time::sleep(*delay).await;
-            made = blocking(write.clone()).await.is_ok();
+            made = blocking(write.clone()).await.ok();
         }
-        self.store_down = !made;
+        self.store_down = made.is_none();
         made
     }
 }
@@ -554,7 +722,7 @@ async fn unrecorded(jobs: &Arc<Jobs>, recorder: &mut Recorder, job: Arc<Job>, re
             )
         })
         .await;
-    if !recorded {
+    if recorded.is_none() {
         tracing::error!(
             job = %job.id,
             "the job's outcome could not be stored after its last attempt; it stays as stored (scanning) until \

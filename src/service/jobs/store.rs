@@ -4,6 +4,14 @@
 //! store (`sqlite`, the embedded default) and the in-memory one (`memory`) implement it; a PostgreSQL one
 //! shared by replicas is the next.
 //!
+//! Many replicas on one store (`shared`): every job row carries a `revision` bumped by each state change,
+//! so every replica gives an event the same id (`revision << 32 | n`); scans are claimed under leases
+//! (`claim`, `renew`, `reclaim_expired`), so a replica that dies loses its jobs to another and one that
+//! lost a lease writes nothing (`requeue`, `finish_ready` and `finish_failed` on a scanning job change
+//! nothing unless this replica holds its lease); every committed change reaches every replica through
+//! `changes`, progress too (`publish_progress`); a sealed result file lives in the store (`finish_ready`'s
+//! `file`, `result_file`).
+//!
 //! What every implementation promises, whatever it keeps things in:
 //! - a job's sealed envelope is held from `insert` until its scan ends (`finish_ready`, `finish_failed`)
 //!   or it becomes a tombstone, and wiped in the same write as that change: a finished job holds no key;
@@ -30,6 +38,7 @@ pub(in crate::service) mod sqlite;
 use std::sync::Arc;
 
 pub use memory::MemoryJobStore;
+use tokio::sync::broadcast;
 
 use crate::service::webhook::endpoint::Endpoints;
 
@@ -119,6 +128,9 @@ pub struct NewJob<'a> {
     pub created_ms: u64,
     /// A sealed submission's envelope (its ephemeral key) and until when (ms) it must be remembered.
     pub envelope: Option<(&'a [u8; 32], u64)>,
+    /// The keyed fingerprint of the submitting client's address bucket (never the address): every
+    /// replica's fair queue puts the job in that client's turn.
+    pub client: [u8; 16],
 }
 
 /// What `insert` did.
@@ -151,9 +163,42 @@ pub struct StoredJob {
     pub error: Option<(String, String)>,
     /// A ready job's file as reported (`None` before the SQLite store's schema 2).
     pub result: Option<StoredResult>,
-    /// Some token of the job holds a sealed file key: its file was written to disk.
+    /// Some token of the job holds a sealed file key: its file was written (to disk, or to a shared
+    /// store with the job).
     pub file_written: bool,
     pub tokens: Vec<[u8; 32]>,
+    /// Bumped by every state change (insert = 1); 0 where the store keeps none (SQLite: one replica, whose
+    /// event ids come from its boots).
+    pub revision: u64,
+    /// `NewJob::client` (zero where the store keeps none).
+    pub client: [u8; 16],
+}
+
+/// A job this replica claimed for a scan (`JobStore::claim`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub id: String,
+    /// The revision the claim made: the scan's events are numbered from `revision << 32`.
+    pub revision: u64,
+    /// Scans started, this one included.
+    pub attempts: u32,
+}
+
+/// A committed change, as every replica hears of it (`JobStore::changes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChange {
+    /// Job `id`'s row changed (by any replica, this one included) and is now at `revision`; gone from
+    /// the store if `job(id)` finds none.
+    Job { id: String, revision: u64 },
+    /// A scanning job's progress (`JobStore::publish_progress`): the JSON of its status' progress view
+    /// under `event_id`. Not stored: a replica that misses it shows the next one.
+    Progress {
+        id: String,
+        event_id: u64,
+        progress: Vec<u8>,
+    },
+    /// Changes may have been lost (the feed was re-established, or a listener fell behind): reload all.
+    Resync,
 }
 
 /// What a scan needs to open a job's keys.
@@ -204,33 +249,82 @@ pub trait JobStore: Send + Sync + 'static {
     /// Envelopes remembered now (a count, no query).
     fn envelopes_remembered(&self) -> u64;
 
+    // Many replicas.
+
+    /// Other replicas may write this store: the domain then mirrors it (`changes`), claims under leases
+    /// and keeps result files in it. `false`: this process is the only writer (SQLite).
+    fn shared(&self) -> bool;
+
+    /// One job as stored now, with its token hashes and revision (a job another replica admitted).
+    fn job(&self, id: &str) -> StoreResult<Option<StoredJob>>;
+
+    /// Every committed change from now on, by any replica (this one included); `None`: no other writer
+    /// can exist. A receiver that lags behind reads `Lagged` and must reload (as for `Resync`).
+    fn changes(&self) -> Option<broadcast::Receiver<StoreChange>>;
+
+    /// Tells every replica a scanning job's progress (`StoreChange::Progress`); not stored.
+    fn publish_progress(&self, id: &str, event_id: u64, progress: &[u8]) -> StoreResult<()>;
+
+    /// The store answers (PostgreSQL: `SELECT 1` within a short timeout). A replica whose store does not
+    /// answer claims nothing and reports `degraded`.
+    fn ping(&self) -> StoreResult<()>;
+
     // Scans.
 
-    /// Marks queued (or still scanning) jobs as being scanned and counts the attempt, before the scan
-    /// starts: a scan that never ends (the process dies in it) has counted too.
-    fn mark_scanning(&self, ids: &[String]) -> StoreResult<()>;
+    /// Claims jobs for a scan, before it starts: of `ids`, those still queued (or scanning under a lease
+    /// that ended before `now_ms`) become scanning, held by this replica until `now_ms` plus the store's
+    /// lease, their attempt counted (a scan that never ends, the process dying in it, has counted too)
+    /// and their revision bumped. Rows another replica is changing are skipped, not waited for. The pass
+    /// scans only what this returns. A single-replica store also takes back a job it still says is
+    /// scanning (its last outcome could not be written).
+    fn claim(&self, ids: &[String], now_ms: u64) -> StoreResult<Vec<Claimed>>;
+
+    /// Extends this replica's leases on `ids` (every `job_lease / 3` during a pass); returns those it no
+    /// longer holds (taken over after the lease ended, deleted, finished): the pass writes nothing for them.
+    fn renew(&self, ids: &[String], now_ms: u64) -> StoreResult<Vec<String>>;
+
+    /// Jobs scanning under a lease that ended before `now_ms` go back to the queue (their attempt stays
+    /// counted, their revision is bumped); their ids. Every replica's janitor runs it.
+    fn reclaim_expired(&self, now_ms: u64) -> StoreResult<Vec<String>>;
 
     /// The sealed envelope of a job still holding it.
     fn sealed(&self, id: &str) -> StoreResult<Option<SealedParts>>;
 
-    /// Puts a scanning job back in the queue; `give_back`: the attempt is returned too (the service's
-    /// own shutdown interrupted it, not the job's fault), else it stays counted.
-    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<()>;
+    /// Puts a scanning job this replica holds back in the queue; `give_back`: the attempt is returned too
+    /// (the service's own shutdown interrupted it, not the job's fault), else it stays counted. Whether
+    /// it changed the job.
+    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<bool>;
 
     /// A scanning job's scan ended with a file: ready, its keys wiped and a `ready` event queued in the
-    /// same write. Nothing changes for a job no longer scanning (deleted meanwhile).
-    fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> StoreResult<()>;
+    /// same write; with a shared store, `file` (the sealed file, `sealed_files::seal`) is stored in that
+    /// write too. Nothing changes for a job no longer scanning (deleted meanwhile) or whose lease this
+    /// replica lost. Whether it changed the job.
+    fn finish_ready(
+        &self,
+        id: &str,
+        result: &StoredResult,
+        file: Option<&[u8]>,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> StoreResult<bool>;
 
-    /// A queued, scanning or ready job ended without a file (or lost it): failed with `code`, its keys and
-    /// sealed file keys wiped and a `failed` event queued in the same write.
-    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<()>;
+    /// A queued, scanning (held by this replica) or ready job ended without a file (or lost it): failed
+    /// with `code`, its keys, sealed file keys and stored file wiped and a `failed` event queued in the
+    /// same write. Whether it changed the job.
+    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<bool>;
+
+    /// A ready job's sealed file as `finish_ready` stored it (shared stores; `None` elsewhere, where the
+    /// file is on disk).
+    fn result_file(&self, id: &str) -> StoreResult<Option<Vec<u8>>>;
 
     // Result files (their bytes are `sealed_files`'; here, who can open them).
 
     /// The job's tokens (hash, public result key) to seal its file key to: all, or those without one yet.
     fn result_keys(&self, id: &str, unsealed_only: bool) -> StoreResult<Vec<([u8; 32], [u8; 32])>>;
 
-    /// Keeps the job's file key sealed to the token with this hash.
+    /// Keeps the job's file key sealed to the token with this hash, while the job's scan is this replica's
+    /// (a shared store: nothing changes for a replica that lost the lease, so it cannot replace the keys
+    /// of the file another replica finished).
     fn set_sealed_file_key(&self, id: &str, hash: &[u8; 32], sealed: &[u8]) -> StoreResult<()>;
 
     /// The job's file key sealed to the token with this hash, if any.
@@ -239,7 +333,7 @@ pub trait JobStore: Send + Sync + 'static {
     // End of life.
 
     /// Deleted or expired: everything but the id, the token hashes and the tombstone's end (`until_ms`)
-    /// is wiped. An `expired` event is queued for a job that was ready or failed.
+    /// is wiped (a stored file too). An `expired` event is queued for a job that was ready or failed.
     fn tombstone(&self, id: &str, state: StoredState, until_ms: u64) -> StoreResult<()>;
 
     /// Drops tombstones and remembered envelopes whose time is up; how many tombstones went.

@@ -35,7 +35,6 @@ use crate::{
     service::{
         clock::now_ms,
         error::ApiError,
-        jobs::fair_queue::Lane,
         jobs::job::{Job, JobStatus, new_job_id},
         jobs::store::{Inserted, MAX_SEEN_ENVELOPES, NewJob, SUBMISSION_FORMAT},
         limits::rate::Refused,
@@ -256,7 +255,7 @@ impl Jobs {
         if let Some((ephemeral, _)) = submission.replay {
             let store = self.store.clone();
             if let Some(earlier) = blocking(move || store.envelope_job(&ephemeral)).await? {
-                return self.repeated(earlier);
+                return self.repeated_anywhere(earlier).await;
             }
             if self.store.envelopes_remembered() >= MAX_SEEN_ENVELOPES {
                 return Err(self.envelopes_full().await);
@@ -298,6 +297,7 @@ impl Jobs {
         let sealed_request = submission.sealed_request.to_bytes();
         let (birthday, token_hash, result_key) = (submission.birthday, submission.token_hash, submission.result_key);
         let envelope = submission.replay;
+        let client_fingerprint = self.client_fingerprint(client.bucket);
         drop(submission);
         let inserted = blocking(move || {
             store.insert(&NewJob {
@@ -309,28 +309,41 @@ impl Jobs {
                 result_key: &result_key,
                 created_ms,
                 envelope: envelope.as_ref().map(|(ephemeral, until)| (ephemeral, *until)),
+                client: client_fingerprint,
             })
         })
         .await?;
         if let Inserted::Repeat(earlier) = inserted {
             // The same envelope, sent twice at once: the other was accepted first.
-            return self.repeated(earlier);
+            return self.repeated_anywhere(earlier).await;
         }
         let mut registry = self.registry();
-        let mut job = Job::new(
-            id.clone(),
-            birthday,
-            created_ms,
-            self.boot,
-            vec![token_hash],
-            JobStatus::Queued { position: 0 },
-            self.metrics.jobs.clone(),
-        );
-        job.client = Some(client.bucket);
-        let job = Arc::new(job);
-        registry
-            .queue
-            .push(job.clone(), Lane::Client(client.bucket), cost.unwrap_or(1));
+        // The follower may have made the job of its row already (a fleet hears its own inserts): it is
+        // in the queue in this client's lane then.
+        let job = match registry.jobs.get(&id).cloned() {
+            Some(known) => known,
+            None => {
+                let mut job = Job::new(
+                    id.clone(),
+                    birthday,
+                    created_ms,
+                    self.boot,
+                    vec![token_hash],
+                    JobStatus::Queued { position: 0 },
+                    self.metrics.jobs.clone(),
+                );
+                job.client = Some(client.bucket);
+                if self.is_shared() {
+                    // A new row is at revision 1 in every shared store.
+                    job = job.numbered_from_revision(1);
+                }
+                let job = Arc::new(job);
+                registry
+                    .queue
+                    .push(job.clone(), self.lane_of(client.bucket), cost.unwrap_or(1));
+                job
+            }
+        };
         registry.jobs.insert(id.clone(), job.clone());
         renumber_queue(&registry.queue);
         drop(registry);
@@ -344,6 +357,15 @@ impl Jobs {
         };
         tracing::info!(job = %id, position, output_keys = cost, "job queued");
         Ok(Submitted { job_id: id, status })
+    }
+
+    /// `repeated`, after reading the earlier job from the store if it was accepted at another replica of a
+    /// fleet that this one has not heard of yet.
+    async fn repeated_anywhere(&self, earlier: Option<String>) -> Result<Submitted, ApiError> {
+        if let Some(id) = &earlier {
+            self.look_up(id).await;
+        }
+        self.repeated(earlier)
     }
 
     /// The answer to an envelope accepted before: its job as it is now. The client derived the job's
@@ -370,7 +392,7 @@ impl Jobs {
         let now = Instant::now();
         let holdings = Holdings::of(registry, bucket);
         let waiting = registry.queue.len() + registry.reserved;
-        let lane = Lane::Client(bucket);
+        let lane = self.lane_of(bucket);
         // A slot of its own frees when one of its jobs is done: with one queued, at the end of the pass
         // that takes it; with none, its scanning jobs end with the running pass.
         let until_own_turn = || match registry.queue.queued_by(lane) {

@@ -48,6 +48,11 @@ impl Harness {
 
     /// Over `store` as it is (jobs already in it are reloaded, as after a restart).
     fn over(store: MemoryJobStore, tweak: impl FnOnce(&mut ServiceConfig)) -> Harness {
+        Harness::replica(store, ServerKey::generate(&mut rand::thread_rng()), tweak)
+    }
+
+    /// Over `store` with `server_key`: replicas of one fleet share their store's state and the key.
+    fn replica(store: MemoryJobStore, server_key: ServerKey, tweak: impl FnOnce(&mut ServiceConfig)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let missing_cache = dir.path().join("no-cache");
         let mut config = ServiceConfig::new(dir.path(), &missing_cache);
@@ -65,7 +70,7 @@ impl Harness {
             builder: Arc::new(JsonSummaryBuilder::default()),
             store: Arc::new(store.clone()),
             results: ResultStore::open(dir.path(), 0).unwrap(),
-            server_keys: super::keyring::ServerKeys::single(ServerKey::generate(&mut rand::thread_rng())),
+            server_keys: super::keyring::ServerKeys::single(server_key),
             webhooks: None,
         };
         let jobs = Arc::new(Jobs::assemble(parts, stored).unwrap());
@@ -99,7 +104,7 @@ impl Harness {
     fn take_pass(&self) -> Vec<Arc<Job>> {
         let batch = take_batch(&self.jobs, |_| 1);
         let ids: Vec<String> = batch.iter().map(|job| job.id.clone()).collect();
-        self.store.mark_scanning(&ids).unwrap();
+        self.store.claim(&ids, 0).unwrap();
         batch
     }
 }
@@ -156,6 +161,8 @@ fn refusal(result: Result<Submitted, ApiError>) -> &'static str {
         Err(error) => error.code(),
     }
 }
+
+mod fleet;
 
 #[tokio::test]
 async fn a_submission_is_queued_with_its_position_and_its_sealed_key_in_the_store() {
@@ -261,6 +268,7 @@ async fn an_envelope_of_a_forgotten_job_is_refused_as_replayed() {
             result_key: &[3; 32],
             created_ms: now_ms(),
             envelope: Some((&ephemeral, now_ms() + 60_000)),
+            client: [0; 16],
         })
         .unwrap();
     let replay = h
@@ -442,10 +450,11 @@ async fn a_restart_queues_waiting_jobs_again_and_fails_those_out_of_attempts() {
                 result_key: &[3; 32],
                 created_ms: now_ms(),
                 envelope: None,
+                client: [0; 16],
             })
             .unwrap();
         for _ in 0..scans {
-            store.mark_scanning(&[id.to_string()]).unwrap();
+            store.claim(&[id.to_string()], 0).unwrap();
         }
     }
     let h = Harness::over(store, |c| c.max_attempts = 2);

@@ -19,7 +19,9 @@
 //! checks its SHA-256 against the stored one and keeps it in memory again; a file that is missing or does
 //! not open fails its job with `RESULT_LOST`. The folder is the service's own: a symlink in its place is
 //! refused, and the start-up clean-up removes only regular files named like a job's. Owns the files,
-//! their format and that glue; which jobs are ready is the job domain's and the store's.
+//! their format and that glue; which jobs are ready is the job domain's and the store's. With a store
+//! many replicas share, the same sealed bytes (`seal_file`) are kept in the store with the job instead of
+//! in this folder, and opened from there (`open_file`).
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -182,19 +184,10 @@ impl ResultStore {
         }
     }
 
-    /// Writes the file encrypted under `key`, atomically: a temporary file (0600), fsync, rename, fsync of
-    /// the directory. An older file of the job is replaced.
+    /// Writes the file encrypted under `key` (`seal_file`), atomically: a temporary file (0600), fsync, rename,
+    /// fsync of the directory. An older file of the job is replaced.
     pub fn write(&self, id: &str, artifact: &Artifact, key: &FileKey) -> io::Result<()> {
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        let header = header(&nonce);
-        let mut body = Vec::with_capacity(8 + artifact.zstd_len as usize + TAG_LEN);
-        body.extend_from_slice(&artifact.raw_len.to_le_bytes());
-        for slice in artifact.slices(0..artifact.zstd_len) {
-            body.extend_from_slice(&slice);
-        }
-        XChaCha20Poly1305::new(key.as_ref().into())
-            .encrypt_in_place(XNonce::from_slice(&nonce), &aad(id, &header), &mut body)
-            .map_err(|_| io::Error::other("the file could not be encrypted"))?;
+        let sealed = seal_file(id, artifact, key)?;
         let temporary = self.dir.join(format!("{id}.tmp"));
         let written = (|| {
             let mut options = OpenOptions::new();
@@ -202,8 +195,7 @@ impl ResultStore {
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options.open(&temporary)?;
-            file.write_all(&header)?;
-            file.write_all(&body)?;
+            file.write_all(&sealed)?;
             file.sync_all()?;
             fs::rename(&temporary, self.path(id))?;
             File::open(self.dir.as_path())?.sync_all()
@@ -214,7 +206,7 @@ impl ResultStore {
         written
     }
 
-    /// Reads job `id`'s file (version 2, or 1), decrypts it with `key` and checks its SHA-256.
+    /// Reads job `id`'s file (version 2, or 1), decrypts it with `key` and checks its SHA-256 (`open_file`).
     pub fn read(&self, id: &str, key: &FileKey, sha256: &[u8; 32]) -> Result<Artifact, FileError> {
         let mut file = match File::open(self.path(id)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FileError::Missing),
@@ -222,40 +214,7 @@ impl ResultStore {
         };
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
-        if bytes.len() < 5 || &bytes[..4] != MAGIC {
-            return Err(FileError::Damaged("not a result file"));
-        }
-        let header_len = match bytes[4] {
-            VERSION => HEADER_LEN,
-            VERSION_1 => HEADER_LEN_1,
-            _ => {
-                return Err(FileError::Damaged(
-                    "a result file of a version this build does not read",
-                ));
-            }
-        };
-        if bytes.len() < header_len {
-            return Err(FileError::Damaged("shorter than its header"));
-        }
-        let header: Vec<u8> = bytes.drain(..header_len).collect();
-        let mut body = bytes;
-        let nonce = &header[header_len - NONCE_LEN..];
-        XChaCha20Poly1305::new(key.as_ref().into())
-            .decrypt_in_place(XNonce::from_slice(nonce), &aad(id, &header), &mut body)
-            .map_err(|_| FileError::Damaged("it does not decrypt"))?;
-        let (raw_len, zstd) = if header[4] == VERSION {
-            if body.len() < 8 {
-                return Err(FileError::Damaged("shorter than its sealed length"));
-            }
-            let raw_len: Vec<u8> = body.drain(..8).collect();
-            (u64::from_le_bytes(raw_len[..].try_into().expect("8 bytes")), body)
-        } else {
-            (u64::from_le_bytes(header[8..16].try_into().expect("8 bytes")), body)
-        };
-        if <[u8; 32]>::from(Sha256::digest(&zstd)) != *sha256 {
-            return Err(FileError::Damaged("its SHA-256 is not the job's"));
-        }
-        Ok(Artifact::from_bytes(Bytes::from(zstd), raw_len, *sha256))
+        open_file(id, bytes, key, sha256)
     }
 
     /// Removes job `id`'s file if there is one.
@@ -288,6 +247,63 @@ impl ResultStore {
         }
         Ok((removed, foreign))
     }
+}
+
+/// Job `id`'s file as the bytes a file on disk (or a shared store's row) holds: the header, then the raw
+/// length and the zstd stream encrypted under `key`, bound to the job id.
+pub fn seal_file(id: &str, artifact: &Artifact, key: &FileKey) -> io::Result<Vec<u8>> {
+    let nonce: [u8; NONCE_LEN] = rand::random();
+    let header = header(&nonce);
+    let mut body = Vec::with_capacity(8 + artifact.zstd_len as usize + TAG_LEN);
+    body.extend_from_slice(&artifact.raw_len.to_le_bytes());
+    for slice in artifact.slices(0..artifact.zstd_len) {
+        body.extend_from_slice(&slice);
+    }
+    XChaCha20Poly1305::new(key.as_ref().into())
+        .encrypt_in_place(XNonce::from_slice(&nonce), &aad(id, &header), &mut body)
+        .map_err(|_| io::Error::other("the file could not be encrypted"))?;
+    let mut sealed = Vec::with_capacity(HEADER_LEN + body.len());
+    sealed.extend_from_slice(&header);
+    sealed.extend_from_slice(&body);
+    Ok(sealed)
+}
+
+/// Job `id`'s file from its sealed bytes (version 2, or 1): decrypted with `key`, its SHA-256 checked.
+pub fn open_file(id: &str, mut bytes: Vec<u8>, key: &FileKey, sha256: &[u8; 32]) -> Result<Artifact, FileError> {
+    if bytes.len() < 5 || &bytes[..4] != MAGIC {
+        return Err(FileError::Damaged("not a result file"));
+    }
+    let header_len = match bytes[4] {
+        VERSION => HEADER_LEN,
+        VERSION_1 => HEADER_LEN_1,
+        _ => {
+            return Err(FileError::Damaged(
+                "a result file of a version this build does not read",
+            ));
+        }
+    };
+    if bytes.len() < header_len {
+        return Err(FileError::Damaged("shorter than its header"));
+    }
+    let header: Vec<u8> = bytes.drain(..header_len).collect();
+    let mut body = bytes;
+    let nonce = &header[header_len - NONCE_LEN..];
+    XChaCha20Poly1305::new(key.as_ref().into())
+        .decrypt_in_place(XNonce::from_slice(nonce), &aad(id, &header), &mut body)
+        .map_err(|_| FileError::Damaged("it does not decrypt"))?;
+    let (raw_len, zstd) = if header[4] == VERSION {
+        if body.len() < 8 {
+            return Err(FileError::Damaged("shorter than its sealed length"));
+        }
+        let raw_len: Vec<u8> = body.drain(..8).collect();
+        (u64::from_le_bytes(raw_len[..].try_into().expect("8 bytes")), body)
+    } else {
+        (u64::from_le_bytes(header[8..16].try_into().expect("8 bytes")), body)
+    };
+    if <[u8; 32]>::from(Sha256::digest(&zstd)) != *sha256 {
+        return Err(FileError::Damaged("its SHA-256 is not the job's"));
+    }
+    Ok(Artifact::from_bytes(Bytes::from(zstd), raw_len, *sha256))
 }
 
 fn header(nonce: &[u8; NONCE_LEN]) -> [u8; HEADER_LEN] {

@@ -2,16 +2,27 @@
 //! The job domain's unit tests run over it (no disk, no server), and it is the second implementation
 //! that keeps the trait honest: a call that only SQLite could answer would not fit here. A service over
 //! it loses its jobs at a restart, so it is for tests and demos, never the default.
+//!
+//! It also stands in for a store many replicas share: `replica(name)` is a second handle over the same
+//! state with its own replica id, as another process would see a PostgreSQL store, so the domain's
+//! tests run two `Jobs` on one store. Claims, leases, revisions, the change feed and stored result files
+//! behave as the trait says; time is the caller's (`now_ms`), so a test moves leases on without waiting.
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
+
+use tokio::sync::broadcast;
 
 use crate::service::{
     jobs::store::{
-        DueDelivery, Inserted, JobStore, JobStoreError, NewJob, SealedParts, StoreResult, StoredJob, StoredResult,
-        StoredState,
+        Claimed, DueDelivery, Inserted, JobStore, JobStoreError, NewJob, SealedParts, StoreChange, StoreResult,
+        StoredJob, StoredResult, StoredState,
     },
     webhook::{
         self, WebhookEvent,
@@ -19,10 +30,34 @@ use crate::service::{
     },
 };
 
-/// A job store in memory. Cheap to clone (clones share the jobs).
-#[derive(Clone, Default)]
+/// Changes a listener may fall behind by before it reads `Lagged` (and reloads): a bound on the feed's
+/// memory whatever the rate of changes.
+const CHANGE_FEED_CAPACITY: usize = 4096;
+
+/// The lease of `MemoryJobStore::new` (the service's default `job_lease`).
+const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// A job store in memory. Cheap to clone (clones share the jobs and are the same replica); `replica`
+/// makes another replica's handle.
+#[derive(Clone)]
 pub struct MemoryJobStore {
     state: Arc<Mutex<State>>,
+    /// Who this handle's claims belong to.
+    replica: Arc<str>,
+    lease_ms: u64,
+    /// The feed every handle hears (`changes`).
+    feed: broadcast::Sender<StoreChange>,
+    /// Set once a second replica's handle exists: the store is shared from then on.
+    shared: Arc<AtomicBool>,
+    /// Cleared by a unit test to make this handle's `ping` fail (a store this replica cannot reach); always
+    /// set outside them.
+    reachable: Arc<AtomicBool>,
+}
+
+impl Default for MemoryJobStore {
+    fn default() -> MemoryJobStore {
+        MemoryJobStore::new()
+    }
 }
 
 #[derive(Default)]
@@ -50,6 +85,43 @@ struct Row {
     error: Option<(String, String)>,
     result: Option<StoredResult>,
     tokens: Vec<Token>,
+    revision: u64,
+    client: [u8; 16],
+    /// Who holds a scanning job, and until when (ms).
+    lease: Option<(Arc<str>, u64)>,
+    /// The sealed result file (a shared store keeps it with the job).
+    file: Option<Vec<u8>>,
+}
+
+impl Row {
+    /// Whether `replica` may write this job's outcome: it is not scanning, or `replica` holds it.
+    fn held_by(&self, replica: &str) -> bool {
+        self.state != StoredState::Scanning || self.lease.as_ref().is_none_or(|(owner, _)| &**owner == replica)
+    }
+
+    /// A state change: a new revision, the lease let go.
+    fn moved(&mut self, state: StoredState) {
+        self.state = state;
+        self.revision += 1;
+        self.lease = None;
+    }
+
+    fn stored(&self) -> StoredJob {
+        StoredJob {
+            id: self.id.clone(),
+            state: self.state,
+            birthday: self.birthday,
+            attempts: self.attempts,
+            created_ms: self.created_ms,
+            expires_ms: self.expires_ms,
+            error: self.error.clone(),
+            result: self.result.clone(),
+            file_written: self.tokens.iter().any(|t| t.sealed_file_key.is_some()),
+            tokens: self.tokens.iter().map(|t| t.hash).collect(),
+            revision: self.revision,
+            client: self.client,
+        }
+    }
 }
 
 struct Token {
@@ -68,11 +140,51 @@ struct Delivery {
 
 impl MemoryJobStore {
     pub fn new() -> MemoryJobStore {
-        MemoryJobStore::default()
+        MemoryJobStore {
+            state: Arc::default(),
+            replica: Arc::from("memory"),
+            lease_ms: DEFAULT_LEASE.as_millis() as u64,
+            feed: broadcast::channel(CHANGE_FEED_CAPACITY).0,
+            shared: Arc::new(AtomicBool::new(false)),
+            reachable: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// This handle with leases of `lease` (claims and renewals made through it from now on).
+    pub fn with_lease(mut self, lease: Duration) -> MemoryJobStore {
+        self.lease_ms = lease.as_millis() as u64;
+        self
+    }
+
+    /// A second handle over the same jobs, as replica `name` sees them: its own claims, the same feed.
+    /// From now on the store is shared (`JobStore::shared`) for every handle.
+    pub fn replica(&self, name: &str) -> MemoryJobStore {
+        self.shared.store(true, Ordering::Relaxed);
+        MemoryJobStore {
+            replica: Arc::from(name),
+            reachable: Arc::new(AtomicBool::new(true)),
+            ..self.clone()
+        }
+    }
+
+    /// Makes this handle's `ping` fail (`false`) or answer again: a store this replica cannot reach. For
+    /// the domain's unit tests only: the shipped type has no way to fail.
+    #[cfg(test)]
+    pub fn set_reachable(&self, reachable: bool) {
+        self.reachable.store(reachable, Ordering::Relaxed);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells every handle that job `id` is at `revision` now (after the change, with the lock let go).
+    fn announce(&self, id: &str, revision: u64) {
+        // No receiver is no error: nobody follows yet.
+        let _ = self.feed.send(StoreChange::Job {
+            id: id.to_string(),
+            revision,
+        });
     }
 }
 
@@ -158,22 +270,7 @@ impl JobStore for MemoryJobStore {
 
     fn load(&self) -> StoreResult<Vec<StoredJob>> {
         let state = self.state();
-        let mut jobs: Vec<StoredJob> = state
-            .jobs
-            .iter()
-            .map(|row| StoredJob {
-                id: row.id.clone(),
-                state: row.state,
-                birthday: row.birthday,
-                attempts: row.attempts,
-                created_ms: row.created_ms,
-                expires_ms: row.expires_ms,
-                error: row.error.clone(),
-                result: row.result.clone(),
-                file_written: row.tokens.iter().any(|t| t.sealed_file_key.is_some()),
-                tokens: row.tokens.iter().map(|t| t.hash).collect(),
-            })
-            .collect();
+        let mut jobs: Vec<StoredJob> = state.jobs.iter().map(Row::stored).collect();
         // Stable: jobs created in the same millisecond stay in submission order.
         jobs.sort_by_key(|job| job.created_ms);
         Ok(jobs)
@@ -208,7 +305,13 @@ impl JobStore for MemoryJobStore {
                 result_key: Some(*job.result_key),
                 sealed_file_key: None,
             }],
+            revision: 1,
+            client: job.client,
+            lease: None,
+            file: None,
         });
+        drop(state);
+        self.announce(job.id, 1);
         Ok(Inserted::New)
     }
 
@@ -224,17 +327,101 @@ impl JobStore for MemoryJobStore {
         self.state().seen.len() as u64
     }
 
-    fn mark_scanning(&self, ids: &[String]) -> StoreResult<()> {
+    fn shared(&self) -> bool {
+        self.shared.load(Ordering::Relaxed)
+    }
+
+    fn job(&self, id: &str) -> StoreResult<Option<StoredJob>> {
+        Ok(self.state().row(id).map(|row| row.stored()))
+    }
+
+    fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
+        Some(self.feed.subscribe())
+    }
+
+    fn publish_progress(&self, id: &str, event_id: u64, progress: &[u8]) -> StoreResult<()> {
+        let _ = self.feed.send(StoreChange::Progress {
+            id: id.to_string(),
+            event_id,
+            progress: progress.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        match self.reachable.load(Ordering::Relaxed) {
+            true => Ok(()),
+            false => Err(JobStoreError::new("the store does not answer (made unreachable)")),
+        }
+    }
+
+    fn claim(&self, ids: &[String], now_ms: u64) -> StoreResult<Vec<Claimed>> {
         let mut state = self.state();
+        let mut claimed = Vec::new();
         for id in ids {
-            if let Some(row) = state.row(id)
-                && matches!(row.state, StoredState::Queued | StoredState::Scanning)
-            {
-                row.state = StoredState::Scanning;
-                row.attempts += 1;
+            let Some(row) = state.row(id) else { continue };
+            let free = match (&row.state, &row.lease) {
+                (StoredState::Queued, _) => true,
+                // Taken back from a replica whose lease ended, or (single replica) from a pass whose
+                // outcome could not be written.
+                (StoredState::Scanning, Some((owner, until))) => *until < now_ms || **owner == *self.replica,
+                (StoredState::Scanning, None) => true,
+                _ => false,
+            };
+            if !free {
+                continue;
+            }
+            row.moved(StoredState::Scanning);
+            row.attempts += 1;
+            row.lease = Some((self.replica.clone(), now_ms + self.lease_ms));
+            claimed.push(Claimed {
+                id: id.clone(),
+                revision: row.revision,
+                attempts: row.attempts,
+            });
+        }
+        drop(state);
+        for claim in &claimed {
+            self.announce(&claim.id, claim.revision);
+        }
+        Ok(claimed)
+    }
+
+    fn renew(&self, ids: &[String], now_ms: u64) -> StoreResult<Vec<String>> {
+        let mut state = self.state();
+        let mut lost = Vec::new();
+        for id in ids {
+            match state.row(id) {
+                Some(row)
+                    if row.state == StoredState::Scanning
+                        && row.lease.as_ref().is_some_and(|(owner, _)| *owner == self.replica) =>
+                {
+                    row.lease = Some((self.replica.clone(), now_ms + self.lease_ms));
+                }
+                _ => lost.push(id.clone()),
             }
         }
-        Ok(())
+        Ok(lost)
+    }
+
+    fn reclaim_expired(&self, now_ms: u64) -> StoreResult<Vec<String>> {
+        let mut state = self.state();
+        let mut reclaimed = Vec::new();
+        for row in &mut state.jobs {
+            if row.state == StoredState::Scanning && row.lease.as_ref().is_some_and(|(_, until)| *until < now_ms) {
+                row.moved(StoredState::Queued);
+                reclaimed.push((row.id.clone(), row.revision));
+            }
+        }
+        drop(state);
+        for (id, revision) in &reclaimed {
+            self.announce(id, *revision);
+        }
+        Ok(reclaimed.into_iter().map(|(id, _)| id).collect())
+    }
+
+    fn result_file(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.state().row(id).and_then(|row| row.file.clone()))
     }
 
     fn sealed(&self, id: &str) -> StoreResult<Option<SealedParts>> {
@@ -247,24 +434,41 @@ impl JobStore for MemoryJobStore {
         }))
     }
 
-    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<()> {
-        if let Some(row) = self.state().row(id)
-            && row.state == StoredState::Scanning
-        {
-            row.state = StoredState::Queued;
-            if give_back {
-                row.attempts = row.attempts.saturating_sub(1);
-            }
+    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<bool> {
+        let mut state = self.state();
+        let Some(row) = state
+            .row(id)
+            .filter(|row| row.state == StoredState::Scanning && row.held_by(&self.replica))
+        else {
+            return Ok(false);
+        };
+        row.moved(StoredState::Queued);
+        if give_back {
+            row.attempts = row.attempts.saturating_sub(1);
         }
-        Ok(())
+        let revision = row.revision;
+        drop(state);
+        self.announce(id, revision);
+        Ok(true)
     }
 
-    fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
+    fn finish_ready(
+        &self,
+        id: &str,
+        result: &StoredResult,
+        file: Option<&[u8]>,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> StoreResult<bool> {
         let mut state = self.state();
-        let Some(row) = state.row(id).filter(|row| row.state == StoredState::Scanning) else {
-            return Ok(());
+        let Some(row) = state
+            .row(id)
+            .filter(|row| row.state == StoredState::Scanning && row.held_by(&self.replica))
+        else {
+            return Ok(false);
         };
-        row.state = StoredState::Ready;
+        row.moved(StoredState::Ready);
+        row.file = file.map(<[u8]>::to_vec);
         row.sealed_envelope = None;
         row.expires_ms = Some(expires_ms);
         row.result = Some(result.clone());
@@ -275,25 +479,29 @@ impl JobStore for MemoryJobStore {
             tip_height: result.tip_height,
             expires_ms,
         };
+        let revision = row.revision;
         state.queue_event(id, &event, now_ms);
-        Ok(())
+        drop(state);
+        self.announce(id, revision);
+        Ok(true)
     }
 
-    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
+    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<bool> {
         let mut state = self.state();
-        let Some(row) = state.row(id) else {
-            return Ok(());
+        let Some(row) = state.row(id).filter(|row| row.held_by(&self.replica)) else {
+            return Ok(false);
         };
         for token in &mut row.tokens {
             token.sealed_file_key = None;
         }
+        row.file = None;
         if !matches!(
             row.state,
             StoredState::Queued | StoredState::Scanning | StoredState::Ready
         ) {
-            return Ok(());
+            return Ok(false);
         }
-        row.state = StoredState::Failed;
+        row.moved(StoredState::Failed);
         row.sealed_envelope = None;
         row.expires_ms = Some(expires_ms);
         row.error = Some((code.to_string(), message.to_string()));
@@ -302,8 +510,11 @@ impl JobStore for MemoryJobStore {
             message,
             expires_ms,
         };
+        let revision = row.revision;
         state.queue_event(id, &event, now_ms);
-        Ok(())
+        drop(state);
+        self.announce(id, revision);
+        Ok(true)
     }
 
     fn result_keys(&self, id: &str, unsealed_only: bool) -> StoreResult<Vec<([u8; 32], [u8; 32])>> {
@@ -317,8 +528,12 @@ impl JobStore for MemoryJobStore {
         }))
     }
 
+    /// Only while this replica holds the job's scan: one that lost its lease cannot replace the keys of
+    /// the file another replica finished.
     fn set_sealed_file_key(&self, id: &str, hash: &[u8; 32], sealed: &[u8]) -> StoreResult<()> {
         if let Some(row) = self.state().row(id)
+            && row.state == StoredState::Scanning
+            && row.held_by(&self.replica)
             && let Some(token) = row.tokens.iter_mut().find(|t| t.hash == *hash)
         {
             token.sealed_file_key = Some(sealed.to_vec());
@@ -340,7 +555,11 @@ impl JobStore for MemoryJobStore {
             return Ok(());
         };
         let finished = matches!(row.state, StoredState::Ready | StoredState::Failed);
-        row.state = tombstone;
+        let changed = row.state != tombstone;
+        if changed {
+            row.moved(tombstone);
+        }
+        row.file = None;
         row.sealed_envelope = None;
         row.expires_ms = Some(until_ms);
         row.result = None;
@@ -348,8 +567,13 @@ impl JobStore for MemoryJobStore {
             token.result_key = None;
             token.sealed_file_key = None;
         }
+        let revision = row.revision;
         if finished && tombstone == StoredState::Expired {
             state.queue_event(id, &WebhookEvent::Expired, crate::service::clock::now_ms());
+        }
+        drop(state);
+        if changed {
+            self.announce(id, revision);
         }
         Ok(())
     }
@@ -357,11 +581,16 @@ impl JobStore for MemoryJobStore {
     fn purge(&self, now_ms: u64) -> StoreResult<usize> {
         let mut state = self.state();
         state.seen.retain(|_, (until, _)| *until >= now_ms);
-        let before = state.jobs.len();
-        state
-            .jobs
-            .retain(|row| !(row.state.is_tombstone() && row.expires_ms.is_some_and(|until| until < now_ms)));
-        Ok(before - state.jobs.len())
+        let (gone, kept): (Vec<Row>, Vec<Row>) = std::mem::take(&mut state.jobs)
+            .into_iter()
+            .partition(|row| row.state.is_tombstone() && row.expires_ms.is_some_and(|until| until < now_ms));
+        state.jobs = kept;
+        drop(state);
+        for row in &gone {
+            // Gone from the store: a replica reading it finds none and forgets the job.
+            self.announce(&row.id, row.revision + 1);
+        }
+        Ok(gone.len())
     }
 
     fn checkpoint(&self) -> StoreResult<()> {
@@ -448,6 +677,7 @@ mod tests {
             result_key: &[6; 32],
             created_ms: 10,
             envelope,
+            client: [0; 16],
         }
     }
 
@@ -467,17 +697,17 @@ mod tests {
 
     fn ready(store: &MemoryJobStore, id: &str) {
         store.insert(&job(id, None)).unwrap();
-        store.mark_scanning(&[id.to_string()]).unwrap();
-        store.finish_ready(id, &RESULT, 20, 30).unwrap();
+        store.claim(&[id.to_string()], 0).unwrap();
+        store.finish_ready(id, &RESULT, None, 20, 30).unwrap();
     }
 
     #[test]
     fn a_deleted_job_never_becomes_ready_and_queues_no_event() {
         let (store, _) = with_endpoint(10);
         store.insert(&job("a", None)).unwrap();
-        store.mark_scanning(&["a".into()]).unwrap();
+        store.claim(&["a".into()], 0).unwrap();
         store.tombstone("a", StoredState::Deleted, 99).unwrap();
-        store.finish_ready("a", &RESULT, 20, 30).unwrap();
+        store.finish_ready("a", &RESULT, None, 20, 30).unwrap();
         let stored = store.load().unwrap().remove(0);
         assert_eq!((stored.state, stored.result), (StoredState::Deleted, None));
         assert_eq!((store.keys_held(), store.webhook_queue_depth()), (0, 0));
@@ -530,5 +760,66 @@ mod tests {
         assert_eq!(store.purge(100).unwrap(), 0);
         assert_eq!(store.purge(101).unwrap(), 1);
         assert!(store.load().unwrap().is_empty());
+    }
+
+    /// Two replicas on one store: a claim is one replica's until its lease ends, only the holder writes
+    /// the outcome, every change bumps the revision and reaches both handles' feeds.
+    #[test]
+    fn a_claim_is_one_replicas_until_its_lease_ends_and_only_the_holder_finishes() {
+        let a = MemoryJobStore::new().with_lease(std::time::Duration::from_millis(100));
+        let mut feed_a = a.changes().unwrap();
+        assert!(!a.shared(), "one handle: nobody else writes");
+        let b = a.replica("b");
+        let mut feed_b = b.changes().unwrap();
+        assert!(a.shared() && b.shared());
+        a.insert(&job("j", None)).unwrap();
+        let id = ["j".to_string()];
+        let claimed = a.claim(&id, 1_000).unwrap();
+        assert_eq!(
+            claimed,
+            vec![Claimed {
+                id: "j".into(),
+                revision: 2,
+                attempts: 1
+            }]
+        );
+        assert!(b.claim(&id, 1_050).unwrap().is_empty(), "held by a");
+        assert_eq!(b.renew(&id, 1_050).unwrap(), id, "b holds no lease");
+        assert!(a.renew(&id, 1_050).unwrap().is_empty());
+        // a's renewed lease ends at 1_150.
+        assert!(b.claim(&id, 1_120).unwrap().is_empty());
+        assert!(!b.finish_ready("j", &RESULT, Some(b"b's"), 1_120, 2_000).unwrap());
+        assert!(!b.requeue("j", false).unwrap());
+        assert!(!b.finish_failed("j", "SCAN_FAILED", "x", 1_120, 2_000).unwrap());
+        assert!(b.reclaim_expired(1_150).unwrap().is_empty(), "not before its end");
+        assert_eq!(b.reclaim_expired(1_151).unwrap(), id);
+        let stored = b.job("j").unwrap().unwrap();
+        assert_eq!(
+            (stored.state, stored.revision, stored.attempts),
+            (StoredState::Queued, 3, 1)
+        );
+        assert_eq!(b.claim(&id, 1_200).unwrap()[0].revision, 4);
+        // a comes back: its outcome is refused, b's stands.
+        assert_eq!(a.renew(&id, 1_200).unwrap(), id);
+        assert!(!a.finish_ready("j", &RESULT, Some(b"a's"), 1_200, 2_000).unwrap());
+        assert!(b.finish_ready("j", &RESULT, Some(b"b's"), 1_210, 2_000).unwrap());
+        assert_eq!(a.result_file("j").unwrap().as_deref(), Some(&b"b's"[..]));
+        assert_eq!(a.job("j").unwrap().unwrap().revision, 5);
+        let revisions = |feed: &mut broadcast::Receiver<StoreChange>| {
+            std::iter::from_fn(|| feed.try_recv().ok())
+                .map(|change| match change {
+                    StoreChange::Job { revision, .. } => revision,
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(revisions(&mut feed_a), [1, 2, 3, 4, 5], "every change, made by either");
+        assert_eq!(revisions(&mut feed_b), [1, 2, 3, 4, 5]);
+        // The file goes with the job.
+        a.tombstone("j", StoredState::Deleted, 3_000).unwrap();
+        assert_eq!(b.result_file("j").unwrap(), None);
+        assert!(a.ping().is_ok());
+        a.set_reachable(false);
+        assert!(a.ping().is_err() && b.ping().is_ok(), "each replica's own reach");
     }
 }

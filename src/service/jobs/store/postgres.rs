@@ -50,13 +50,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::broadcast;
 
 pub use migrate::SCHEMA_VERSION;
-pub use model::{Claimed, StoreChange, StoredJobRow};
 use model::{Failure, is_unreachable};
 
 use crate::service::{
     config::{JobStoreTls, PostgresUrl, job_store::scrub},
     error::ServiceError,
-    jobs::store::JobStoreError,
+    jobs::store::{JobStoreError, StoreChange},
     webhook::endpoint::Endpoints,
 };
 
@@ -69,10 +68,6 @@ pub struct PostgresConnect {
     /// Connections at most (`job_store_pool`).
     pub pool: usize,
 }
-
-/// A lease when the configuration names none: long enough that a pass renewing every third of it
-/// survives a slow statement, short enough that a dead replica's jobs wait about a minute.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// A connection not made within this fails the call (or the start): a database that does not answer
 /// is reported, not waited for.

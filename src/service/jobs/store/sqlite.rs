@@ -30,7 +30,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::service::{
     error::ServiceError,
     jobs::store::{
-        DueDelivery, Inserted, JobStore, NewJob, SealedParts, StoreResult, StoredJob, StoredResult, StoredState,
+        Claimed, DueDelivery, Inserted, JobStore, NewJob, SealedParts, StoreChange, StoreResult, StoredJob,
+        StoredResult, StoredState,
     },
     webhook::{WebhookEvent, endpoint::Endpoints},
 };
@@ -149,17 +150,19 @@ impl SqliteJobStore {
 
     /// Runs `write`, which wipes job `id`'s keys if it changes its row, and counts the keys gone. The
     /// check and the write share the one connection's lock, so no other write comes between them.
-    fn wiping_keys(&self, id: &str, write: impl FnOnce(&Connection) -> Result<usize>) -> StoreResult<()> {
+    /// Whether the write changed the row.
+    fn wiping_keys(&self, id: &str, write: impl FnOnce(&Connection) -> Result<usize>) -> StoreResult<bool> {
         self.with(|c| {
             let held: bool = c.query_row(
                 &format!("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND {HOLDS_KEYS})"),
                 [id],
                 |r| r.get(0),
             )?;
-            if write(c)? > 0 && held {
+            let changed = write(c)? > 0;
+            if changed && held {
                 self.keys_held.fetch_sub(1, Ordering::Relaxed);
             }
-            Ok(())
+            Ok(changed)
         })
     }
 
@@ -289,79 +292,94 @@ impl JobStore for SqliteJobStore {
 
     /// Every job, oldest first, with its token hashes.
     fn load(&self) -> StoreResult<Vec<StoredJob>> {
-        self.with(|c| {
-            let mut jobs = c
-                .prepare(
-                    "SELECT id, state, birthday, attempts, created_ms, expires_ms, error_code,
-                            error_message, result_size, result_sha256, result_stale, result_tip_height,
-                            EXISTS (SELECT 1 FROM tokens
-                                    WHERE tokens.job_id = jobs.id AND sealed_file_key IS NOT NULL)
-                     FROM jobs ORDER BY created_ms, rowid",
-                )?
-                .query_map([], |r| {
-                    let error = match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?) {
-                        (Some(code), message) => Some((code, message.unwrap_or_default())),
-                        _ => None,
-                    };
-                    let result = match (r.get::<_, Option<i64>>(8)?, r.get::<_, Option<String>>(9)?) {
-                        (Some(size), Some(sha256)) => Some(StoredResult {
-                            size: size as u64,
-                            sha256,
-                            stale: r.get::<_, Option<bool>>(10)?.unwrap_or(false),
-                            tip_height: r.get::<_, Option<i64>>(11)?.map(|h| h as u64),
-                        }),
-                        _ => None,
-                    };
-                    Ok(StoredJob {
-                        id: r.get(0)?,
-                        state: StoredState::parse(&r.get::<_, String>(1)?),
-                        birthday: r.get::<_, i64>(2)? as u64,
-                        attempts: r.get::<_, i64>(3)?.clamp(0, u32::MAX as i64) as u32,
-                        created_ms: r.get::<_, i64>(4)? as u64,
-                        expires_ms: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
-                        error,
-                        result,
-                        file_written: r.get(12)?,
-                        tokens: Vec::new(),
-                    })
-                })?
-                .collect::<Result<Vec<_>>>()?;
-            let mut tokens = c.prepare("SELECT hash FROM tokens WHERE job_id = ?1")?;
-            for job in &mut jobs {
-                job.tokens = tokens
-                    .query_map([&job.id], |r| Ok(blob32(r.get(0)?)))?
-                    .collect::<Result<Vec<_>>>()?;
-            }
-            Ok(jobs)
-        })
+        self.with(|c| read_jobs(c, None))
+    }
+
+    /// One replica only: nobody else writes this file.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn job(&self, id: &str) -> StoreResult<Option<StoredJob>> {
+        self.with(|c| read_jobs(c, Some(id)).map(|mut jobs| jobs.pop()))
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
+        None
+    }
+
+    /// Nobody else to tell.
+    fn publish_progress(&self, _id: &str, _event_id: u64, _progress: &[u8]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }
 
     /// Marks jobs as being scanned and counts the attempt, before the scan starts: a scan that never
     /// ends (the process dies in it) has counted too. A job the store still says is scanning (its last
-    /// outcome could not be written) is counted again.
-    fn mark_scanning(&self, ids: &[String]) -> StoreResult<()> {
+    /// outcome could not be written) is counted again. The one replica holds every claim for good: no
+    /// lease, no revision (0).
+    fn claim(&self, ids: &[String], _now_ms: u64) -> StoreResult<Vec<Claimed>> {
         self.with(|c| {
             let tx = c.unchecked_transaction()?;
+            let mut claimed = Vec::new();
             for id in ids {
-                tx.execute(
-                    "UPDATE jobs SET state = 'scanning', attempts = attempts + 1
-                     WHERE id = ?1 AND state IN ('queued', 'scanning')",
-                    [id],
-                )?;
+                let attempts: Option<i64> = tx
+                    .query_row(
+                        "UPDATE jobs SET state = 'scanning', attempts = attempts + 1
+                         WHERE id = ?1 AND state IN ('queued', 'scanning') RETURNING attempts",
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(attempts) = attempts {
+                    claimed.push(Claimed {
+                        id: id.clone(),
+                        revision: 0,
+                        attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+                    });
+                }
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(claimed)
         })
     }
 
-    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<()> {
+    /// No lease to extend: a job is lost only if it is no longer scanning (deleted meanwhile).
+    fn renew(&self, ids: &[String], _now_ms: u64) -> StoreResult<Vec<String>> {
+        self.with(|c| {
+            let mut scanning = c.prepare("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND state = 'scanning')")?;
+            let mut lost = Vec::new();
+            for id in ids {
+                if !scanning.query_row([id], |r| r.get::<_, bool>(0))? {
+                    lost.push(id.clone());
+                }
+            }
+            Ok(lost)
+        })
+    }
+
+    /// No leases: the one replica's recovery queues its interrupted scans at start.
+    fn reclaim_expired(&self, _now_ms: u64) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<bool> {
         self.with(|c| {
             c.execute(
                 "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - ?2, 0)
                  WHERE id = ?1 AND state = 'scanning'",
                 params![id, i64::from(give_back)],
             )
-            .map(drop)
+            .map(|changed| changed > 0)
         })
+    }
+
+    /// The file is on disk (`sealed_files`), never here.
+    fn result_file(&self, _id: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(None)
     }
 
     /// The sealed envelope of a job still holding it.
@@ -381,10 +399,18 @@ impl JobStore for SqliteJobStore {
         })
     }
 
-    /// The scan ended with a file: keys wiped in the same statement.
-    fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
+    /// The scan ended with a file: keys wiped in the same statement. The file itself is on disk: a `file`
+    /// given here (only a shared store keeps one) is not kept.
+    fn finish_ready(
+        &self,
+        id: &str,
+        result: &StoredResult,
+        _file: Option<&[u8]>,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> StoreResult<bool> {
         let mut queued = Queued::default();
-        self.wiping_keys(id, |c| {
+        let changed = self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
             let changed = tx.execute(
                 "UPDATE jobs SET state = 'ready', sealed_envelope = NULL, finished_ms = ?2, expires_ms = ?3, result_size = ?4,
@@ -414,13 +440,13 @@ impl JobStore for SqliteJobStore {
             Ok(changed)
         })?;
         self.queued(queued);
-        Ok(())
+        Ok(changed)
     }
 
     /// The job ended without a file (or lost it): keys and sealed file keys wiped in the same transaction.
-    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
+    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<bool> {
         let mut queued = Queued::default();
-        self.wiping_keys(id, |c| {
+        let changed = self.wiping_keys(id, |c| {
             let tx = c.unchecked_transaction()?;
             let changed = tx.execute(
                 "UPDATE jobs SET state = 'failed', sealed_envelope = NULL, finished_ms = ?2, expires_ms = ?3,
@@ -441,7 +467,7 @@ impl JobStore for SqliteJobStore {
             Ok(changed)
         })?;
         self.queued(queued);
-        Ok(())
+        Ok(changed)
     }
 
     /// Deleted or expired: everything but the id, the token hashes and the tombstone's end is wiped.
@@ -542,6 +568,56 @@ fn private_file(path: &Path) -> std::io::Result<()> {
         std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     }
     Ok(())
+}
+
+/// Every job (`only`: that one), oldest first, with its token hashes.
+fn read_jobs(c: &Connection, only: Option<&str>) -> Result<Vec<StoredJob>> {
+    let mut jobs = c
+        .prepare(
+            "SELECT id, state, birthday, attempts, created_ms, expires_ms, error_code,
+                    error_message, result_size, result_sha256, result_stale, result_tip_height,
+                    EXISTS (SELECT 1 FROM tokens
+                            WHERE tokens.job_id = jobs.id AND sealed_file_key IS NOT NULL)
+             FROM jobs WHERE ?1 IS NULL OR id = ?1 ORDER BY created_ms, rowid",
+        )?
+        .query_map([only], |r| {
+            let error = match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?) {
+                (Some(code), message) => Some((code, message.unwrap_or_default())),
+                _ => None,
+            };
+            let result = match (r.get::<_, Option<i64>>(8)?, r.get::<_, Option<String>>(9)?) {
+                (Some(size), Some(sha256)) => Some(StoredResult {
+                    size: size as u64,
+                    sha256,
+                    stale: r.get::<_, Option<bool>>(10)?.unwrap_or(false),
+                    tip_height: r.get::<_, Option<i64>>(11)?.map(|h| h as u64),
+                }),
+                _ => None,
+            };
+            Ok(StoredJob {
+                id: r.get(0)?,
+                state: StoredState::parse(&r.get::<_, String>(1)?),
+                birthday: r.get::<_, i64>(2)? as u64,
+                attempts: r.get::<_, i64>(3)?.clamp(0, u32::MAX as i64) as u32,
+                created_ms: r.get::<_, i64>(4)? as u64,
+                expires_ms: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                error,
+                result,
+                file_written: r.get(12)?,
+                tokens: Vec::new(),
+                // One replica: neither is kept (event ids come from boots, the queue from this process).
+                revision: 0,
+                client: [0; 16],
+            })
+        })?
+        .collect::<Result<Vec<_>>>()?;
+    let mut tokens = c.prepare("SELECT hash FROM tokens WHERE job_id = ?1")?;
+    for job in &mut jobs {
+        job.tokens = tokens
+            .query_map([&job.id], |r| Ok(blob32(r.get(0)?)))?
+            .collect::<Result<Vec<_>>>()?;
+    }
+    Ok(jobs)
 }
 
 fn envelope_job(c: &Connection, ephemeral: &[u8; 32]) -> Result<Option<Option<String>>> {

@@ -1,17 +1,16 @@
 //! The PostgreSQL job store's calls for many replicas (`/work/briefs/fleet-trait.md`'s contract):
 //! claims under leases (`claim`, `renew`, `reclaim_expired`), one job as stored now (`job`), the change
 //! feed (`changes`, `publish_progress`), sealed result files (`result_file`; written by
-//! `finish_ready_with_file`) and `ping`. Inherent methods with their types declared here until the
-//! `JobStore` trait gains them; then they move under it unchanged.
+//! `finish_ready`) and `ping`. Inherent methods, which the `JobStore` impl (`jobs`) calls.
 
 use tokio::sync::broadcast;
 
 use super::{
     PING_TIMEOUT, PostgresJobStore,
     jobs::{JOB_COLUMNS, notify_jobs, stored_job},
-    model::{Claimed, Failure, StoreChange, StoredJobRow, bytes32, domain, sql},
+    model::{Failure, bytes32, domain, sql},
 };
-use crate::service::jobs::store::StoreResult;
+use crate::service::jobs::store::{Claimed, StoreChange, StoreResult, StoredJob};
 
 /// Largest progress payload `publish_progress` sends: PostgreSQL refuses a notification of 8000 bytes
 /// or more, and a status' progress view is a few hundred.
@@ -99,7 +98,7 @@ impl PostgresJobStore {
     }
 
     /// One job as stored now, with its token hashes, revision and client fingerprint.
-    pub fn job(&self, id: &str) -> StoreResult<Option<StoredJobRow>> {
+    pub fn job(&self, id: &str) -> StoreResult<Option<StoredJob>> {
         self.with(async |c| {
             let tx = c.build_transaction().read_only(true).start().await?;
             let Some(row) = tx
@@ -116,12 +115,7 @@ impl PostgresJobStore {
                 .map(|r| bytes32(r.get(0)))
                 .collect();
             tx.commit().await?;
-            let client: &[u8] = row.get(14);
-            Ok(Some(StoredJobRow {
-                job,
-                revision: domain(row.get(13)),
-                client: client.try_into().unwrap_or([0; 16]),
-            }))
+            Ok(Some(job))
         })
     }
 
@@ -149,7 +143,7 @@ impl PostgresJobStore {
         })
     }
 
-    /// The sealed result file of a ready job, as `finish_ready_with_file` kept it.
+    /// The sealed result file of a ready job, as `finish_ready` kept it.
     pub fn result_file(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
         self.with(async |c| {
             let row = c

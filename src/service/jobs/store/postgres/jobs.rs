@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, atomic::Ordering};
 
+use tokio::sync::broadcast;
 use tokio_postgres::{GenericClient, Transaction};
 
 use super::{
@@ -13,7 +14,8 @@ use super::{
 };
 use crate::service::{
     jobs::store::{
-        DueDelivery, Inserted, JobStore, NewJob, SealedParts, StoreResult, StoredJob, StoredResult, StoredState,
+        Claimed, DueDelivery, Inserted, JobStore, NewJob, SealedParts, StoreChange, StoreResult, StoredJob,
+        StoredResult, StoredState,
     },
     webhook::{WebhookEvent, endpoint::Endpoints},
 };
@@ -50,6 +52,8 @@ pub(super) fn stored_job(r: &tokio_postgres::Row) -> StoredJob {
         result,
         file_written: r.get(12),
         tokens: Vec::new(),
+        revision: domain(r.get(13)),
+        client: r.get::<_, &[u8]>(14).try_into().unwrap_or([0; 16]),
     }
 }
 
@@ -96,9 +100,9 @@ impl PostgresJobStore {
         }
     }
 
-    /// Stores a new queued job with the client fingerprint `client`, its envelope in the same
-    /// transaction, unless the envelope was accepted before (then nothing is written).
-    pub fn insert_with_client(&self, job: &NewJob<'_>, client: &[u8; 16]) -> StoreResult<Inserted> {
+    /// Stores a new queued job with its client's fingerprint, its envelope in the same transaction,
+    /// unless the envelope was accepted before (then nothing is written).
+    fn insert_job(&self, job: &NewJob<'_>) -> StoreResult<Inserted> {
         let inserted = self.with(async |c| {
             let tx = c.transaction().await?;
             if let Some((ephemeral, expires_ms)) = job.envelope {
@@ -120,7 +124,7 @@ impl PostgresJobStore {
                 &[
                     &job.id,
                     &sql(job.birthday),
-                    &&client[..],
+                    &&job.client[..],
                     &job.sealed_request,
                     &(job.format.min(i32::MAX as u32) as i32),
                     &sql(job.created_ms),
@@ -148,14 +152,14 @@ impl PostgresJobStore {
     /// A scanning job this replica holds ended with a file: ready, its envelope wiped, its sealed file
     /// (`file`, when replicas share the store) kept and a `ready` event queued, in one transaction.
     /// Nothing changes for a job no longer scanning under this replica's lease.
-    pub fn finish_ready_with_file(
+    fn finish_ready_with_file(
         &self,
         id: &str,
         result: &StoredResult,
         file: Option<&[u8]>,
         now_ms: u64,
         expires_ms: u64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let replica = self.inner.replica.clone();
         let outcome = self.with(async |c| {
             let tx = c.transaction().await?;
@@ -196,11 +200,12 @@ impl PostgresJobStore {
             tx.commit().await?;
             Ok(Some((held, queued)))
         })?;
+        let changed = outcome.is_some();
         if let Some((held, queued)) = outcome {
             self.keys_wiped(held);
             self.queued(queued);
         }
-        Ok(())
+        Ok(changed)
     }
 }
 
@@ -245,9 +250,8 @@ impl JobStore for PostgresJobStore {
         })
     }
 
-    /// As `insert_with_client`, with no client fingerprint (all zeros) until the domain gives one.
     fn insert(&self, job: &NewJob<'_>) -> StoreResult<Inserted> {
-        self.insert_with_client(job, &[0; 16])
+        self.insert_job(job)
     }
 
     fn envelope_job(&self, ephemeral: &[u8; 32]) -> StoreResult<Option<Option<String>>> {
@@ -268,13 +272,6 @@ impl JobStore for PostgresJobStore {
         self.inner.envelopes.load(Ordering::Relaxed)
     }
 
-    /// Claims the jobs for this replica (`claim` at the wall clock's now): queued ones, ones scanning
-    /// under an ended lease, and ones this replica already holds (its last outcome could not be written:
-    /// the attempt counts again, as the SQLite store counts it).
-    fn mark_scanning(&self, ids: &[String]) -> StoreResult<()> {
-        self.claim(ids, crate::service::clock::now_ms()).map(drop)
-    }
-
     fn sealed(&self, id: &str) -> StoreResult<Option<SealedParts>> {
         self.with(async |c| {
             let row = c
@@ -291,7 +288,7 @@ impl JobStore for PostgresJobStore {
     }
 
     /// Back to the queue, only if this replica holds the job's lease.
-    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<()> {
+    fn requeue(&self, id: &str, give_back: bool) -> StoreResult<bool> {
         let replica = self.inner.replica.clone();
         self.with(async |c| {
             let tx = c.transaction().await?;
@@ -303,21 +300,67 @@ impl JobStore for PostgresJobStore {
                     &[&id, &replica, &i32::from(give_back)],
                 )
                 .await?;
+            let changed = row.is_some();
             if let Some(row) = row {
                 notify_jobs(&tx, &[(id.to_string(), row.get(0))]).await?;
             }
             tx.commit().await?;
-            Ok(())
+            Ok(changed)
         })
     }
 
-    fn finish_ready(&self, id: &str, result: &StoredResult, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
-        self.finish_ready_with_file(id, result, None, now_ms, expires_ms)
+    fn finish_ready(
+        &self,
+        id: &str,
+        result: &StoredResult,
+        file: Option<&[u8]>,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> StoreResult<bool> {
+        self.finish_ready_with_file(id, result, file, now_ms, expires_ms)
+    }
+
+    // Many replicas: `fleet`'s inherent methods.
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn job(&self, id: &str) -> StoreResult<Option<StoredJob>> {
+        PostgresJobStore::job(self, id)
+    }
+
+    fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
+        PostgresJobStore::changes(self)
+    }
+
+    fn publish_progress(&self, id: &str, event_id: u64, progress: &[u8]) -> StoreResult<()> {
+        PostgresJobStore::publish_progress(self, id, event_id, progress)
+    }
+
+    fn ping(&self) -> StoreResult<()> {
+        PostgresJobStore::ping(self)
+    }
+
+    fn claim(&self, ids: &[String], now_ms: u64) -> StoreResult<Vec<Claimed>> {
+        PostgresJobStore::claim(self, ids, now_ms)
+    }
+
+    fn renew(&self, ids: &[String], now_ms: u64) -> StoreResult<Vec<String>> {
+        PostgresJobStore::renew(self, ids, now_ms)
+    }
+
+    fn reclaim_expired(&self, now_ms: u64) -> StoreResult<Vec<String>> {
+        PostgresJobStore::reclaim_expired(self, now_ms)
+    }
+
+    fn result_file(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        PostgresJobStore::result_file(self, id)
     }
 
     /// A queued, scanning (under this replica's lease) or ready job ended without a file: failed, its
     /// envelope, sealed file keys and file wiped and a `failed` event queued, in one transaction.
-    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<()> {
+    fn finish_failed(&self, id: &str, code: &str, message: &str, now_ms: u64, expires_ms: u64) -> StoreResult<bool> {
         let replica = self.inner.replica.clone();
         let outcome = self.with(async |c| {
             let tx = c.transaction().await?;
@@ -354,11 +397,12 @@ impl JobStore for PostgresJobStore {
             tx.commit().await?;
             Ok(Some((held, queued)))
         })?;
+        let changed = outcome.is_some();
         if let Some((held, queued)) = outcome {
             self.keys_wiped(held);
             self.queued(queued);
         }
-        Ok(())
+        Ok(changed)
     }
 
     fn result_keys(&self, id: &str, unsealed_only: bool) -> StoreResult<Vec<([u8; 32], [u8; 32])>> {

@@ -12,7 +12,8 @@ use tokio::sync::broadcast;
 use tokio_postgres::{AsyncMessage, Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::model::{Failure, StoreChange};
+use super::model::Failure;
+use crate::service::jobs::store::StoreChange;
 
 /// Longest wait between two attempts to listen again.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);

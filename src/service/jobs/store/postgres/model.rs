@@ -3,8 +3,6 @@
 //! the records of the fleet calls (`Claimed`, `StoreChange`, `StoredJobRow`). A leaf: it imports nothing
 //! of the store.
 
-use crate::service::jobs::store::StoredJob;
-
 /// Why a call failed, before it is told (with the URL's password scrubbed).
 #[derive(Debug)]
 pub enum Failure {
@@ -80,39 +78,4 @@ pub fn domain(value: i64) -> u64 {
 /// A 32-byte column read back (a shorter one, written by hand, reads as zeros and matches nothing).
 pub fn bytes32(bytes: &[u8]) -> [u8; 32] {
     bytes.try_into().unwrap_or([0; 32])
-}
-
-/// A job this replica claimed: scanning under its lease from now on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claimed {
-    pub id: String,
-    /// The row's revision after the claim (every id an earlier owner gave is below `revision << 32`).
-    pub revision: u64,
-    /// Scans started, this one included.
-    pub attempts: u32,
-}
-
-/// A change some replica (this one included) committed, or a sign that changes may have been missed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreChange {
-    /// Job `id` is at `revision` now: reload it (`job`).
-    Job { id: String, revision: u64 },
-    /// Progress of a scanning job, as its scanning replica published it (not stored).
-    Progress {
-        id: String,
-        event_id: u64,
-        progress: Vec<u8>,
-    },
-    /// Notifications may have been lost (the listening connection was re-established): reload every live
-    /// job.
-    Resync,
-}
-
-/// One job as stored now, with what any replica needs to serve it.
-#[derive(Debug, Clone)]
-pub struct StoredJobRow {
-    pub job: StoredJob,
-    pub revision: u64,
-    /// The keyed fingerprint of the submitting client's address bucket.
-    pub client: [u8; 16],
 }

@@ -14,6 +14,7 @@ fn job<'a>(id: &'a str, sealed: &'a [u8]) -> NewJob<'a> {
         result_key: &[6; 32],
         created_ms: 10,
         envelope: None,
+        client: [0; 16],
     }
 }
 
@@ -24,7 +25,7 @@ fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
     assert_eq!(store.next_boot().unwrap(), 1);
     store.insert(&job("a", &[9; 80])).unwrap();
     store.insert(&job("b", &[9; 80])).unwrap();
-    store.mark_scanning(&["a".into()]).unwrap();
+    store.claim(&["a".into()], 0).unwrap();
     drop(store);
 
     let store = Store::open(dir.path()).unwrap();
@@ -45,10 +46,10 @@ fn jobs_survive_reopen_and_keys_are_wiped_when_scans_end() {
         stale: true,
         tip_height: Some(12),
     };
-    store.finish_ready("a", &result, 20, 30).unwrap();
+    store.finish_ready("a", &result, None, 20, 30).unwrap();
     assert_eq!((store.keys_held(), store.count_keys_held().unwrap()), (1, 1));
     // A write that finds no keys (again, or a job in another state) takes nothing off the count.
-    store.finish_ready("a", &result, 20, 30).unwrap();
+    store.finish_ready("a", &result, None, 20, 30).unwrap();
     store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
     store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
     store.tombstone("b", StoredState::Expired, 50).unwrap();
@@ -126,16 +127,16 @@ fn attempts_are_counted_as_scans_start_and_a_drain_gives_one_back() {
     let store = Store::open(dir.path()).unwrap();
     store.insert(&job("a", &[9; 80])).unwrap();
     let attempts = |store: &Store| store.load().unwrap()[0].attempts;
-    store.mark_scanning(&["a".into()]).unwrap();
+    store.claim(&["a".into()], 0).unwrap();
     store.requeue("a", false).unwrap();
     assert_eq!(attempts(&store), 1, "a failed attempt stays counted");
-    store.mark_scanning(&["a".into()]).unwrap();
+    store.claim(&["a".into()], 0).unwrap();
     store.requeue("a", true).unwrap();
     assert_eq!(attempts(&store), 1, "an attempt the shutdown interrupted is given back");
     assert_eq!(store.load().unwrap()[0].state, StoredState::Queued);
     // An outcome that could not be written leaves the job scanning: its next scan counts all the same.
-    store.mark_scanning(&["a".into()]).unwrap();
-    store.mark_scanning(&["a".into()]).unwrap();
+    store.claim(&["a".into()], 0).unwrap();
+    store.claim(&["a".into()], 0).unwrap();
     drop(store);
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(
@@ -300,4 +301,52 @@ fn refuses_a_newer_schema() {
     conn.execute_batch("PRAGMA user_version = 99").unwrap();
     drop(conn);
     assert!(Store::open(dir.path()).is_err());
+}
+
+/// One replica: a claim counts the attempt and takes back a job still scanning, a pass learns that a job
+/// deleted meanwhile is no longer its, and nothing is shared (no feed, no stored file, no revisions).
+#[test]
+fn a_single_replicas_claims_count_attempts_and_a_deleted_job_is_lost_to_its_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.insert(&job("a", &[9; 80])).unwrap();
+    store.insert(&job("b", &[9; 80])).unwrap();
+    let ids = ["a".to_string(), "b".to_string(), "missing".to_string()];
+    let claimed = store.claim(&ids, 0).unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| (c.id.as_str(), c.attempts)).collect::<Vec<_>>(),
+        [("a", 1), ("b", 1)]
+    );
+    assert_eq!(
+        store.claim(&ids[..1], 0).unwrap()[0].attempts,
+        2,
+        "still scanning: taken back"
+    );
+    assert!(store.renew(&ids[..2], 0).unwrap().is_empty());
+    store.tombstone("b", StoredState::Deleted, 50).unwrap();
+    assert_eq!(store.renew(&ids[..2], 0).unwrap(), ["b".to_string()]);
+    assert!(
+        !store
+            .finish_ready(
+                "b",
+                &StoredResult {
+                    size: 1,
+                    sha256: "ab".into(),
+                    stale: false,
+                    tip_height: None
+                },
+                None,
+                1,
+                2
+            )
+            .unwrap()
+    );
+    assert!(store.requeue("a", false).unwrap());
+    assert!(!store.requeue("a", false).unwrap(), "queued already");
+    let row = store.job("a").unwrap().unwrap();
+    assert_eq!((row.state, row.attempts, row.tokens.len()), (StoredState::Queued, 2, 1));
+    assert!(store.job("missing").unwrap().is_none());
+    assert!(store.reclaim_expired(u64::MAX).unwrap().is_empty());
+    assert!(!store.shared() && store.changes().is_none() && store.ping().is_ok());
+    assert_eq!(store.result_file("a").unwrap(), None);
 }

@@ -17,6 +17,7 @@ fn job(id: &str) -> NewJob<'_> {
         result_key: &[6; 32],
         created_ms: 10,
         envelope: None,
+        client: [0; 16],
     }
 }
 
@@ -39,8 +40,8 @@ fn open(dir: &std::path::Path, urls: &[&str], cap: u64) -> (Store, Arc<Endpoints
 /// Job `id` inserted, scanned and made ready at `now` (one event per endpoint).
 fn ready(store: &Store, id: &str, now: u64) {
     store.insert(&job(id)).unwrap();
-    store.mark_scanning(&[id.to_string()]).unwrap();
-    store.finish_ready(id, &RESULT, now, now + 10).unwrap();
+    store.claim(&[id.to_string()], 0).unwrap();
+    store.finish_ready(id, &RESULT, None, now, now + 10).unwrap();
 }
 
 fn job_of(body: &[u8]) -> String {
@@ -58,10 +59,10 @@ fn job_events_are_queued_once_per_endpoint_with_the_change_and_survive_reopen() 
     let (store, endpoints) = open(dir.path(), &[A, B], 100);
     store.insert(&job("a")).unwrap();
     store.insert(&job("b")).unwrap();
-    store.mark_scanning(&["a".into()]).unwrap();
-    store.finish_ready("a", &RESULT, 20, 30).unwrap();
+    store.claim(&["a".into()], 0).unwrap();
+    store.finish_ready("a", &RESULT, None, 20, 30).unwrap();
     // A write that changes nothing queues nothing: no event twice.
-    store.finish_ready("a", &RESULT, 20, 30).unwrap();
+    store.finish_ready("a", &RESULT, None, 20, 30).unwrap();
     store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
     store.finish_failed("b", "SCAN_FAILED", "x", 20, 30).unwrap();
     store.tombstone("b", StoredState::Expired, 50).unwrap();
