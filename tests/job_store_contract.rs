@@ -122,6 +122,12 @@ fn keys_are_held_until_scans_end_and_tombstones_keep_nothing(store: &dyn JobStor
     assert_eq!((parts.sealed_envelope, parts.format), (vec![9; 80], SUBMISSION_FORMAT));
     assert_eq!(store.keys_held(), 2);
 
+    // The file's key is sealed to the job's tokens while its scan is this replica's.
+    assert_eq!(store.result_keys("a", true).unwrap(), vec![([4; 32], [6; 32])]);
+    store.set_sealed_file_key("a", &[4; 32], b"boxed").unwrap();
+    assert!(store.result_keys("a", true).unwrap().is_empty());
+    assert_eq!(store.result_keys("a", false).unwrap().len(), 1);
+
     store.finish_ready("a", &result(), None, 20, 30).unwrap();
     assert_eq!(store.keys_held(), 1);
     assert!(store.sealed("a").unwrap().is_none(), "the envelope went with the scan");
@@ -150,11 +156,7 @@ fn keys_are_held_until_scans_end_and_tombstones_keep_nothing(store: &dyn JobStor
     );
     assert!(store.sealed("c").unwrap().is_none());
 
-    // The token's sealed file key, until the job is wiped.
-    assert_eq!(store.result_keys("a", true).unwrap(), vec![([4; 32], [6; 32])]);
-    store.set_sealed_file_key("a", &[4; 32], b"boxed").unwrap();
-    assert!(store.result_keys("a", true).unwrap().is_empty());
-    assert_eq!(store.result_keys("a", false).unwrap().len(), 1);
+    // The token's sealed file key (set during the scan), until the job is wiped.
     assert!(store.load().unwrap()[0].file_written);
     assert_eq!(
         store.sealed_file_key("a", &[4; 32]).unwrap().as_deref(),

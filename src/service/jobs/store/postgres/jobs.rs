@@ -419,11 +419,15 @@ impl JobStore for PostgresJobStore {
         })
     }
 
+    /// Only while this replica holds the job's scan: one that lost its lease must not replace the keys
+    /// of the file another replica finished.
     fn set_sealed_file_key(&self, id: &str, hash: &[u8; 32], sealed: &[u8]) -> StoreResult<()> {
+        let replica = self.inner.replica.clone();
         self.with(async |c| {
             c.execute(
-                "UPDATE tokens SET sealed_file_key = $3 WHERE job_id = $1 AND hash = $2",
-                &[&id, &&hash[..], &sealed],
+                "UPDATE tokens SET sealed_file_key = $3 WHERE job_id = $1 AND hash = $2
+                   AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state = 'scanning' AND lease_owner = $4)",
+                &[&id, &&hash[..], &sealed, &replica],
             )
             .await?;
             Ok(())
