@@ -1,19 +1,23 @@
-//! Two replicas of the service in one process, each a real server on 127.0.0.1:0, on one job store (a
-//! `MemoryJobStore` and its `replica()` handle, as two processes would share a PostgreSQL store) and one
-//! server key: a job submitted at one is followed over SSE, read, downloaded and deleted at the other,
-//! whichever of them scanned it.
+//! Two replicas of the service in one process, each a real server on 127.0.0.1:0, on one job store and
+//! one server key: a `MemoryJobStore` and its `replica()` handle, and a real PostgreSQL database (Debian's
+//! server, `testkit::postgres`) each replica opens from its configuration. A job submitted at one is
+//! followed over SSE at both (a stream resumed at the other with `Last-Event-ID` repeats nothing and
+//! ends under the same event id), read, downloaded and deleted at the other, whichever scanned it.
 
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{Method, StatusCode};
-use tari_wallet_sync::service::{MemoryJobStore, ServiceConfig};
+use tari_wallet_sync::service::{MemoryJobStore, ServiceConfig, config::JobStoreLocation};
 use tari_wallet_sync_sse::{
     JobEvent,
     client::{Client, Protocol, ReconnectPolicy},
 };
-use tari_wallet_sync_testkit::service::{TestServer, demo_chain, sealed_submission, test_config};
+use tari_wallet_sync_testkit::{
+    postgres::TestPostgres,
+    service::{TestServer, demo_chain, sealed_submission, test_config},
+};
 
 /// A replica's config: its own data directory and id, the fleet's server key.
 fn replica_config(data_dir: &std::path::Path, key_dir: &std::path::Path, name: &str) -> ServiceConfig {
@@ -34,6 +38,29 @@ async fn a_job_submitted_at_one_replica_is_followed_downloaded_and_deleted_at_th
     let store_b = store_a.replica("b");
     let a = TestServer::start_with_store(replica_config(dir_a.path(), key_dir.path(), "a"), Arc::new(store_a)).await;
     let b = TestServer::start_with_store(replica_config(dir_b.path(), key_dir.path(), "b"), Arc::new(store_b)).await;
+    one_job_across_two_replicas(a, b, [dir_a, dir_b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_job_submitted_at_one_replica_is_followed_downloaded_and_deleted_at_the_other() {
+    let postgres = TestPostgres::shared();
+    let store: JobStoreLocation = postgres.database().parse().unwrap();
+    let (key_dir, dir_a, dir_b) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let on_store = |dir: &std::path::Path, name: &str| {
+        let mut config = replica_config(dir, key_dir.path(), name);
+        config.job_store = store.clone();
+        config
+    };
+    let a = TestServer::start(on_store(dir_a.path(), "a")).await;
+    let b = TestServer::start(on_store(dir_b.path(), "b")).await;
+    one_job_across_two_replicas(a, b, [dir_a, dir_b]).await;
+}
+
+async fn one_job_across_two_replicas(a: TestServer, b: TestServer, [dir_a, dir_b]: [tempfile::TempDir; 2]) {
     let (client_a, client_b) = (
         Client::new(&a.base_url, Protocol::Http1),
         Client::new(&b.base_url, Protocol::Http2),
@@ -63,6 +90,47 @@ async fn a_job_submitted_at_one_replica_is_followed_downloaded_and_deleted_at_th
     let auth = submission.auth();
     let headers = [("authorization", auth.as_str())];
 
+    // Followed at a for its first event, then resumed at b from it: nothing repeated.
+    let mut at_a = client_a.events(
+        job["events_url"].as_str().unwrap(),
+        &submission.token,
+        None,
+        ReconnectPolicy::default(),
+    );
+    let first = tokio::time::timeout(Duration::from_secs(60), at_a.next())
+        .await
+        .expect("a first event")
+        .expect("a stream")
+        .expect("an event");
+    // (A job already ended at its first event has nothing to resume: a stream would wait in vain.)
+    if !first.event.is_terminal() {
+        let mut resumed = client_b.events(
+            job["events_url"].as_str().unwrap(),
+            &submission.token,
+            Some(first.id),
+            ReconnectPolicy::default(),
+        );
+        let next = tokio::time::timeout(Duration::from_secs(60), resumed.next())
+            .await
+            .expect("an event after the first")
+            .expect("a stream")
+            .expect("an event");
+        assert!(
+            next.id > first.id,
+            "resumed at b after {}: {} repeats nothing",
+            first.id,
+            next.id
+        );
+        drop(resumed);
+    }
+    let mut a_last_id = first.id;
+    while let Some(item) = tokio::time::timeout(Duration::from_secs(60), at_a.next())
+        .await
+        .expect("the job ends in time at a")
+    {
+        a_last_id = item.expect("an event").id;
+    }
+
     // Followed at b to the end, the ids growing, whichever replica scans it.
     let mut events = client_b.events(
         job["events_url"].as_str().unwrap(),
@@ -81,6 +149,7 @@ async fn a_job_submitted_at_one_replica_is_followed_downloaded_and_deleted_at_th
         last_id = item.id;
         last = Some(item.event);
     }
+    assert_eq!(last_id, a_last_id, "the job ends under one event id at both replicas");
     let Some(JobEvent::Ready {
         sha256, download_url, ..
     }) = last
