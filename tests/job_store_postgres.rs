@@ -252,6 +252,35 @@ fn a_change_reaches_the_other_replica() {
             },
         ]
     );
+
+    // A tombstone and its purge reach the other replica too, the purge above every revision the row had,
+    // so its mirror forgets the job.
+    writer.tombstone("a", StoredState::Deleted, 5_000).unwrap();
+    assert_eq!(writer.purge(6_000).unwrap(), 1);
+    let mut later = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            while let Ok(change) = changes.try_recv() {
+                later.push(change);
+            }
+            later.len() >= 2
+        }),
+        "{later:?}"
+    );
+    assert_eq!(
+        later,
+        [
+            StoreChange::Job {
+                id: "a".into(),
+                revision: 3
+            },
+            StoreChange::Job {
+                id: "a".into(),
+                revision: 4
+            },
+        ]
+    );
+    assert!(reader.job("a").unwrap().is_none());
     assert!(reader.ping().is_ok());
 }
 

@@ -223,6 +223,8 @@ pub enum FailureCode {
     TooManyAttempts,
     /// A ready job's sealed file is gone (or does not open) after a restart.
     ResultLost,
+    /// The job's file is larger than a job store many replicas share keeps (`MAX_STORED_FILE_BYTES`).
+    ResultTooLarge,
     /// A code another layer's error owns (the wallet file's builder, the node's outputs, the key parser)
     /// or a custom `ResultBuilder`'s: passed through unchanged.
     Other(&'static str),
@@ -241,6 +243,7 @@ impl FailureCode {
             FailureCode::BuildFailed => "BUILD_FAILED",
             FailureCode::TooManyAttempts => "TOO_MANY_ATTEMPTS",
             FailureCode::ResultLost => "RESULT_LOST",
+            FailureCode::ResultTooLarge => "RESULT_TOO_LARGE",
             FailureCode::Other(code) => code,
         }
     }
@@ -288,6 +291,7 @@ mod tests {
             (FailureCode::BuildFailed, "BUILD_FAILED"),
             (FailureCode::TooManyAttempts, "TOO_MANY_ATTEMPTS"),
             (FailureCode::ResultLost, "RESULT_LOST"),
+            (FailureCode::ResultTooLarge, "RESULT_TOO_LARGE"),
             (FailureCode::Other("BUILD_TIMEOUT"), "BUILD_TIMEOUT"),
         ];
         for (code, text) in cases {

@@ -532,6 +532,30 @@ fn build(
     }
 }
 
+/// The largest file a job store many replicas share keeps with its job (a row's value; PostgreSQL holds
+/// up to 1 GB in one, and every replica's first download reads it whole into memory). A wallet's file is
+/// tens of KB to a few MB: one beyond this is a wallet no fleet should hand out in one piece.
+pub const MAX_STORED_FILE_BYTES: u64 = 256 << 20;
+
+/// With a shared store, a file above `MAX_STORED_FILE_BYTES` fails its job (`RESULT_TOO_LARGE`, not
+/// retried: the same wallet makes the same file) rather than a write the store would refuse or a row
+/// every replica must read whole.
+fn bounded_for_store(shared: bool, outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Ready { artifact, .. } if shared && artifact.zstd_len > MAX_STORED_FILE_BYTES => {
+            Outcome::Failed(JobFailure::new(
+                FailureCode::ResultTooLarge,
+                format!(
+                    "the wallet's file ({} bytes compressed) is larger than a shared job store keeps ({MAX_STORED_FILE_BYTES} bytes)",
+                    artifact.zstd_len
+                ),
+                false,
+            ))
+        }
+        other => other,
+    }
+}
+
 /// Records each outcome in the store (wiping the keys of every job whose scan ended) and in memory.
 /// Memory follows the store: a job is `ready` or `failed` only once the store says so and its keys are
 /// gone, and a job whose outcome cannot be written stays as the store holds it (`unrecorded`).
@@ -540,6 +564,7 @@ pub(super) async fn finish(jobs: &Arc<Jobs>, batch: Vec<Arc<Job>>, outcomes: Vec
     let mut requeue = Vec::new();
     let mut recorder = Recorder::default();
     for (job, outcome) in batch.into_iter().zip(outcomes) {
+        let outcome = bounded_for_store(jobs.is_shared(), outcome);
         let now = now_ms();
         let store = jobs.store.clone();
         let id = job.id.clone();
@@ -738,5 +763,39 @@ async fn unrecorded(jobs: &Arc<Jobs>, recorder: &mut Recorder, job: Arc<Job>, re
     if job.advance(failed) {
         jobs.metrics.job_failed(FailureCode::TooManyAttempts.as_str());
         tracing::warn!(job = %job.id, code = %FailureCode::TooManyAttempts, "job failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(zstd_len: u64) -> Outcome {
+        let mut artifact = Artifact::from_chunks(vec![vec![1, 2, 3]], 3, [0; 32]);
+        artifact.zstd_len = zstd_len;
+        Outcome::Ready {
+            artifact,
+            stale: false,
+            tip_height: None,
+        }
+    }
+
+    #[test]
+    fn a_file_too_large_for_a_shared_store_fails_its_job_and_only_there() {
+        let Outcome::Failed(failure) = bounded_for_store(true, ready(MAX_STORED_FILE_BYTES + 1)) else {
+            panic!("a shared store does not take it");
+        };
+        assert_eq!((failure.code.as_str(), failure.retryable), ("RESULT_TOO_LARGE", false));
+        assert!(matches!(
+            bounded_for_store(true, ready(MAX_STORED_FILE_BYTES)),
+            Outcome::Ready { .. }
+        ));
+        assert!(
+            matches!(
+                bounded_for_store(false, ready(MAX_STORED_FILE_BYTES + 1)),
+                Outcome::Ready { .. }
+            ),
+            "one replica's disk keeps it"
+        );
     }
 }

@@ -495,14 +495,20 @@ impl JobStore for PostgresJobStore {
             let forgotten = tx
                 .execute("DELETE FROM seen_envelopes WHERE expires_ms < $1", &[&sql(now_ms)])
                 .await?;
-            let purged = tx
-                .execute(
-                    "DELETE FROM jobs WHERE state IN ('deleted', 'expired') AND expires_ms < $1",
+            // Each purged row announced above its last revision: every replica's mirror forgets it.
+            let purged: Vec<(String, i64)> = tx
+                .query(
+                    "DELETE FROM jobs WHERE state IN ('deleted', 'expired') AND expires_ms < $1
+                     RETURNING id, revision + 1",
                     &[&sql(now_ms)],
                 )
-                .await?;
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            notify_jobs(&tx, &purged).await?;
             tx.commit().await?;
-            Ok((forgotten, purged))
+            Ok((forgotten, purged.len()))
         })?;
         let _ = self
             .inner
@@ -510,7 +516,7 @@ impl JobStore for PostgresJobStore {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 Some(n.saturating_sub(forgotten))
             });
-        Ok(purged as usize)
+        Ok(purged)
     }
 
     /// No WAL of ours to truncate: counts again what other replicas changed and, at most once a minute,
