@@ -532,6 +532,18 @@ fn build(
     }
 }
 
+/// Shows a job's scan outcome (ready or failed, already written to the store); whether it now shows
+/// it. In a fleet the outcome is read back from the store first, so it is announced under the store's
+/// revision as every replica announces it: a stream opened here in between would otherwise end on the
+/// outcome under the scan's last id, another replica's under the next revision's.
+async fn shown_as(jobs: &Jobs, job: &Arc<Job>, outcome: JobStatus) -> bool {
+    if !jobs.is_shared() {
+        return job.advance(outcome);
+    }
+    jobs.refresh(&job.id).await;
+    job.status().name() == outcome.name()
+}
+
 /// The largest file a job store many replicas share keeps with its job (a row's value; PostgreSQL holds
 /// up to 1 GB in one, and every replica's first download reads it whole into memory). A wallet's file is
 /// tens of KB to a few MB: one beyond this is a wallet no fleet should hand out in one piece.
@@ -616,7 +628,7 @@ pub(super) async fn finish(jobs: &Arc<Jobs>, batch: Vec<Arc<Job>>, outcomes: Vec
                     stale,
                     tip_height,
                 };
-                if !job.advance(ready) {
+                if !shown_as(jobs, &job, ready).await {
                     // Deleted while its file was built or written: the DELETE stands, the file goes.
                     jobs.held.release(&job);
                     jobs.discard_result(&job.id).await;
@@ -658,7 +670,7 @@ pub(super) async fn finish(jobs: &Arc<Jobs>, batch: Vec<Arc<Job>>, outcomes: Vec
                     message: failure.message,
                     expires_ms: now + ttl,
                 };
-                if !job.advance(failed) {
+                if !shown_as(jobs, &job, failed).await {
                     continue;
                 }
                 jobs.metrics.job_failed(failure.code.as_str());
