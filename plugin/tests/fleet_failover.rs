@@ -86,9 +86,9 @@ async fn finish(haproxy: &Haproxy, local: IpAddr, job: &serde_json::Value, auth:
     downloaded_wallet_balance(&file.body)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_replicas_client_is_served_by_another_and_goes_home_when_it_is_back() {
-    let mut replicas = ReplicaSet::start(env!("CARGO_BIN_EXE_tari-wallet-sync").as_ref(), 3, &[]).unwrap();
+/// Three `serve` replicas with `extra` configuration behind the example deployment's HAProxy, each up.
+async fn fleet(extra: &[String]) -> (ReplicaSet, Haproxy) {
+    let replicas = ReplicaSet::start(env!("CARGO_BIN_EXE_tari-wallet-sync").as_ref(), 3, extra).unwrap();
     let addrs = replicas.addrs();
     let haproxy = Haproxy::start([addrs[0], addrs[1], addrs[2]], &HaproxySettings::default())
         .await
@@ -99,6 +99,12 @@ async fn a_killed_replicas_client_is_served_by_another_and_goes_home_when_it_is_
             .await
             .unwrap();
     }
+    (replicas, haproxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replicas_client_is_served_by_another_and_goes_home_when_it_is_back() {
+    let (mut replicas, haproxy) = fleet(&[]).await;
     let key = load_key_file(&replicas.key_file).unwrap().public_key();
     let client: IpAddr = "127.0.0.7".parse().unwrap();
     let wallets = &demo_chain().wallets;
@@ -164,17 +170,7 @@ async fn a_replica_killed_mid_scan_loses_no_job_on_a_shared_store() {
         "webhook_urls = [\"http://127.0.0.1:9/hook\"]".to_string(),
         format!("webhook_secret_file = {:?}", secret.display().to_string()),
     ];
-    let mut replicas = ReplicaSet::start(env!("CARGO_BIN_EXE_tari-wallet-sync").as_ref(), 3, &extra).unwrap();
-    let addrs = replicas.addrs();
-    let haproxy = Haproxy::start([addrs[0], addrs[1], addrs[2]], &HaproxySettings::default())
-        .await
-        .unwrap();
-    for n in 1..=3 {
-        haproxy
-            .wait_for(&format!("replica{n}"), "UP", Duration::from_secs(60))
-            .await
-            .unwrap();
-    }
+    let (mut replicas, haproxy) = fleet(&extra).await;
     let key = load_key_file(&replicas.key_file).unwrap().public_key();
     let wallets = &demo_chain().wallets;
 
