@@ -100,6 +100,17 @@ impl PostgresJobStore {
         }
     }
 
+    /// What a scan's outcome write did to the counts (`Some((keys held, events queued))`: it changed the
+    /// job); whether it changed the job.
+    fn outcome_written(&self, outcome: Option<(bool, super::webhooks::Queued)>) -> bool {
+        let Some((held, queued)) = outcome else {
+            return false;
+        };
+        self.keys_wiped(held);
+        self.queued(queued);
+        true
+    }
+
     /// Stores a new queued job with its client's fingerprint, its envelope in the same transaction,
     /// unless the envelope was accepted before (then nothing is written).
     fn insert_job(&self, job: &NewJob<'_>) -> StoreResult<Inserted> {
@@ -200,12 +211,7 @@ impl PostgresJobStore {
             tx.commit().await?;
             Ok(Some((held, queued)))
         })?;
-        let changed = outcome.is_some();
-        if let Some((held, queued)) = outcome {
-            self.keys_wiped(held);
-            self.queued(queued);
-        }
-        Ok(changed)
+        Ok(self.outcome_written(outcome))
     }
 }
 
@@ -397,12 +403,7 @@ impl JobStore for PostgresJobStore {
             tx.commit().await?;
             Ok(Some((held, queued)))
         })?;
-        let changed = outcome.is_some();
-        if let Some((held, queued)) = outcome {
-            self.keys_wiped(held);
-            self.queued(queued);
-        }
-        Ok(changed)
+        Ok(self.outcome_written(outcome))
     }
 
     fn result_keys(&self, id: &str, unsealed_only: bool) -> StoreResult<Vec<([u8; 32], [u8; 32])>> {
